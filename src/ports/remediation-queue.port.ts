@@ -1,19 +1,7 @@
-import type { ActionName } from '../knowledge/model/action-run.js';
+import type { RemediationRequest } from '../knowledge/model/action-run.js';
 
-/** A remediation job: one step of one incident's plan. */
-export interface RemediationJob {
-  /** Deterministic job id (see makeActionRunId); the same step is never queued twice. */
-  readonly id: string;
-  readonly incidentId: string;
-  readonly step: number;
-  readonly attempt: number;
-  readonly action: ActionName;
-  readonly target: string;
-  /** When the plan decided it (ms). */
-  readonly decidedAt: number;
-  /** Shadow mode: record the decision and everything around it, but do not perform the effect. */
-  readonly shadow: boolean;
-}
+/** A remediation job is the plan's request, carried through the queue unchanged. */
+export type RemediationJob = RemediationRequest;
 
 /** What a job processor returns; every job ends in exactly one of these. */
 export type RemediationOutcome =

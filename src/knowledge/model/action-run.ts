@@ -25,3 +25,18 @@ export interface ActionRun {
 export function makeActionRunId(incidentId: string, step: number, attempt: number): string {
   return `${incidentId}--s${step}--a${attempt}`;
 }
+
+/** What plan asks execute to do: one step of one incident's plan (the BullMQ job payload). */
+export interface RemediationRequest {
+  /** Deterministic job id (makeActionRunId); the same step is never queued twice. */
+  readonly id: string;
+  readonly incidentId: string;
+  readonly step: number;
+  readonly attempt: number;
+  readonly action: ActionName;
+  readonly target: string;
+  /** When the plan decided it (ms). */
+  readonly decidedAt: number;
+  /** Shadow mode: record the decision and everything around it, but do not perform the effect. */
+  readonly shadow: boolean;
+}

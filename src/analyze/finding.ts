@@ -1,0 +1,11 @@
+import type { IncidentType } from '../knowledge/model/incident.js';
+import type { Observation } from '../knowledge/model/observation.js';
+
+/** A detector's statement that a symptom is present on a subject, with evidence and words. */
+export interface Finding {
+  readonly type: IncidentType;
+  readonly subject: string;
+  readonly observedAt: number;
+  readonly evidence: readonly Observation[];
+  readonly explanation: string;
+}

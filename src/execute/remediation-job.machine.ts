@@ -1,0 +1,69 @@
+import { assign, fromPromise, setup } from 'xstate';
+import type { RemediationRequest } from '../knowledge/model/action-run.js';
+import type { Precheck } from './action.js';
+
+/** Terminal result of one job. */
+export interface JobOutcome {
+  readonly result: 'succeeded' | 'skipped' | 'failed';
+  readonly detail: string;
+  /** Whether the effect was actually performed (false for skipped, shadow and failed prechecks). */
+  readonly performed: boolean;
+}
+
+/** Job machine context. */
+export interface RemediationJobContext {
+  readonly job: RemediationRequest;
+  readonly detail: string;
+  readonly performed: boolean;
+  readonly result: JobOutcome['result'];
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * One remediation job: checking --proceed--> acting --> succeeded
+ *                        |  target healthy / paused      | error
+ *                        v                               v
+ *                     skipped                          failed
+ * Shadow jobs go from checking straight to succeeded with performed=false: every decision and
+ * audit entry is the same as in auto mode, only the effect is not applied.
+ */
+export const remediationJobMachine = setup({
+  types: { context: {} as RemediationJobContext, input: {} as { job: RemediationRequest }, output: {} as JobOutcome },
+  actors: {
+    checkPreconditions: fromPromise<Precheck, RemediationRequest>(() => Promise.reject(new Error('execute: checkPreconditions not provided'))),
+    performEffect: fromPromise<string, RemediationRequest>(() => Promise.reject(new Error('execute: performEffect not provided'))),
+  },
+}).createMachine({
+  id: 'remediationJob',
+  initial: 'checking',
+  context: ({ input }) => ({ job: input.job, detail: '', performed: false, result: 'failed' }),
+  states: {
+    checking: {
+      invoke: {
+        src: 'checkPreconditions',
+        input: ({ context }) => context.job,
+        onDone: [
+          { guard: ({ event }) => !event.output.proceed, target: 'skipped', actions: assign({ result: 'skipped', detail: ({ event }) => event.output.detail }) },
+          { guard: ({ context }) => context.job.shadow, target: 'succeeded', actions: assign({ result: 'succeeded', detail: ({ event }) => `shadow: would act (${event.output.detail}); not performed` }) },
+          { target: 'acting', actions: assign({ detail: ({ event }) => event.output.detail }) },
+        ],
+        onError: { target: 'failed', actions: assign({ detail: ({ event }) => `precondition check failed: ${message(event.error)}` }) },
+      },
+    },
+    acting: {
+      invoke: {
+        src: 'performEffect',
+        input: ({ context }) => context.job,
+        onDone: { target: 'succeeded', actions: assign({ result: 'succeeded', detail: ({ event }) => event.output, performed: true }) },
+        onError: { target: 'failed', actions: assign({ detail: ({ event }) => `action failed: ${message(event.error)}` }) },
+      },
+    },
+    succeeded: { type: 'final' },
+    skipped: { type: 'final' },
+    failed: { type: 'final' },
+  },
+  output: ({ context }) => ({ result: context.result, detail: context.detail, performed: context.performed }),
+});

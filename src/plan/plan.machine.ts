@@ -1,0 +1,73 @@
+import { assign, fromPromise, setup } from 'xstate';
+import type { PlanPassResult } from './reconcile-plans.js';
+
+/** Plan loop settings. */
+export interface PlanInput {
+  readonly intervalMs: number;
+  readonly maxBackoffMs: number;
+}
+
+/** Plan loop context. */
+export interface PlanContext extends PlanInput {
+  readonly passes: number;
+  readonly enqueued: number;
+  readonly consecutiveFailures: number;
+  readonly lastError: string | null;
+}
+
+/** `knowledge.changed`: an incident opened/resolved or a job finished, so reconcile now. */
+export type PlanEvent = { readonly type: 'knowledge.changed' };
+
+/**
+ * Plan stage loop: idle --(knowledge.changed | interval)--> reconciling --> idle, or `paused`
+ * while the kill switch is on (reconciling continues, so held plans and resolutions are still
+ * recorded, but the state tells operators nothing new runs). Per-incident logic lives in
+ * incident-plan.machine.ts; the `reconcile` actor is supplied by the composition root.
+ */
+export const planMachine = setup({
+  types: { context: {} as PlanContext, events: {} as PlanEvent, input: {} as PlanInput },
+  actors: {
+    reconcile: fromPromise<PlanPassResult>(() => Promise.reject(new Error('plan: reconcile actor not provided'))),
+  },
+  delays: {
+    interval: ({ context }) => context.intervalMs,
+    backoff: ({ context }) => Math.min(context.maxBackoffMs, context.intervalMs * 2 ** context.consecutiveFailures),
+  },
+}).createMachine({
+  id: 'plan',
+  initial: 'reconciling',
+  context: ({ input }) => ({ ...input, passes: 0, enqueued: 0, consecutiveFailures: 0, lastError: null }),
+  states: {
+    idle: { after: { interval: 'reconciling' }, on: { 'knowledge.changed': 'reconciling' } },
+    paused: { after: { interval: 'reconciling' }, on: { 'knowledge.changed': 'reconciling' } },
+    reconciling: {
+      invoke: {
+        src: 'reconcile',
+        onDone: [
+          {
+            guard: ({ event }) => event.output.paused,
+            target: 'paused',
+            actions: assign({ passes: ({ context }) => context.passes + 1, consecutiveFailures: 0, lastError: null }),
+          },
+          {
+            target: 'idle',
+            actions: assign({
+              passes: ({ context }) => context.passes + 1,
+              enqueued: ({ context, event }) => context.enqueued + event.output.enqueued,
+              consecutiveFailures: 0,
+              lastError: null,
+            }),
+          },
+        ],
+        onError: {
+          target: 'backoff',
+          actions: assign({
+            consecutiveFailures: ({ context }) => context.consecutiveFailures + 1,
+            lastError: ({ event }) => (event.error instanceof Error ? event.error.message : String(event.error)),
+          }),
+        },
+      },
+    },
+    backoff: { after: { backoff: 'reconciling' } },
+  },
+});

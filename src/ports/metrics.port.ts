@@ -1,0 +1,13 @@
+/** What the daemon reports to its metrics backend. Label values are bounded sets (no ids). */
+export interface DaemonMetrics {
+  observation(source: string, outcome: 'ok' | 'error', changed: boolean): void;
+  sweepDuration(stage: string, seconds: number): void;
+  incidentsOpened(type: string, n: number): void;
+  incidentsResolved(type: string, n: number): void;
+  setOpenIncidents(n: number): void;
+  actionFinished(action: string, outcome: 'succeeded' | 'failed' | 'skipped', performed: boolean): void;
+  stageState(stage: string, state: string): void;
+  setPaused(paused: boolean): void;
+  /** Text exposition for /metrics and its content type. */
+  render(): Promise<{ readonly contentType: string; readonly body: string }>;
+}

@@ -1,0 +1,105 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { parseDuration } from '../knowledge/duration.js';
+import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
+import type { Workload } from '../knowledge/model/workload.js';
+
+const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 500ms, 2s, 5m, 1h' });
+const ms = (d: string): number => parseDuration(d) ?? 0;
+
+const targetSchema = z.strictObject({
+  id: z.string().min(1),
+  spiffeId: z.string().regex(/^spiffe:\/\/[^/]+(\/.*)?$/, 'expected a SPIFFE ID like spiffe://example.org/ns/app/sa/web'),
+  platform: z.enum(['kubernetes', 'cloudrun']).default('kubernetes'),
+  location: z.string().min(1),
+  node: z.string().optional(),
+  agentId: z.string().optional(),
+  envoyAdmin: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL of the Envoy admin endpoint' }),
+});
+
+/** The config file schema. Unknown keys are errors (strict objects), so typos never pass silently. */
+export const configSchema = z.strictObject({
+  production: z.boolean().default(false),
+  redis: z.strictObject({
+    url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…').optional(),
+    keyPrefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected letters, digits, _ . -').default('spire-healer'),
+  }).prefault({}),
+  http: z.strictObject({ listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:]*):\d+$/, 'expected host:port').default('0.0.0.0:9464') }).prefault({}),
+  intervals: z.strictObject({
+    monitor: duration.default('5s'),
+    analyze: duration.default('2s'),
+    plan: duration.default('2s'),
+    maxBackoff: duration.default('60s'),
+  }).prefault({}),
+  monitor: z.strictObject({ concurrency: z.int().min(1).max(1024).default(32) }).prefault({}),
+  analyze: z.strictObject({
+    rotateAtFraction: z.number().gt(0).lt(1).default(0.5),
+    rotationGrace: duration.default('5s'),
+    staleAfter: duration.default('30s'),
+  }).prefault({}),
+  execute: z.strictObject({ concurrency: z.int().min(1).max(256).default(4) }).prefault({}),
+  playbooks: z.array(z.string().min(1)).default([]),
+  targets: z.array(targetSchema).default([]),
+});
+
+/** The daemon's configuration with durations in milliseconds. */
+export interface DaemonConfig {
+  readonly production: boolean;
+  readonly redis: { readonly url: string | undefined; readonly keyPrefix: string };
+  readonly http: { readonly listen: string };
+  readonly intervals: { readonly monitorMs: number; readonly analyzeMs: number; readonly planMs: number; readonly maxBackoffMs: number };
+  readonly monitor: { readonly concurrency: number };
+  readonly analyze: { readonly rotateAtFraction: number; readonly rotationGraceMs: number; readonly staleAfterMs: number };
+  readonly execute: { readonly concurrency: number };
+  /** Playbook file paths, resolved relative to the config file. */
+  readonly playbooks: readonly string[];
+  readonly targets: readonly Workload[];
+}
+
+/** A config file that cannot be used; the message is one line per problem naming file:line:col and key. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Validates config YAML text (pure apart from nothing: no I/O). */
+export function parseConfig(file: string, text: string, baseDir = '.'): DaemonConfig {
+  const res = validateYaml(file, text.trim() === '' ? '{}' : text, configSchema);
+  if (!res.ok) throw new ConfigError(res.problems.map(formatYamlProblem).join('\n'));
+  const c = res.value;
+  return {
+    production: c.production,
+    redis: { url: c.redis.url, keyPrefix: c.redis.keyPrefix },
+    http: c.http,
+    intervals: { monitorMs: ms(c.intervals.monitor), analyzeMs: ms(c.intervals.analyze), planMs: ms(c.intervals.plan), maxBackoffMs: ms(c.intervals.maxBackoff) },
+    monitor: c.monitor,
+    analyze: { rotateAtFraction: c.analyze.rotateAtFraction, rotationGraceMs: ms(c.analyze.rotationGrace), staleAfterMs: ms(c.analyze.staleAfter) },
+    execute: c.execute,
+    playbooks: c.playbooks.map((p) => (p.startsWith('/') ? p : `${baseDir}/${p}`)),
+    targets: c.targets.map((t) => {
+      const td = new URL(t.spiffeId).host;
+      return {
+        id: t.id, spiffeId: t.spiffeId, trustDomain: td, platform: t.platform, location: t.location,
+        envoyAdminUrl: t.envoyAdmin.replace(/\/+$/, ''),
+        ...(t.node === undefined ? {} : { node: t.node }),
+        ...(t.agentId === undefined ? {} : { agentId: t.agentId }),
+      };
+    }),
+  };
+}
+
+/** Reads and validates a config file; unreadable files are ConfigErrors naming the path. */
+export async function loadConfig(path: string): Promise<DaemonConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read config file: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '.';
+  return parseConfig(path, text, dir);
+}
+
+/** Defaults for every field (what an empty config file yields). */
+export function defaultConfig(): DaemonConfig {
+  return parseConfig('<defaults>', '{}');
+}

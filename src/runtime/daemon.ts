@@ -1,0 +1,164 @@
+import { createActor, fromPromise, type AnyActorRef } from 'xstate';
+import { analyzeMachine } from '../analyze/analyze.machine.js';
+import { runAnalysisPass, type AnalysisPassResult } from '../analyze/run-analysis.js';
+import type { AuditLog } from '../knowledge/audit.js';
+import type { Clock } from '../knowledge/clock.js';
+import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import { monitorMachine } from '../monitor/monitor.machine.js';
+import { sweepEnvoyCerts, type SweepResult } from '../monitor/sweep-envoy-certs.js';
+import { planMachine } from '../plan/plan.machine.js';
+import { reconcilePlans, type PlanPassResult } from '../plan/reconcile-plans.js';
+import type { Playbook } from '../plan/playbooks/playbook.js';
+import { processRemediationJob, type ActionRegistry } from '../execute/process-remediation-job.js';
+import { restartEnvoyAction } from '../execute/actions/restart-envoy.action.js';
+import type { ActionContext } from '../execute/action.js';
+import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
+import type { DaemonMetrics } from '../ports/metrics.port.js';
+import type { RemediationQueuePort } from '../ports/remediation-queue.port.js';
+import type { DaemonConfig } from './config.js';
+import { DaemonHttpServer } from './http-server.js';
+import type { Logger } from './logger.js';
+
+/** Everything the daemon runs on; built by the composition root (main.ts) or a test. */
+export interface DaemonParts {
+  readonly config: DaemonConfig;
+  readonly store: KnowledgeStore;
+  readonly audit: AuditLog;
+  readonly queue: RemediationQueuePort;
+  readonly envoy: EnvoyAdminPort;
+  readonly metrics: DaemonMetrics;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly playbooks: readonly Playbook[];
+  /** Serve /metrics and /healthz (off for embedded simulations unless asked). */
+  readonly serveHttp: boolean;
+}
+
+const actions: ActionRegistry = new Map([[restartEnvoyAction.name, restartEnvoyAction]]);
+
+/**
+ * The daemon: four stage actors (monitor, analyze, plan, and the execute worker) that coordinate
+ * only through knowledge. Runtime routes `knowledge.changed` nudges between them so reactions are
+ * prompt, but every stage also runs on its own interval, so a lost nudge delays, never loses, work.
+ */
+export class Daemon {
+  private readonly actors: { name: string; ref: AnyActorRef }[] = [];
+  private http: DaemonHttpServer | null = null;
+  private running = false;
+  /** Address of the HTTP server once started. */
+  httpAddress: { host: string; port: number } | null = null;
+
+  constructor(private readonly parts: DaemonParts) {}
+
+  async start(): Promise<void> {
+    const { config, store, metrics, log } = this.parts;
+    for (const w of config.targets) await store.putWorkload(w);
+    const control = await store.getControl();
+    metrics.setPaused(control.paused);
+
+    const plan = this.spawn('plan', planMachine.provide({ actors: { reconcile: fromPromise(() => this.planPass()) } }),
+      { intervalMs: config.intervals.planMs, maxBackoffMs: config.intervals.maxBackoffMs });
+    const analyze = this.spawn('analyze', analyzeMachine.provide({
+      actors: { evaluate: fromPromise(async () => {
+        const res = await this.analyzePass();
+        if (res.opened + res.resolved > 0) plan.send({ type: 'knowledge.changed' });
+        return res;
+      }) },
+    }), { intervalMs: config.intervals.analyzeMs, maxBackoffMs: config.intervals.maxBackoffMs });
+    this.spawn('monitor', monitorMachine.provide({
+      actors: { sweep: fromPromise(async () => {
+        const res = await this.monitorPass();
+        if (res.changed > 0) analyze.send({ type: 'knowledge.changed' });
+        return res;
+      }) },
+    }), { intervalMs: config.intervals.monitorMs, maxBackoffMs: config.intervals.maxBackoffMs });
+
+    await this.parts.queue.startWorker(async (job, signal) => {
+      const outcome = await processRemediationJob(job, actions, this.actionContext(), signal);
+      metrics.actionFinished(job.action, outcome.result, outcome.performed);
+      plan.send({ type: 'knowledge.changed' });
+      return outcome;
+    }, { concurrency: config.execute.concurrency });
+
+    if (this.parts.serveHttp) {
+      this.http = new DaemonHttpServer(metrics, () => Promise.resolve(this.health()));
+      this.httpAddress = await this.http.listen(config.http.listen);
+      log.info({ address: this.httpAddress }, 'http server listening');
+    }
+    this.running = true;
+    log.info({ targets: config.targets.length, playbooks: this.parts.playbooks.map((p) => p.name) }, 'daemon started');
+  }
+
+  /** Stops the stage loops, lets in-flight jobs finish (bounded), closes the queue and HTTP. */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const a of this.actors) a.ref.stop();
+    await this.parts.queue.close(graceMs);
+    await this.http?.close();
+    this.parts.log.info('daemon stopped');
+  }
+
+  /** Stage states for /healthz and `status`. */
+  health(): { ok: boolean; detail: Record<string, unknown> } {
+    const detail: Record<string, unknown> = {};
+    let ok = this.running;
+    for (const a of this.actors) {
+      const snap = a.ref.getSnapshot() as { value: unknown; status: string; context: { lastError?: string | null } };
+      detail[a.name] = { state: snap.value, status: snap.status, lastError: snap.context.lastError ?? null };
+      if (snap.status !== 'active') ok = false;
+    }
+    return { ok, detail };
+  }
+
+  private spawn(name: string, machine: Parameters<typeof createActor>[0], input: unknown): AnyActorRef {
+    const ref = createActor(machine, { input } as never) as AnyActorRef;
+    ref.subscribe({
+      next: (snap: { value: unknown }) => { this.parts.metrics.stageState(name, String(snap.value)); },
+      error: (err: unknown) => { this.parts.log.error({ stage: name, err }, 'stage actor failed'); },
+    });
+    ref.start();
+    this.actors.push({ name, ref });
+    return ref;
+  }
+
+  private actionContext(): ActionContext {
+    const { store, audit, clock, envoy, config } = this.parts;
+    return { store, audit, clock, envoy, rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs } };
+  }
+
+  private async monitorPass(): Promise<SweepResult> {
+    const { store, audit, envoy, clock, metrics, config } = this.parts;
+    const t0 = performance.now();
+    const workloads = await store.listWorkloads();
+    const res = await sweepEnvoyCerts({
+      store, audit, envoy, clock, concurrency: config.monitor.concurrency,
+      onObservation: (o, changed) => { metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed); },
+    }, workloads);
+    metrics.sweepDuration('monitor', (performance.now() - t0) / 1000);
+    return res;
+  }
+
+  private async analyzePass(): Promise<AnalysisPassResult> {
+    const { store, audit, clock, metrics, config } = this.parts;
+    const t0 = performance.now();
+    const res = await runAnalysisPass({
+      store, audit,
+      config: { rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs }, staleAfterMs: config.analyze.staleAfterMs },
+    }, clock.now());
+    metrics.incidentsOpened('rotation_failed', res.opened);
+    metrics.incidentsResolved('rotation_failed', res.resolved);
+    metrics.setOpenIncidents((await store.listIncidents({ status: 'open' })).length);
+    metrics.sweepDuration('analyze', (performance.now() - t0) / 1000);
+    return res;
+  }
+
+  private async planPass(): Promise<PlanPassResult> {
+    const { store, audit, clock, metrics, queue, playbooks } = this.parts;
+    const t0 = performance.now();
+    const res = await reconcilePlans({ store, audit, playbooks: () => playbooks, enqueue: (req) => queue.enqueue(req) }, clock.now());
+    metrics.setPaused(res.paused);
+    metrics.sweepDuration('plan', (performance.now() - t0) / 1000);
+    return res;
+  }
+}
