@@ -1,0 +1,87 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError, loadConfig } from '../runtime/config.js';
+import { auditListCommand, auditVerifyCommand, type KnowledgeLocation } from './audit.command.js';
+import type { Composition } from './composition.js';
+import { CliError, EXIT_USAGE } from './exit-codes.js';
+import { runCommand } from './run.command.js';
+import { DEMO_SCENARIO_PATH, simulateCommand } from './simulate.command.js';
+
+interface LocationFlags { readonly config?: string; readonly redisUrl?: string; readonly prefix?: string }
+
+async function resolveLocation(flags: LocationFlags): Promise<KnowledgeLocation> {
+  const config = flags.config === undefined ? undefined : await loadConfig(flags.config);
+  const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'] ?? config?.redis.url;
+  if (redisUrl === undefined) throw new CliError('no Redis to read: pass --redis-url, set REDIS_URL, or --config with redis.url');
+  return { redisUrl, prefix: flags.prefix ?? config?.redis.keyPrefix ?? 'spire-healer' };
+}
+
+/**
+ * Builds the CLI. Each action stores its exit code; errors are printed as one line and mapped
+ * to exit codes (2 for bad input, 1 for a bad outcome).
+ */
+export function buildProgram(c: Composition, out: (line: string) => void, setExit: (code: number) => void): Command {
+  const program = new Command('spire-healer')
+    .description('Self-healing for SPIFFE/SPIRE + Envoy mTLS fleets')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => { out(s.trimEnd()); }, writeErr: (s) => { process.stderr.write(s); } });
+
+  program.command('run').description('run the daemon (serves /metrics and /healthz)')
+    .requiredOption('-c, --config <file>', 'config file (YAML)')
+    .action(async (o: { config: string }) => { setExit(await runCommand(c, o.config)); });
+
+  program.command('demo').description('simulated fleet with a stuck Envoy: watch spire-healer detect, restart and verify')
+    .option('--report <file>', 'write the JSON report here')
+    .action(async (o: { report?: string }) => {
+      out('spire-healer demo: a simulated fleet where one Envoy keeps serving an SVID that should have rotated.\n');
+      setExit(await simulateCommand(c, { scenarioPath: DEMO_SCENARIO_PATH, reportPath: o.report, quiet: false, json: false }, out));
+    });
+
+  program.command('simulate').description('run a scenario file against the simulated fleet')
+    .requiredOption('-s, --scenario <file>', 'scenario file (YAML, see docs/scenarios.md)')
+    .option('--report <file>', 'write the JSON report here')
+    .option('--prefix <prefix>', 'Redis key prefix for this run (default sim-<scenario name>)')
+    .option('--json', 'print the report as JSON instead of the timeline', false)
+    .option('-q, --quiet', 'print nothing; use the exit code and --report', false)
+    .action(async (o: { scenario: string; report?: string; prefix?: string; json: boolean; quiet: boolean }) => {
+      setExit(await simulateCommand(c, { scenarioPath: o.scenario, reportPath: o.report, prefix: o.prefix, quiet: o.quiet || o.json, json: o.json }, out));
+    });
+
+  const locationOptions = (cmd: Command): Command => cmd
+    .option('-c, --config <file>', 'config file to take redis.url and redis.keyPrefix from')
+    .option('--redis-url <url>', 'Redis URL (default: REDIS_URL, then the config)')
+    .option('--prefix <prefix>', 'key prefix (default: the config, then spire-healer)');
+
+  const audit = locationOptions(program.command('audit').description('print the audit log (what it did, and why)'))
+    .option('--json', 'one JSON object per line', false)
+    .option('--since <time>', 'ISO-8601 time or a duration back from now (15m, 2h)')
+    .option('--incident <id>', 'only entries of this incident')
+    .action(async (o: LocationFlags & { json: boolean; since?: string; incident?: string }) => {
+      setExit(await auditListCommand(c, await resolveLocation(o), { json: o.json, since: o.since, incident: o.incident }, out));
+    });
+  locationOptions(audit.command('verify').description('check the hash chain; exit 1 naming the first changed or deleted entry'))
+    .action(async (o: LocationFlags) => { setExit(await auditVerifyCommand(c, await resolveLocation(o), out)); });
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; never throws. */
+export async function runCli(argv: readonly string[], c: Composition, out: (line: string) => void = (l) => { process.stdout.write(`${l}\n`); }): Promise<number> {
+  let code = 0;
+  const program = buildProgram(c, out, (n) => { code = n; });
+  try {
+    await program.parseAsync([...argv]);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_USAGE;
+    if (e instanceof CliError) {
+      process.stderr.write(`spire-healer: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`spire-healer: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`spire-healer: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
+}

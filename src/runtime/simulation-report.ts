@@ -1,0 +1,81 @@
+import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import type { Scenario } from '../sim/scenario.js';
+import type { FaultRecord } from './simulated-fleet.js';
+
+/** One action in the report. */
+export interface ReportAction {
+  readonly action: string;
+  readonly target: string;
+  readonly result: string;
+  readonly performed: boolean;
+  readonly detail: string;
+  readonly startedAt: string | null;
+  readonly finishedAt: string | null;
+}
+
+/** One incident in the report. */
+export interface ReportIncident {
+  readonly id: string;
+  readonly type: string;
+  readonly subject: string;
+  readonly openedAt: string;
+  readonly resolvedAt: string | null;
+  readonly explanation: string;
+  readonly actions: readonly ReportAction[];
+}
+
+/**
+ * The `simulate --report` contract (keep fields; later issues add more):
+ * healed is true when every injected fault was healed and no incident is left open.
+ */
+export interface SimulationReport {
+  readonly scenario: string;
+  readonly healed: boolean;
+  readonly incidents: readonly ReportIncident[];
+  readonly actionsOnHealthyTargets: number;
+  readonly faults: readonly { readonly kind: string; readonly target: string; readonly injectedAt: string | null; readonly healedAt: string | null }[];
+  readonly expectations: { readonly met: boolean; readonly missing: readonly string[]; readonly unexpected: readonly string[] };
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly auditPrefix: string;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** Builds the report from what knowledge recorded and what the simulated world says. */
+export async function buildReport(args: {
+  scenario: Scenario; store: KnowledgeStore; faults: readonly FaultRecord[]; actionsOnHealthyTargets: number;
+  startedAt: number; finishedAt: number; auditPrefix: string;
+}): Promise<SimulationReport> {
+  const incidents = (await args.store.listIncidents()).sort((a, b) => a.openedAt - b.openedAt);
+  const reportIncidents: ReportIncident[] = [];
+  for (const i of incidents) {
+    const runs = await args.store.listActionRuns(i.id);
+    reportIncidents.push({
+      id: i.id, type: i.type, subject: i.subject, openedAt: new Date(i.openedAt).toISOString(), resolvedAt: iso(i.resolvedAt), explanation: i.explanation,
+      actions: runs.map((r) => ({ action: r.action, target: r.target, result: r.state, performed: r.performed, detail: r.detail, startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt) })),
+    });
+  }
+  const seen = new Set(incidents.map((i) => `${i.type} ${i.subject}`));
+  const expected = new Set(args.scenario.expectedIncidents.map((e) => `${e.type} ${e.subject}`));
+  const missing = [...expected].filter((e) => !seen.has(e));
+  const unexpected = [...seen].filter((e) => !expected.has(e));
+  const allFaultsHealed = args.faults.every((f) => f.healedAt !== null);
+  const noneOpen = incidents.every((i) => i.status === 'resolved');
+  return {
+    scenario: args.scenario.name,
+    healed: allFaultsHealed && noneOpen,
+    incidents: reportIncidents,
+    actionsOnHealthyTargets: args.actionsOnHealthyTargets,
+    faults: args.faults.map((f) => ({ kind: f.kind, target: f.target, injectedAt: iso(f.injectedAt), healedAt: iso(f.healedAt) })),
+    expectations: { met: missing.length === 0 && unexpected.length === 0, missing, unexpected },
+    startedAt: new Date(args.startedAt).toISOString(),
+    finishedAt: new Date(args.finishedAt).toISOString(),
+    auditPrefix: args.auditPrefix,
+  };
+}
+
+/** simulate exits 0 only when this holds. */
+export function reportPassed(r: SimulationReport): boolean {
+  return r.healed && r.actionsOnHealthyTargets === 0 && r.expectations.met;
+}

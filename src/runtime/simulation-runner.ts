@@ -1,0 +1,94 @@
+import type { AuditEntry, AuditLog } from '../knowledge/audit.js';
+import type { Clock } from '../knowledge/clock.js';
+import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import type { Workload } from '../knowledge/model/workload.js';
+import type { Scenario } from '../sim/scenario.js';
+import type { DaemonConfig } from './config.js';
+import { defaultConfig } from './config.js';
+import type { Daemon } from './daemon.js';
+import { buildReport, type SimulationReport } from './simulation-report.js';
+import type { StartFleet } from './simulated-fleet.js';
+
+/** A daemon built for a simulation, with the knowledge it writes to. */
+export interface SimulationDaemon {
+  readonly daemon: Daemon;
+  readonly store: KnowledgeStore;
+  readonly audit: AuditLog;
+  close(): Promise<void>;
+}
+
+/** Collaborators of a simulation run. */
+export interface SimulationDeps {
+  readonly startFleet: StartFleet;
+  readonly createDaemon: (config: DaemonConfig) => Promise<SimulationDaemon>;
+  readonly clock: Clock;
+  readonly keyPrefix: string;
+  readonly redisUrl: string;
+  /** Called for every new audit entry while the run is going (the demo timeline). */
+  readonly onAudit?: (entry: AuditEntry) => void;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Daemon settings for simulated fleets: fast loops, grace scaled to the short SVID TTLs. */
+export function simulationConfig(scenario: Scenario, targets: Workload[], redisUrl: string, keyPrefix: string): DaemonConfig {
+  const base = defaultConfig();
+  return {
+    ...base,
+    redis: { url: redisUrl, keyPrefix },
+    http: { listen: '127.0.0.1:0' },
+    intervals: { monitorMs: 500, analyzeMs: 250, planMs: 250, maxBackoffMs: 5_000 },
+    analyze: { rotateAtFraction: 0.5, rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 8)), staleAfterMs: 3_000 },
+    targets,
+  };
+}
+
+/**
+ * Runs a scenario in real time: starts the simulated fleet and a daemon pointed at it, injects
+ * each fault at its time, and stops when every fault is healed with no incident open (after
+ * the scenario's minimum duration), or at its timeout. The report comes from knowledge.
+ */
+export async function runSimulation(scenario: Scenario, deps: SimulationDeps): Promise<SimulationReport> {
+  const fleet = await deps.startFleet(scenario);
+  const targets: Workload[] = scenario.workloads.map((w) => ({
+    id: w.id, spiffeId: w.spiffeId, trustDomain: scenario.trustDomain, platform: w.platform, location: w.location, envoyAdminUrl: fleet.adminUrl(w.id),
+  }));
+  const sd = await deps.createDaemon(simulationConfig(scenario, targets, deps.redisUrl, deps.keyPrefix));
+  const startedAt = deps.clock.now();
+  const timers = scenario.faults.map((f) => setTimeout(() => { fleet.injectFault(f); }, f.atMs));
+  let lastSeq = 0;
+  const drainAudit = async (): Promise<void> => {
+    if (deps.onAudit === undefined) return;
+    for (const e of await sd.audit.list()) {
+      if (e.seq <= lastSeq) continue;
+      lastSeq = e.seq;
+      deps.onAudit(e);
+    }
+  };
+  try {
+    await sd.daemon.start();
+    const lastFaultAt = Math.max(0, ...scenario.faults.map((f) => f.atMs));
+    for (;;) {
+      await sleep(250);
+      await drainAudit();
+      const elapsed = deps.clock.now() - startedAt;
+      if (elapsed >= scenario.timeoutMs) break;
+      if (elapsed < Math.max(scenario.minDurationMs, lastFaultAt)) continue;
+      const faults = fleet.faults();
+      const healed = faults.length === scenario.faults.length && faults.every((f) => f.healedAt !== null);
+      const open = await sd.store.listIncidents({ status: 'open' });
+      if (healed && open.length === 0) break;
+    }
+  } finally {
+    for (const t of timers) clearTimeout(t);
+    await sd.daemon.stop(2_000);
+  }
+  await drainAudit();
+  const report = await buildReport({
+    scenario, store: sd.store, faults: fleet.faults(), actionsOnHealthyTargets: fleet.actionsOnHealthyTargets(),
+    startedAt, finishedAt: deps.clock.now(), auditPrefix: deps.keyPrefix,
+  });
+  await fleet.stop();
+  await sd.close();
+  return report;
+}

@@ -1,0 +1,83 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { evaluate } from '../../../src/analyze/evaluate.js';
+import type { AnalysisInput, AnalyzeConfig } from '../../../src/analyze/analysis-input.js';
+import type { Incident } from '../../../src/knowledge/model/incident.js';
+import { cert, certsObservation, errorObservation, observationMap, workload } from '../../builders/observations.js';
+
+const config: AnalyzeConfig = { rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000 };
+const T0 = 1_800_000_000_000;
+const TTL = 8_000;
+const w = workload('shop/web-1');
+
+function input(over: Partial<AnalysisInput>): AnalysisInput {
+  return { now: T0, workloads: [w], observations: new Map(), openIncidents: [], config, ...over };
+}
+
+function openIncident(evidenceAt: number): Incident {
+  return {
+    id: 'rotation_failed--shop_web-1--x', type: 'rotation_failed', subject: w.id, status: 'open', openedAt: evidenceAt, resolvedAt: null,
+    explanation: 'x', evidence: [certsObservation(w.id, evidenceAt, cert('aa', T0 - 6_000, TTL))], history: [],
+  };
+}
+
+describe('evaluate: rotation_failed at Envoy', () => {
+  const cases: Record<string, { obs: ReturnType<typeof certsObservation> | null; now: number; wantOpen: number }> = {
+    'a cert within its first half-life opens nothing': { obs: certsObservation(w.id, T0, cert('aa', T0 - 3_000, TTL)), now: T0, wantOpen: 0 },
+    'a cert past half-life but within grace opens nothing': { obs: certsObservation(w.id, T0, cert('aa', T0 - 4_500, TTL)), now: T0, wantOpen: 0 },
+    'a cert past half-life plus grace opens one incident': { obs: certsObservation(w.id, T0, cert('aa', T0 - 5_500, TTL)), now: T0, wantOpen: 1 },
+    'an expired cert opens one incident': { obs: certsObservation(w.id, T0, cert('aa', T0 - 9_000, TTL)), now: T0, wantOpen: 1 },
+    'stale evidence of an overdue cert opens nothing': { obs: certsObservation(w.id, T0 - 4_000, cert('aa', T0 - 12_000, TTL)), now: T0, wantOpen: 0 },
+    'a probe error opens nothing': { obs: errorObservation(w.id, T0, 'HTTP 503'), now: T0, wantOpen: 0 },
+    'an empty cert_chain opens nothing here (listener without certificate is its own detector)': { obs: certsObservation(w.id, T0, null), now: T0, wantOpen: 0 },
+  };
+  for (const [name, c] of Object.entries(cases)) {
+    it(name, () => {
+      const d = evaluate(input({ now: c.now, observations: c.obs === null ? new Map() : observationMap(c.obs) }));
+      assert.equal(d.open.length, c.wantOpen);
+      if (c.wantOpen === 1) {
+        assert.equal(d.open[0]?.type, 'rotation_failed');
+        assert.equal(d.open[0]?.subject, w.id);
+        assert.match(d.open[0]?.explanation ?? '', /serial aa/);
+        assert.match(d.open[0]?.explanation ?? '', /8s TTL/);
+      }
+    });
+  }
+
+  it('the explanation names serial, issue time, deadline and the Envoy', () => {
+    const leaf = cert('deadbeef', T0 - 6_000, TTL);
+    const [inc] = evaluate(input({ observations: observationMap(certsObservation(w.id, T0, leaf)) })).open;
+    assert.ok(inc);
+    assert.match(inc.explanation, /serial deadbeef/);
+    assert.match(inc.explanation, new RegExp(new Date(T0 - 6_000).toISOString().replace(/\./g, '\\.')));
+    assert.match(inc.explanation, new RegExp(`should have rotated by ${new Date(T0 - 6_000 + 4_000 + 1_000).toISOString().replace(/\./g, '\\.')}`));
+    assert.match(inc.explanation, /127\.0\.0\.1:9901/);
+  });
+
+  it('an existing open incident is not opened twice', () => {
+    const obs = certsObservation(w.id, T0, cert('aa', T0 - 6_000, TTL));
+    const d = evaluate(input({ observations: observationMap(obs), openIncidents: [openIncident(T0 - 1_000)] }));
+    assert.equal(d.open.length, 0);
+    assert.equal(d.refresh.length, 1);
+  });
+
+  it('resolves when fresh evidence newer than the incident shows a current cert', () => {
+    const obs = certsObservation(w.id, T0, cert('bb', T0 - 1_000, TTL));
+    const d = evaluate(input({ observations: observationMap(obs), openIncidents: [openIncident(T0 - 1_000)] }));
+    assert.equal(d.resolve.length, 1);
+    assert.match(d.resolve[0]?.reason ?? '', /serial bb \(was aa\)/);
+  });
+
+  it('does not resolve on a probe error or stale evidence (absence of evidence is not recovery)', () => {
+    for (const obs of [errorObservation(w.id, T0, 'HTTP 503'), certsObservation(w.id, T0 - 5_000, cert('bb', T0 - 6_000, TTL))]) {
+      const d = evaluate(input({ observations: observationMap(obs), openIncidents: [openIncident(T0 - 6_000)] }));
+      assert.equal(d.resolve.length, 0);
+    }
+  });
+
+  it('resolves when the workload left the inventory', () => {
+    const d = evaluate(input({ workloads: [], openIncidents: [openIncident(T0 - 1_000)] }));
+    assert.equal(d.resolve.length, 1);
+    assert.match(d.resolve[0]?.reason ?? '', /no longer in the inventory/);
+  });
+});

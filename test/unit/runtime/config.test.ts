@@ -1,0 +1,40 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, parseConfig } from '../../../src/runtime/config.js';
+
+describe('config', () => {
+  it('an empty file yields defaults', () => {
+    const c = parseConfig('c.yaml', '');
+    assert.equal(c.redis.keyPrefix, 'spire-healer');
+    assert.equal(c.intervals.monitorMs, 5_000);
+    assert.equal(c.analyze.rotateAtFraction, 0.5);
+  });
+
+  it('targets are normalised into workloads', () => {
+    const c = parseConfig('c.yaml', [
+      'targets:',
+      '  - id: shop/web-0',
+      '    spiffeId: spiffe://example.org/ns/shop/sa/web',
+      '    location: shop',
+      '    envoyAdmin: http://10.0.0.5:9901/',
+    ].join('\n'));
+    assert.deepEqual(c.targets[0], { id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', trustDomain: 'example.org', platform: 'kubernetes', location: 'shop', envoyAdminUrl: 'http://10.0.0.5:9901' });
+  });
+
+  const bad: Record<string, { text: string; want: RegExp }> = {
+    'an unknown key names the key and its line': { text: 'redis:\n  url: redis://x:6379\n  prefx: a\n', want: /^c\.yaml:3:3: redis\.prefx: .*unrecognized/im },
+    'a wrong type names the key': { text: 'monitor:\n  concurrency: lots\n', want: /c\.yaml:2:16: monitor\.concurrency: .*number/i },
+    'a bad duration names the key': { text: 'intervals:\n  monitor: soon\n', want: /c\.yaml:2:12: intervals\.monitor: expected a duration/ },
+    'a bad SPIFFE id names the target field': { text: 'targets:\n  - id: a\n    spiffeId: http://x\n    location: l\n    envoyAdmin: http://e:1\n', want: /targets\.0\.spiffeId: expected a SPIFFE ID/ },
+    'broken YAML names the line': { text: 'redis: [\n', want: /c\.yaml:\d+:\d+: / },
+  };
+  for (const [name, c] of Object.entries(bad)) {
+    it(name, () => {
+      assert.throws(() => parseConfig('c.yaml', c.text), (e: unknown) => {
+        assert.ok(e instanceof ConfigError);
+        assert.match(e.message, c.want);
+        return true;
+      });
+    });
+  }
+});
