@@ -38,3 +38,34 @@ describe('config', () => {
     });
   }
 });
+
+describe('shipped config and playbooks', () => {
+  it('deploy/config.yaml and its playbooks are valid', async () => {
+    const { loadConfig } = await import('../../../src/runtime/config.js');
+    const { loadPlaybooks } = await import('../../../src/runtime/playbook-loader.js');
+    const c = await loadConfig('deploy/config.yaml');
+    assert.equal(c.targets.length, 1);
+    const pbs = await loadPlaybooks(c.playbooks);
+    assert.deepEqual(pbs.map((p) => p.name), ['envoy-rotation-failed']);
+  });
+
+  it('a playbook file with a wrong type, an unknown action and a bad duration reports all three with line:column', async () => {
+    const { parsePlaybooks } = await import('../../../src/plan/playbooks/parse-playbooks.js');
+    const text = [
+      'playbooks:',
+      '  - name: p',
+      '    mode: auto',
+      '    match: { types: [rotation_failed] }',
+      '    steps:',
+      '      - action: reboot_cluster',
+      '        jobTimeout: 10 minutes',
+      '      - action: restart_envoy',
+      '        verifyTimeout: 30',
+    ].join('\n');
+    const res = parsePlaybooks('pb.yaml', text);
+    assert.equal(res.ok, false);
+    if (res.ok) return;
+    const lines = res.problems.map((p) => `${p.line}:${p.column} ${p.path}`);
+    assert.deepEqual(lines.sort(), ['6:17 playbooks.0.steps.0.action', '7:21 playbooks.0.steps.0.jobTimeout', '9:24 playbooks.0.steps.1.verifyTimeout']);
+  });
+});
