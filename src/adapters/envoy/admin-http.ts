@@ -1,0 +1,162 @@
+import { z } from 'zod';
+import type { EnvoyCertsData, ServedCertificate } from '../../knowledge/model/observation.js';
+import type { EnvoyAdminPort } from '../../ports/envoy-admin.port.js';
+
+/** Why an admin call failed: the transport, the HTTP status, or the payload. */
+export type EnvoyAdminFailure = 'unreachable' | 'timeout' | 'aborted' | 'http_status' | 'malformed';
+
+/** An Envoy admin call that failed; the message names the endpoint URL and what was wrong. */
+export class EnvoyAdminError extends Error {
+  override readonly name = 'EnvoyAdminError';
+
+  /** `endpoint` is the full URL called; `failure` classifies the cause; `status` is set for HTTP errors. */
+  constructor(
+    readonly endpoint: string,
+    readonly failure: EnvoyAdminFailure,
+    detail: string,
+    readonly status?: number,
+  ) {
+    super(`${endpoint}: ${detail}`);
+  }
+}
+
+/** Options of the HTTP adapter. */
+export interface EnvoyAdminHttpOptions {
+  /** Per-request timeout covering connect, headers and body (default 2000 ms). */
+  readonly timeoutMs?: number;
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+const rfc3339 = z
+  .string({ error: 'expected RFC3339 string' })
+  .refine((s) => RFC3339.test(s) && !Number.isNaN(Date.parse(s)), { error: 'expected RFC3339 string' })
+  .transform((s) => Date.parse(s));
+/** proto3 JSON int64: a decimal string (numbers accepted too, as protobuf parsers do). */
+const int64 = z.union([z.string().regex(/^-?\d+$/), z.number().int()], { error: 'expected int64 (decimal string)' });
+
+const subjectAltName = z.looseObject({
+  uri: z.string({ error: 'expected string' }).optional(),
+  dns: z.string({ error: 'expected string' }).optional(),
+  ip_address: z.string({ error: 'expected string' }).optional(),
+});
+
+const certificateDetails = z.looseObject({
+  path: z.string({ error: 'expected string' }).optional(),
+  serial_number: z.string({ error: 'expected hex string' }).regex(/^[0-9a-fA-F]+$/, { error: 'expected hex string' }),
+  subject_alt_names: z.array(subjectAltName, { error: 'expected array' }).default([]),
+  days_until_expiration: int64.optional(),
+  valid_from: rfc3339,
+  expiration_time: rfc3339,
+});
+
+const certificate = z.looseObject({
+  ca_cert: z.array(certificateDetails, { error: 'expected array' }).default([]),
+  cert_chain: z.array(certificateDetails, { error: 'expected array' }).default([]),
+});
+
+/** envoy.admin.v3.Certificates as JSON; default-valued (empty) fields may be missing. */
+const certificatesResponse = z.looseObject({
+  certificates: z.array(certificate, { error: 'expected array' }).default([]),
+}, { error: 'expected a JSON object' });
+
+type ParsedDetails = z.output<typeof certificateDetails>;
+
+/**
+ * EnvoyAdminPort over HTTP with Node's global fetch. Every failure rejects with an
+ * EnvoyAdminError naming the URL and the cause: ECONNREFUSED (or another socket code),
+ * "timed out after N ms", "HTTP 503 Service Unavailable: <body>", "invalid JSON (…)", or
+ * "invalid /certs payload: certificates[0].cert_chain[0].expiration_time: expected RFC3339 string".
+ */
+export class EnvoyAdminHttp implements EnvoyAdminPort {
+  private readonly timeoutMs: number;
+
+  /** An adapter with the given timeout. */
+  constructor(options: EnvoyAdminHttpOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 2_000;
+  }
+
+  /**
+   * GET {adminUrl}/certs. `chain` is the cert_chain of the first certificates entry with a
+   * non-empty chain, `caCerts` the ca_cert of that same entry (or, when no entry has a chain,
+   * of the first entry with a CA). Serials are lowercased; times are ms since epoch.
+   */
+  async readCerts(adminUrl: string, signal?: AbortSignal): Promise<EnvoyCertsData> {
+    const url = `${trimSlash(adminUrl)}/certs`;
+    const body = await this.request('GET', url, signal);
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch (e) {
+      throw new EnvoyAdminError(url, 'malformed', `invalid JSON (${e instanceof Error ? e.message : String(e)}): ${excerpt(body)}`);
+    }
+    const parsed = certificatesResponse.safeParse(json);
+    if (!parsed.success) {
+      throw new EnvoyAdminError(url, 'malformed', `invalid /certs payload: ${parsed.error.issues.map((i) => `${issuePath(i.path)}: ${i.message}`).join('; ')}`);
+    }
+    const entries = parsed.data.certificates;
+    const withChain = entries.find((c) => c.cert_chain.length > 0);
+    const source = withChain ?? entries.find((c) => c.ca_cert.length > 0);
+    return {
+      kind: 'envoy.certs',
+      chain: (withChain?.cert_chain ?? []).map(toServed),
+      caCerts: (source?.ca_cert ?? []).map(toServed),
+    };
+  }
+
+  /** POST {adminUrl}/quitquitquit; resolves on HTTP 200. */
+  async quit(adminUrl: string, signal?: AbortSignal): Promise<void> {
+    await this.request('POST', `${trimSlash(adminUrl)}/quitquitquit`, signal);
+  }
+
+  /** One request with timeout and caller abort; returns the body of a 200 response. */
+  private async request(method: 'GET' | 'POST', url: string, signal?: AbortSignal): Promise<string> {
+    const timeout = AbortSignal.timeout(this.timeoutMs);
+    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
+    try {
+      const res = await fetch(url, { method, signal: combined, redirect: 'error' });
+      const body = await res.text();
+      if (res.status !== 200) {
+        throw new EnvoyAdminError(url, 'http_status', `HTTP ${res.status}${res.statusText === '' ? '' : ` ${res.statusText}`}: ${excerpt(body)}`, res.status);
+      }
+      return body;
+    } catch (e) {
+      if (e instanceof EnvoyAdminError) throw e;
+      if (signal?.aborted === true) throw new EnvoyAdminError(url, 'aborted', `${method} aborted by caller`);
+      if (timeout.aborted) throw new EnvoyAdminError(url, 'timeout', `${method} timed out after ${this.timeoutMs} ms`);
+      throw new EnvoyAdminError(url, 'unreachable', `${method} failed: ${describeFetchError(e)}`);
+    }
+  }
+}
+
+function toServed(d: ParsedDetails): ServedCertificate {
+  return {
+    serialNumber: d.serial_number.toLowerCase(),
+    uriSans: d.subject_alt_names.flatMap((s) => (s.uri === undefined ? [] : [s.uri])),
+    validFromMs: d.valid_from,
+    expiresAtMs: d.expiration_time,
+  };
+}
+
+/** "certificates[0].cert_chain[0].expiration_time" from a zod issue path. */
+function issuePath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+/** The socket-level code undici hides in `cause` (ECONNREFUSED, ENOTFOUND…), plus its message. */
+function describeFetchError(e: unknown): string {
+  const cause = e instanceof Error ? (e.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  const detail = typeof cause?.message === 'string' ? cause.message : e instanceof Error ? e.message : String(e);
+  return code === undefined ? detail : `${code} (${detail})`;
+}
+
+function excerpt(body: string): string {
+  const flat = body.replace(/\s+/g, ' ').trim();
+  if (flat === '') return '(empty body)';
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+}
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, '');
+}
