@@ -64,7 +64,6 @@ describe('shipped config and playbooks', () => {
     ].join('\n');
     const res = parsePlaybooks('pb.yaml', text);
     assert.equal(res.ok, false);
-    if (res.ok) return;
     const lines = res.problems.map((p) => `${p.line}:${p.column} ${p.path}`);
     assert.deepEqual(lines.sort(), ['6:17 playbooks.0.steps.0.action', '7:21 playbooks.0.steps.0.jobTimeout', '9:24 playbooks.0.steps.1.verifyTimeout']);
   });

@@ -1,0 +1,122 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startTestRedis } from '../support/redis.js';
+import type { SimulationReport } from '../../src/runtime/simulation-report.js';
+
+const run = promisify(execFile);
+const BIN = 'bin/spire-healer.js';
+
+interface CliResult { code: number; stdout: string; stderr: string }
+
+async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+  }
+}
+
+function redisCli(port: number, ...args: string[]): string {
+  const r = spawnSync('redis-cli', ['-p', String(port), '--raw', ...args], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+describe('spire-healer CLI end to end (real binary, real Redis)', () => {
+  let redis: Awaited<ReturnType<typeof startTestRedis>>;
+  const dir = mkdtempSync(join(tmpdir(), 'spire-healer-e2e-'));
+
+  before(async () => { redis = await startTestRedis(); });
+  after(async () => { await redis.stop(); });
+
+  it('simulate heals the stuck-SDS scenario and writes the report; audit verify catches tampering', async () => {
+    const reportPath = join(dir, 'r.json');
+    const prefix = 'e2e-stuck';
+    const res = await cli(['simulate', '--scenario', 'examples/scenarios/envoy-sds-stuck.yaml', '--report', reportPath, '--prefix', prefix], { REDIS_URL: redis.url });
+    assert.equal(res.code, 0, `simulate failed:\n${res.stdout}\n${res.stderr}`);
+    assert.match(res.stdout, /DETECTED\s+shop\/web-1/);
+    assert.match(res.stdout, /job done\s+shop\/web-1/);
+    assert.match(res.stdout, /RECOVERED\s+shop\/web-1/);
+
+    const report = JSON.parse(readFileSync(reportPath, 'utf8')) as SimulationReport;
+    assert.equal(report.scenario, 'envoy-sds-stuck');
+    assert.equal(report.healed, true);
+    assert.equal(report.actionsOnHealthyTargets, 0);
+    assert.deepEqual(report.incidents.map((i) => [i.type, i.subject]), [['rotation_failed', 'shop/web-1']]);
+    const [incident] = report.incidents;
+    assert.ok(incident);
+    assert.ok(incident.resolvedAt !== null && Date.parse(incident.resolvedAt) > Date.parse(incident.openedAt));
+    const [action] = incident.actions;
+    assert.ok(action);
+    assert.deepEqual([action.action, action.result, action.target, action.performed], ['restart_envoy', 'succeeded', 'shop/web-1', true]);
+
+    // The audit log tells the whole story, in order.
+    const audit = await cli(['audit', '--json', '--prefix', prefix, '--incident', incident.id], { REDIS_URL: redis.url });
+    assert.equal(audit.code, 0, audit.stderr);
+    const types = audit.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    for (const t of ['incident.opened', 'plan.decided', 'job.enqueued', 'job.started', 'job.succeeded', 'incident.resolved', 'verification.passed']) {
+      assert.ok(types.includes(t), `audit log lacks ${t}: ${types.join(', ')}`);
+    }
+    assert.ok(types.indexOf('incident.opened') < types.indexOf('job.started'));
+    assert.ok(types.indexOf('job.succeeded') < types.indexOf('incident.resolved'));
+
+    const ok = await cli(['audit', 'verify', '--prefix', prefix], { REDIS_URL: redis.url });
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /hash chain intact/);
+
+    // Delete one entry from the middle of the stream with redis-cli: verify must fail and name it.
+    const ids = redisCli(redis.port, 'XRANGE', `${prefix}:audit`, '-', '+').split('\n').filter((l) => /^\d+-\d+$/.test(l));
+    assert.ok(ids.length > 5);
+    const victim = ids[3] ?? '';
+    redisCli(redis.port, 'XDEL', `${prefix}:audit`, victim);
+    const broken = await cli(['audit', 'verify', '--prefix', prefix], { REDIS_URL: redis.url });
+    assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+    assert.match(broken.stdout, /BROKEN at entry #5/);
+  });
+
+  it('editing one audit entry makes verify fail and name it', async () => {
+    const prefix = 'e2e-edit';
+    const res = await cli(['simulate', '--scenario', 'examples/scenarios/envoy-sds-stuck.yaml', '--prefix', prefix, '--quiet'], { REDIS_URL: redis.url });
+    assert.equal(res.code, 0, res.stdout + res.stderr);
+    // Streams cannot be edited in place: rewrite the whole stream with entry #3's message changed.
+    const key = `${prefix}:audit`;
+    const raw = spawnSync('redis-cli', ['-p', String(redis.port), '--json', 'XRANGE', key, '-', '+'], { encoding: 'utf8' });
+    const entries = JSON.parse(raw.stdout) as [string, string[]][];
+    redisCli(redis.port, 'DEL', key);
+    entries.forEach(([id, fields], idx) => {
+      const copy = [...fields];
+      if (idx === 2) {
+        const i = copy.findIndex((f, n) => n % 2 === 1 && f.includes('"message"'));
+        copy[i] = (copy[i] ?? '').replace(/"message":"/, '"message":"(edited) ');
+      }
+      redisCli(redis.port, 'XADD', key, id, ...copy);
+    });
+    const broken = await cli(['audit', 'verify', '--prefix', prefix], { REDIS_URL: redis.url });
+    assert.equal(broken.code, 1, broken.stdout + broken.stderr);
+    assert.match(broken.stdout, /BROKEN at entry #3/);
+  });
+
+  it('a broken scenario file: one line naming file and key, exit 2', async () => {
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'name: x\nfleet:\n  svidTtl: soon\n  workloads:\n    - {location: shop, name: web}\n');
+    const res = await cli(['simulate', '--scenario', bad], { REDIS_URL: redis.url });
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, new RegExp(`${bad.replace(/[/.]/g, '\\$&')}:3:\\d+: fleet\\.svidTtl: expected a duration`));
+    assert.equal(res.stderr.trim().split('\n').length, 1);
+  });
+
+  it('a broken config file: one line naming file and key, exit 2', async () => {
+    const bad = join(dir, 'config.yaml');
+    writeFileSync(bad, 'redis:\n  url: redis://127.0.0.1:1\nintervals:\n  monitr: 5s\n');
+    const res = await cli(['run', '--config', bad]);
+    assert.equal(res.code, 2);
+    assert.match(res.stderr, /config\.yaml:4:3: intervals\.monitr: .*nrecognized/);
+  });
+});
