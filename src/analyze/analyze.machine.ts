@@ -1,19 +1,15 @@
 import { assign, fromPromise, setup } from 'xstate';
+import { afterFailure, backoffDelayMs, healthyLoop, type StageLoopHealth, type StageLoopInput } from '../knowledge/stage-loop.js';
 import type { AnalysisPassResult } from './run-analysis.js';
 
 /** Analyze settings. */
-export interface AnalyzeInput {
-  readonly intervalMs: number;
-  readonly maxBackoffMs: number;
-}
+export type AnalyzeInput = StageLoopInput;
 
 /** Analyze context: totals across passes and the last failure. */
-export interface AnalyzeContext extends AnalyzeInput {
+export interface AnalyzeContext extends AnalyzeInput, StageLoopHealth {
   readonly passes: number;
   readonly opened: number;
   readonly resolved: number;
-  readonly consecutiveFailures: number;
-  readonly lastError: string | null;
   /** Knowledge changed while a pass was running: run another pass right after. */
   readonly rerun: boolean;
 }
@@ -34,12 +30,12 @@ export const analyzeMachine = setup({
   },
   delays: {
     interval: ({ context }) => context.intervalMs,
-    backoff: ({ context }) => Math.min(context.maxBackoffMs, context.intervalMs * 2 ** context.consecutiveFailures),
+    backoff: ({ context }) => backoffDelayMs(context),
   },
 }).createMachine({
   id: 'analyze',
   initial: 'evaluating',
-  context: ({ input }) => ({ ...input, passes: 0, opened: 0, resolved: 0, consecutiveFailures: 0, lastError: null, rerun: false }),
+  context: ({ input }) => ({ ...input, passes: 0, opened: 0, resolved: 0, ...healthyLoop, rerun: false }),
   states: {
     idle: {
       after: { interval: 'evaluating' },
@@ -55,16 +51,12 @@ export const analyzeMachine = setup({
             passes: ({ context }) => context.passes + 1,
             opened: ({ context, event }) => context.opened + event.output.opened,
             resolved: ({ context, event }) => context.resolved + event.output.resolved,
-            consecutiveFailures: 0,
-            lastError: null,
+            ...healthyLoop,
           }),
         },
         onError: {
           target: 'backoff',
-          actions: assign({
-            consecutiveFailures: ({ context }) => context.consecutiveFailures + 1,
-            lastError: ({ event }) => (event.error instanceof Error ? event.error.message : String(event.error)),
-          }),
+          actions: assign(({ context, event }) => afterFailure(context, event.error)),
         },
       },
     },

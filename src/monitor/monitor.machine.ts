@@ -1,17 +1,13 @@
 import { assign, fromPromise, setup } from 'xstate';
+import { afterFailure, backoffDelayMs, healthyLoop, type StageLoopHealth, type StageLoopInput } from '../knowledge/stage-loop.js';
 import type { SweepResult } from './sweep-envoy-certs.js';
 
 /** Monitor settings: how often to sweep, and how far to back off when a sweep itself fails. */
-export interface MonitorInput {
-  readonly intervalMs: number;
-  readonly maxBackoffMs: number;
-}
+export type MonitorInput = StageLoopInput;
 
 /** Monitor context: counters and the last failure, for status and metrics. */
-export interface MonitorContext extends MonitorInput {
+export interface MonitorContext extends MonitorInput, StageLoopHealth {
   readonly sweeps: number;
-  readonly consecutiveFailures: number;
-  readonly lastError: string | null;
   readonly lastResult: SweepResult | null;
 }
 
@@ -31,12 +27,12 @@ export const monitorMachine = setup({
   },
   delays: {
     interval: ({ context }) => context.intervalMs,
-    backoff: ({ context }) => Math.min(context.maxBackoffMs, context.intervalMs * 2 ** context.consecutiveFailures),
+    backoff: ({ context }) => backoffDelayMs(context),
   },
 }).createMachine({
   id: 'monitor',
   initial: 'polling',
-  context: ({ input }) => ({ ...input, sweeps: 0, consecutiveFailures: 0, lastError: null, lastResult: null }),
+  context: ({ input }) => ({ ...input, sweeps: 0, ...healthyLoop, lastResult: null }),
   states: {
     idle: {
       after: { interval: 'polling' },
@@ -47,14 +43,11 @@ export const monitorMachine = setup({
         src: 'sweep',
         onDone: {
           target: 'idle',
-          actions: assign({ sweeps: ({ context }) => context.sweeps + 1, consecutiveFailures: 0, lastError: null, lastResult: ({ event }) => event.output }),
+          actions: assign({ sweeps: ({ context }) => context.sweeps + 1, ...healthyLoop, lastResult: ({ event }) => event.output }),
         },
         onError: {
           target: 'backoff',
-          actions: assign({
-            consecutiveFailures: ({ context }) => context.consecutiveFailures + 1,
-            lastError: ({ event }) => (event.error instanceof Error ? event.error.message : String(event.error)),
-          }),
+          actions: assign(({ context, event }) => afterFailure(context, event.error)),
         },
       },
     },

@@ -1,18 +1,14 @@
 import { assign, fromPromise, setup } from 'xstate';
+import { afterFailure, backoffDelayMs, healthyLoop, type StageLoopHealth, type StageLoopInput } from '../knowledge/stage-loop.js';
 import type { PlanPassResult } from './reconcile-plans.js';
 
 /** Plan loop settings. */
-export interface PlanInput {
-  readonly intervalMs: number;
-  readonly maxBackoffMs: number;
-}
+export type PlanInput = StageLoopInput;
 
 /** Plan loop context. */
-export interface PlanContext extends PlanInput {
+export interface PlanContext extends PlanInput, StageLoopHealth {
   readonly passes: number;
   readonly enqueued: number;
-  readonly consecutiveFailures: number;
-  readonly lastError: string | null;
 }
 
 /** `knowledge.changed`: an incident opened/resolved or a job finished, so reconcile now. */
@@ -31,12 +27,12 @@ export const planMachine = setup({
   },
   delays: {
     interval: ({ context }) => context.intervalMs,
-    backoff: ({ context }) => Math.min(context.maxBackoffMs, context.intervalMs * 2 ** context.consecutiveFailures),
+    backoff: ({ context }) => backoffDelayMs(context),
   },
 }).createMachine({
   id: 'plan',
   initial: 'reconciling',
-  context: ({ input }) => ({ ...input, passes: 0, enqueued: 0, consecutiveFailures: 0, lastError: null }),
+  context: ({ input }) => ({ ...input, passes: 0, enqueued: 0, ...healthyLoop }),
   states: {
     idle: { after: { interval: 'reconciling' }, on: { 'knowledge.changed': 'reconciling' } },
     paused: { after: { interval: 'reconciling' }, on: { 'knowledge.changed': 'reconciling' } },
@@ -47,24 +43,20 @@ export const planMachine = setup({
           {
             guard: ({ event }) => event.output.paused,
             target: 'paused',
-            actions: assign({ passes: ({ context }) => context.passes + 1, consecutiveFailures: 0, lastError: null }),
+            actions: assign({ passes: ({ context }) => context.passes + 1, ...healthyLoop }),
           },
           {
             target: 'idle',
             actions: assign({
               passes: ({ context }) => context.passes + 1,
               enqueued: ({ context, event }) => context.enqueued + event.output.enqueued,
-              consecutiveFailures: 0,
-              lastError: null,
+            ...healthyLoop,
             }),
           },
         ],
         onError: {
           target: 'backoff',
-          actions: assign({
-            consecutiveFailures: ({ context }) => context.consecutiveFailures + 1,
-            lastError: ({ event }) => (event.error instanceof Error ? event.error.message : String(event.error)),
-          }),
+          actions: assign(({ context, event }) => afterFailure(context, event.error)),
         },
       },
     },
