@@ -8,6 +8,14 @@ import { DEMO_SCENARIO_PATH, simulateCommand } from './simulate.command.js';
 
 interface LocationFlags { readonly config?: string; readonly redisUrl?: string; readonly prefix?: string }
 
+function pickLocation(f: LocationFlags): LocationFlags {
+  return {
+    ...(f.config === undefined ? {} : { config: f.config }),
+    ...(f.redisUrl === undefined ? {} : { redisUrl: f.redisUrl }),
+    ...(f.prefix === undefined ? {} : { prefix: f.prefix }),
+  };
+}
+
 async function resolveLocation(flags: LocationFlags): Promise<KnowledgeLocation> {
   const config = flags.config === undefined ? undefined : await loadConfig(flags.config);
   const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'] ?? config?.redis.url;
@@ -23,6 +31,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
   const program = new Command('spire-healer')
     .description('Self-healing for SPIFFE/SPIRE + Envoy mTLS fleets')
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({ writeOut: (s) => { out(s.trimEnd()); }, writeErr: (s) => { process.stderr.write(s); } });
 
   program.command('run').description('run the daemon (serves /metrics and /healthz)')
@@ -51,7 +60,10 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .option('--redis-url <url>', 'Redis URL (default: REDIS_URL, then the config)')
     .option('--prefix <prefix>', 'key prefix (default: the config, then spire-healer)');
 
+  // `audit` and `audit verify` both take the location flags; positional options keep each
+  // command's flags its own, and verify also honours flags given before the word "verify".
   const audit = locationOptions(program.command('audit').description('print the audit log (what it did, and why)'))
+    .enablePositionalOptions()
     .option('--json', 'one JSON object per line', false)
     .option('--since <time>', 'ISO-8601 time or a duration back from now (15m, 2h)')
     .option('--incident <id>', 'only entries of this incident')
@@ -59,7 +71,11 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
       setExit(await auditListCommand(c, await resolveLocation(o), { json: o.json, since: o.since, incident: o.incident }, out));
     });
   locationOptions(audit.command('verify').description('check the hash chain; exit 1 naming the first changed or deleted entry'))
-    .action(async (o: LocationFlags) => { setExit(await auditVerifyCommand(c, await resolveLocation(o), out)); });
+    .action(async (o: LocationFlags) => {
+      const parent = audit.opts<LocationFlags>();
+      const flags: LocationFlags = { ...pickLocation(parent), ...pickLocation(o) };
+      setExit(await auditVerifyCommand(c, await resolveLocation(flags), out));
+    });
 
   return program;
 }

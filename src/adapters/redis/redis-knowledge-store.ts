@@ -1,0 +1,199 @@
+/**
+ * RedisKnowledgeStore: the KnowledgeStore on Redis, shared by all stages and all daemon replicas.
+ *
+ * Key layout (P = keyPrefix; several daemons/simulations/tests share one Redis under distinct P;
+ * wipeKeyPrefix(P) removes them all). Names are built in redis-keys.ts.
+ *
+ *   P:workloads              hash    workload id -> Workload JSON
+ *   P:obs                    hash    JSON ["<subject>","<source>"] -> latest Observation JSON
+ *   P:incidents              zset    incident id, score openedAt (every incident, for listing)
+ *   P:incidents:open         hash    incidentFingerprint(type, subject) -> id of the open incident
+ *   P:incident:<id>          hash    detection   -> Incident JSON (analyze: open/evidence/resolve)
+ *                                    rev         -> detection revision (compare-and-set counter)
+ *                                    openToken   -> random id of the openIncident call that created it
+ *                                    remediation -> IncidentRemediation JSON (plan only)
+ *   P:incident-runs:<id>     set     action run ids of the incident
+ *   P:run:<runId>            hash    json -> ActionRun JSON, rank -> 0 queued | 1 running | 2 terminal
+ *   P:plan:<id>              string  PlanSnapshotRecord JSON
+ *   P:control                string  ControlState JSON (absent = not paused)
+ *   P:audit                  stream  audit entries: seq, prevHash, hash, event (canonical JSON)
+ *   P:audit:head             hash    seq, hash of the last appended entry
+ *   P:audit:dedup            hash    dedupKey -> stream id of the entry it produced
+ *
+ * Incident ids never contain ':', so P:incident:<id> cannot collide with other keys. On Redis
+ * Cluster, give P a hash tag ("{healer}") so the Lua scripts' keys share a slot.
+ */
+import type { Redis } from 'ioredis';
+import type { ActionRun, ActionRunState } from '../../knowledge/model/action-run.js';
+import type { Incident, IncidentRemediation, IncidentType } from '../../knowledge/model/incident.js';
+import type { Observation } from '../../knowledge/model/observation.js';
+import { observationStateKey } from '../../knowledge/model/observation.js';
+import type { Workload } from '../../knowledge/model/workload.js';
+import type { ControlState, KnowledgeStore, OpenIncidentResult, PlanSnapshotRecord, RecordResult } from '../../knowledge/knowledge-store.js';
+import { RedisIncidents } from './redis-incidents.js';
+import { knowledgeKeys, parseStored, type KnowledgeKeys } from './redis-keys.js';
+
+/**
+ * KEYS: obs hash. ARGV: field, observation JSON, observedAt. Swaps in the new observation and
+ * returns the previous one ('' if none), atomically. An observation older than the stored one
+ * (a slow replica) is not stored: returns {previous, 0}.
+ */
+const RECORD_OBSERVATION_SCRIPT = `
+local prev = redis.call('HGET', KEYS[1], ARGV[1])
+if prev then
+  local ok, decoded = pcall(cjson.decode, prev)
+  if ok and type(decoded) == 'table' and tonumber(decoded.observedAt) and tonumber(decoded.observedAt) > tonumber(ARGV[3]) then
+    return {prev, 0}
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return {prev or '', 1}
+`;
+
+/**
+ * KEYS: run hash, incident's run set. ARGV: run JSON, rank, run id. Writes unless the stored run
+ * is further along (rank), so a late 'queued' write never undoes 'running' or a terminal state.
+ */
+const PUT_RUN_SCRIPT = `
+local cur = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
+if cur > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'rank', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+`;
+
+const runRank: Record<ActionRunState, number> = { queued: 0, running: 1, succeeded: 2, failed: 2, skipped: 2 };
+
+const defaultControl: ControlState = { paused: false, reason: '', since: null };
+
+/**
+ * The knowledge base on Redis. All keys live under `keyPrefix` (layout above). Last-writer-wins per
+ * field, except: openIncident is atomic per (type, subject); detection updates are compare-and-set;
+ * recordObservation ignores observations older than the stored one; putActionRun never moves a run
+ * backwards (queued < running < succeeded/failed/skipped).
+ */
+export class RedisKnowledgeStore implements KnowledgeStore {
+  private readonly keys: KnowledgeKeys;
+  private readonly incidents: RedisIncidents;
+
+  /** `redis` may be shared (with RedisAuditLog, other prefixes); the store never closes it. */
+  constructor(private readonly redis: Redis, readonly keyPrefix: string) {
+    this.keys = knowledgeKeys(keyPrefix);
+    this.incidents = new RedisIncidents(redis, this.keys);
+  }
+
+  async putWorkload(w: Workload): Promise<void> {
+    await this.redis.hset(this.keys.workloads, w.id, JSON.stringify(w));
+  }
+
+  async getWorkload(id: string): Promise<Workload | null> {
+    return parseStored(await this.redis.hget(this.keys.workloads, id)) as Workload | null;
+  }
+
+  async listWorkloads(): Promise<Workload[]> {
+    const all = await this.redis.hvals(this.keys.workloads);
+    return all.map((t) => JSON.parse(t) as Workload).sort((a, b) => compareStrings(a.id, b.id));
+  }
+
+  async recordObservation(o: Observation): Promise<RecordResult> {
+    const reply = await this.redis.eval(RECORD_OBSERVATION_SCRIPT, 1, this.keys.observations, observationField(o.subject, o.source), JSON.stringify(o), o.observedAt);
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`recordObservation: unexpected reply ${JSON.stringify(reply)}`);
+    const previous = reply[0] === '' ? null : JSON.parse(reply[0]) as Observation;
+    if (reply[1] === 0) return { changed: false, previous };
+    return { changed: previous === null || observationStateKey(previous) !== observationStateKey(o), previous };
+  }
+
+  async latestObservation(subject: string, source: string): Promise<Observation | null> {
+    return parseStored(await this.redis.hget(this.keys.observations, observationField(subject, source))) as Observation | null;
+  }
+
+  async listLatestObservations(): Promise<Observation[]> {
+    const all = await this.redis.hvals(this.keys.observations);
+    return all.map((t) => JSON.parse(t) as Observation)
+      .sort((a, b) => compareStrings(a.subject, b.subject) || compareStrings(a.source, b.source));
+  }
+
+  openIncident(candidate: Incident): Promise<OpenIncidentResult> {
+    return this.incidents.open(candidate);
+  }
+
+  resolveIncident(id: string, at: number, reason: string): Promise<Incident | null> {
+    return this.incidents.resolve(id, at, reason);
+  }
+
+  updateIncidentEvidence(id: string, evidence: Incident['evidence'], explanation: string): Promise<void> {
+    return this.incidents.updateEvidence(id, evidence, explanation);
+  }
+
+  getIncident(id: string): Promise<Incident | null> {
+    return this.incidents.get(id);
+  }
+
+  findOpenIncident(type: IncidentType, subject: string): Promise<Incident | null> {
+    return this.incidents.findOpen(type, subject);
+  }
+
+  listIncidents(filter?: { readonly status?: Incident['status'] }): Promise<Incident[]> {
+    return this.incidents.list(filter?.status);
+  }
+
+  setRemediation(incidentId: string, r: IncidentRemediation): Promise<void> {
+    return this.incidents.setRemediation(incidentId, r);
+  }
+
+  getRemediation(incidentId: string): Promise<IncidentRemediation | null> {
+    return this.incidents.getRemediation(incidentId);
+  }
+
+  async putActionRun(run: ActionRun): Promise<void> {
+    await this.redis.eval(PUT_RUN_SCRIPT, 2, this.keys.actionRun(run.id), this.keys.incidentRuns(run.incidentId),
+      JSON.stringify(run), runRank[run.state], run.id);
+  }
+
+  async getActionRun(id: string): Promise<ActionRun | null> {
+    return parseStored(await this.redis.hget(this.keys.actionRun(id), 'json')) as ActionRun | null;
+  }
+
+  async listActionRuns(incidentId: string): Promise<ActionRun[]> {
+    const ids = await this.redis.smembers(this.keys.incidentRuns(incidentId));
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hget(this.keys.actionRun(id), 'json');
+    const runs: ActionRun[] = [];
+    for (const [err, text] of (await pipe.exec()) ?? []) {
+      if (err !== null) throw err;
+      const run = parseStored(text as string | null) as ActionRun | null;
+      if (run !== null) runs.push(run);
+    }
+    return runs.sort((a, b) => a.step - b.step || a.attempt - b.attempt || compareStrings(a.id, b.id));
+  }
+
+  async savePlanSnapshot(incidentId: string, rec: PlanSnapshotRecord): Promise<void> {
+    await this.redis.set(this.keys.planSnapshot(incidentId), JSON.stringify(rec));
+  }
+
+  async loadPlanSnapshot(incidentId: string): Promise<PlanSnapshotRecord | null> {
+    return parseStored(await this.redis.get(this.keys.planSnapshot(incidentId))) as PlanSnapshotRecord | null;
+  }
+
+  async deletePlanSnapshot(incidentId: string): Promise<void> {
+    await this.redis.del(this.keys.planSnapshot(incidentId));
+  }
+
+  async getControl(): Promise<ControlState> {
+    return (parseStored(await this.redis.get(this.keys.control)) as ControlState | null) ?? defaultControl;
+  }
+
+  async setControl(c: ControlState): Promise<void> {
+    await this.redis.set(this.keys.control, JSON.stringify(c));
+  }
+}
+
+/** Hash field of the latest observation of (subject, source): a JSON pair, unambiguous whatever the strings hold. */
+function observationField(subject: string, source: string): string {
+  return JSON.stringify([subject, source]);
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
