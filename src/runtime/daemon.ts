@@ -79,6 +79,7 @@ export class Daemon {
       plan.send({ type: 'knowledge.changed' });
       return outcome;
     }, { concurrency: config.execute.concurrency });
+    metrics.stageState('execute', 'running');
 
     if (this.parts.serveHttp) {
       this.http = new DaemonHttpServer(metrics, () => Promise.resolve(this.health()));
@@ -95,6 +96,7 @@ export class Daemon {
     this.running = false;
     for (const a of this.actors) a.ref.stop();
     await this.parts.queue.close(graceMs);
+    this.parts.metrics.stageState('execute', 'stopped');
     await this.http?.close();
     this.parts.log.info('daemon stopped');
   }

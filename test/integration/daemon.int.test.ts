@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { EnvoyAdminHttp } from '../../src/adapters/envoy/admin-http.js';
 import { PromMetrics } from '../../src/adapters/metrics/prom-metrics.js';
@@ -33,6 +34,21 @@ async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined |
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * promtool is the referee for the exposition format. prom-client's own default Node.js gauges are
+ * named *_total upstream; that is the only complaint tolerated.
+ */
+const UPSTREAM_NAMES = /^selfheal_process_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
+function assertPromtoolAccepts(metrics: string): void {
+  const r = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+  if (r.error !== undefined) {
+    assert.ok(process.env['CI'] !== 'true', 'promtool must be installed in CI (.ci/run installs the prometheus package)');
+    return;
+  }
+  const problems = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '' && !UPSTREAM_NAMES.test(l.trim()));
+  assert.deepEqual(problems, [], 'promtool check metrics');
 }
 
 /** A queue for a replica that plans but does not execute (its worker never starts). */
@@ -94,6 +110,7 @@ describe('daemon on real Redis against the simulated fleet', () => {
       assert.match(metrics, /selfheal_analyze_incidents_opened_total\{type="rotation_failed"\} 1/);
       const health = await fetch(`http://127.0.0.1:${addr.port}/healthz`);
       assert.equal(health.status, 200);
+      assertPromtoolAccepts(metrics);
     } finally {
       await daemon.stop(1_000);
       await fleet.stop();
