@@ -1,5 +1,6 @@
 import type { AuditLog } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import type { IncidentType } from '../knowledge/model/incident.js';
 import type { Observation } from '../knowledge/model/observation.js';
 import type { AnalyzeConfig } from './analysis-input.js';
 import { evaluate } from './evaluate.js';
@@ -9,6 +10,9 @@ export interface AnalysisPassResult {
   readonly opened: number;
   readonly resolved: number;
   readonly refreshed: number;
+  /** Incident types opened and resolved in this pass, one entry per incident. */
+  readonly openedTypes: readonly IncidentType[];
+  readonly resolvedTypes: readonly IncidentType[];
 }
 
 /** Collaborators the analyze stage uses; all are knowledge-level interfaces. */
@@ -32,11 +36,11 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
   const observations = new Map<string, Observation>(latest.map((o) => [`${o.subject}|${o.source}`, o]));
   const decisions = evaluate({ now, workloads, observations, openIncidents, config: deps.config });
 
-  let opened = 0;
+  const openedTypes: IncidentType[] = [];
   for (const candidate of decisions.open) {
     const res = await deps.store.openIncident(candidate);
     if (!res.opened) continue;
-    opened++;
+    openedTypes.push(candidate.type);
     await deps.audit.append({
       type: 'incident.opened', at: now, incidentId: candidate.id, subject: candidate.subject,
       message: candidate.explanation,
@@ -47,15 +51,15 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
   for (const { incident, finding } of decisions.refresh) {
     await deps.store.updateIncidentEvidence(incident.id, finding.evidence, finding.explanation);
   }
-  let resolved = 0;
+  const resolvedTypes: IncidentType[] = [];
   for (const { incident, reason } of decisions.resolve) {
     const done = await deps.store.resolveIncident(incident.id, now, reason);
     if (done === null) continue;
-    resolved++;
+    resolvedTypes.push(incident.type);
     await deps.audit.append({
       type: 'incident.resolved', at: now, incidentId: incident.id, subject: incident.subject, message: reason,
       dedupKey: `incident.resolved--${incident.id}`,
     });
   }
-  return { opened, resolved, refreshed: decisions.refresh.length };
+  return { opened: openedTypes.length, resolved: resolvedTypes.length, refreshed: decisions.refresh.length, openedTypes, resolvedTypes };
 }

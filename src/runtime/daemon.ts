@@ -148,8 +148,8 @@ export class Daemon {
       store, audit,
       config: { rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs }, staleAfterMs: config.analyze.staleAfterMs },
     }, clock.now());
-    metrics.incidentsOpened('rotation_failed', res.opened);
-    metrics.incidentsResolved('rotation_failed', res.resolved);
+    for (const t of res.openedTypes) metrics.incidentsOpened(t, 1);
+    for (const t of res.resolvedTypes) metrics.incidentsResolved(t, 1);
     metrics.setOpenIncidents((await store.listIncidents({ status: 'open' })).length);
     metrics.sweepDuration('analyze', (performance.now() - t0) / 1000);
     return res;

@@ -1,4 +1,4 @@
-import type { Platform } from '../knowledge/model/workload.js';
+import type { Workload } from '../knowledge/model/workload.js';
 import { createTrustDomainCa, mintSvid, type MintedCert, type SimCa, type SvidKeyPair } from './certs.js';
 import { SimEnvoy, type EnvoySnapshot } from './envoy-sim.js';
 
@@ -12,17 +12,11 @@ export interface SimWorldOptions {
   readonly now: () => number;
 }
 
-/** A simulated workload: one SPIFFE ID served to one Envoy sidecar by one SPIRE agent. */
-export interface SimWorkload {
-  /** "<namespace>/<name>" (Kubernetes) or "<project>/<region>/<service>" (Cloud Run). */
-  readonly id: string;
-  readonly spiffeId: string;
-  readonly trustDomain: string;
-  readonly platform: Platform;
-  readonly location: string;
-  readonly node?: string;
-  readonly agentId?: string;
-}
+/**
+ * A simulated workload: one SPIFFE identity served to one Envoy sidecar by one SPIRE agent.
+ * Same fields as the fleet model's Workload, minus the admin URL (the admin server assigns it).
+ */
+export type SimWorkload = Omit<Workload, 'envoyAdminUrl'>;
 
 /** What addWorkload takes: a SimWorkload without the trust domain (the world's own). */
 export type SimWorkloadSpec = Omit<SimWorkload, 'trustDomain'>;
