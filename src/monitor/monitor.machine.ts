@@ -1,6 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
 import { afterFailure, backoffDelayMs, healthyLoop, type StageLoopHealth, type StageLoopInput } from '../knowledge/stage-loop.js';
-import type { SweepResult } from './sweep-envoy-certs.js';
+import type { SweepResult } from './sweep-envoys.js';
 
 /** Monitor settings: how often to sweep, and how far to back off when a sweep itself fails. */
 export type MonitorInput = StageLoopInput;

@@ -5,7 +5,7 @@ import type { AuditLog } from '../knowledge/audit.js';
 import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import { monitorMachine } from '../monitor/monitor.machine.js';
-import { sweepEnvoyCerts, type SweepResult } from '../monitor/sweep-envoy-certs.js';
+import { sweepEnvoys, type SweepResult } from '../monitor/sweep-envoys.js';
 import { planMachine } from '../plan/plan.machine.js';
 import { reconcilePlans, type PlanPassResult } from '../plan/reconcile-plans.js';
 import type { Playbook } from '../plan/playbooks/playbook.js';
@@ -133,7 +133,7 @@ export class Daemon {
     const { store, audit, envoy, clock, metrics, config } = this.parts;
     const t0 = performance.now();
     const workloads = await store.listWorkloads();
-    const res = await sweepEnvoyCerts({
+    const res = await sweepEnvoys({
       store, audit, envoy, clock, concurrency: config.monitor.concurrency,
       onObservation: (o, changed) => { metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed); },
     }, workloads);

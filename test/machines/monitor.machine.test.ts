@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SimulatedClock, createActor, fromPromise, waitFor } from 'xstate';
 import { monitorMachine } from '../../src/monitor/monitor.machine.js';
-import type { SweepResult } from '../../src/monitor/sweep-envoy-certs.js';
+import type { SweepResult } from '../../src/monitor/sweep-envoys.js';
 
 const ok: SweepResult = { probed: 3, failed: 0, changed: 0 };
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import type { EnvoyCertsData, ServedCertificate } from '../../knowledge/model/observation.js';
-import type { EnvoyAdminPort } from '../../ports/envoy-admin.port.js';
+import type { EnvoyCertsData, EnvoyStatsData, ServedCertificate } from '../../knowledge/model/observation.js';
+import type { EnvoyAdminPort, EnvoyServerInfo } from '../../ports/envoy-admin.port.js';
+import { reduceEnvoyStats } from './envoy-stats.js';
 
 /** Why an admin call failed: the transport, the HTTP status, or the payload. */
 export type EnvoyAdminFailure = 'unreachable' | 'timeout' | 'aborted' | 'http_status' | 'malformed';
@@ -61,6 +62,20 @@ const certificatesResponse = z.looseObject({
 
 type ParsedDetails = z.output<typeof certificateDetails>;
 
+/** /stats?format=json: counters/gauges have numeric values, text readouts string values, plus one histograms entry. */
+const statsResponse = z.looseObject({
+  stats: z.array(z.union([
+    z.looseObject({ name: z.string(), value: z.union([z.number(), z.string()]) }),
+    z.looseObject({ histograms: z.unknown() }),
+  ], { error: 'expected {name, value} or {histograms}' }), { error: 'expected array' }),
+}, { error: 'expected a JSON object' });
+
+const serverInfoResponse = z.looseObject({
+  state: z.enum(['LIVE', 'DRAINING', 'PRE_INITIALIZING', 'INITIALIZING'], { error: 'expected LIVE|DRAINING|PRE_INITIALIZING|INITIALIZING' }),
+  uptime_current_epoch: z.string().regex(/^\d+(\.\d+)?s$/, { error: 'expected a duration like "6s"' }).default('0s'),
+  version: z.string().default(''),
+}, { error: 'expected a JSON object' });
+
 /**
  * EnvoyAdminPort over HTTP with Node's global fetch. Every failure rejects with an
  * EnvoyAdminError naming the URL and the cause: ECONNREFUSED (or another socket code),
@@ -82,18 +97,7 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
    */
   async readCerts(adminUrl: string, signal?: AbortSignal): Promise<EnvoyCertsData> {
     const url = `${trimSlash(adminUrl)}/certs`;
-    const body = await this.request('GET', url, signal);
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch (e) {
-      throw new EnvoyAdminError(url, 'malformed', `invalid JSON (${e instanceof Error ? e.message : String(e)}): ${excerpt(body)}`);
-    }
-    const parsed = certificatesResponse.safeParse(json);
-    if (!parsed.success) {
-      throw new EnvoyAdminError(url, 'malformed', `invalid /certs payload: ${parsed.error.issues.map((i) => `${issuePath(i.path)}: ${i.message}`).join('; ')}`);
-    }
-    const entries = parsed.data.certificates;
+    const entries = this.validate(url, '/certs', certificatesResponse, await this.request('GET', url, signal)).certificates;
     const withChain = entries.find((c) => c.cert_chain.length > 0);
     const source = withChain ?? entries.find((c) => c.ca_cert.length > 0);
     return {
@@ -101,6 +105,50 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
       chain: (withChain?.cert_chain ?? []).map(toServed),
       caCerts: (source?.ca_cert ?? []).map(toServed),
     };
+  }
+
+  /** GET {adminUrl}/stats?format=json reduced to SDS and TLS counters (text readouts ignored). */
+  async readStats(adminUrl: string, signal?: AbortSignal): Promise<EnvoyStatsData> {
+    const url = `${trimSlash(adminUrl)}/stats?format=json`;
+    const data = this.validate(url, '/stats', statsResponse, await this.request('GET', url, signal));
+    const numeric: [string, number][] = [];
+    for (const s of data.stats) {
+      if ('name' in s && typeof s.name === 'string' && typeof s.value === 'number') numeric.push([s.name, s.value]);
+    }
+    return reduceEnvoyStats(numeric);
+  }
+
+  /** GET {adminUrl}/ready: 200 → true, 503 → false (Envoy not LIVE); anything else rejects. */
+  async readReady(adminUrl: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      await this.request('GET', `${trimSlash(adminUrl)}/ready`, signal);
+      return true;
+    } catch (e) {
+      if (e instanceof EnvoyAdminError && e.status === 503) return false;
+      throw e;
+    }
+  }
+
+  /** GET {adminUrl}/server_info: state, uptime of the current epoch, version. */
+  async readServerInfo(adminUrl: string, signal?: AbortSignal): Promise<EnvoyServerInfo> {
+    const url = `${trimSlash(adminUrl)}/server_info`;
+    const d = this.validate(url, '/server_info', serverInfoResponse, await this.request('GET', url, signal));
+    return { state: d.state, uptimeSeconds: Number.parseFloat(d.uptime_current_epoch), version: d.version };
+  }
+
+  /** JSON.parse + schema check; failures are `malformed` errors naming the field. */
+  private validate<S extends z.ZodType>(url: string, what: string, schema: S, body: string): z.output<S> {
+    let json: unknown;
+    try {
+      json = JSON.parse(body);
+    } catch (e) {
+      throw new EnvoyAdminError(url, 'malformed', `invalid JSON (${e instanceof Error ? e.message : String(e)}): ${excerpt(body)}`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new EnvoyAdminError(url, 'malformed', `invalid ${what} payload: ${parsed.error.issues.map((i) => `${issuePath(i.path)}: ${i.message}`).join('; ')}`);
+    }
+    return parsed.data;
   }
 
   /** POST {adminUrl}/quitquitquit; resolves on HTTP 200. */

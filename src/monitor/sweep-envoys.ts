@@ -24,23 +24,42 @@ export interface EnvoySweepDeps {
   readonly onObservation?: (o: Observation, changed: boolean) => void;
 }
 
-/** The probe name used as the observation source. */
+/** The probe name used as the observation source of /certs. */
 export const ENVOY_CERTS_SOURCE = 'envoy.certs';
 
+/** One Envoy admin probe: the observation source it writes and how it reads. */
+interface EnvoyProbe {
+  readonly source: string;
+  readonly path: string;
+  read(envoy: EnvoyAdminPort, adminUrl: string, signal?: AbortSignal): Promise<Observation['data']>;
+}
+
+/** The probes run against every Envoy on each sweep, in order. */
+const envoyProbes: readonly EnvoyProbe[] = [
+  // The served SVID chain and CA certs: rotation and bundle drift.
+  { source: ENVOY_CERTS_SOURCE, path: '/certs', read: (e, url, signal) => e.readCerts(url, signal) },
+  // SDS and TLS counters: rejected updates, verification failures, secrets not ready.
+  { source: 'envoy.stats', path: '/stats', read: (e, url, signal) => e.readStats(url, signal) },
+];
+
 /**
- * Reads GET /certs from every workload's Envoy and records one observation per workload.
+ * Runs every Envoy probe (/certs, /stats) against every workload's Envoy and records one
+ * observation per (workload, probe).
  * A failing endpoint becomes a `probe.error` observation with its cause: never a crash,
  * never silently dropped. Only state changes are audited, so a steady fleet stays quiet.
  */
-export async function sweepEnvoyCerts(deps: EnvoySweepDeps, workloads: readonly Workload[], signal?: AbortSignal): Promise<SweepResult> {
+export async function sweepEnvoys(deps: EnvoySweepDeps, workloads: readonly Workload[], signal?: AbortSignal): Promise<SweepResult> {
   let failed = 0;
   let changed = 0;
   let next = 0;
+  const total = workloads.length * envoyProbes.length;
   const worker = async (): Promise<void> => {
-    while (next < workloads.length && signal?.aborted !== true) {
-      const w = workloads[next++];
-      if (w === undefined) break;
-      const obs = await probe(deps, w, signal);
+    while (next < total && signal?.aborted !== true) {
+      const i = next++;
+      const w = workloads[Math.floor(i / envoyProbes.length)];
+      const p = envoyProbes[i % envoyProbes.length];
+      if (w === undefined || p === undefined) break;
+      const obs = await probe(deps, w, p, signal);
       if (obs.data.kind === 'probe.error') failed++;
       const res = await deps.store.recordObservation(obs);
       deps.onObservation?.(obs, res.changed);
@@ -55,18 +74,18 @@ export async function sweepEnvoyCerts(deps: EnvoySweepDeps, workloads: readonly 
       });
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, workloads.length)) }, worker));
-  return { probed: workloads.length, failed, changed };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, total)) }, worker));
+  return { probed: total, failed, changed };
 }
 
-async function probe(deps: EnvoySweepDeps, w: Workload, signal?: AbortSignal): Promise<Observation> {
+async function probe(deps: EnvoySweepDeps, w: Workload, p: EnvoyProbe, signal?: AbortSignal): Promise<Observation> {
   try {
-    const data = await deps.envoy.readCerts(w.envoyAdminUrl, signal);
-    return { subject: w.id, source: ENVOY_CERTS_SOURCE, observedAt: deps.clock.now(), data };
+    const data = await p.read(deps.envoy, w.envoyAdminUrl, signal);
+    return { subject: w.id, source: p.source, observedAt: deps.clock.now(), data };
   } catch (e) {
     return {
-      subject: w.id, source: ENVOY_CERTS_SOURCE, observedAt: deps.clock.now(),
-      data: { kind: 'probe.error', probe: ENVOY_CERTS_SOURCE, endpoint: `${w.envoyAdminUrl}/certs`, error: e instanceof Error ? e.message : String(e) },
+      subject: w.id, source: p.source, observedAt: deps.clock.now(),
+      data: { kind: 'probe.error', probe: p.source, endpoint: `${w.envoyAdminUrl}${p.path}`, error: e instanceof Error ? e.message : String(e) },
     };
   }
 }
@@ -74,6 +93,7 @@ async function probe(deps: EnvoySweepDeps, w: Workload, signal?: AbortSignal): P
 function describe(o: Observation): string {
   const d = o.data;
   if (d.kind === 'probe.error') return `Envoy admin ${d.endpoint} could not be read: ${d.error}`;
+  if (d.kind === 'envoy.stats') return `Envoy for ${o.subject} failure counters now ${observationStateKey(o).slice('stats:'.length)}`;
   const leaf = d.chain[0];
   if (leaf === undefined) return `Envoy for ${o.subject} serves no certificate (empty cert_chain)`;
   return `Envoy for ${o.subject} serves SVID serial ${leaf.serialNumber} valid until ${new Date(leaf.expiresAtMs).toISOString()}`;
