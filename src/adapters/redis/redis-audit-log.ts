@@ -35,6 +35,13 @@ const PAGE = 500;
  */
 export class RedisAuditLog implements AuditLog {
   private readonly keys: KnowledgeKeys;
+  /**
+   * Appends from this process run one at a time: concurrent writers in one process would only
+   * defeat each other's optimistic check. The CAS still guards against other processes.
+   */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** Last head this process wrote or learned; a stale guess just costs one conflict reply. */
+  private knownHead: { seq: number; hash: string; id: string } | null = null;
 
   /** `redis` may be shared with the knowledge store; the log never closes it. */
   constructor(private readonly redis: Redis, readonly keyPrefix: string) {
@@ -45,12 +52,18 @@ export class RedisAuditLog implements AuditLog {
    * Appends `event` and returns the stored entry. If its dedupKey (default: a fresh random id) was
    * already appended, returns that earlier entry and appends nothing.
    */
-  async append(event: AuditEventInput): Promise<AuditEntry> {
+  append(event: AuditEventInput): Promise<AuditEntry> {
+    const run = this.queue.then(() => this.appendNow(event));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async appendNow(event: AuditEventInput): Promise<AuditEntry> {
     const { dedupKey = randomUUID(), ...rest } = event;
     const eventJson = canonicalJson(rest);
     // Hash exactly what verify() will read back: the canonical JSON, parsed.
     const stored = JSON.parse(eventJson) as AuditEventInput;
-    let head = await readAuditHead(this.redis, this.keys);
+    let head = this.knownHead ?? (await readAuditHead(this.redis, this.keys));
     for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
       const seq = head.seq + 1;
       const hash = hashAuditEntry({ seq, prevHash: head.hash, event: stored });
@@ -60,7 +73,10 @@ export class RedisAuditLog implements AuditLog {
         throw new Error(`audit append: unexpected reply ${JSON.stringify(reply)}`);
       }
       const [status, value] = reply as string[];
-      if (status === 'ok') return { ...stored, dedupKey, seq, id: value ?? '', prevHash: head.hash, hash };
+      if (status === 'ok') {
+        this.knownHead = { seq, hash, id: value ?? '' };
+        return { ...stored, dedupKey, seq, id: value ?? '', prevHash: head.hash, hash };
+      }
       if (status === 'dup') return this.entryAt(value ?? '', dedupKey);
       // Conflict: another writer moved the head; the reply carries the new head, so no re-read.
       const headSeq = Number(value);
