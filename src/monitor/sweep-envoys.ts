@@ -21,6 +21,11 @@ export interface EnvoySweepDeps {
   readonly clock: Clock;
   /** Probes in flight at once. */
   readonly concurrency: number;
+  /**
+   * Spread probe starts evenly over this many ms instead of bursting (0 = as fast as possible),
+   * so a large fleet costs a steady trickle of CPU and never hammers the endpoints.
+   */
+  readonly spreadOverMs?: number;
   readonly onObservation?: (o: Observation, changed: boolean) => void;
 }
 
@@ -53,9 +58,13 @@ export async function sweepEnvoys(deps: EnvoySweepDeps, workloads: readonly Work
   let changed = 0;
   let next = 0;
   const total = workloads.length * envoyProbes.length;
+  const gapMs = total > 0 ? (deps.spreadOverMs ?? 0) / total : 0;
+  const t0 = performance.now();
   const worker = async (): Promise<void> => {
     while (next < total && signal?.aborted !== true) {
       const i = next++;
+      const wait = t0 + i * gapMs - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       const w = workloads[Math.floor(i / envoyProbes.length)];
       const p = envoyProbes[i % envoyProbes.length];
       if (w === undefined || p === undefined) break;

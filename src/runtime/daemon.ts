@@ -134,7 +134,7 @@ export class Daemon {
     const t0 = performance.now();
     const workloads = await store.listWorkloads();
     const res = await sweepEnvoys({
-      store, audit, envoy, clock, concurrency: config.monitor.concurrency,
+      store, audit, envoy, clock, concurrency: config.monitor.concurrency, spreadOverMs: Math.floor(config.intervals.monitorMs / 2),
       onObservation: (o, changed) => { metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed); },
     }, workloads);
     metrics.sweepDuration('monitor', (performance.now() - t0) / 1000);
