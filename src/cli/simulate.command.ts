@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { readInputFile } from '../runtime/read-input-file.js';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../knowledge/clock.js';
 import { silentLogger } from '../runtime/logger.js';
@@ -23,12 +24,9 @@ export interface SimulateOptions {
 
 /** Reads and validates a scenario file; problems become a usage error naming file and key. */
 export async function readScenario(path: string): Promise<Scenario> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new CliError(`${path}: cannot read scenario file: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const file = await readInputFile(path, 'scenario');
+  if (!file.ok) throw new CliError(file.message);
+  const text = file.text;
   try {
     return parseScenario(path, text);
   } catch (e) {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputFile } from './read-input-file.js';
 import { z } from 'zod';
 import { parseDuration } from '../knowledge/duration.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
@@ -89,12 +89,9 @@ export function parseConfig(file: string, text: string, baseDir = '.'): DaemonCo
 
 /** Reads and validates a config file; unreadable files are ConfigErrors naming the path. */
 export async function loadConfig(path: string): Promise<DaemonConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new ConfigError(`${path}: cannot read config file: ${e instanceof Error ? e.message : String(e)}`);
-  }
+  const file = await readInputFile(path, 'config');
+  if (!file.ok) throw new ConfigError(file.message);
+  const text = file.text;
   const dir = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '.';
   return parseConfig(path, text, dir);
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputFile } from './read-input-file.js';
 import { formatYamlProblem } from '../knowledge/yaml-validation.js';
 import { parsePlaybooks } from '../plan/playbooks/parse-playbooks.js';
 import { builtInPlaybooks, type Playbook } from '../plan/playbooks/playbook.js';
@@ -13,13 +13,12 @@ export async function loadPlaybooks(paths: readonly string[]): Promise<Playbook[
   const out: Playbook[] = [];
   const problems: string[] = [];
   for (const path of paths) {
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (e) {
-      problems.push(`${path}: cannot read playbook file: ${e instanceof Error ? e.message : String(e)}`);
+    const file = await readInputFile(path, 'playbook');
+    if (!file.ok) {
+      problems.push(file.message);
       continue;
     }
+    const text = file.text;
     const res = parsePlaybooks(path, text);
     if (res.ok) out.push(...res.playbooks);
     else problems.push(...res.problems.map(formatYamlProblem));
