@@ -124,6 +124,6 @@ export class SimEnvoyAdminServer {
       text(404, `invalid path. admin commands are: ${[...Object.keys(READ_ENDPOINTS), ...MUTATING_ENDPOINTS].sort().join(' ')}\n`);
       return;
     }
-    reply(render({ workload, envoy, ca: this.world.ca.cert, now: this.world.now() }, url.searchParams));
+    reply(render({ workload, envoy, now: this.world.now() }, url.searchParams));
   }
 }

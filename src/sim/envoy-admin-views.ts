@@ -10,8 +10,6 @@ import type { SimWorkload } from './world.js';
 export interface EnvoyAdminView {
   readonly workload: SimWorkload;
   readonly envoy: EnvoySnapshot;
-  /** The trust domain CA (the validation context's certificate). */
-  readonly ca: MintedCert;
   readonly now: number;
 }
 
@@ -57,9 +55,11 @@ function certificateDetails(cert: MintedCert, path: string, now: number): Record
  * protobuf's JSON printer does.
  */
 export function renderCerts(v: EnvoyAdminView): AdminResponse {
+  const served = v.envoy.served;
   const context = {
-    ca_cert: [certificateDetails(v.ca, `${v.workload.trustDomain}: <inline>`, v.now)],
-    cert_chain: [certificateDetails(v.envoy.served, '<inline>', v.now)],
+    ca_cert: v.envoy.caCerts.map((ca) => certificateDetails(ca, `${v.workload.trustDomain}: <inline>`, v.now)),
+    // A listener whose SDS secret never arrived has no chain (Envoy prints an empty list).
+    cert_chain: served === null ? [] : [certificateDetails(served, '<inline>', v.now)],
   };
   const json = JSON.stringify({ certificates: [context, context] }, null, 1).replace(/</g, '\\u003c').replace(/>/g, '\\u003e');
   return { status: 200, contentType: 'application/json', body: `${json}\n` };
@@ -78,22 +78,25 @@ export function collectStats(v: EnvoyAdminView): Map<string, number> {
   const bundle = sdsStatPrefix(`spiffe://${v.workload.trustDomain}`);
   for (const [prefix, s] of [
     [svid, e.sds],
-    [bundle, { updateAttempt: 1, updateSuccess: 1, updateRejected: 0, updateFailure: 0, updateTimeMs: e.liveSince }],
+    [bundle, { updateAttempt: 1, updateSuccess: 1, updateRejected: 0, updateFailure: 0, initFetchTimeout: 0, updateTimeMs: e.liveSince }],
   ] as const) {
-    stats.set(`${prefix}.init_fetch_timeout`, 0);
+    stats.set(`${prefix}.init_fetch_timeout`, s.initFetchTimeout);
     stats.set(`${prefix}.update_attempt`, s.updateAttempt);
     stats.set(`${prefix}.update_failure`, s.updateFailure);
     stats.set(`${prefix}.update_rejected`, s.updateRejected);
     stats.set(`${prefix}.update_success`, s.updateSuccess);
     stats.set(`${prefix}.update_time`, s.updateTimeMs);
   }
-  stats.set(`listener.${INBOUND_LISTENER}.ssl.handshake`, e.handshakes);
-  stats.set(`listener.${INBOUND_LISTENER}.ssl.connection_error`, 0);
+  stats.set(`listener.${INBOUND_LISTENER}.ssl.handshake`, e.ssl.handshake);
+  stats.set(`listener.${INBOUND_LISTENER}.ssl.connection_error`, e.ssl.connectionError);
+  stats.set(`listener.${INBOUND_LISTENER}.ssl.fail_verify_error`, e.ssl.failVerifyError);
+  stats.set(`listener.${INBOUND_LISTENER}.downstream_context_secrets_not_ready`, e.ssl.secretsNotReady);
   stats.set(`listener.${INBOUND_LISTENER}.server_ssl_socket_factory.ssl_context_update_by_sds`, e.sds.updateSuccess);
   stats.set(`cluster.${OUTBOUND_CLUSTER}.ssl.handshake`, e.handshakes);
   stats.set(`cluster.${OUTBOUND_CLUSTER}.client_ssl_socket_factory.ssl_context_update_by_sds`, e.sds.updateSuccess);
   stats.set('cluster.spire_agent.upstream_cx_active', e.sdsStuck ? 0 : 1);
-  stats.set('server.days_until_first_cert_expiring', Math.max(0, Math.floor((Math.min(e.served.notAfterMs, v.ca.notAfterMs) - v.now) / DAY_MS)));
+  const firstExpiry = Math.min(e.served?.notAfterMs ?? Infinity, ...e.caCerts.map((c) => c.notAfterMs));
+  if (Number.isFinite(firstExpiry)) stats.set('server.days_until_first_cert_expiring', Math.max(0, Math.floor((firstExpiry - v.now) / DAY_MS)));
   stats.set('server.live', e.state === 'live' ? 1 : 0);
   // server.state gauge: 0 LIVE, 1 DRAINING, 2 PRE_INITIALIZING, 3 INITIALIZING.
   stats.set('server.state', e.state === 'live' ? 0 : 2);

@@ -1,6 +1,9 @@
 import type { Workload } from '../knowledge/model/workload.js';
 import { createTrustDomainCa, mintSvid, type MintedCert, type SimCa, type SvidKeyPair } from './certs.js';
-import { SimEnvoy, type EnvoySnapshot } from './envoy-sim.js';
+import { SimEnvoy, type AgentOffer, type EnvoySnapshot, type SdsStreamFaults } from './envoy-sim.js';
+import { CONFIGMAP_TARGET, SIM_FAULTS, type SimFault, type SimFaultKind } from './world-faults.js';
+
+export { SIM_FAULT_KINDS, SIM_FAULTS, CONFIGMAP_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
 
 /** How a SimWorld is built. Times are ms; `now` is the only clock the world reads. */
 export interface SimWorldOptions {
@@ -12,27 +15,28 @@ export interface SimWorldOptions {
   readonly now: () => number;
 }
 
-/**
- * A simulated workload: one SPIFFE identity served to one Envoy sidecar by one SPIRE agent.
- * Same fields as the fleet model's Workload, minus the admin URL (the admin server assigns it).
- */
-export type SimWorkload = Omit<Workload, 'envoyAdminUrl'>;
+/** A simulated workload: the fleet model's Workload minus the admin URL (the admin server assigns it), always on a node. */
+export type SimWorkload = Omit<Workload, 'envoyAdminUrl' | 'node'> & { readonly node: string };
 
-/** What addWorkload takes: a SimWorkload without the trust domain (the world's own). */
-export type SimWorkloadSpec = Omit<SimWorkload, 'trustDomain'>;
+/** What addWorkload takes: a SimWorkload without the trust domain (the world's own); node defaults to "node-0". */
+export type SimWorkloadSpec = Omit<SimWorkload, 'trustDomain' | 'node'> & { readonly node?: string };
 
-/** The fault kinds the world can simulate. */
-export type SimFaultKind = 'envoy_sds_stuck';
+/** The SPIRE agent of one node, as the world sees it. */
+export interface SimAgentState {
+  readonly node: string;
+  /** False while its sockets are gone (agent_down). */
+  readonly up: boolean;
+  /** False while it cannot reach its server (agent_server_lost). */
+  readonly syncing: boolean;
+  /** Last successful sync with the server, ms. */
+  readonly lastSyncSuccessMs: number;
+}
 
-/** One injected fault. Healed when the Envoy came back from a restart and serves a current SVID again. */
-export interface SimFault {
-  /** "<kind>--<target>--<n>", unique within the world. */
-  readonly id: string;
-  readonly kind: SimFaultKind;
-  /** Workload id. */
-  readonly target: string;
-  readonly injectedAt: number;
-  readonly healedAt: number | null;
+/** The server's X.509 authorities: SPIRE's LocalAuthority slots. */
+export interface SimAuthorityState {
+  readonly active: SimCa;
+  readonly prepared: SimCa | null;
+  readonly old: SimCa | null;
 }
 
 /** What one tick changed. */
@@ -56,32 +60,52 @@ interface WorkloadEntry {
   readonly healOnComeback: Set<string>;
 }
 
+interface AgentEntry {
+  up: boolean;
+  syncing: boolean;
+  lastSyncMs: number;
+}
+
+const DEFAULT_NODE = 'node-0';
+
 /**
- * A simulated SPIRE + Envoy fleet. State changes only in `tick()` (time passes), `quitEnvoy()`
- * (POST /quitquitquit) and `injectFault()`; the admin server renders from the accessors.
+ * A simulated SPIRE + Envoy fleet: one server CA (with one rotation available), an agent per
+ * node, and a workload with an Envoy sidecar per entry. State changes only in `tick()` (time
+ * passes), remediation effects (`quitEnvoy`, `restartAgent`, `syncConfigMapBundle`, `clearFault`)
+ * and `injectFault()`; the protocol fakes render from the accessors, so what the SPIRE, Envoy and
+ * Kubernetes fakes report stays consistent.
  *
- * Rules: the agent rotates an SVID when now >= notBefore + ttl/2 (SPIRE's half-life rule) and
- * pushes it; a live Envoy with a healthy SDS stream takes the push; an Envoy with
- * `envoy_sds_stuck` keeps the old SVID; a quit Envoy is down until restartUntil, then comes back
- * on the first tick after that with a new SDS stream and the agent's current SVID.
+ * Rules: an agent that is up and syncing rotates an SVID when now >= notBefore + ttl/2 (SPIRE's
+ * half-life rule), signed by the active CA, and pushes it with the bundle; a live Envoy with a
+ * healthy SDS stream takes the push; a quit Envoy is down until restartUntil, then comes back on
+ * the first tick after that with a new SDS stream. The fault catalogue is in world-faults.ts.
  */
 export class SimWorld {
   private readonly entries = new Map<string, WorkloadEntry>();
+  private readonly agents = new Map<string, AgentEntry>();
   private readonly faultLog: SimFault[] = [];
   private healthyTargetActions = 0;
   private tickQueue: Promise<unknown> = Promise.resolve();
+  private authorities: SimAuthorityState;
+  private spareCa: SimCa | null;
+  private activateAt: number | null = null;
+  private bundle: readonly MintedCert[];
+  private bundleSeq = 1;
+  private configMap: readonly MintedCert[];
 
-  private constructor(
-    private readonly options: SimWorldOptions,
-    /** The trust domain's CA that signs every SVID. */
-    readonly ca: SimCa,
-  ) {}
+  private constructor(private readonly options: SimWorldOptions, ca: SimCa, spare: SimCa) {
+    this.authorities = { active: ca, prepared: null, old: null };
+    this.spareCa = spare;
+    this.bundle = [ca.cert];
+    this.configMap = [ca.cert];
+  }
 
-  /** Builds a world with a fresh CA for the trust domain. Rejects a TTL under 2s. */
+  /** Builds a world with a fresh CA for the trust domain (and the one a CA rotation will prepare). Rejects a TTL under 2s. */
   static async create(options: SimWorldOptions): Promise<SimWorld> {
     if (!(options.svidTtlMs >= 2_000)) throw new Error(`svidTtlMs must be at least 2000 (X.509 times are whole seconds), got ${options.svidTtlMs}`);
     if (!(options.envoyRestartMs >= 0)) throw new Error(`envoyRestartMs must be >= 0, got ${options.envoyRestartMs}`);
-    return new SimWorld(options, await createTrustDomainCa(options.trustDomain, options.now()));
+    const [ca, spare] = await Promise.all([createTrustDomainCa(options.trustDomain, options.now()), createTrustDomainCa(options.trustDomain, options.now())]);
+    return new SimWorld(options, ca, spare);
   }
 
   /** The world's trust domain name. */
@@ -94,28 +118,34 @@ export class SimWorld {
     return this.options.svidTtlMs;
   }
 
+  /** The active CA (signs new SVIDs). */
+  get ca(): SimCa {
+    return this.authorities.active;
+  }
+
   /** The world's clock. */
   now(): number {
     return this.options.now();
   }
 
-  /** Adds a workload: the agent mints its first SVID and its Envoy starts live serving it. Rejects duplicate ids. */
+  /** Adds a workload: its node's agent mints its first SVID and its Envoy starts live serving it. Rejects duplicate ids. */
   async addWorkload(spec: SimWorkloadSpec): Promise<SimWorkload> {
     if (this.entries.has(spec.id)) throw new Error(`workload "${spec.id}" already exists`);
     const now = this.now();
     const svid = await mintSvid({ ca: this.ca, spiffeId: spec.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs });
     if (this.entries.has(spec.id)) throw new Error(`workload "${spec.id}" already exists`);
-    const workload: SimWorkload = { ...spec, trustDomain: this.options.trustDomain };
+    const workload: SimWorkload = { ...spec, node: spec.node ?? DEFAULT_NODE, trustDomain: this.options.trustDomain };
+    if (!this.agents.has(workload.node)) this.agents.set(workload.node, { up: true, syncing: true, lastSyncMs: now });
     this.entries.set(spec.id, {
-      workload, keys: svid.keys, agentSvid: svid.cert, envoy: new SimEnvoy(svid.cert, now), healOnComeback: new Set(),
+      workload, keys: svid.keys, agentSvid: svid.cert, envoy: new SimEnvoy({ svid: svid.cert, bundle: this.bundle }, now), healOnComeback: new Set(),
     });
     return workload;
   }
 
   /**
-   * Advances the world to now(): agents rotate due SVIDs, restarted Envoys whose delay passed
-   * come back, live Envoys with a healthy stream take the agent's current SVID. Ticks run one
-   * at a time (a tick called during another waits for it).
+   * Advances the world to now(): a prepared CA whose time came is activated, agents rotate due
+   * SVIDs, restarted Envoys whose delay passed come back, live Envoys take what their agent
+   * offers, peers connect. Ticks run one at a time (a tick called during another waits for it).
    */
   tick(): Promise<TickResult> {
     const run = this.tickQueue.then(() => this.tickOnce());
@@ -125,10 +155,13 @@ export class SimWorld {
 
   private async tickOnce(): Promise<TickResult> {
     const now = this.now();
+    this.activateIfDue(now);
+    for (const a of this.agents.values()) if (a.up && a.syncing) a.lastSyncMs = now;
     const halfLife = this.options.svidTtlMs / 2;
-    const due = [...this.entries.values()].filter((e) => now >= e.agentSvid.notBeforeMs + halfLife);
+    const due = [...this.entries.values()].filter((e) => now >= e.agentSvid.notBeforeMs + halfLife && this.agentRotates(e));
+    const ca = this.ca;
     const minted = await Promise.all(
-      due.map((e) => mintSvid({ ca: this.ca, spiffeId: e.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: e.keys })),
+      due.map((e) => mintSvid({ ca, spiffeId: e.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: e.keys })),
     );
     due.forEach((e, i) => {
       const m = minted[i];
@@ -136,49 +169,105 @@ export class SimWorld {
     });
     let pushed = 0;
     let cameBack = 0;
+    const activeSerial = this.ca.cert.serialHex;
     for (const e of this.entries.values()) {
+      const offer = this.offerFor(e);
       if (e.envoy.restarting) {
-        const stillStuck = this.activeFaults(e.workload.id).some((f) => !e.healOnComeback.has(f.id));
-        if (e.envoy.comeBackIfDue(e.agentSvid, now, stillStuck)) {
+        if (e.envoy.comeBackIfDue(offer, now, this.streamFaults(e))) {
           cameBack += 1;
-          this.healFaults(e, now);
+          this.healFaults(e.healOnComeback, now);
+          e.healOnComeback.clear();
         }
-      } else if (e.envoy.receivePush(e.agentSvid, now)) {
-        pushed += 1;
+      } else {
+        e.envoy.setFaults(this.streamFaults(e));
+        if (e.envoy.receive(offer, now)) pushed += 1;
       }
-      e.envoy.recordHandshake();
+      e.envoy.recordPeerTraffic(activeSerial);
     }
     return { rotated: due.length, pushed, cameBack };
   }
 
   /**
-   * Injects a fault on a workload's Envoy. `envoy_sds_stuck`: its SDS stream stops delivering
-   * pushes until the Envoy restarts. Injecting a kind already active on the target returns the
-   * existing record. A fault injected while the Envoy is restarting holds the stream it opens
-   * when it comes back (only a later quit heals it).
+   * Injects a fault (see world-faults.ts). Injecting a kind already active on the target returns
+   * the existing record. Throws when the target does not fit the kind. A fault injected while an
+   * Envoy is restarting holds the stream it opens when it comes back.
    */
   injectFault(fault: { readonly kind: SimFaultKind; readonly target: string }): SimFault {
-    const e = this.entry(fault.target);
-    const existing = this.activeFaults(fault.target, fault.kind)[0];
+    this.checkTarget(fault.kind, fault.target);
+    const existing = this.activeFaults().find((f) => f.kind === fault.kind && f.target === fault.target);
     if (existing !== undefined) return { ...existing };
     const record: SimFault = { id: `${fault.kind}--${fault.target}--${this.faultLog.length + 1}`, kind: fault.kind, target: fault.target, injectedAt: this.now(), healedAt: null };
     this.faultLog.push(record);
-    if (!e.envoy.restarting) e.envoy.markStreamStuck();
+    if (fault.kind === 'agent_down') this.agentEntry(fault.target).up = false;
+    if (fault.kind === 'agent_server_lost') this.agentEntry(fault.target).syncing = false;
+    if (fault.kind === 'ca_rotation_not_propagated') this.startCaRotation();
+    const e = this.entries.get(fault.target);
+    if (e !== undefined && !e.envoy.restarting) e.envoy.setFaults(this.streamFaults(e));
     return { ...record };
   }
 
   /**
+   * Starts the server's CA rotation: the spare CA is prepared (added to the bundle, sequence
+   * number + 1, and to the ConfigMap unless a fault keeps it out) and becomes active svidTtl/2
+   * later. Idempotent; throws when the world's one rotation was already used.
+   */
+  startCaRotation(): void {
+    if (this.authorities.prepared !== null) return;
+    const spare = this.spareCa;
+    if (spare === null) throw new Error('this simulated world supports one CA rotation, and it already happened');
+    this.spareCa = null;
+    this.authorities = { ...this.authorities, prepared: spare };
+    this.bundle = [...this.bundle, spare.cert];
+    this.bundleSeq += 1;
+    this.activateAt = this.now() + this.options.svidTtlMs / 2;
+    if (!this.activeFaults().some((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET)) this.configMap = this.bundle;
+  }
+
+  /**
    * The effect of POST /quitquitquit on a workload's Envoy: restartCount += 1; a live Envoy goes
-   * down for envoyRestartMs. A quit on an Envoy with no active fault changes nothing useful and
-   * is counted in actionsOnHealthyTargets. A quit while restarting is counted as a restart but
-   * does not move the comeback time.
+   * down for envoyRestartMs and comes back healed of the faults a restart heals. A quit on a
+   * workload with no active fault is counted in actionsOnHealthyTargets.
    */
   quitEnvoy(workloadId: string): void {
     const e = this.entry(workloadId);
-    const active = this.activeFaults(workloadId);
-    if (active.length === 0) this.healthyTargetActions += 1;
-    for (const f of active) e.healOnComeback.add(f.id);
+    const affecting = this.faultsAffecting(e);
+    if (affecting.length === 0) this.healthyTargetActions += 1;
+    for (const f of affecting) {
+      const heals = SIM_FAULTS[f.kind].healedBy;
+      if (heals === 'envoy_restart' || (heals === 'bundle_sync_or_envoy_restart' && f.target === workloadId)) e.healOnComeback.add(f.id);
+    }
     e.envoy.quit(this.now(), this.options.envoyRestartMs);
+  }
+
+  /**
+   * Restarts a node's SPIRE agent: it comes back up, syncing, and heals agent_down,
+   * agent_server_lost and svid_rotation_stopped on that node. Counted in actionsOnHealthyTargets
+   * when none of them was active.
+   */
+  restartAgent(node: string): void {
+    const agent = this.agentEntry(node);
+    const onNode = new Set(this.workloadsOn(node).map((w) => w.id));
+    const healed = this.activeFaults().filter((f) => SIM_FAULTS[f.kind].healedBy === 'agent_restart' && (f.target === node || onNode.has(f.target)));
+    if (healed.length === 0) this.healthyTargetActions += 1;
+    agent.up = true;
+    agent.syncing = true;
+    agent.lastSyncMs = this.now();
+    this.healFaults(new Set(healed.map((f) => f.id)), this.now());
+  }
+
+  /** Copies the server's bundle into the spire-bundle ConfigMap; heals the ConfigMap's ca_rotation_not_propagated. */
+  syncConfigMapBundle(): void {
+    const stale = this.activeFaults().filter((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET);
+    if (stale.length === 0 && sameSerials(this.configMap, this.bundle)) this.healthyTargetActions += 1;
+    this.configMap = this.bundle;
+    this.healFaults(new Set(stale.map((f) => f.id)), this.now());
+  }
+
+  /** Ends an active fault by id (faults healed from outside the world, e.g. a ready Cloud Run revision). Returns whether it was active. */
+  clearFault(id: string): boolean {
+    const active = this.activeFaults().some((f) => f.id === id);
+    this.healFaults(new Set([id]), this.now());
+    return active;
   }
 
   /** Every workload, in insertion order. */
@@ -186,12 +275,28 @@ export class SimWorld {
     return [...this.entries.values()].map((e) => e.workload);
   }
 
+  /** The workloads a node's agent serves. */
+  workloadsOn(node: string): SimWorkload[] {
+    return this.workloads().filter((w) => w.node === node);
+  }
+
   /** One workload, or undefined. */
   workload(id: string): SimWorkload | undefined {
     return this.entries.get(id)?.workload;
   }
 
-  /** A copy of the Envoy's state (served SVID, restartCount, state, SDS stats). Throws for an unknown id. */
+  /** Node names, in order of first use. */
+  nodes(): string[] {
+    return [...this.agents.keys()];
+  }
+
+  /** A node's agent state. Throws for an unknown node. */
+  agent(node: string): SimAgentState {
+    const a = this.agentEntry(node);
+    return { node, up: a.up, syncing: a.syncing, lastSyncSuccessMs: a.lastSyncMs };
+  }
+
+  /** A copy of the Envoy's state (served SVID, CA certs, restartCount, state, stats). Throws for an unknown id. */
   envoy(workloadId: string): EnvoySnapshot {
     return this.entry(workloadId).envoy.snapshot();
   }
@@ -201,26 +306,84 @@ export class SimWorld {
     return this.entry(workloadId).agentSvid;
   }
 
+  /** The server's X.509 authority slots. */
+  authorityState(): SimAuthorityState {
+    return this.authorities;
+  }
+
+  /** The server's trust bundle (what agents distribute) and its sequence number. */
+  trustBundle(): { readonly certs: readonly MintedCert[]; readonly sequenceNumber: number } {
+    return { certs: this.bundle, sequenceNumber: this.bundleSeq };
+  }
+
+  /** What the spire/spire-bundle ConfigMap holds. */
+  configMapBundle(): readonly MintedCert[] {
+    return this.configMap;
+  }
+
   /** Every injected fault (copies), oldest first. */
   faults(): SimFault[] {
     return this.faultLog.map((f) => ({ ...f }));
   }
 
-  /** Quits performed on Envoys that had no active fault at that moment. */
+  /** Remediation actions performed on targets that had no active fault at that moment. */
   get actionsOnHealthyTargets(): number {
     return this.healthyTargetActions;
   }
 
-  /** Unhealed faults on a workload, optionally of one kind. */
-  private activeFaults(workloadId: string, kind?: string): SimFault[] {
-    return this.faultLog.filter((f) => f.target === workloadId && f.healedAt === null && (kind === undefined || f.kind === kind));
+  private activateIfDue(now: number): void {
+    const prepared = this.authorities.prepared;
+    if (prepared === null || this.activateAt === null || now < this.activateAt) return;
+    this.authorities = { active: prepared, prepared: null, old: this.authorities.active };
+    this.activateAt = null;
   }
 
-  private healFaults(e: WorkloadEntry, at: number): void {
+  private agentRotates(e: WorkloadEntry): boolean {
+    const a = this.agents.get(e.workload.node);
+    if (a === undefined || !a.up || !a.syncing) return false;
+    return !this.activeFaults().some((f) => f.kind === 'svid_rotation_stopped' && f.target === e.workload.id);
+  }
+
+  private offerFor(e: WorkloadEntry): AgentOffer | null {
+    return this.agents.get(e.workload.node)?.up === true ? { svid: e.agentSvid, bundle: this.bundle } : null;
+  }
+
+  /** The stream faults that hold a workload's Envoy now (excluding those its pending comeback heals). */
+  private streamFaults(e: WorkloadEntry): SdsStreamFaults {
+    const mine = this.activeFaults().filter((f) => f.target === e.workload.id && !e.healOnComeback.has(f.id));
+    const has = (k: SimFaultKind): boolean => mine.some((f) => f.kind === k);
+    return { stuck: has('envoy_sds_stuck'), noCertificate: has('envoy_no_certificate'), bundleFrozen: has('ca_rotation_not_propagated'), handshakeErrors: has('handshake_errors') };
+  }
+
+  /** Active faults on the workload itself or on its node. */
+  private faultsAffecting(e: WorkloadEntry): SimFault[] {
+    return this.activeFaults().filter((f) => f.target === e.workload.id || f.target === e.workload.node);
+  }
+
+  private activeFaults(): SimFault[] {
+    return this.faultLog.filter((f) => f.healedAt === null);
+  }
+
+  private healFaults(ids: ReadonlySet<string>, at: number): void {
     this.faultLog.forEach((f, i) => {
-      if (e.healOnComeback.has(f.id) && f.healedAt === null) this.faultLog[i] = { ...f, healedAt: at };
+      if (ids.has(f.id) && f.healedAt === null) this.faultLog[i] = { ...f, healedAt: at };
     });
-    e.healOnComeback.clear();
+  }
+
+  private checkTarget(kind: SimFaultKind, target: string): void {
+    const spec = SIM_FAULTS[kind];
+    const w = this.entries.get(target)?.workload;
+    const ok = spec.target === 'node' ? this.agents.has(target)
+      : spec.target === 'workload_or_configmap' ? target === CONFIGMAP_TARGET || w !== undefined
+        : spec.target === 'cloudrun_workload' ? w?.platform === 'cloudrun'
+          : w !== undefined;
+    if (!ok) throw new Error(`fault ${kind}: target "${target}" is not a ${spec.target.replace(/_/g, ' ')} of this world`);
+  }
+
+  private agentEntry(node: string): AgentEntry {
+    const a = this.agents.get(node);
+    if (a === undefined) throw new Error(`no simulated node "${node}"`);
+    return a;
   }
 
   private entry(workloadId: string): WorkloadEntry {
@@ -228,4 +391,8 @@ export class SimWorld {
     if (e === undefined) throw new Error(`no simulated workload "${workloadId}"`);
     return e;
   }
+}
+
+function sameSerials(a: readonly MintedCert[], b: readonly MintedCert[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.serialHex === b[i]?.serialHex);
 }

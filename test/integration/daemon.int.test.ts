@@ -94,7 +94,7 @@ describe('daemon on real Redis against the simulated fleet', () => {
       assert.notEqual(fleet.faults()[0]?.healedAt, null);
       const runs = await store.listActionRuns(resolved.id);
       assert.deepEqual(runs.map((r) => [r.action, r.state, r.performed]), [['restart_envoy', 'succeeded', true]]);
-      const served = fleet.world.envoy('shop/web-1').served.serialHex;
+      const served = fleet.world.envoy('shop/web-1').served?.serialHex;
       assert.equal(served, fleet.world.agentSvid('shop/web-1').serialHex);
 
       await waitFor('verification audited', async () => (await audit.list({ incidentId: resolved.id })).some((e) => e.type === 'verification.passed'));

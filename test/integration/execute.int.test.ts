@@ -69,6 +69,7 @@ describe('execute: processing remediation jobs against the simulated fleet', () 
     fleet.injectFault({ kind: 'envoy_sds_stuck', target: 'shop/web-1', atMs: 0 });
     // Wait until the stuck Envoy's SVID is past its rotation point (ttl/2 + grace).
     const served = fleet.world.envoy('shop/web-1').served;
+    assert.ok(served);
     await new Promise((r) => setTimeout(r, Math.max(0, served.notBeforeMs + 2_000 + 600 - Date.now())));
     const { ctx, job } = await setup('shop/web-1');
     const first = await processRemediationJob(job, actions, ctx, new AbortController().signal);
@@ -84,6 +85,7 @@ describe('execute: processing remediation jobs against the simulated fleet', () 
   it('in shadow mode the decision is recorded as succeeded but nothing is performed', async () => {
     fleet.injectFault({ kind: 'envoy_sds_stuck', target: 'shop/web-0', atMs: 0 });
     const served = fleet.world.envoy('shop/web-0').served;
+    assert.ok(served);
     await new Promise((r) => setTimeout(r, Math.max(0, served.notBeforeMs + 2_000 + 600 - Date.now())));
     const { ctx, job } = await setup('shop/web-0');
     const before = fleet.world.envoy('shop/web-0').restartCount;

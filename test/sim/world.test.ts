@@ -25,7 +25,7 @@ describe('SimWorld', () => {
   it('rotates the agent SVID at half its TTL and a healthy Envoy serves the new one', async () => {
     const { world, advance } = await worldWithOneWorkload();
     const first = world.agentSvid(WEB).serialHex;
-    assert.equal(world.envoy(WEB).served.serialHex, first);
+    assert.equal(world.envoy(WEB).served?.serialHex, first);
 
     const before = await advance(TTL / 2 - 1);
     assert.equal(before.rotated, 0, 'no rotation 1ms before half-life');
@@ -35,14 +35,14 @@ describe('SimWorld', () => {
     assert.equal(at.rotated, 1);
     const second = world.agentSvid(WEB).serialHex;
     assert.notEqual(second, first);
-    assert.equal(world.envoy(WEB).served.serialHex, second, 'SDS push delivered the rotated SVID');
+    assert.equal(world.envoy(WEB).served?.serialHex, second, 'SDS push delivered the rotated SVID');
     assert.equal(world.envoy(WEB).sds.updateSuccess, 2);
     assert.equal(world.envoy(WEB).sds.updateTimeMs, T0 + TTL / 2);
   });
 
   it('an Envoy with a stuck SDS stream keeps the old serial while the agent rotates', async () => {
     const { world, advance } = await worldWithOneWorkload();
-    const first = world.envoy(WEB).served.serialHex;
+    const first = world.envoy(WEB).served?.serialHex;
     const fault = world.injectFault({ kind: 'envoy_sds_stuck', target: WEB });
     assert.equal(fault.injectedAt, T0);
     assert.equal(fault.healedAt, null);
@@ -50,7 +50,7 @@ describe('SimWorld', () => {
     await advance(TTL / 2);
     await advance(TTL / 2);
     assert.notEqual(world.agentSvid(WEB).serialHex, first);
-    assert.equal(world.envoy(WEB).served.serialHex, first);
+    assert.equal(world.envoy(WEB).served?.serialHex, first);
     assert.equal(world.envoy(WEB).sds.updateSuccess, 1, 'no update reached Envoy');
     assert.equal(world.faults()[0]?.healedAt, null);
   });
@@ -60,7 +60,7 @@ describe('SimWorld', () => {
     world.injectFault({ kind: 'envoy_sds_stuck', target: WEB });
     await advance(TTL / 2);
     const current = world.agentSvid(WEB).serialHex;
-    assert.notEqual(world.envoy(WEB).served.serialHex, current);
+    assert.notEqual(world.envoy(WEB).served?.serialHex, current);
 
     world.quitEnvoy(WEB);
     const quitAt = at();
@@ -75,7 +75,7 @@ describe('SimWorld', () => {
     assert.equal(tick.cameBack, 1);
     const envoy = world.envoy(WEB);
     assert.equal(envoy.state, 'live');
-    assert.equal(envoy.served.serialHex, current);
+    assert.equal(envoy.served?.serialHex, current);
     assert.equal(envoy.restartCount, 1);
     assert.equal(envoy.sdsStuck, false);
     assert.equal(envoy.liveSince, quitAt + RESTART);
@@ -83,7 +83,7 @@ describe('SimWorld', () => {
     assert.equal(world.actionsOnHealthyTargets, 0);
 
     await advance(TTL / 2);
-    assert.equal(world.envoy(WEB).served.serialHex, world.agentSvid(WEB).serialHex, 'the new stream takes later pushes');
+    assert.equal(world.envoy(WEB).served?.serialHex, world.agentSvid(WEB).serialHex, 'the new stream takes later pushes');
   });
 
   it('quitting a healthy Envoy counts an action on a healthy target', async () => {
@@ -155,7 +155,7 @@ describe('SimWorld', () => {
 function viewAt(world: SimWorld, now: number): EnvoyAdminView {
   const workload = world.workload(WEB);
   assert.ok(workload);
-  return { workload, envoy: world.envoy(WEB), ca: world.ca.cert, now };
+  return { workload, envoy: world.envoy(WEB), now };
 }
 
 describe('Envoy admin renderings', () => {
@@ -169,7 +169,7 @@ describe('Envoy admin renderings', () => {
     const leaf = body.certificates[0]?.cert_chain[0];
     assert.deepEqual(leaf, {
       path: '<inline>',
-      serial_number: world.envoy(WEB).served.serialHex,
+      serial_number: world.envoy(WEB).served?.serialHex,
       subject_alt_names: [{ uri: 'spiffe://example.org/ns/shop/sa/web' }],
       days_until_expiration: '0',
       valid_from: '2025-01-01T12:00:00Z',

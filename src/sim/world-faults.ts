@@ -1,0 +1,81 @@
+/**
+ * The faults a simulated fleet can suffer, what each one targets and what heals it. Pure data:
+ * SimWorld applies them, scenarios name them, reports list them.
+ */
+
+/** Every fault kind, in the vocabulary of scenarios and reports. */
+export const SIM_FAULT_KINDS = [
+  'envoy_sds_stuck',
+  'envoy_no_certificate',
+  'handshake_errors',
+  'svid_rotation_stopped',
+  'agent_server_lost',
+  'agent_down',
+  'ca_rotation_not_propagated',
+  'cloudrun_revision_not_ready',
+] as const;
+
+export type SimFaultKind = (typeof SIM_FAULT_KINDS)[number];
+
+/** What a fault's `target` names. */
+export type SimFaultTargetKind = 'workload' | 'node' | 'workload_or_configmap' | 'cloudrun_workload';
+
+/** What ends a fault in the world. */
+export type SimFaultHealer = 'envoy_restart' | 'agent_restart' | 'bundle_sync_or_envoy_restart' | 'new_revision' | 'clear';
+
+/** One fault kind's contract. */
+export interface SimFaultSpec {
+  readonly target: SimFaultTargetKind;
+  readonly healedBy: SimFaultHealer;
+  /** One sentence: what the fault does to the world. */
+  readonly effect: string;
+}
+
+/** The ConfigMap target of `ca_rotation_not_propagated`. */
+export const CONFIGMAP_TARGET = 'configmap';
+
+export const SIM_FAULTS: Readonly<Record<SimFaultKind, SimFaultSpec>> = {
+  envoy_sds_stuck: {
+    target: 'workload', healedBy: 'envoy_restart',
+    effect: "the Envoy's SDS stream stops delivering updates; it keeps serving its SVID until it expires",
+  },
+  envoy_no_certificate: {
+    target: 'workload', healedBy: 'envoy_restart',
+    effect: "the Envoy's listener loses its certificate (the SDS secret never arrives): connections are reset as secrets_not_ready",
+  },
+  handshake_errors: {
+    target: 'workload', healedBy: 'clear',
+    effect: 'peers fail TLS handshakes with the Envoy: ssl.connection_error rises every tick',
+  },
+  svid_rotation_stopped: {
+    target: 'workload', healedBy: 'agent_restart',
+    effect: "the SPIRE agent stops rotating the workload's SVID; Envoy serves it until it expires",
+  },
+  agent_server_lost: {
+    target: 'node', healedBy: 'agent_restart',
+    effect: 'the SPIRE agent loses its server: last_sync_success freezes, no SVID (nor its own) rotates, health stays green',
+  },
+  agent_down: {
+    target: 'node', healedBy: 'agent_restart',
+    effect: "the SPIRE agent is down: its sockets are gone, Envoys' SDS fetches fail and nothing rotates",
+  },
+  ca_rotation_not_propagated: {
+    target: 'workload_or_configmap', healedBy: 'bundle_sync_or_envoy_restart',
+    effect: 'the server prepares and then activates a new CA; the target (the spire-bundle ConfigMap or one Envoy) keeps the old bundle',
+  },
+  cloudrun_revision_not_ready: {
+    target: 'cloudrun_workload', healedBy: 'new_revision',
+    effect: "the Cloud Run service's latest revision is not ready (the latest ready revision stays on the previous one)",
+  },
+};
+
+/** One injected fault. */
+export interface SimFault {
+  /** "<kind>--<target>--<n>", unique within the world. */
+  readonly id: string;
+  readonly kind: SimFaultKind;
+  /** Workload id, node name or "configmap" (see SIM_FAULTS[kind].target). */
+  readonly target: string;
+  readonly injectedAt: number;
+  readonly healedAt: number | null;
+}
