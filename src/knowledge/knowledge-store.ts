@@ -33,6 +33,8 @@ export interface ControlState {
 export interface KnowledgeStore {
   // fleet model
   putWorkload(w: Workload): Promise<void>;
+  /** Forgets a workload the inventory no longer reports; true when it existed. Its observations stay until overwritten. */
+  removeWorkload(id: string): Promise<boolean>;
   getWorkload(id: string): Promise<Workload | null>;
   listWorkloads(): Promise<Workload[]>;
 

@@ -1,9 +1,9 @@
-import type { AuditLog } from '../knowledge/audit.js';
 import type { Clock } from '../knowledge/clock.js';
-import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
-import { observationStateKey, type Observation } from '../knowledge/model/observation.js';
+import type { Observation } from '../knowledge/model/observation.js';
 import type { Workload } from '../knowledge/model/workload.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
+import { runPaced } from './paced-pool.js';
+import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 
 /** What one sweep did. */
 export interface SweepResult {
@@ -13,10 +13,8 @@ export interface SweepResult {
   readonly changed: number;
 }
 
-/** Collaborators of the Envoy /certs probe. */
-export interface EnvoySweepDeps {
-  readonly store: KnowledgeStore;
-  readonly audit: AuditLog;
+/** Collaborators of the Envoy probes. */
+export interface EnvoySweepDeps extends ObservationSink {
   readonly envoy: EnvoyAdminPort;
   readonly clock: Clock;
   /** Probes in flight at once. */
@@ -26,7 +24,6 @@ export interface EnvoySweepDeps {
    * so a large fleet costs a steady trickle of CPU and never hammers the endpoints.
    */
   readonly spreadOverMs?: number;
-  readonly onObservation?: (o: Observation, changed: boolean) => void;
 }
 
 /** The probe name used as the observation source of /certs. */
@@ -56,34 +53,15 @@ const envoyProbes: readonly EnvoyProbe[] = [
 export async function sweepEnvoys(deps: EnvoySweepDeps, workloads: readonly Workload[], signal?: AbortSignal): Promise<SweepResult> {
   let failed = 0;
   let changed = 0;
-  let next = 0;
   const total = workloads.length * envoyProbes.length;
-  const gapMs = total > 0 ? (deps.spreadOverMs ?? 0) / total : 0;
-  const t0 = performance.now();
-  const worker = async (): Promise<void> => {
-    while (next < total && signal?.aborted !== true) {
-      const i = next++;
-      const wait = t0 + i * gapMs - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      const w = workloads[Math.floor(i / envoyProbes.length)];
-      const p = envoyProbes[i % envoyProbes.length];
-      if (w === undefined || p === undefined) break;
-      const obs = await probe(deps, w, p, signal);
-      if (obs.data.kind === 'probe.error') failed++;
-      const res = await deps.store.recordObservation(obs);
-      deps.onObservation?.(obs, res.changed);
-      if (!res.changed) continue;
-      changed++;
-      await deps.audit.append({
-        type: obs.data.kind === 'probe.error' ? 'observation.failed' : 'observation.changed',
-        at: obs.observedAt,
-        subject: w.id,
-        message: describe(obs),
-        data: { source: obs.source, state: observationStateKey(obs), previous: res.previous ? observationStateKey(res.previous) : null },
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.concurrency, total)) }, worker));
+  await runPaced(total, { concurrency: deps.concurrency, spreadOverMs: deps.spreadOverMs, signal }, async (i) => {
+    const w = workloads[Math.floor(i / envoyProbes.length)];
+    const p = envoyProbes[i % envoyProbes.length];
+    if (w === undefined || p === undefined) return;
+    const obs = await probe(deps, w, p, signal);
+    if (obs.data.kind === 'probe.error') failed++;
+    if (await recordObservation(deps, obs)) changed++;
+  });
   return { probed: total, failed, changed };
 }
 
@@ -92,18 +70,6 @@ async function probe(deps: EnvoySweepDeps, w: Workload, p: EnvoyProbe, signal?: 
     const data = await p.read(deps.envoy, w.envoyAdminUrl, signal);
     return { subject: w.id, source: p.source, observedAt: deps.clock.now(), data };
   } catch (e) {
-    return {
-      subject: w.id, source: p.source, observedAt: deps.clock.now(),
-      data: { kind: 'probe.error', probe: p.source, endpoint: `${w.envoyAdminUrl}${p.path}`, error: e instanceof Error ? e.message : String(e) },
-    };
+    return probeError(w.id, p.source, `${w.envoyAdminUrl}${p.path}`, e, deps.clock.now());
   }
-}
-
-function describe(o: Observation): string {
-  const d = o.data;
-  if (d.kind === 'probe.error') return `Envoy admin ${d.endpoint} could not be read: ${d.error}`;
-  if (d.kind === 'envoy.stats') return `Envoy for ${o.subject} failure counters now ${observationStateKey(o).slice('stats:'.length)}`;
-  const leaf = d.chain[0];
-  if (leaf === undefined) return `Envoy for ${o.subject} serves no certificate (empty cert_chain)`;
-  return `Envoy for ${o.subject} serves SVID serial ${leaf.serialNumber} valid until ${new Date(leaf.expiresAtMs).toISOString()}`;
 }

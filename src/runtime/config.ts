@@ -17,6 +17,34 @@ const targetSchema = z.strictObject({
   envoyAdmin: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL of the Envoy admin endpoint' }),
 });
 
+const spiffeEndpoint = z.string().regex(/^(unix:\/\/\/|tcp:\/\/)/, 'expected a SPIFFE endpoint: unix:///path/to.sock or tcp://IP:port');
+
+/** Where the monitor reads SPIRE, Kubernetes and Cloud Run (each optional). */
+const sourcesSchema = z.strictObject({
+  spire: z.strictObject({
+    trustDomain: z.string().regex(/^[a-z0-9.-]+$/, 'expected a trust domain name like example.org'),
+    /** The SPIRE server API (Agent, Bundle, LocalAuthority); unset = no server-side reads. */
+    server: spiffeEndpoint.optional(),
+    /** Agents to poll (Debug) and stream (Delegated Identity); Kubernetes discovery adds annotated agent pods. */
+    agents: z.array(z.strictObject({ node: z.string().min(1), adminEndpoint: spiffeEndpoint })).default([]),
+    delegatedIdentity: z.boolean().default(true),
+    pollInterval: duration.default('10s'),
+  }).optional(),
+  kubernetes: z.strictObject({
+    /** API server URL; unset = in-cluster service account, then KUBECONFIG. */
+    server: z.url({ protocol: /^https?$/, error: 'expected the API server URL, e.g. https://10.0.0.1:443' }).optional(),
+    bundleConfigMap: z.string().regex(/^[a-z0-9-]+\/[a-z0-9.-]+$/, 'expected namespace/name').default('spire/spire-bundle'),
+    spireNamespace: z.string().default('spire'),
+  }).optional(),
+  cloudRun: z.strictObject({
+    /** host:port of the Admin API; unset = run.googleapis.com with application default credentials. */
+    endpoint: z.string().regex(/^[^:/]+:\d+$/, 'expected host:port').optional(),
+    insecure: z.boolean().default(false),
+    locations: z.array(z.strictObject({ project: z.string().min(1), location: z.string().min(1) })).min(1),
+    pollInterval: duration.default('15s'),
+  }).optional(),
+}).prefault({});
+
 /** The config file schema. Unknown keys are errors (strict objects), so typos never pass silently. */
 export const configSchema = z.strictObject({
   production: z.boolean().default(false),
@@ -40,7 +68,21 @@ export const configSchema = z.strictObject({
   execute: z.strictObject({ concurrency: z.int().min(1).max(256).default(4) }).prefault({}),
   playbooks: z.array(z.string().min(1)).default([]),
   targets: z.array(targetSchema).default([]),
+  sources: sourcesSchema,
 });
+
+/** Monitor sources with durations in ms. */
+export interface SourcesConfig {
+  readonly spire?: {
+    readonly trustDomain: string; readonly server?: string; readonly agents: readonly { readonly node: string; readonly adminEndpoint: string }[];
+    readonly delegatedIdentity: boolean; readonly pollIntervalMs: number;
+  };
+  readonly kubernetes?: { readonly server?: string; readonly bundleConfigMap: string; readonly spireNamespace: string };
+  readonly cloudRun?: {
+    readonly endpoint?: string; readonly insecure: boolean;
+    readonly locations: readonly { readonly project: string; readonly location: string }[]; readonly pollIntervalMs: number;
+  };
+}
 
 /** The daemon's configuration with durations in milliseconds. */
 export interface DaemonConfig {
@@ -54,6 +96,7 @@ export interface DaemonConfig {
   /** Playbook file paths, resolved relative to the config file. */
   readonly playbooks: readonly string[];
   readonly targets: readonly Workload[];
+  readonly sources: SourcesConfig;
 }
 
 /** A config file that cannot be used; the message is one line per problem naming file:line:col and key. */
@@ -83,6 +126,28 @@ export function parseConfig(file: string, text: string, baseDir = '.'): DaemonCo
         ...(t.node === undefined ? {} : { node: t.node }),
         ...(t.agentId === undefined ? {} : { agentId: t.agentId }),
       };
+    }),
+    sources: sourcesOf(c.sources),
+  };
+}
+
+function sourcesOf(s: z.infer<typeof sourcesSchema>): SourcesConfig {
+  const { spire, kubernetes, cloudRun } = s;
+  return {
+    ...(spire === undefined ? {} : {
+      spire: {
+        trustDomain: spire.trustDomain, agents: spire.agents, delegatedIdentity: spire.delegatedIdentity, pollIntervalMs: ms(spire.pollInterval),
+        ...(spire.server === undefined ? {} : { server: spire.server }),
+      },
+    }),
+    ...(kubernetes === undefined ? {} : {
+      kubernetes: { bundleConfigMap: kubernetes.bundleConfigMap, spireNamespace: kubernetes.spireNamespace, ...(kubernetes.server === undefined ? {} : { server: kubernetes.server }) },
+    }),
+    ...(cloudRun === undefined ? {} : {
+      cloudRun: {
+        insecure: cloudRun.insecure, locations: cloudRun.locations, pollIntervalMs: ms(cloudRun.pollInterval),
+        ...(cloudRun.endpoint === undefined ? {} : { endpoint: cloudRun.endpoint }),
+      },
     }),
   };
 }

@@ -17,6 +17,7 @@ import type { DaemonMetrics } from '../ports/metrics.port.js';
 import type { RemediationQueuePort } from '../ports/remediation-queue.port.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonHttpServer } from './http-server.js';
+import { startMonitorSources, type MonitorSourcePorts, type MonitorSources } from './monitor-sources.js';
 import type { Logger } from './logger.js';
 
 /** Everything the daemon runs on; built by the composition root (main.ts) or a test. */
@@ -32,6 +33,8 @@ export interface DaemonParts {
   readonly playbooks: readonly Playbook[];
   /** Serve /metrics and /healthz (off for embedded simulations unless asked). */
   readonly serveHttp: boolean;
+  /** Ports for the SPIRE, Kubernetes and Cloud Run sources configured in config.sources. */
+  readonly sourcePorts?: MonitorSourcePorts;
 }
 
 const actions: ActionRegistry = new Map([[restartEnvoyAction.name, restartEnvoyAction]]);
@@ -45,6 +48,7 @@ export class Daemon {
   private readonly actors: { name: string; ref: AnyActorRef }[] = [];
   private http: DaemonHttpServer | null = null;
   private running = false;
+  private sources: MonitorSources | null = null;
   /** Address of the HTTP server once started. */
   httpAddress: { host: string; port: number } | null = null;
 
@@ -72,6 +76,12 @@ export class Daemon {
         return res;
       }) },
     }), { intervalMs: config.intervals.monitorMs, maxBackoffMs: config.intervals.maxBackoffMs });
+    this.sources = startMonitorSources({
+      sources: config.sources, ports: this.parts.sourcePorts ?? {}, store, audit: this.parts.audit, clock: this.parts.clock, metrics, log,
+      concurrency: config.monitor.concurrency, maxBackoffMs: config.intervals.maxBackoffMs,
+      spawn: (name, machine, input) => this.spawn(name, machine, input),
+      onChanged: () => { analyze.send({ type: 'knowledge.changed' }); },
+    });
 
     await this.parts.queue.startWorker(async (job, signal) => {
       const outcome = await processRemediationJob(job, actions, this.actionContext(), signal);
@@ -95,6 +105,7 @@ export class Daemon {
     if (!this.running) return;
     this.running = false;
     for (const a of this.actors) a.ref.stop();
+    this.sources?.stop();
     await this.parts.queue.close(graceMs);
     this.parts.metrics.stageState('execute', 'stopped');
     await this.http?.close();
@@ -109,6 +120,12 @@ export class Daemon {
       const snap = a.ref.getSnapshot() as { value: unknown; status: string; context: { lastError?: string | null } };
       detail[a.name] = { state: snap.value, status: snap.status, lastError: snap.context.lastError ?? null };
       if (snap.status !== 'active') ok = false;
+    }
+    const streams = Object.values(this.sources?.streamStates() ?? {});
+    if (streams.length > 0) {
+      const byState: Record<string, number> = {};
+      for (const st of streams) byState[st] = (byState[st] ?? 0) + 1;
+      detail['monitor.streams'] = byState;
     }
     return { ok, detail };
   }

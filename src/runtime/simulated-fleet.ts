@@ -1,4 +1,6 @@
+import type { Workload } from '../knowledge/model/workload.js';
 import type { Scenario } from '../sim/scenario.js';
+import type { SourcesConfig } from './config.js';
 
 /** An injected fault and whether the world considers it healed. */
 export interface FaultRecord {
@@ -15,6 +17,10 @@ export interface FaultRecord {
 export interface SimulatedFleet {
   /** Envoy admin base URL of a workload. */
   adminUrl(workloadId: string): string;
+  /** Every workload as the daemon may be told about it up front (the inventories also report them). */
+  targets(): Workload[];
+  /** Where the fleet's fake SPIRE server and agents, Kubernetes API and Cloud Run API listen. */
+  sources(): SourcesConfig;
   injectFault(fault: Scenario['faults'][number]): void;
   faults(): FaultRecord[];
   actionsOnHealthyTargets(): number;

@@ -1,13 +1,13 @@
 import type { AuditEntry, AuditLog } from '../knowledge/audit.js';
+import { matchExpectedObservations } from './simulation-observations.js';
 import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
-import type { Workload } from '../knowledge/model/workload.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { DaemonConfig } from './config.js';
 import { defaultConfig } from './config.js';
 import type { Daemon } from './daemon.js';
 import { buildReport, type SimulationReport } from './simulation-report.js';
-import type { StartFleet } from './simulated-fleet.js';
+import type { SimulatedFleet, StartFleet } from './simulated-fleet.js';
 
 /** A daemon built for a simulation, with the knowledge it writes to. */
 export interface SimulationDaemon {
@@ -31,7 +31,7 @@ export interface SimulationDeps {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Daemon settings for simulated fleets: fast loops, grace scaled to the short SVID TTLs. */
-export function simulationConfig(scenario: Scenario, targets: Workload[], redisUrl: string, keyPrefix: string): DaemonConfig {
+export function simulationConfig(scenario: Scenario, fleet: SimulatedFleet, redisUrl: string, keyPrefix: string): DaemonConfig {
   const base = defaultConfig();
   return {
     ...base,
@@ -39,7 +39,8 @@ export function simulationConfig(scenario: Scenario, targets: Workload[], redisU
     http: { listen: '127.0.0.1:0' },
     intervals: { monitorMs: 500, analyzeMs: 250, planMs: 250, maxBackoffMs: 5_000 },
     analyze: { rotateAtFraction: 0.5, rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 8)), staleAfterMs: 3_000 },
-    targets,
+    targets: fleet.targets(),
+    sources: fleet.sources(),
   };
 }
 
@@ -50,19 +51,17 @@ export function simulationConfig(scenario: Scenario, targets: Workload[], redisU
  */
 export async function runSimulation(scenario: Scenario, deps: SimulationDeps): Promise<SimulationReport> {
   const fleet = await deps.startFleet(scenario);
-  const targets: Workload[] = scenario.workloads.map((w) => ({
-    id: w.id, spiffeId: w.spiffeId, trustDomain: scenario.trustDomain, platform: w.platform, location: w.location, envoyAdminUrl: fleet.adminUrl(w.id),
-  }));
-  const sd = await deps.createDaemon(simulationConfig(scenario, targets, deps.redisUrl, deps.keyPrefix));
+  const sd = await deps.createDaemon(simulationConfig(scenario, fleet, deps.redisUrl, deps.keyPrefix));
   const startedAt = deps.clock.now();
   const timers = scenario.faults.map((f) => setTimeout(() => { fleet.injectFault(f); }, f.atMs));
   let lastSeq = 0;
+  const entries: AuditEntry[] = [];
   const drainAudit = async (): Promise<void> => {
-    if (deps.onAudit === undefined) return;
-    for (const e of await sd.audit.list()) {
+    for (const e of await sd.audit.list({ sinceMs: startedAt })) {
       if (e.seq <= lastSeq) continue;
       lastSeq = e.seq;
-      deps.onAudit(e);
+      entries.push(e);
+      deps.onAudit?.(e);
     }
   };
   try {
@@ -74,10 +73,15 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
       const elapsed = deps.clock.now() - startedAt;
       if (elapsed >= scenario.timeoutMs) break;
       if (elapsed < Math.max(scenario.minDurationMs, lastFaultAt)) continue;
+      const seenAll = matchExpectedObservations(scenario.expectedObservations, entries, startedAt).every((o) => o.seen !== null);
+      if (!scenario.expectHealed) {
+        if (seenAll) break;
+        continue;
+      }
       const faults = fleet.faults();
       const healed = faults.length === scenario.faults.length && faults.every((f) => f.healedAt !== null);
       const open = await sd.store.listIncidents({ status: 'open' });
-      if (healed && open.length === 0) break;
+      if (healed && open.length === 0 && seenAll) break;
     }
   } finally {
     for (const t of timers) clearTimeout(t);
@@ -86,7 +90,7 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
   await drainAudit();
   const report = await buildReport({
     scenario, store: sd.store, faults: fleet.faults(), actionsOnHealthyTargets: fleet.actionsOnHealthyTargets(),
-    startedAt, finishedAt: deps.clock.now(), auditPrefix: deps.keyPrefix,
+    startedAt, finishedAt: deps.clock.now(), auditPrefix: deps.keyPrefix, audit: entries,
   });
   await fleet.stop();
   await sd.close();

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../knowledge/duration.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
+import { CONFIGMAP_TARGET, SIM_FAULT_KINDS, SIM_FAULTS, type SimFaultKind } from './world-faults.js';
 
 const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 500ms, 2s, 5m' });
 const ms = (d: string): number => parseDuration(d) ?? 0;
@@ -14,10 +15,19 @@ const workloadGroup = z.strictObject({
 });
 
 const fault = z.strictObject({
-  kind: z.enum(['envoy_sds_stuck']),
-  /** Workload id: "<location>/<name>-<index>". */
+  kind: z.enum(SIM_FAULT_KINDS),
+  /** Workload id "<location>/<name>-<index>", node "node-<i>" or "configmap", as the kind requires. */
   target: z.string().min(1),
   at: duration,
+});
+
+/** An observation a scenario expects the monitor to record (a fault whose healing comes later is still seen). */
+const expectedObservation = z.strictObject({
+  subject: z.string().min(1),
+  /** Observation source, e.g. spire.agent.debug, envoy.stats, k8s.bundle. */
+  source: z.string().min(1),
+  /** Regular expression matched against the audited description and state of the observation. */
+  matches: z.string().refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, { message: 'expected a valid regular expression' }),
 });
 
 const scenarioSchema = z.strictObject({
@@ -27,11 +37,16 @@ const scenarioSchema = z.strictObject({
     trustDomain: z.string().regex(/^[a-z0-9.-]+$/, 'expected a trust domain name like example.org').default('example.org'),
     svidTtl: duration.default('10s'),
     envoyRestart: duration.default('500ms'),
+    /** Kubernetes nodes, each with a SPIRE agent; workloads are spread over them round-robin. */
+    nodes: z.int().min(1).max(1_000).default(2),
     workloads: z.array(workloadGroup).min(1),
   }),
   faults: z.array(fault).default([]),
   expect: z.strictObject({
     incidents: z.array(z.strictObject({ type: z.enum(['rotation_failed']), subject: z.string() })).default([]),
+    observations: z.array(expectedObservation).default([]),
+    /** False for faults whose remediation is not built yet: the run then passes on detection alone. */
+    healed: z.boolean().default(true),
   }).prefault({}),
   run: z.strictObject({
     /** Keep running at least this long even when everything is healed (lets healthy rotations happen). */
@@ -46,6 +61,22 @@ export interface ScenarioWorkload {
   readonly spiffeId: string;
   readonly platform: 'kubernetes' | 'cloudrun';
   readonly location: string;
+  /** The node whose SPIRE agent serves it ("node-<i>"). */
+  readonly node: string;
+}
+
+/** One fault of a scenario. */
+export interface ScenarioFault {
+  readonly kind: SimFaultKind;
+  readonly target: string;
+  readonly atMs: number;
+}
+
+/** One expected observation. */
+export interface ExpectedObservation {
+  readonly subject: string;
+  readonly source: string;
+  readonly matches: string;
 }
 
 /** A validated scenario with durations in milliseconds and workloads expanded. */
@@ -56,8 +87,12 @@ export interface Scenario {
   readonly svidTtlMs: number;
   readonly envoyRestartMs: number;
   readonly workloads: readonly ScenarioWorkload[];
-  readonly faults: readonly { readonly kind: 'envoy_sds_stuck'; readonly target: string; readonly atMs: number }[];
+  readonly nodes: readonly string[];
+  readonly faults: readonly ScenarioFault[];
   readonly expectedIncidents: readonly { readonly type: 'rotation_failed'; readonly subject: string }[];
+  readonly expectedObservations: readonly ExpectedObservation[];
+  /** Whether the run must end with every fault healed. */
+  readonly expectHealed: boolean;
   readonly minDurationMs: number;
   readonly timeoutMs: number;
 }
@@ -72,19 +107,37 @@ export function parseScenario(file: string, text: string): Scenario {
   const res = validateYaml(file, text, scenarioSchema);
   if (!res.ok) throw new ScenarioError(res.problems.map(formatYamlProblem).join('\n'));
   const s = res.value;
+  const nodes = Array.from({ length: s.fleet.nodes }, (_, i) => `node-${i}`);
+  const problems: string[] = [];
+  s.fleet.workloads.forEach((g, i) => {
+    if (g.platform === 'cloudrun' && !/^[a-z0-9-]+\/[a-z0-9-]+$/.test(g.location)) problems.push(`${file}: fleet.workloads.${i}.location: a cloudrun group's location is "<project>/<region>", got "${g.location}"`);
+    if (g.platform === 'kubernetes' && g.location.includes('/')) problems.push(`${file}: fleet.workloads.${i}.location: a kubernetes group's location is a namespace, got "${g.location}"`);
+  });
+  if (problems.length > 0) throw new ScenarioError(problems.join('\n'));
   const workloads: ScenarioWorkload[] = s.fleet.workloads.flatMap((g) =>
     Array.from({ length: g.count }, (_, i) => ({
       id: `${g.location}/${g.name}-${i}`,
       spiffeId: g.platform === 'kubernetes' ? `spiffe://${s.fleet.trustDomain}/ns/${g.location}/sa/${g.name}` : `spiffe://${s.fleet.trustDomain}/run/${g.location}/${g.name}`,
       platform: g.platform,
       location: g.location,
-    })));
+    }))).map((w, i) => ({ ...w, node: nodes[i % nodes.length] ?? 'node-0' }));
   const ids = new Set(workloads.map((w) => w.id));
   if (ids.size !== workloads.length) throw new ScenarioError(`${file}: fleet.workloads: two groups generate the same workload ids`);
-  const problems: string[] = [];
+  const cloudRun = new Set(workloads.filter((w) => w.platform === 'cloudrun').map((w) => w.id));
   s.faults.forEach((f, i) => {
-    if (!ids.has(f.target)) problems.push(`${file}: faults.${i}.target: no workload "${f.target}" in the fleet (ids look like ${workloads[0]?.id ?? '?'})`);
+    const wants = SIM_FAULTS[f.kind].target;
+    const fits = wants === 'node' ? nodes.includes(f.target)
+      : wants === 'workload_or_configmap' ? f.target === CONFIGMAP_TARGET || ids.has(f.target)
+        : wants === 'cloudrun_workload' ? cloudRun.has(f.target) : ids.has(f.target);
+    if (fits) return;
+    const hint = wants === 'node' ? `nodes are ${nodes.slice(0, 3).join(', ')}${nodes.length > 3 ? ', …' : ''}`
+      : wants === 'cloudrun_workload' ? `cloudrun workloads are ${[...cloudRun].slice(0, 3).join(', ') || 'none'}`
+        : `workload ids look like ${workloads[0]?.id ?? '?'}${wants === 'workload_or_configmap' ? `, or "${CONFIGMAP_TARGET}"` : ''}`;
+    problems.push(`${file}: faults.${i}.target: ${f.kind} needs a ${wants.replace(/_/g, ' ')}; "${f.target}" is not one (${hint})`);
   });
+  if (s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').length > 0 && new Set(s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').map((f) => f.at)).size > 1) {
+    problems.push(`${file}: faults: every ca_rotation_not_propagated fault must share one "at" (the simulated server rotates its CA once)`);
+  }
   s.expect.incidents.forEach((e, i) => {
     if (!ids.has(e.subject)) problems.push(`${file}: expect.incidents.${i}.subject: no workload "${e.subject}" in the fleet`);
   });
@@ -98,8 +151,11 @@ export function parseScenario(file: string, text: string): Scenario {
     svidTtlMs: ttl,
     envoyRestartMs: ms(s.fleet.envoyRestart),
     workloads,
+    nodes,
     faults: s.faults.map((f) => ({ kind: f.kind, target: f.target, atMs: ms(f.at) })),
     expectedIncidents: s.expect.incidents,
+    expectedObservations: s.expect.observations,
+    expectHealed: s.expect.healed,
     minDurationMs: ms(s.run.minDuration),
     timeoutMs: ms(s.run.timeout),
   };

@@ -69,8 +69,7 @@ describe('daemon on real Redis against the simulated fleet', () => {
   });
 
   function build(fleet: RunningSimFleet, prefix: string, opts: { playbooks?: readonly Playbook[]; execute?: boolean } = {}) {
-    const targets = scenario.workloads.map((w) => ({ id: w.id, spiffeId: w.spiffeId, trustDomain: scenario.trustDomain, platform: w.platform, location: w.location, envoyAdminUrl: fleet.adminUrl(w.id) }));
-    const config = simulationConfig(scenario, targets, redis.url, prefix);
+    const config = simulationConfig(scenario, fleet, redis.url, prefix);
     const store = new RedisKnowledgeStore(conn, prefix);
     const audit = new RedisAuditLog(conn, prefix);
     const queue = new BullmqRemediationQueue({ redisUrl: redis.url, keyPrefix: prefix });

@@ -86,6 +86,10 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     await this.redis.hset(this.keys.workloads, w.id, JSON.stringify(w));
   }
 
+  async removeWorkload(id: string): Promise<boolean> {
+    return (await this.redis.hdel(this.keys.workloads, id)) > 0;
+  }
+
   async getWorkload(id: string): Promise<Workload | null> {
     return parseStored(await this.redis.hget(this.keys.workloads, id)) as Workload | null;
   }

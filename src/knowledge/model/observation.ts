@@ -61,7 +61,69 @@ export interface ProbeErrorData {
   readonly error: string;
 }
 
-export type ObservationData = EnvoyCertsData | EnvoyStatsData | ProbeErrorData;
+/** The SVID a SPIRE agent holds for a workload (Delegated Identity SubscribeToX509SVIDs). */
+export interface SpireSvidData {
+  readonly kind: 'spire.svid';
+  /** Node whose agent reported it. */
+  readonly node: string;
+  /** Leaf of the SVID; null when the agent's full-state message no longer lists one (removed). */
+  readonly svid: ServedCertificate | null;
+}
+
+/** A SPIRE agent's own state (Debug GetInfo). */
+export interface SpireAgentData {
+  readonly kind: 'spire.agent';
+  readonly node: string;
+  readonly agentId: string;
+  /** last_sync_success in ms (0 = never synced). */
+  readonly lastSyncSuccessMs: number;
+  /** Expiry of the agent's own SVID, null when unknown. */
+  readonly agentSvidExpiresAtMs: number | null;
+  readonly cachedX509Svids: number;
+}
+
+/** One X.509 authority of a trust bundle. */
+export interface BundleCertificate {
+  readonly serialNumber: string;
+  readonly expiresAtMs: number;
+}
+
+/** The SPIRE server's trust bundle and local X.509 authority slots. */
+export interface SpireBundleData {
+  readonly kind: 'spire.bundle';
+  readonly trustDomain: string;
+  /** uint64 as a decimal string. */
+  readonly sequenceNumber: string;
+  readonly authorities: readonly BundleCertificate[];
+  /** Authority ids (SKID hex) of the local authority slots, null when empty. */
+  readonly active: string | null;
+  readonly prepared: string | null;
+  readonly old: string | null;
+}
+
+/** The trust-bundle ConfigMap (spire/spire-bundle, key bundle.crt). */
+export interface ConfigMapBundleData {
+  readonly kind: 'k8s.bundle';
+  readonly configMap: string;
+  readonly certificates: readonly BundleCertificate[];
+  /** Unparseable PEM blocks, a missing key…; empty when clean. */
+  readonly problems: readonly string[];
+}
+
+/** A Cloud Run service's rollout state. */
+export interface CloudRunServiceData {
+  readonly kind: 'cloudrun.service';
+  readonly service: string;
+  readonly ready: boolean;
+  readonly latestCreatedRevision: string;
+  readonly latestReadyRevision: string;
+  /** One sentence per failed readiness criterion; empty when ready. */
+  readonly notReady: readonly string[];
+}
+
+export type ObservationData =
+  | EnvoyCertsData | EnvoyStatsData | ProbeErrorData
+  | SpireSvidData | SpireAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
 
 export interface Observation {
   /** What was observed: a workload id for Envoy probes. */
@@ -84,5 +146,17 @@ export function observationStateKey(o: Observation): string {
       `keyRotFailed=${sum((x) => x.keyRotationFailed)},verify=${ssl((x) => x.failVerifyError)},san=${ssl((x) => x.failVerifySan)},` +
       `notReady=${d.secretsNotReady},state=${d.serverState ?? '-'}`;
   }
-  return `certs:${d.chain.map((c) => c.serialNumber).join(',')}|ca:${d.caCerts.map((c) => c.serialNumber).join(',')}`;
+  switch (d.kind) {
+    case 'envoy.certs': return `certs:${d.chain.map((c) => c.serialNumber).join(',')}|ca:${d.caCerts.map((c) => c.serialNumber).join(',')}`;
+    case 'spire.svid': return `svid:${d.svid?.serialNumber ?? 'none'}`;
+    // Sync times and counts move every poll; state is whether it syncs and which agent SVID it holds.
+    case 'spire.agent': return `agent:svidExpires=${d.agentSvidExpiresAtMs ?? '-'}`;
+    case 'spire.bundle': return `bundle:seq=${d.sequenceNumber}|${serials(d.authorities)}|active=${d.active ?? '-'}|prepared=${d.prepared ?? '-'}|old=${d.old ?? '-'}`;
+    case 'k8s.bundle': return `configmap:${serials(d.certificates)}|problems=${d.problems.length}`;
+    case 'cloudrun.service': return `run:ready=${d.ready}|created=${d.latestCreatedRevision}|ready=${d.latestReadyRevision}`;
+  }
+}
+
+function serials(certs: readonly BundleCertificate[]): string {
+  return certs.map((c) => c.serialNumber).join(',');
 }

@@ -1,0 +1,34 @@
+import { observationStateKey, type Observation } from '../knowledge/model/observation.js';
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+/** One sentence for the audit log: what the monitor now sees, in an operator's words. */
+export function describeObservation(o: Observation): string {
+  const d = o.data;
+  switch (d.kind) {
+    case 'probe.error': return `${d.probe} at ${d.endpoint} could not be read: ${d.error}`;
+    case 'envoy.stats': return `Envoy for ${o.subject} failure counters now ${observationStateKey(o).slice('stats:'.length)}`;
+    case 'envoy.certs': {
+      const leaf = d.chain[0];
+      if (leaf === undefined) return `Envoy for ${o.subject} serves no certificate (empty cert_chain)`;
+      return `Envoy for ${o.subject} serves SVID serial ${leaf.serialNumber} valid until ${iso(leaf.expiresAtMs)}`;
+    }
+    case 'spire.svid':
+      return d.svid === null
+        ? `SPIRE agent on ${d.node} no longer lists an SVID for ${o.subject}`
+        : `SPIRE agent on ${d.node} holds SVID serial ${d.svid.serialNumber} for ${o.subject}, valid until ${iso(d.svid.expiresAtMs)}`;
+    case 'spire.agent':
+      return `SPIRE agent on ${d.node} (${d.agentId}) last synced with its server at ${d.lastSyncSuccessMs === 0 ? 'never' : iso(d.lastSyncSuccessMs)}` +
+        `, its own SVID expires ${d.agentSvidExpiresAtMs === null ? 'at an unknown time' : `at ${iso(d.agentSvidExpiresAtMs)}`}`;
+    case 'spire.bundle':
+      return `SPIRE server bundle for ${d.trustDomain} is at sequence ${d.sequenceNumber} with ${d.authorities.length} X.509 authorities ` +
+        `(active ${d.active ?? 'none'}, prepared ${d.prepared ?? 'none'})`;
+    case 'k8s.bundle':
+      return `ConfigMap ${d.configMap} holds ${d.certificates.length} CA certificates (${d.certificates.map((c) => c.serialNumber).join(', ')})` +
+        (d.problems.length > 0 ? `; problems: ${d.problems.join('; ')}` : '');
+    case 'cloudrun.service':
+      return d.ready
+        ? `Cloud Run service ${d.service} is ready on ${d.latestReadyRevision}`
+        : `Cloud Run service ${d.service} is not ready: ${d.notReady.join('; ')}`;
+  }
+}

@@ -1,0 +1,89 @@
+import type { Clock } from '../knowledge/clock.js';
+import type { BundleCertificate, Observation } from '../knowledge/model/observation.js';
+import type { AgentDebugPort, SpireCertificate, SpireServerPort } from '../ports/spire.port.js';
+import { runPaced } from './paced-pool.js';
+import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
+import type { SweepResult } from './sweep-envoys.js';
+
+/** Observation sources written by the SPIRE poll. */
+export const SPIRE_BUNDLE_SOURCE = 'spire.server.bundle';
+export const SPIRE_AGENT_SOURCE = 'spire.agent.debug';
+
+/** Subjects of SPIRE-level observations (workload observations use the workload id). */
+export const agentSubject = (node: string): string => `agent:${node}`;
+export const trustDomainSubject = (trustDomain: string): string => `trust-domain:${trustDomain}`;
+
+/** One SPIRE agent to poll: its node and its admin socket (Debug, Delegated Identity). */
+export interface SpireAgentTarget {
+  readonly node: string;
+  readonly adminEndpoint: string;
+}
+
+/** What the SPIRE poll reads. `server` null when no server endpoint is configured. */
+export interface SpirePollDeps extends ObservationSink {
+  readonly server: { readonly port: SpireServerPort; readonly endpoint: string } | null;
+  readonly debug: AgentDebugPort;
+  readonly clock: Clock;
+  readonly trustDomain: string;
+  readonly concurrency: number;
+  readonly spreadOverMs?: number;
+}
+
+/**
+ * One pass over SPIRE's polled APIs: the server's bundle and X.509 authority slots (one
+ * `spire.bundle` observation) and every agent's Debug GetInfo (one `spire.agent` observation per
+ * node). Each failure is a `probe.error` observation naming the endpoint and RPC.
+ */
+export async function pollSpire(deps: SpirePollDeps, agents: readonly SpireAgentTarget[], signal?: AbortSignal): Promise<SweepResult> {
+  let failed = 0;
+  let changed = 0;
+  const record = async (obs: Observation): Promise<void> => {
+    if (obs.data.kind === 'probe.error') failed++;
+    if (await recordObservation(deps, obs)) changed++;
+  };
+  const server = deps.server;
+  if (server !== null) await record(await readBundle(deps, server.port, server.endpoint, signal));
+  await runPaced(agents.length, { concurrency: deps.concurrency, spreadOverMs: deps.spreadOverMs, signal }, async (i) => {
+    const a = agents[i];
+    if (a !== undefined) await record(await readAgent(deps, a, signal));
+  });
+  return { probed: agents.length + (server === null ? 0 : 1), failed, changed };
+}
+
+async function readBundle(deps: SpirePollDeps, port: SpireServerPort, endpoint: string, signal?: AbortSignal): Promise<Observation> {
+  const subject = trustDomainSubject(deps.trustDomain);
+  try {
+    const [bundle, slots] = await Promise.all([port.getBundle(signal), port.getX509AuthorityState(signal)]);
+    return {
+      subject, source: SPIRE_BUNDLE_SOURCE, observedAt: deps.clock.now(),
+      data: {
+        kind: 'spire.bundle', trustDomain: bundle.trustDomain, sequenceNumber: bundle.sequenceNumber,
+        authorities: bundle.x509Authorities.map((a) => bundleCertificate(a.certificate)),
+        active: slots.active?.authorityId ?? null, prepared: slots.prepared?.authorityId ?? null, old: slots.old?.authorityId ?? null,
+      },
+    };
+  } catch (e) {
+    return probeError(subject, SPIRE_BUNDLE_SOURCE, endpoint, e, deps.clock.now());
+  }
+}
+
+async function readAgent(deps: SpirePollDeps, a: SpireAgentTarget, signal?: AbortSignal): Promise<Observation> {
+  const subject = agentSubject(a.node);
+  try {
+    const info = await deps.debug.getInfo(a.adminEndpoint, signal);
+    return {
+      subject, source: SPIRE_AGENT_SOURCE, observedAt: deps.clock.now(),
+      data: {
+        kind: 'spire.agent', node: a.node, agentId: info.svidChain[0]?.spiffeId ?? '',
+        lastSyncSuccessMs: info.lastSyncSuccessMs, agentSvidExpiresAtMs: info.agentSvidExpiresAtMs, cachedX509Svids: info.cachedX509SvidsCount,
+      },
+    };
+  } catch (e) {
+    return probeError(subject, SPIRE_AGENT_SOURCE, a.adminEndpoint, e, deps.clock.now());
+  }
+}
+
+/** A SPIRE certificate as a bundle entry: serial and expiry. */
+export function bundleCertificate(c: SpireCertificate): BundleCertificate {
+  return { serialNumber: c.serialHex, expiresAtMs: c.notAfterMs };
+}

@@ -1,0 +1,146 @@
+import { fromPromise, type AnyActorRef } from 'xstate';
+import type { AuditLog } from '../knowledge/audit.js';
+import type { Clock } from '../knowledge/clock.js';
+import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import type { Observation } from '../knowledge/model/observation.js';
+import type { Workload } from '../knowledge/model/workload.js';
+import { DelegatedSvidStreams, type DelegatedSvidTarget } from '../monitor/delegated-svid-streams.js';
+import { monitorMachine } from '../monitor/monitor.machine.js';
+import { pollCloudRun } from '../monitor/poll-cloudrun.js';
+import { pollSpire, type SpireAgentTarget } from '../monitor/poll-spire.js';
+import type { SweepResult } from '../monitor/sweep-envoys.js';
+import type { CloudRunPort } from '../ports/cloudrun.port.js';
+import type { DaemonMetrics } from '../ports/metrics.port.js';
+import type { AgentDebugPort, DelegatedIdentityPort, SpireServerPort } from '../ports/spire.port.js';
+import type { SourcesConfig } from './config.js';
+import type { Logger } from './logger.js';
+
+/** Ports to the monitored systems beyond Envoy; each is needed only when its source is configured. */
+export interface MonitorSourcePorts {
+  /** Builds a Server API client for an endpoint (unix:///… or tcp://…). */
+  readonly spireServer?: (endpoint: string) => SpireServerPort;
+  readonly agentDebug?: AgentDebugPort;
+  readonly delegatedIdentity?: DelegatedIdentityPort;
+  readonly cloudRun?: CloudRunPort;
+}
+
+/** What the sources need from the daemon. */
+export interface MonitorSourcesDeps {
+  readonly sources: SourcesConfig;
+  readonly ports: MonitorSourcePorts;
+  readonly store: KnowledgeStore;
+  readonly audit: AuditLog;
+  readonly clock: Clock;
+  readonly metrics: DaemonMetrics;
+  readonly log: Logger;
+  readonly concurrency: number;
+  readonly maxBackoffMs: number;
+  /** Spawns a named stage actor owned by the daemon (health, metrics, stop). */
+  readonly spawn: (name: string, machine: typeof monitorMachine, input: { intervalMs: number; maxBackoffMs: number }) => AnyActorRef;
+  /** Nudges analysis after a change. */
+  readonly onChanged: () => void;
+}
+
+/**
+ * Starts the configured monitor sources next to the Envoy sweep: a SPIRE poll (server bundle and
+ * authorities, every agent's Debug info) that also keeps one Delegated Identity stream open per
+ * workload whose node has a known agent, and a Cloud Run poll that enrols annotated services as
+ * workloads. Returns a handle to extend the agent list (Kubernetes discovery) and to stop streams.
+ */
+export function startMonitorSources(deps: MonitorSourcesDeps): MonitorSources {
+  return new MonitorSources(deps);
+}
+
+/** The running sources. */
+export class MonitorSources {
+  private readonly discoveredAgents = new Map<string, string>();
+  private readonly streams: DelegatedSvidStreams | null;
+
+  constructor(private readonly deps: MonitorSourcesDeps) {
+    const { sources, ports } = deps;
+    const sink = {
+      store: deps.store, audit: deps.audit,
+      onObservation: (o: Observation, changed: boolean) => { deps.metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed); },
+    };
+    const delegated = ports.delegatedIdentity;
+    this.streams = sources.spire?.delegatedIdentity === true && delegated !== undefined
+      ? new DelegatedSvidStreams({
+        ...sink, port: delegated, clock: deps.clock, retryMs: 500, maxBackoffMs: deps.maxBackoffMs, onChanged: deps.onChanged,
+        onRecordError: (err, t) => { deps.log.warn({ err, workload: t.workloadId }, 'could not record a Delegated Identity observation'); },
+      })
+      : null;
+    const spire = sources.spire;
+    const debug = ports.agentDebug;
+    if (spire !== undefined && debug !== undefined) {
+      const server = spire.server !== undefined && ports.spireServer !== undefined ? { port: ports.spireServer(spire.server), endpoint: spire.server } : null;
+      this.loop('monitor.spire', spire.pollIntervalMs, async () => {
+        const res = await pollSpire({ ...sink, server, debug, clock: deps.clock, trustDomain: spire.trustDomain, concurrency: deps.concurrency, spreadOverMs: spire.pollIntervalMs / 2 }, this.agents());
+        await this.syncStreams();
+        return res;
+      });
+    }
+    const run = sources.cloudRun;
+    const cloudRun = ports.cloudRun;
+    if (run !== undefined && cloudRun !== undefined) {
+      this.loop('monitor.cloudrun', run.pollIntervalMs, async () => {
+        const res = await pollCloudRun({ ...sink, cloudRun, endpoint: run.endpoint ?? 'run.googleapis.com:443', clock: deps.clock, trustDomain: spire?.trustDomain ?? '' }, run.locations);
+        for (const w of res.workloads) await deps.store.putWorkload(w);
+        return res;
+      });
+    }
+  }
+
+  /** Agents discovered elsewhere (Kubernetes agent pods): node → admin endpoint. Replaces the previous set. */
+  setDiscoveredAgents(agents: readonly SpireAgentTarget[]): void {
+    this.discoveredAgents.clear();
+    for (const a of agents) this.discoveredAgents.set(a.node, a.adminEndpoint);
+  }
+
+  /** Configured agents, then discovered ones on other nodes. */
+  agents(): SpireAgentTarget[] {
+    const configured = this.deps.sources.spire?.agents ?? [];
+    const nodes = new Set(configured.map((a) => a.node));
+    return [...configured, ...[...this.discoveredAgents].filter(([n]) => !nodes.has(n)).map(([node, adminEndpoint]) => ({ node, adminEndpoint }))];
+  }
+
+  /** Opens or closes Delegated Identity streams to match the workloads in knowledge. */
+  async syncStreams(): Promise<void> {
+    if (this.streams === null) return;
+    this.streams.sync(delegatedTargets(await this.deps.store.listWorkloads(), this.agents()));
+  }
+
+  /** Stream states for /healthz. */
+  streamStates(): Record<string, string> {
+    return this.streams?.states() ?? {};
+  }
+
+  /** Closes every stream (the polling actors are stopped by the daemon). */
+  stop(): void {
+    this.streams?.stop();
+  }
+
+  private loop(name: string, intervalMs: number, pass: () => Promise<SweepResult>): void {
+    const { metrics, onChanged } = this.deps;
+    this.deps.spawn(name, monitorMachine.provide({
+      actors: { sweep: fromPromise(async () => {
+        const t0 = performance.now();
+        const res = await pass();
+        metrics.sweepDuration(name, (performance.now() - t0) / 1000);
+        if (res.changed > 0) onChanged();
+        return res;
+      }) },
+    }), { intervalMs, maxBackoffMs: this.deps.maxBackoffMs });
+  }
+}
+
+/** Workloads whose node has a known agent and whose selectors are known. */
+export function delegatedTargets(workloads: readonly Workload[], agents: readonly SpireAgentTarget[]): DelegatedSvidTarget[] {
+  const byNode = new Map(agents.map((a) => [a.node, a.adminEndpoint]));
+  const out: DelegatedSvidTarget[] = [];
+  for (const w of workloads) {
+    const endpoint = w.node === undefined ? undefined : byNode.get(w.node);
+    if (endpoint === undefined || w.node === undefined || w.selectors === undefined || w.selectors.length === 0) continue;
+    out.push({ workloadId: w.id, spiffeId: w.spiffeId, node: w.node, adminEndpoint: endpoint, selectors: w.selectors });
+  }
+  return out;
+}

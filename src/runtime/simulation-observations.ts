@@ -1,0 +1,50 @@
+import type { AuditEntry } from '../knowledge/audit.js';
+import type { ExpectedObservation, Scenario } from '../sim/scenario.js';
+import type { FaultRecord } from './simulated-fleet.js';
+
+/** An audited observation as the report shows it. */
+export interface ReportObservation {
+  readonly subject: string;
+  readonly source: string;
+  readonly at: string;
+  readonly message: string;
+}
+
+/** An expected observation and the first audited one that matched it (null = not seen). */
+export interface ObservationExpectation extends ExpectedObservation {
+  readonly seen: ReportObservation | null;
+}
+
+const isObservation = (e: AuditEntry): boolean => e.type === 'observation.changed' || e.type === 'observation.failed';
+const sourceOf = (e: AuditEntry): string => (typeof e.data?.['source'] === 'string' ? e.data['source'] : '');
+const stateOf = (e: AuditEntry): string => (typeof e.data?.['state'] === 'string' ? e.data['state'] : '');
+
+function toReport(e: AuditEntry): ReportObservation {
+  return { subject: e.subject ?? '', source: sourceOf(e), at: new Date(e.at).toISOString(), message: e.message };
+}
+
+/** For each expected observation, the first audited observation (at or after `since`) whose message or state matches. */
+export function matchExpectedObservations(expected: readonly ExpectedObservation[], entries: readonly AuditEntry[], since: number): ObservationExpectation[] {
+  return expected.map((x) => {
+    const re = new RegExp(x.matches);
+    const hit = entries.find((e) => isObservation(e) && e.at >= since && e.subject === x.subject && sourceOf(e) === x.source && (re.test(e.message) || re.test(stateOf(e))));
+    return { ...x, seen: hit === undefined ? null : toReport(hit) };
+  });
+}
+
+/** Subjects whose observations show a fault: the target, its node's agent and workloads, or the trust bundle. */
+export function subjectsOfFault(scenario: Scenario, fault: { readonly kind: string; readonly target: string }): Set<string> {
+  const onNode = scenario.workloads.filter((w) => w.node === fault.target).map((w) => w.id);
+  if (scenario.nodes.includes(fault.target)) return new Set([`agent:${fault.target}`, ...onNode]);
+  if (fault.target === 'configmap') return new Set([`trust-domain:${scenario.trustDomain}`, 'configmap:spire/spire-bundle']);
+  const extra = fault.kind === 'ca_rotation_not_propagated' ? [`trust-domain:${scenario.trustDomain}`] : [];
+  return new Set([fault.target, ...extra]);
+}
+
+/** The first few observations audited on a fault's subjects after it was injected: how the monitor saw it. */
+export function faultEvidence(scenario: Scenario, fault: FaultRecord, entries: readonly AuditEntry[], limit = 4): ReportObservation[] {
+  if (fault.injectedAt === null) return [];
+  const since = fault.injectedAt;
+  const subjects = subjectsOfFault(scenario, fault);
+  return entries.filter((e) => isObservation(e) && e.at >= since && e.subject !== undefined && subjects.has(e.subject)).slice(0, limit).map(toReport);
+}
