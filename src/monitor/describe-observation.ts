@@ -13,13 +13,16 @@ export function describeObservation(o: Observation): string {
       if (leaf === undefined) return `Envoy for ${o.subject} serves no certificate (empty cert_chain)`;
       return `Envoy for ${o.subject} serves SVID serial ${leaf.serialNumber} valid until ${iso(leaf.expiresAtMs)}`;
     }
-    case 'spire.svid':
-      return d.svid === null
-        ? `SPIRE agent on ${d.node} no longer lists an SVID for ${o.subject}`
-        : `SPIRE agent on ${d.node} holds SVID serial ${d.svid.serialNumber} for ${o.subject}, valid until ${iso(d.svid.expiresAtMs)}`;
-    case 'spire.agent':
-      return `SPIRE agent on ${d.node} (${d.agentId}) last synced with its server at ${d.lastSyncSuccessMs === 0 ? 'never' : iso(d.lastSyncSuccessMs)}` +
-        `, its own SVID expires ${d.agentSvidExpiresAtMs === null ? 'at an unknown time' : `at ${iso(d.agentSvidExpiresAtMs)}`}`;
+    case 'spire.svid': {
+      if (d.svid === null) return `SPIRE agent on ${d.node} no longer lists an SVID for ${o.subject}`;
+      const lifetime = d.svid.expiresAtMs - d.svid.validFromMs;
+      const used = lifetime > 0 ? Math.floor((100 * (o.observedAt - d.svid.validFromMs)) / lifetime) : 100;
+      return `SPIRE agent on ${d.node} holds SVID serial ${d.svid.serialNumber} for ${o.subject}, valid until ${iso(d.svid.expiresAtMs)} (${used}% of its lifetime used)`;
+    }
+    case 'spire.agent': {
+      const synced = d.lastSyncSuccessMs === 0 ? 'never synced with its server' : `last synced with its server at ${iso(d.lastSyncSuccessMs)} (${Math.max(0, Math.floor((o.observedAt - d.lastSyncSuccessMs) / 1_000))} s ago)`;
+      return `SPIRE agent on ${d.node} (${d.agentId}) ${synced}, its own SVID expires ${d.agentSvidExpiresAtMs === null ? 'at an unknown time' : `at ${iso(d.agentSvidExpiresAtMs)}`}`;
+    }
     case 'spire.bundle':
       return `SPIRE server bundle for ${d.trustDomain} is at sequence ${d.sequenceNumber} with ${d.authorities.length} X.509 authorities ` +
         `(active ${d.active ?? 'none'}, prepared ${d.prepared ?? 'none'})`;

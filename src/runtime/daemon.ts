@@ -1,4 +1,4 @@
-import { createActor, fromPromise, type AnyActorRef } from 'xstate';
+import { createActor, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xstate';
 import { analyzeMachine } from '../analyze/analyze.machine.js';
 import { runAnalysisPass, type AnalysisPassResult } from '../analyze/run-analysis.js';
 import type { AuditLog } from '../knowledge/audit.js';
@@ -130,7 +130,7 @@ export class Daemon {
     return { ok, detail };
   }
 
-  private spawn(name: string, machine: Parameters<typeof createActor>[0], input: unknown): AnyActorRef {
+  private spawn(name: string, machine: AnyStateMachine, input: unknown): AnyActorRef {
     const ref = createActor(machine, { input } as never) as AnyActorRef;
     ref.subscribe({
       next: (snap: { value: unknown }) => { this.parts.metrics.stageState(name, String(snap.value)); },

@@ -1,4 +1,7 @@
-import { fromPromise, type AnyActorRef } from 'xstate';
+import { fromCallback, fromPromise, type AnyActorRef, type AnyStateMachine } from 'xstate';
+import { KubernetesInventorySync } from '../monitor/apply-kubernetes-inventory.js';
+import { streamSourceMachine, type StreamSourceEvent } from '../monitor/stream-source.machine.js';
+import type { KubernetesInventoryPort } from '../ports/kubernetes.port.js';
 import type { AuditLog } from '../knowledge/audit.js';
 import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
@@ -22,6 +25,7 @@ export interface MonitorSourcePorts {
   readonly agentDebug?: AgentDebugPort;
   readonly delegatedIdentity?: DelegatedIdentityPort;
   readonly cloudRun?: CloudRunPort;
+  readonly kubernetes?: KubernetesInventoryPort;
 }
 
 /** What the sources need from the daemon. */
@@ -36,7 +40,7 @@ export interface MonitorSourcesDeps {
   readonly concurrency: number;
   readonly maxBackoffMs: number;
   /** Spawns a named stage actor owned by the daemon (health, metrics, stop). */
-  readonly spawn: (name: string, machine: typeof monitorMachine, input: { intervalMs: number; maxBackoffMs: number }) => AnyActorRef;
+  readonly spawn: (name: string, machine: AnyStateMachine, input: unknown) => AnyActorRef;
   /** Nudges analysis after a change. */
   readonly onChanged: () => void;
 }
@@ -79,6 +83,8 @@ export class MonitorSources {
         return res;
       });
     }
+    const kube = sources.kubernetes;
+    if (kube !== undefined && ports.kubernetes !== undefined) this.watchKubernetes(ports.kubernetes, new KubernetesInventorySync({ ...sink, clock: deps.clock, bundleConfigMap: kube.bundleConfigMap }));
     const run = sources.cloudRun;
     const cloudRun = ports.cloudRun;
     if (run !== undefined && cloudRun !== undefined) {
@@ -117,6 +123,39 @@ export class MonitorSources {
   /** Closes every stream (the polling actors are stopped by the daemon). */
   stop(): void {
     this.streams?.stop();
+  }
+
+  /**
+   * The Kubernetes inventory as a stream source: `live.connecting` until the first full snapshot,
+   * then `live.streaming`. The adapter re-lists and re-watches by itself; each failure it reports
+   * is an observation, and only a watch it gave up on (no retry) moves the machine to backoff.
+   * Snapshots are applied one at a time, in order.
+   */
+  private watchKubernetes(port: KubernetesInventoryPort, sync: KubernetesInventorySync): void {
+    const { log, onChanged } = this.deps;
+    const stream = fromCallback<StreamSourceEvent, { source: string }>(({ sendBack }) => {
+      let chain: Promise<unknown> = Promise.resolve();
+      const serially = (what: string, f: () => Promise<void>): void => {
+        chain = chain.then(f).catch((err: unknown) => { log.warn({ err }, `kubernetes inventory: could not apply ${what}`); });
+      };
+      const watch = port.watchInventory({
+        onSnapshot: (inv) => {
+          serially('a snapshot', async () => {
+            const res = await sync.apply(inv);
+            this.setDiscoveredAgents(res.agents);
+            if (res.changed > 0) onChanged();
+            await this.syncStreams();
+          });
+          sendBack({ type: 'stream.message' });
+        },
+        onError: (f, willRetryInMs) => {
+          serially('a failure', () => sync.failure(f));
+          if (willRetryInMs === null) sendBack({ type: 'stream.failed', error: f.message, retryable: f.retryable });
+        },
+      });
+      return () => { void watch.close(); };
+    });
+    this.deps.spawn('monitor.kubernetes', streamSourceMachine.provide({ actors: { stream } }), { source: 'kubernetes', intervalMs: 1_000, maxBackoffMs: this.deps.maxBackoffMs });
   }
 
   private loop(name: string, intervalMs: number, pass: () => Promise<SweepResult>): void {

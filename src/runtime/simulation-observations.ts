@@ -1,4 +1,7 @@
 import type { AuditEntry } from '../knowledge/audit.js';
+import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import { observationStateKey, type Observation } from '../knowledge/model/observation.js';
+import { describeObservation } from '../monitor/describe-observation.js';
 import type { ExpectedObservation, Scenario } from '../sim/scenario.js';
 import type { FaultRecord } from './simulated-fleet.js';
 
@@ -23,12 +26,34 @@ function toReport(e: AuditEntry): ReportObservation {
   return { subject: e.subject ?? '', source: sourceOf(e), at: new Date(e.at).toISOString(), message: e.message };
 }
 
-/** For each expected observation, the first audited observation (at or after `since`) whose message or state matches. */
-export function matchExpectedObservations(expected: readonly ExpectedObservation[], entries: readonly AuditEntry[], since: number): ObservationExpectation[] {
+/** The latest observation per expected (subject, source), keyed "subject|source". */
+export async function latestForExpected(store: KnowledgeStore, expected: readonly ExpectedObservation[]): Promise<Map<string, Observation>> {
+  const out = new Map<string, Observation>();
+  for (const x of expected) {
+    const o = await store.latestObservation(x.subject, x.source);
+    if (o !== null) out.set(`${x.subject}|${x.source}`, o);
+  }
+  return out;
+}
+
+/**
+ * For each expected observation, the first audited observation (at or after `since`) whose message
+ * or state matches, else the latest recorded one if it matches (states such as a sync age grow
+ * without changing the audited state).
+ */
+export function matchExpectedObservations(
+  expected: readonly ExpectedObservation[], entries: readonly AuditEntry[], since: number, latest: ReadonlyMap<string, Observation> = new Map(),
+): ObservationExpectation[] {
   return expected.map((x) => {
     const re = new RegExp(x.matches);
     const hit = entries.find((e) => isObservation(e) && e.at >= since && e.subject === x.subject && sourceOf(e) === x.source && (re.test(e.message) || re.test(stateOf(e))));
-    return { ...x, seen: hit === undefined ? null : toReport(hit) };
+    if (hit !== undefined) return { ...x, seen: toReport(hit) };
+    const last = latest.get(`${x.subject}|${x.source}`);
+    if (last !== undefined && last.observedAt >= since) {
+      const message = describeObservation(last);
+      if (re.test(message) || re.test(observationStateKey(last))) return { ...x, seen: { subject: x.subject, source: x.source, at: new Date(last.observedAt).toISOString(), message } };
+    }
+    return { ...x, seen: null };
   });
 }
 

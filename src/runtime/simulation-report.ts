@@ -1,5 +1,6 @@
 import type { AuditEntry } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import type { Observation } from '../knowledge/model/observation.js';
 import { faultEvidence, matchExpectedObservations, type ObservationExpectation, type ReportObservation } from './simulation-observations.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { FaultRecord } from './simulated-fleet.js';
@@ -60,7 +61,7 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 /** Builds the report from what knowledge recorded and what the simulated world says. */
 export async function buildReport(args: {
   scenario: Scenario; store: KnowledgeStore; faults: readonly FaultRecord[]; actionsOnHealthyTargets: number;
-  startedAt: number; finishedAt: number; auditPrefix: string; audit: readonly AuditEntry[];
+  startedAt: number; finishedAt: number; auditPrefix: string; audit: readonly AuditEntry[]; latest?: ReadonlyMap<string, Observation>;
 }): Promise<SimulationReport> {
   const incidents = (await args.store.listIncidents()).sort((a, b) => a.openedAt - b.openedAt);
   const reportIncidents: ReportIncident[] = [];
@@ -73,7 +74,7 @@ export async function buildReport(args: {
   }
   const seen = new Set(incidents.map((i) => `${i.type} ${i.subject}`));
   const expected = new Set(args.scenario.expectedIncidents.map((e) => `${e.type} ${e.subject}`));
-  const observations = matchExpectedObservations(args.scenario.expectedObservations, args.audit, args.startedAt);
+  const observations = matchExpectedObservations(args.scenario.expectedObservations, args.audit, args.startedAt, args.latest);
   const missing = [
     ...[...expected].filter((e) => !seen.has(e)),
     ...observations.filter((o) => o.seen === null).map((o) => `observation ${o.source} on ${o.subject} matching /${o.matches}/`),

@@ -1,5 +1,5 @@
 import type { AuditEntry, AuditLog } from '../knowledge/audit.js';
-import { matchExpectedObservations } from './simulation-observations.js';
+import { latestForExpected, matchExpectedObservations } from './simulation-observations.js';
 import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import type { Scenario } from '../sim/scenario.js';
@@ -73,7 +73,8 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
       const elapsed = deps.clock.now() - startedAt;
       if (elapsed >= scenario.timeoutMs) break;
       if (elapsed < Math.max(scenario.minDurationMs, lastFaultAt)) continue;
-      const seenAll = matchExpectedObservations(scenario.expectedObservations, entries, startedAt).every((o) => o.seen !== null);
+      const latest = await latestForExpected(sd.store, scenario.expectedObservations);
+      const seenAll = matchExpectedObservations(scenario.expectedObservations, entries, startedAt, latest).every((o) => o.seen !== null);
       if (!scenario.expectHealed) {
         if (seenAll) break;
         continue;
@@ -91,6 +92,7 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
   const report = await buildReport({
     scenario, store: sd.store, faults: fleet.faults(), actionsOnHealthyTargets: fleet.actionsOnHealthyTargets(),
     startedAt, finishedAt: deps.clock.now(), auditPrefix: deps.keyPrefix, audit: entries,
+    latest: await latestForExpected(sd.store, scenario.expectedObservations),
   });
   await fleet.stop();
   await sd.close();

@@ -143,7 +143,7 @@ export function observationStateKey(o: Observation): string {
     const sum = (f: (x: SdsSecretStats) => number): number => d.sds.reduce((n, x) => n + f(x), 0);
     const ssl = (f: (x: SslScopeStats) => number): number => d.ssl.reduce((n, x) => n + f(x), 0);
     return `stats:rejected=${sum((x) => x.updateRejected)},failure=${sum((x) => x.updateFailure)},initTimeout=${sum((x) => x.initFetchTimeout)},` +
-      `keyRotFailed=${sum((x) => x.keyRotationFailed)},verify=${ssl((x) => x.failVerifyError)},san=${ssl((x) => x.failVerifySan)},` +
+      `keyRotFailed=${sum((x) => x.keyRotationFailed)},connErr=${ssl((x) => x.connectionError)},verify=${ssl((x) => x.failVerifyError)},san=${ssl((x) => x.failVerifySan)},` +
       `notReady=${d.secretsNotReady},state=${d.serverState ?? '-'}`;
   }
   switch (d.kind) {
