@@ -3,7 +3,11 @@
  * runtime and the stages. No other module both builds adapters and runs stages.
  */
 import { Redis } from 'ioredis';
+import { CloudRunAdminClient } from './adapters/cloudrun/cloudrun-admin.client.js';
 import { EnvoyAdminHttp } from './adapters/envoy/admin-http.js';
+import { KubernetesInventory } from './adapters/kubernetes/kubernetes-inventory.js';
+import { GrpcAgentAdmin } from './adapters/spire/agent-admin.client.js';
+import { GrpcSpireServer } from './adapters/spire/spire-server.client.js';
 import { PromMetrics } from './adapters/metrics/prom-metrics.js';
 import { BullmqRemediationQueue } from './adapters/queue/bullmq-remediation-queue.js';
 import { RedisAuditLog } from './adapters/redis/redis-audit-log.js';
@@ -14,7 +18,8 @@ import type { ComposedDaemon, Composition, OpenedKnowledge, RedisHandle } from '
 import { CliError } from './cli/exit-codes.js';
 import { runCli } from './cli/program.js';
 import { systemClock } from './knowledge/clock.js';
-import type { DaemonConfig } from './runtime/config.js';
+import type { DaemonConfig, SourcesConfig } from './runtime/config.js';
+import type { MonitorSourcePorts } from './runtime/monitor-sources.js';
 import { Daemon } from './runtime/daemon.js';
 import type { Logger } from './runtime/logger.js';
 import { loadPlaybooks } from './runtime/playbook-loader.js';
@@ -35,6 +40,36 @@ async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<Opene
   };
 }
 
+/** Adapters for the configured monitor sources, and how to close them. */
+function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; close: () => Promise<void> } {
+  const closers: (() => Promise<void> | void)[] = [];
+  const admin = new GrpcAgentAdmin();
+  const spireServer = (endpoint: string): GrpcSpireServer => {
+    const s = new GrpcSpireServer({ endpoint });
+    closers.push(() => { s.close(); });
+    return s;
+  };
+  const k = sources.kubernetes;
+  const [spireNs = 'spire', bundleName = 'spire-bundle'] = (k?.bundleConfigMap ?? 'spire/spire-bundle').split('/');
+  const kubernetes = k === undefined ? undefined : new KubernetesInventory({
+    connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
+    spireNamespace: spireNs, bundleConfigMap: bundleName,
+    ...(sources.spire === undefined ? {} : { trustDomain: sources.spire.trustDomain }),
+  });
+  const run = sources.cloudRun;
+  let cloudRun: CloudRunAdminClient | undefined;
+  if (run !== undefined) {
+    const [host, port] = run.endpoint === undefined ? [undefined, undefined] : [run.endpoint.slice(0, run.endpoint.lastIndexOf(':')), Number(run.endpoint.slice(run.endpoint.lastIndexOf(':') + 1))];
+    const client = new CloudRunAdminClient({ ...(host === undefined ? {} : { apiEndpoint: host }), ...(port === undefined ? {} : { port }), insecure: run.insecure });
+    closers.push(() => client.close());
+    cloudRun = client;
+  }
+  return {
+    ports: { spireServer, agentDebug: admin, delegatedIdentity: admin, ...(kubernetes === undefined ? {} : { kubernetes }), ...(cloudRun === undefined ? {} : { cloudRun }) },
+    close: async () => { for (const c of closers) await c(); },
+  };
+}
+
 async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp: boolean }): Promise<ComposedDaemon> {
   const url = config.redis.url;
   if (url === undefined) throw new CliError('redis.url is not set (config file or REDIS_URL)');
@@ -44,11 +79,12 @@ async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp
     redisUrl: url, keyPrefix: config.redis.keyPrefix,
     onError: (err) => { opts.log.warn({ err: err.message }, 'queue connection error'); },
   });
+  const sources = buildSourcePorts(config.sources);
   const daemon = new Daemon({
     config, store: k.store, audit: k.audit, queue, envoy: new EnvoyAdminHttp(), metrics: new PromMetrics(),
-    clock: systemClock, log: opts.log, playbooks, serveHttp: opts.serveHttp,
+    clock: systemClock, log: opts.log, playbooks, serveHttp: opts.serveHttp, sourcePorts: sources.ports,
   });
-  return { daemon, store: k.store, audit: k.audit, close: () => k.close() };
+  return { daemon, store: k.store, audit: k.audit, close: async () => { await sources.close(); await k.close(); } };
 }
 
 async function acquireRedis(): Promise<RedisHandle> {

@@ -68,11 +68,16 @@ export async function simulateCommand(c: Composition, opts: SimulateOptions, out
 
 function printSummary(r: SimulationReport, out: (line: string) => void, throwaway: boolean): void {
   out('');
-  out(`result: ${reportPassed(r) ? 'HEALED' : 'NOT HEALED'} — ${r.incidents.length} incident(s), ${r.incidents.filter((i) => i.resolvedAt !== null).length} resolved, ` +
+  const verdict = r.expectHealed ? (reportPassed(r) ? 'HEALED' : 'NOT HEALED') : (reportPassed(r) ? 'DETECTED (healing not expected yet)' : 'NOT DETECTED');
+  out(`result: ${verdict} — ${r.incidents.length} incident(s), ${r.incidents.filter((i) => i.resolvedAt !== null).length} resolved, ` +
     `${r.incidents.reduce((n, i) => n + i.actions.length, 0)} action(s), ${r.actionsOnHealthyTargets} on healthy targets`);
-  for (const f of r.faults) out(`  fault ${f.kind} on ${f.target}: injected ${f.injectedAt ?? '-'}, healed ${f.healedAt ?? 'NO'}`);
+  for (const f of r.faults) {
+    out(`  fault ${f.kind} on ${f.target}: injected ${f.injectedAt ?? '-'}, healed ${f.healedAt ?? 'NO'}`);
+    for (const o of f.observedAs.slice(0, 2)) out(`    seen ${o.at} ${o.source} on ${o.subject}: ${o.message}`);
+  }
+  for (const o of r.observations) out(`  expected ${o.source} on ${o.subject} /${o.matches}/: ${o.seen === null ? 'NOT SEEN' : `seen ${o.seen.at}`}`);
   if (!r.expectations.met) {
-    if (r.expectations.missing.length > 0) out(`  expected but not opened: ${r.expectations.missing.join('; ')}`);
+    if (r.expectations.missing.length > 0) out(`  expected but not seen: ${r.expectations.missing.join('; ')}`);
     if (r.expectations.unexpected.length > 0) out(`  opened but not expected: ${r.expectations.unexpected.join('; ')}`);
   }
   if (!throwaway) out(`audit log: spire-healer audit --prefix ${r.auditPrefix} (verify with: spire-healer audit verify --prefix ${r.auditPrefix})`);

@@ -28,6 +28,8 @@ export interface DelegatedSvidStreamsDeps extends ObservationSink {
   readonly onRecordError: (err: unknown, target: DelegatedSvidTarget) => void;
   /** Called after every recorded change, to nudge analysis. */
   readonly onChanged?: () => void;
+  /** Registers a write a shutdown must wait for. */
+  readonly track?: <T>(p: Promise<T>) => Promise<T>;
 }
 
 type StreamActor = ActorRefFrom<typeof streamSourceMachine>;
@@ -41,20 +43,39 @@ type StreamActor = ActorRefFrom<typeof streamSourceMachine>;
  */
 export class DelegatedSvidStreams {
   private readonly streams = new Map<string, { key: string; actor: StreamActor }>();
+  /** The last full-state message per workload while its stream is up (cleared when the stream fails). */
+  private readonly current = new Map<string, { target: DelegatedSvidTarget; update: DelegatedX509SvidsUpdate }>();
 
   constructor(private readonly deps: DelegatedSvidStreamsDeps) {}
 
-  /** Makes the open streams match `targets` (a target whose endpoint or selectors changed is reopened). */
+  private stopped = false;
+
+  /** Makes the open streams match `targets` (a target whose endpoint or selectors changed is reopened). No-op after stop(). */
   sync(targets: readonly DelegatedSvidTarget[]): void {
+    if (this.stopped) return;
     const wanted = new Map(targets.map((t) => [t.workloadId, t]));
     for (const [id, s] of this.streams) {
       const t = wanted.get(id);
       if (t === undefined || keyOf(t) !== s.key) {
         s.actor.stop();
         this.streams.delete(id);
+        this.current.delete(id);
       }
     }
     for (const t of targets) if (!this.streams.has(t.workloadId)) this.open(t);
+  }
+
+  /**
+   * Re-records what every healthy stream last said, stamped now. A stream sends only changes, so
+   * silence means "still the same": this keeps the observation's time current (an SVID that
+   * stopped rotating then shows its growing age) without auditing anything new.
+   */
+  async refresh(): Promise<number> {
+    let changed = 0;
+    for (const { target, update } of [...this.current.values()]) {
+      if (await recordObservation(this.deps, this.toObservation(target, update))) changed++;
+    }
+    return changed;
   }
 
   /** State of every stream, for /healthz: workload id → machine state. */
@@ -64,10 +85,12 @@ export class DelegatedSvidStreams {
     return out;
   }
 
-  /** Closes every stream. */
+  /** Closes every stream for good: a sync() that was still on its way (a late inventory snapshot) opens nothing. */
   stop(): void {
+    this.stopped = true;
     for (const s of this.streams.values()) s.actor.stop();
     this.streams.clear();
+    this.current.clear();
   }
 
   private open(t: DelegatedSvidTarget): void {
@@ -83,12 +106,14 @@ export class DelegatedSvidStreams {
     const watch = this.deps.port.watchX509Svids(t.adminEndpoint, t.selectors, {
       onUpdate: (u) => {
         if (closed) return;
+        this.current.set(t.workloadId, { target: t, update: u });
         this.record(t, this.toObservation(t, u));
         sendBack({ type: 'stream.message' });
       },
       onError: (f) => {
         if (closed) return;
         closed = true;
+        this.current.delete(t.workloadId);
         queueMicrotask(() => { watch.close(); });
         if (f.code === 'STREAM_ENDED') {
           sendBack({ type: 'stream.ended' });
@@ -117,7 +142,8 @@ export class DelegatedSvidStreams {
   }
 
   private record(t: DelegatedSvidTarget, obs: Observation): void {
-    recordObservation(this.deps, obs).then(
+    const write = recordObservation(this.deps, obs);
+    void (this.deps.track?.(write) ?? write).then(
       (changed) => { if (changed) this.deps.onChanged?.(); },
       (err: unknown) => { this.deps.onRecordError(err, t); },
     );

@@ -6,7 +6,7 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function describeObservation(o: Observation): string {
   const d = o.data;
   switch (d.kind) {
-    case 'probe.error': return `${d.probe} at ${d.endpoint} could not be read: ${d.error}`;
+    case 'probe.error': return d.error.includes(d.endpoint) ? `${d.probe} failed: ${d.error}` : `${d.probe} at ${d.endpoint} could not be read: ${d.error}`;
     case 'envoy.stats': return `Envoy for ${o.subject} failure counters now ${observationStateKey(o).slice('stats:'.length)}`;
     case 'envoy.certs': {
       const leaf = d.chain[0];

@@ -17,6 +17,7 @@ import type { DaemonMetrics } from '../ports/metrics.port.js';
 import type { RemediationQueuePort } from '../ports/remediation-queue.port.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonHttpServer } from './http-server.js';
+import { InFlight } from './in-flight.js';
 import { startMonitorSources, type MonitorSourcePorts, type MonitorSources } from './monitor-sources.js';
 import type { Logger } from './logger.js';
 
@@ -49,6 +50,7 @@ export class Daemon {
   private http: DaemonHttpServer | null = null;
   private running = false;
   private sources: MonitorSources | null = null;
+  private readonly inFlight = new InFlight();
   /** Address of the HTTP server once started. */
   httpAddress: { host: string; port: number } | null = null;
 
@@ -60,18 +62,18 @@ export class Daemon {
     const control = await store.getControl();
     metrics.setPaused(control.paused);
 
-    const plan = this.spawn('plan', planMachine.provide({ actors: { reconcile: fromPromise(() => this.planPass()) } }),
+    const plan = this.spawn('plan', planMachine.provide({ actors: { reconcile: fromPromise(() => this.inFlight.track(this.planPass())) } }),
       { intervalMs: config.intervals.planMs, maxBackoffMs: config.intervals.maxBackoffMs });
     const analyze = this.spawn('analyze', analyzeMachine.provide({
       actors: { evaluate: fromPromise(async () => {
-        const res = await this.analyzePass();
+        const res = await this.inFlight.track(this.analyzePass());
         if (res.opened + res.resolved > 0) plan.send({ type: 'knowledge.changed' });
         return res;
       }) },
     }), { intervalMs: config.intervals.analyzeMs, maxBackoffMs: config.intervals.maxBackoffMs });
     this.spawn('monitor', monitorMachine.provide({
       actors: { sweep: fromPromise(async () => {
-        const res = await this.monitorPass();
+        const res = await this.inFlight.track(this.monitorPass());
         if (res.changed > 0) analyze.send({ type: 'knowledge.changed' });
         return res;
       }) },
@@ -80,6 +82,7 @@ export class Daemon {
       sources: config.sources, ports: this.parts.sourcePorts ?? {}, store, audit: this.parts.audit, clock: this.parts.clock, metrics, log,
       concurrency: config.monitor.concurrency, maxBackoffMs: config.intervals.maxBackoffMs,
       spawn: (name, machine, input) => this.spawn(name, machine, input),
+      track: (p) => this.inFlight.track(p),
       onChanged: () => { analyze.send({ type: 'knowledge.changed' }); },
     });
 
@@ -106,6 +109,8 @@ export class Daemon {
     this.running = false;
     for (const a of this.actors) a.ref.stop();
     this.sources?.stop();
+    // Stopped actors do not stop the passes they started: let those finish before closing anything.
+    if (!(await this.inFlight.settle(graceMs))) this.parts.log.warn({ pending: this.inFlight.size }, 'stage passes still running at shutdown');
     await this.parts.queue.close(graceMs);
     this.parts.metrics.stageState('execute', 'stopped');
     await this.http?.close();

@@ -41,6 +41,8 @@ export interface MonitorSourcesDeps {
   readonly maxBackoffMs: number;
   /** Spawns a named stage actor owned by the daemon (health, metrics, stop). */
   readonly spawn: (name: string, machine: AnyStateMachine, input: unknown) => AnyActorRef;
+  /** Registers work a shutdown must wait for. */
+  readonly track: <T>(p: Promise<T>) => Promise<T>;
   /** Nudges analysis after a change. */
   readonly onChanged: () => void;
 }
@@ -69,7 +71,7 @@ export class MonitorSources {
     const delegated = ports.delegatedIdentity;
     this.streams = sources.spire?.delegatedIdentity === true && delegated !== undefined
       ? new DelegatedSvidStreams({
-        ...sink, port: delegated, clock: deps.clock, retryMs: 500, maxBackoffMs: deps.maxBackoffMs, onChanged: deps.onChanged,
+        ...sink, port: delegated, clock: deps.clock, retryMs: 500, maxBackoffMs: deps.maxBackoffMs, onChanged: deps.onChanged, track: deps.track,
         onRecordError: (err, t) => { deps.log.warn({ err, workload: t.workloadId }, 'could not record a Delegated Identity observation'); },
       })
       : null;
@@ -80,7 +82,8 @@ export class MonitorSources {
       this.loop('monitor.spire', spire.pollIntervalMs, async () => {
         const res = await pollSpire({ ...sink, server, debug, clock: deps.clock, trustDomain: spire.trustDomain, concurrency: deps.concurrency, spreadOverMs: spire.pollIntervalMs / 2 }, this.agents());
         await this.syncStreams();
-        return res;
+        const refreshed = await this.streams?.refresh() ?? 0;
+        return { ...res, changed: res.changed + refreshed };
       });
     }
     const kube = sources.kubernetes;
@@ -136,7 +139,7 @@ export class MonitorSources {
     const stream = fromCallback<StreamSourceEvent, { source: string }>(({ sendBack }) => {
       let chain: Promise<unknown> = Promise.resolve();
       const serially = (what: string, f: () => Promise<void>): void => {
-        chain = chain.then(f).catch((err: unknown) => { log.warn({ err }, `kubernetes inventory: could not apply ${what}`); });
+        chain = this.deps.track(chain.then(f).catch((err: unknown) => { log.warn({ err }, `kubernetes inventory: could not apply ${what}`); }));
       };
       const watch = port.watchInventory({
         onSnapshot: (inv) => {
@@ -163,7 +166,7 @@ export class MonitorSources {
     this.deps.spawn(name, monitorMachine.provide({
       actors: { sweep: fromPromise(async () => {
         const t0 = performance.now();
-        const res = await pass();
+        const res = await this.deps.track(pass());
         metrics.sweepDuration(name, (performance.now() - t0) / 1000);
         if (res.changed > 0) onChanged();
         return res;

@@ -66,10 +66,19 @@ export function subjectsOfFault(scenario: Scenario, fault: { readonly kind: stri
   return new Set([fault.target, ...extra]);
 }
 
-/** The first few observations audited on a fault's subjects after it was injected: how the monitor saw it. */
-export function faultEvidence(scenario: Scenario, fault: FaultRecord, entries: readonly AuditEntry[], limit = 4): ReportObservation[] {
+/**
+ * How the monitor saw a fault: the first few observations audited on its subjects after it was
+ * injected or, when nothing changed state (a fault that freezes something, like a rotation that
+ * stops), the latest observations of those subjects, which show the frozen state with its age.
+ */
+export function faultEvidence(
+  scenario: Scenario, fault: FaultRecord, entries: readonly AuditEntry[], latest: readonly Observation[], limit = 4,
+): ReportObservation[] {
   if (fault.injectedAt === null) return [];
   const since = fault.injectedAt;
   const subjects = subjectsOfFault(scenario, fault);
-  return entries.filter((e) => isObservation(e) && e.at >= since && e.subject !== undefined && subjects.has(e.subject)).slice(0, limit).map(toReport);
+  const audited = entries.filter((e) => isObservation(e) && e.at >= since && e.subject !== undefined && subjects.has(e.subject)).slice(0, limit).map(toReport);
+  if (audited.length > 0) return audited;
+  return latest.filter((o) => o.observedAt >= since && subjects.has(o.subject)).slice(0, limit)
+    .map((o) => ({ subject: o.subject, source: o.source, at: new Date(o.observedAt).toISOString(), message: describeObservation(o) }));
 }

@@ -74,6 +74,7 @@ export async function buildReport(args: {
   }
   const seen = new Set(incidents.map((i) => `${i.type} ${i.subject}`));
   const expected = new Set(args.scenario.expectedIncidents.map((e) => `${e.type} ${e.subject}`));
+  const latestAll = await args.store.listLatestObservations();
   const observations = matchExpectedObservations(args.scenario.expectedObservations, args.audit, args.startedAt, args.latest);
   const missing = [
     ...[...expected].filter((e) => !seen.has(e)),
@@ -89,7 +90,7 @@ export async function buildReport(args: {
     incidents: reportIncidents,
     actionsOnHealthyTargets: args.actionsOnHealthyTargets,
     faults: args.faults.map((f) => ({
-      kind: f.kind, target: f.target, injectedAt: iso(f.injectedAt), healedAt: iso(f.healedAt), observedAs: faultEvidence(args.scenario, f, args.audit),
+      kind: f.kind, target: f.target, injectedAt: iso(f.injectedAt), healedAt: iso(f.healedAt), observedAs: faultEvidence(args.scenario, f, args.audit, latestAll),
     })),
     observations,
     expectations: { met: missing.length === 0 && unexpected.length === 0, missing, unexpected },

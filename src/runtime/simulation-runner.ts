@@ -76,7 +76,9 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
       const latest = await latestForExpected(sd.store, scenario.expectedObservations);
       const seenAll = matchExpectedObservations(scenario.expectedObservations, entries, startedAt, latest).every((o) => o.seen !== null);
       if (!scenario.expectHealed) {
-        if (seenAll) break;
+        // Detection only: stop once every expected observation and incident has been seen.
+        const opened = new Set((await sd.store.listIncidents()).map((i) => `${i.type} ${i.subject}`));
+        if (seenAll && scenario.expectedIncidents.every((e) => opened.has(`${e.type} ${e.subject}`))) break;
         continue;
       }
       const faults = fleet.faults();
@@ -94,7 +96,8 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
     startedAt, finishedAt: deps.clock.now(), auditPrefix: deps.keyPrefix, audit: entries,
     latest: await latestForExpected(sd.store, scenario.expectedObservations),
   });
-  await fleet.stop();
+  // The daemon's clients first, so none is left reconnecting to a fake that went away.
   await sd.close();
+  await fleet.stop();
   return report;
 }

@@ -1,6 +1,11 @@
 import type { Workload } from '../knowledge/model/workload.js';
+import { startSimCloudRun } from './fleet-cloudrun.js';
+import { SPIRE_NAMESPACE, startSimKubernetes } from './fleet-kubernetes.js';
 import type { Scenario } from './scenario.js';
 import { SimEnvoyAdminServer } from './envoy-admin-server.js';
+import { FakeSpireAgent } from './spire/fake-spire-agent.js';
+import { FakeSpireServer } from './spire/fake-spire-server.js';
+import { workloadSelectors } from './spire/selectors.js';
 import { SimWorld } from './world.js';
 
 /** How often simulated time advances (agent rotations, SDS pushes, Envoy comebacks). */
@@ -26,46 +31,106 @@ export interface SimFleetSources {
 export interface RunningSimFleet {
   readonly world: SimWorld;
   adminUrl(workloadId: string): string;
+  /** Every workload as the daemon may be told about it up front (the inventories report them too). */
   targets(): Workload[];
   sources(): SimFleetSources;
   injectFault(fault: Scenario['faults'][number]): void;
   faults(): { kind: string; target: string; injectedAt: number | null; healedAt: number | null }[];
   actionsOnHealthyTargets(): number;
+  /** The fake agent of a node (tests and remediation effects). */
+  agent(node: string): FakeSpireAgent;
+  /** Restarts a node's SPIRE agent: the world heals what a restart heals and the fake binds its sockets again. */
+  restartAgent(node: string): Promise<void>;
   stop(): Promise<void>;
 }
 
+/** How the fleet is served. */
+export interface SimFleetOptions {
+  readonly now?: () => number;
+  /** How often the daemon should poll SPIRE and Cloud Run (sources()). */
+  readonly pollIntervalMs?: number;
+}
+
 /**
- * Builds the world of a scenario (real X.509 SVIDs for every workload), serves every Envoy's
- * admin API on one loopback HTTP server, and ticks the world in real time until stopped.
- * A tick that throws is reported on stderr and the next tick runs anyway: the simulator must
- * not die quietly in the middle of a scenario.
+ * Builds the world of a scenario (real X.509 SVIDs for every workload) and serves it over every
+ * real protocol on loopback: one HTTP server for all Envoy admin APIs, a fake SPIRE agent per node
+ * (Workload API, Delegated Identity, Debug on unix sockets), a fake SPIRE server (tcp://), a fake
+ * Kubernetes API and, when the scenario has Cloud Run workloads, a fake Cloud Run Admin API. The
+ * world ticks in real time until stopped; each tick also carries world changes to the fakes that
+ * keep their own state (the ConfigMap, Cloud Run revisions). A tick that throws is reported on
+ * stderr and the next tick runs anyway: the simulator must not die quietly mid-scenario.
  */
-export async function startSimulatedFleet(scenario: Scenario, now: () => number = Date.now): Promise<RunningSimFleet> {
+export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOptions = {}): Promise<RunningSimFleet> {
+  const now = opts.now ?? Date.now;
+  const pollMs = opts.pollIntervalMs ?? 500;
   const world = await SimWorld.create({ trustDomain: scenario.trustDomain, svidTtlMs: scenario.svidTtlMs, envoyRestartMs: scenario.envoyRestartMs, now });
   for (const w of scenario.workloads) {
     await world.addWorkload({ id: w.id, spiffeId: w.spiffeId, platform: w.platform, location: w.location, node: w.node });
   }
-  const server = new SimEnvoyAdminServer(world);
-  await server.start(0);
+  const envoys = new SimEnvoyAdminServer(world);
+  await envoys.start(0);
+  const adminUrl = (id: string): string => envoys.adminUrl(id);
+  const agents = new Map(world.nodes().map((node) => [node, new FakeSpireAgent({ world, node, pollMs: SIM_TICK_MS, health: false })]));
+  for (const a of agents.values()) await a.start();
+  const agentOf = (node: string): FakeSpireAgent => {
+    const a = agents.get(node);
+    if (a === undefined) throw new Error(`no simulated node "${node}"`);
+    return a;
+  };
+  const spireServer = new FakeSpireServer({ world, agents: () => [...agents.values()].map((a) => a.agentRecord()), tcp: true });
+  await spireServer.start();
+  const kube = await startSimKubernetes(world, adminUrl, (node) => agentOf(node).adminEndpoint);
+  const cloudRun = await startSimCloudRun(world.workloads(), adminUrl, now);
+
+  const carryOver = (): void => {
+    kube.syncBundle();
+    if (cloudRun === null) return;
+    for (const f of world.faults()) {
+      if (f.kind === 'cloudrun_revision_not_ready' && f.healedAt === null && cloudRun.latestRevisionReady(f.target)) world.clearFault(f.id);
+    }
+  };
   let ticking = true;
   let pending: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     if (!ticking) return;
-    pending = world.tick().catch((e: unknown) => { process.stderr.write(`sim: tick failed: ${String(e)}\n`); });
+    pending = world.tick().then(carryOver).catch((e: unknown) => { process.stderr.write(`sim: tick failed: ${String(e)}\n`); });
   }, SIM_TICK_MS);
+
   return {
     world,
-    adminUrl: (id) => server.adminUrl(id),
-    targets: () => world.workloads().map((w) => ({ ...w, envoyAdminUrl: server.adminUrl(w.id) })),
-    sources: () => ({}),
-    injectFault: (f) => { world.injectFault({ kind: f.kind, target: f.target }); },
+    adminUrl,
+    targets: () => world.workloads().map((w) => ({ ...w, selectors: workloadSelectors(w), envoyAdminUrl: adminUrl(w.id) })),
+    sources: () => ({
+      spire: { trustDomain: world.trustDomain, server: spireServer.endpoint, agents: [], delegatedIdentity: true, pollIntervalMs: pollMs },
+      kubernetes: { server: kube.url, bundleConfigMap: `${SPIRE_NAMESPACE}/spire-bundle`, spireNamespace: SPIRE_NAMESPACE },
+      ...(cloudRun === null ? {} : { cloudRun: { endpoint: cloudRun.endpoint, insecure: true, locations: cloudRun.locations, pollIntervalMs: pollMs } }),
+    }),
+    injectFault: (f) => {
+      world.injectFault({ kind: f.kind, target: f.target });
+      if (f.kind === 'agent_down') void agentOf(f.target).stop();
+      if (f.kind === 'cloudrun_revision_not_ready' && cloudRun !== null) {
+        cloudRun.state.setServiceNotReady(cloudRun.serviceName(f.target), 'The user-provided container failed the configured startup probe checks.');
+      }
+      carryOver();
+    },
     faults: () => world.faults().map((f) => ({ kind: f.kind, target: f.target, injectedAt: f.injectedAt, healedAt: f.healedAt })),
     actionsOnHealthyTargets: () => world.actionsOnHealthyTargets,
+    agent: agentOf,
+    restartAgent: async (node) => {
+      const a = agentOf(node);
+      world.restartAgent(node);
+      await a.stop();
+      await a.start();
+    },
     stop: async () => {
       ticking = false;
       clearInterval(timer);
       await pending;
-      await server.close();
+      await envoys.close();
+      for (const a of agents.values()) await a.dispose();
+      await spireServer.dispose();
+      await kube.close();
+      await cloudRun?.close();
     },
   };
 }

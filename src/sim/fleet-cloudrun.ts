@@ -1,0 +1,63 @@
+/**
+ * The simulated fleet's Cloud Run side: one service per Cloud Run workload, annotated with its
+ * Envoy admin URL and SPIFFE ID (how the daemon enrols it), served by the fake Admin API v2.
+ */
+import { SimCloudRunAdminServer } from './cloudrun/cloudrun-admin-server.js';
+import { SimCloudRun } from './cloudrun/cloudrun-state.js';
+import { seedCloudRun } from './cloudrun/seed-cloudrun.js';
+import type { SimWorkload } from './world.js';
+
+export const CLOUDRUN_ADMIN_URL_ANNOTATION = 'spire-healer.io/envoy-admin-url';
+export const CLOUDRUN_SPIFFE_ID_ANNOTATION = 'spire-healer.io/spiffe-id';
+
+/** A running fake Cloud Run for a world's Cloud Run workloads. */
+export interface SimCloudRunFleet {
+  readonly state: SimCloudRun;
+  readonly endpoint: string;
+  readonly locations: readonly { readonly project: string; readonly location: string }[];
+  /** Full service resource name of a workload ("<project>/<region>/<service>"). */
+  serviceName(workloadId: string): string;
+  /** Whether the service's newest revision is ready (a fault on it is then over). */
+  latestRevisionReady(workloadId: string): boolean;
+  close(): Promise<void>;
+}
+
+/** Seeds and starts the fake Admin API; null when the world has no Cloud Run workloads. */
+export async function startSimCloudRun(
+  workloads: readonly SimWorkload[], adminUrl: (workloadId: string) => string, now: () => number,
+): Promise<SimCloudRunFleet | null> {
+  const run = workloads.filter((w) => w.platform === 'cloudrun');
+  if (run.length === 0) return null;
+  const state = new SimCloudRun({ now, readyDelayMs: 1_000 });
+  const byLocation = new Map<string, SimWorkload[]>();
+  for (const w of run) byLocation.set(w.location, [...(byLocation.get(w.location) ?? []), w]);
+  const locations = [...byLocation.keys()].map((l) => {
+    const [project = '', location = ''] = l.split('/');
+    return { project, location };
+  });
+  for (const { project, location } of locations) {
+    seedCloudRun(state, {
+      project, location,
+      services: (byLocation.get(`${project}/${location}`) ?? []).map((w) => ({
+        serviceId: serviceIdOf(w.id), image: `europe-docker.pkg.dev/${project}/apps/${serviceIdOf(w.id).replace(/-\d+$/, '')}:1`, spiffeId: w.spiffeId,
+        annotations: { [CLOUDRUN_ADMIN_URL_ANNOTATION]: adminUrl(w.id), [CLOUDRUN_SPIFFE_ID_ANNOTATION]: w.spiffeId },
+      })),
+    });
+  }
+  const server = new SimCloudRunAdminServer(state);
+  const { port } = await server.start(0);
+  const serviceName = (id: string): string => {
+    const [project = '', location = ''] = id.split('/');
+    return `projects/${project}/locations/${location}/services/${serviceIdOf(id)}`;
+  };
+  return {
+    state, endpoint: `127.0.0.1:${port}`, locations, serviceName,
+    latestRevisionReady: (id) => state.revisions(serviceName(id)).at(-1)?.state === 'ready',
+    close: () => server.close(),
+  };
+}
+
+/** "<project>/<region>/<service>" → "<service>". */
+function serviceIdOf(workloadId: string): string {
+  return workloadId.split('/').slice(2).join('/');
+}
