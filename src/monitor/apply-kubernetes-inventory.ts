@@ -95,6 +95,7 @@ export function toWorkload(k: KubeWorkload): Workload | null {
   if (td === undefined) return null;
   return {
     id: k.id, spiffeId: k.spiffeId, trustDomain: td, platform: 'kubernetes', location: k.namespace, node: k.node,
+    ...(k.owner === null ? {} : { owner: { kind: k.owner.kind, name: k.owner.name } }),
     selectors: [
       { type: 'k8s', value: `ns:${k.namespace}` }, { type: 'k8s', value: `sa:${k.serviceAccount}` },
       { type: 'k8s', value: `pod-name:${k.podName}` }, { type: 'k8s', value: `pod-uid:${k.uid}` },

@@ -17,6 +17,8 @@ export interface Workload {
   readonly node?: string;
   /** SPIRE agent SPIFFE ID serving this workload, when known. */
   readonly agentId?: string;
+  /** The controller that owns it (Deployment, StatefulSet, DaemonSet), when known: what a redeploy restarts. */
+  readonly owner?: { readonly kind: string; readonly name: string };
   /** Selectors the workload's SPIRE agent attests it with (Delegated Identity subscriptions use them), when known. */
   readonly selectors?: readonly { readonly type: string; readonly value: string }[];
   /** Base URL of the Envoy admin endpoint, e.g. http://127.0.0.1:9901 (paths like /certs are appended). */

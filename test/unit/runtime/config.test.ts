@@ -21,7 +21,23 @@ describe('config', () => {
     assert.deepEqual(c.targets[0], { id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', trustDomain: 'example.org', platform: 'kubernetes', location: 'shop', envoyAdminUrl: 'http://10.0.0.5:9901' });
   });
 
+  it('sources are parsed with durations in ms and only the configured ones present', () => {
+    const c = parseConfig('c.yaml', [
+      'sources:',
+      '  spire: { trustDomain: example.org, server: "tcp://127.0.0.1:8081", agents: [{ node: n1, adminEndpoint: "unix:///run/spire/admin.sock" }], pollInterval: 3s }',
+      '  cloudRun: { endpoint: "127.0.0.1:9000", insecure: true, locations: [{ project: acme, location: europe-west1 }] }',
+    ].join('\n'));
+    assert.deepEqual(c.sources.spire, {
+      trustDomain: 'example.org', server: 'tcp://127.0.0.1:8081', agents: [{ node: 'n1', adminEndpoint: 'unix:///run/spire/admin.sock' }], delegatedIdentity: true, pollIntervalMs: 3_000,
+    });
+    assert.deepEqual(c.sources.cloudRun, { endpoint: '127.0.0.1:9000', insecure: true, locations: [{ project: 'acme', location: 'europe-west1' }], pollIntervalMs: 15_000 });
+    assert.equal(c.sources.kubernetes, undefined);
+  });
+
   const bad: Record<string, { text: string; want: RegExp }> = {
+    'a SPIRE endpoint that is not a SPIFFE endpoint URI is named': { text: 'sources:\n  spire:\n    trustDomain: example.org\n    server: /run/spire/api.sock\n', want: /c\.yaml:4:13: sources\.spire\.server: expected a SPIFFE endpoint/ },
+    'a Cloud Run source without locations is named': { text: 'sources:\n  cloudRun:\n    locations: []\n', want: /sources\.cloudRun\.locations: /i },
+    'a bad bundle ConfigMap name is named': { text: 'sources:\n  kubernetes: { bundleConfigMap: spire-bundle }\n', want: /sources\.kubernetes\.bundleConfigMap: expected namespace\/name/ },
     'an unknown key names the key and its line': { text: 'redis:\n  url: redis://x:6379\n  prefx: a\n', want: /^c\.yaml:3:3: redis\.prefx: .*unrecognized/im },
     'a wrong type names the key': { text: 'monitor:\n  concurrency: lots\n', want: /c\.yaml:2:16: monitor\.concurrency: .*number/i },
     'a bad duration names the key': { text: 'intervals:\n  monitor: soon\n', want: /c\.yaml:2:12: intervals\.monitor: expected a duration/ },
@@ -44,7 +60,10 @@ describe('shipped config and playbooks', () => {
     const { loadConfig } = await import('../../../src/runtime/config.js');
     const { loadPlaybooks } = await import('../../../src/runtime/playbook-loader.js');
     const c = await loadConfig('deploy/config.yaml');
-    assert.equal(c.targets.length, 1);
+    assert.equal(c.targets.length, 0);
+    assert.deepEqual(c.sources.kubernetes, { bundleConfigMap: 'spire/spire-bundle', spireNamespace: 'spire' });
+    assert.equal(c.sources.spire?.trustDomain, 'example.org');
+    assert.equal(c.sources.spire.pollIntervalMs, 10_000);
     const pbs = await loadPlaybooks(c.playbooks);
     assert.deepEqual(pbs.map((p) => p.name), ['envoy-rotation-failed']);
   });
