@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseDuration } from '../knowledge/duration.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
 import type { Workload } from '../knowledge/model/workload.js';
+import type { SourceEndpoints } from '../ports/source-endpoints.js';
 
 const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 500ms, 2s, 5m, 1h' });
 const ms = (d: string): number => parseDuration(d) ?? 0;
@@ -72,17 +73,7 @@ export const configSchema = z.strictObject({
 });
 
 /** Monitor sources with durations in ms. */
-export interface SourcesConfig {
-  readonly spire?: {
-    readonly trustDomain: string; readonly server?: string; readonly agents: readonly { readonly node: string; readonly adminEndpoint: string }[];
-    readonly delegatedIdentity: boolean; readonly pollIntervalMs: number;
-  };
-  readonly kubernetes?: { readonly server?: string; readonly bundleConfigMap: string; readonly spireNamespace: string };
-  readonly cloudRun?: {
-    readonly endpoint?: string; readonly insecure: boolean;
-    readonly locations: readonly { readonly project: string; readonly location: string }[]; readonly pollIntervalMs: number;
-  };
-}
+export type SourcesConfig = SourceEndpoints;
 
 /** The daemon's configuration with durations in milliseconds. */
 export interface DaemonConfig {

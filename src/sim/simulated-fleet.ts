@@ -1,4 +1,5 @@
 import type { Workload } from '../knowledge/model/workload.js';
+import type { SourceEndpoints } from '../ports/source-endpoints.js';
 import { startSimCloudRun } from './fleet-cloudrun.js';
 import { SPIRE_NAMESPACE, startSimKubernetes } from './fleet-kubernetes.js';
 import type { Scenario } from './scenario.js';
@@ -11,29 +12,13 @@ import { SimWorld } from './world.js';
 /** How often simulated time advances (agent rotations, SDS pushes, Envoy comebacks). */
 export const SIM_TICK_MS = 100;
 
-/**
- * Where the fleet's protocol fakes listen, in the shape of the daemon's `sources` config (the sim
- * may not import the runtime, so the shape is restated; main.ts checks they match).
- */
-export interface SimFleetSources {
-  readonly spire?: {
-    readonly trustDomain: string; readonly server?: string; readonly agents: readonly { readonly node: string; readonly adminEndpoint: string }[];
-    readonly delegatedIdentity: boolean; readonly pollIntervalMs: number;
-  };
-  readonly kubernetes?: { readonly server?: string; readonly bundleConfigMap: string; readonly spireNamespace: string };
-  readonly cloudRun?: {
-    readonly endpoint?: string; readonly insecure: boolean;
-    readonly locations: readonly { readonly project: string; readonly location: string }[]; readonly pollIntervalMs: number;
-  };
-}
-
 /** A running simulated fleet: the world, its protocol servers, and the ticker. */
 export interface RunningSimFleet {
   readonly world: SimWorld;
   adminUrl(workloadId: string): string;
   /** Every workload as the daemon may be told about it up front (the inventories report them too). */
   targets(): Workload[];
-  sources(): SimFleetSources;
+  sources(): SourceEndpoints;
   injectFault(fault: Scenario['faults'][number]): void;
   faults(): { kind: string; target: string; injectedAt: number | null; healedAt: number | null }[];
   actionsOnHealthyTargets(): number;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { GrpcAgentAdmin } from '../../src/adapters/spire/agent-admin.client.js';
 import type { DelegatedX509SvidsUpdate, SpireSelector, X509BundlesUpdate } from '../../src/ports/spire.port.js';
 import { FakeSpireAgent, workloadSelectors } from '../../src/sim/spire/fake-spire-agent.js';
-import { WatchRecorder } from '../../src/sim/spire/watch-recorder.js';
+import { WatchRecorder } from '../support/watch-recorder.js';
 import { SimWorld, type SimWorkload } from '../../src/sim/world.js';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);

@@ -10,7 +10,7 @@ import { GrpcWorkloadApi } from '../../src/adapters/spire/workload-api.client.js
 import type { Closable, DelegatedX509SvidsUpdate, SpireFailure, WatchHandlers } from '../../src/ports/spire.port.js';
 import { FakeSpireAgent, workloadSelectors } from '../../src/sim/spire/fake-spire-agent.js';
 import { makeSocketDir, removeDir } from '../../src/sim/spire/grpc-endpoint.js';
-import { WatchRecorder } from '../../src/sim/spire/watch-recorder.js';
+import { WatchRecorder } from '../support/watch-recorder.js';
 import { SimWorld, type SimWorkload } from '../../src/sim/world.js';
 
 const FAST = { initialBackoffMs: 10, maxBackoffMs: 50 };

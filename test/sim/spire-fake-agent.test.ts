@@ -6,7 +6,7 @@ import { GrpcWorkloadApi } from '../../src/adapters/spire/workload-api.client.js
 import type { DelegatedX509SvidsUpdate } from '../../src/ports/spire.port.js';
 import { FakeSpireAgent, workloadSelectors } from '../../src/sim/spire/fake-spire-agent.js';
 import { entryMatches, selectorKeys } from '../../src/sim/spire/selectors.js';
-import { WatchRecorder } from '../../src/sim/spire/watch-recorder.js';
+import { WatchRecorder } from '../support/watch-recorder.js';
 import { SimWorld, type SimWorkload } from '../../src/sim/world.js';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);

@@ -3,7 +3,7 @@
  * Used by the simulator's checks and the SPIRE contract tests: waits are event-driven, with a
  * generous deadline instead of sleeps racing timers.
  */
-import type { SpireFailure, WatchHandlers } from '../../ports/spire.port.js';
+import type { SpireFailure, WatchHandlers } from '../../src/ports/spire.port.js';
 
 /** One reported failure and the retry delay the watch announced (null = stopped for good). */
 export interface RecordedFailure {
