@@ -8,7 +8,24 @@ export interface AnalyzeConfig {
   readonly rotation: RotationPolicy;
   /** Observations older than this are ignored: they neither open nor keep nor resolve an incident. */
   readonly staleAfterMs: number;
+  /** An agent whose last successful sync is older than this has lost its server. */
+  readonly agentSyncStaleMs: number;
+  /** An agent unreachable for this long is disconnected (one failed poll is not). */
+  readonly agentDownForMs: number;
+  /** A trust-bundle difference is drift only after the server's bundle has been stable this long (CA prepare/activate windows). */
+  readonly bundleDriftGraceMs: number;
+  /** mTLS errors count while their counters rose within this window. */
+  readonly mtlsWindowMs: number;
+  /** Share of failed handshakes (since the Envoy started) above which errors are an incident. */
+  readonly mtlsErrorRatio: number;
+  /** A Cloud Run service not ready for this long is an incident. */
+  readonly cloudRunNotReadyForMs: number;
 }
+
+/** Defaults for production fleets (SPIRE agents sync every 5 s; CA rotations take minutes). */
+export const defaultAnalyzeThresholds = {
+  agentSyncStaleMs: 60_000, agentDownForMs: 15_000, bundleDriftGraceMs: 300_000, mtlsWindowMs: 600_000, mtlsErrorRatio: 0.01, cloudRunNotReadyForMs: 60_000,
+} as const;
 
 /** Everything a detector may look at. Pure data; `now` is injected. */
 export interface AnalysisInput {

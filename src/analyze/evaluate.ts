@@ -1,12 +1,26 @@
 import type { AnalysisInput } from './analysis-input.js';
 import type { Finding } from './finding.js';
-import { detectEnvoySvidNotRotated } from './detectors/envoy-svid-not-rotated.detector.js';
+import { correlate } from './correlate.js';
+import { genericRecovery, latestEvidenceAt, type Detector } from './detector.js';
+import { agentDisconnectedDetector } from './detectors/agent-disconnected.detector.js';
+import { cloudRunRevisionNotReadyDetector } from './detectors/cloudrun-revision-not-ready.detector.js';
+import { mtlsErrorsDetector } from './detectors/mtls-errors.detector.js';
+import { rotationFailedDetector } from './detectors/rotation-failed.detector.js';
+import { trustBundleDriftDetector } from './detectors/trust-bundle-drift.detector.js';
 import { makeIncidentId, type Incident } from '../knowledge/model/incident.js';
 
-/** The detectors run on every pass, in order. One per file under detectors/. */
-export const detectors: readonly ((input: AnalysisInput) => Finding[])[] = [
-  // Envoy serves an SVID past its rotation point: SDS stuck or agent not rotating.
-  detectEnvoySvidNotRotated,
+/** The detectors run on every pass. One per file under detectors/. */
+export const detectors: readonly Detector[] = [
+  // An SVID past its rotation point at Envoy or at the agent.
+  rotationFailedDetector,
+  // An agent unreachable, out of sync with its server, or with an expired SVID.
+  agentDisconnectedDetector,
+  // CA sets that differ from the server's bundle after the rotation grace.
+  trustBundleDriftDetector,
+  // Listener without a certificate, TLS failures above the ratio.
+  mtlsErrorsDetector,
+  // Cloud Run service not ready.
+  cloudRunRevisionNotReadyDetector,
 ];
 
 /** What one analysis pass decided. Applying it is the caller's job. */
@@ -24,7 +38,7 @@ export interface AnalysisDecisions {
  *   a probe error or a stale observation leaves it open (absence of evidence is not recovery).
  */
 export function evaluate(input: AnalysisInput): AnalysisDecisions {
-  const findings = detectors.flatMap((d) => d(input));
+  const findings = correlate(detectors.flatMap((d) => d.detect(input)), input);
   const byKey = new Map(findings.map((f) => [`${f.type}|${f.subject}`, f]));
   const openByKey = new Map(input.openIncidents.map((i) => [`${i.type}|${i.subject}`, i]));
 
@@ -43,6 +57,7 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
         explanation: f.explanation,
         evidence: f.evidence,
         history: [{ at: input.now, from: 'healthy', to: 'open', reason: f.explanation }],
+        ...(f.affects === undefined ? {} : { affects: f.affects }),
       });
     } else if (f.observedAt > latestEvidenceAt(existing)) {
       refresh.push({ incident: existing, finding: f });
@@ -58,23 +73,8 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
   return { open, refresh, resolve };
 }
 
-function latestEvidenceAt(i: Incident): number {
-  return i.evidence.reduce((m, o) => Math.max(m, o.observedAt), 0);
-}
-
 /** Returns why the incident is over, or null when there is no fresh evidence of recovery yet. */
 function recoveryReason(incident: Incident, input: AnalysisInput): string | null {
-  const workload = input.workloads.find((w) => w.id === incident.subject);
-  if (workload === undefined) return `${incident.subject} is no longer in the inventory`;
-  const obs = input.observations.get(`${incident.subject}|envoy.certs`);
-  if (obs?.data.kind !== 'envoy.certs') return null;
-  if (input.now - obs.observedAt > input.config.staleAfterMs) return null;
-  if (obs.observedAt <= latestEvidenceAt(incident)) return null;
-  const leaf = obs.data.chain[0];
-  if (leaf === undefined) return null;
-  const before = incident.evidence[0]?.data;
-  const oldSerial = before?.kind === 'envoy.certs' ? before.chain[0]?.serialNumber : undefined;
-  return `Envoy for ${incident.subject} now serves SVID serial ${leaf.serialNumber}` +
-    (oldSerial !== undefined && oldSerial !== leaf.serialNumber ? ` (was ${oldSerial})` : '') +
-    `, within its rotation window (observed ${new Date(obs.observedAt).toISOString()}).`;
+  const d = detectors.find((x) => x.type === incident.type);
+  return d?.recovered !== undefined ? d.recovered(incident, input) : genericRecovery(incident, input);
 }

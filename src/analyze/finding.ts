@@ -8,4 +8,6 @@ export interface Finding {
   readonly observedAt: number;
   readonly evidence: readonly Observation[];
   readonly explanation: string;
+  /** Subjects whose symptoms this finding explains (filled by correlation). */
+  readonly affects?: readonly string[];
 }

@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../runtime/config.js';
 import { auditListCommand, auditVerifyCommand, type KnowledgeLocation } from './audit.command.js';
 import type { Composition } from './composition.js';
 import { CliError, EXIT_USAGE } from './exit-codes.js';
+import { explainCommand } from './explain.command.js';
 import { runCommand } from './run.command.js';
 import { DEMO_SCENARIO_PATH, simulateCommand } from './simulate.command.js';
 
@@ -75,6 +76,13 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
       const parent = audit.opts<LocationFlags>();
       const flags: LocationFlags = { ...pickLocation(parent), ...pickLocation(o) };
       setExit(await auditVerifyCommand(c, await resolveLocation(flags), out));
+    });
+
+  locationOptions(program.command('explain').description('explain an incident: finding, evidence, what it explains, what was done')
+    .argument('<incident>', 'incident id (or a unique prefix), or "<type> <subject>" for the latest on that subject')
+    .option('--json', 'print it as JSON', false))
+    .action(async (ref: string, o: LocationFlags & { json: boolean }) => {
+      setExit(await explainCommand(c, await resolveLocation(o), ref, { json: o.json }, out));
     });
 
   return program;

@@ -65,6 +65,12 @@ export const configSchema = z.strictObject({
     rotateAtFraction: z.number().gt(0).lt(1).default(0.5),
     rotationGrace: duration.default('5s'),
     staleAfter: duration.default('30s'),
+    agentSyncStale: duration.default('60s'),
+    agentDownFor: duration.default('15s'),
+    bundleDriftGrace: duration.default('5m'),
+    mtlsWindow: duration.default('10m'),
+    mtlsErrorRatio: z.number().gt(0).lt(1).default(0.01),
+    cloudRunNotReadyFor: duration.default('60s'),
   }).prefault({}),
   execute: z.strictObject({ concurrency: z.int().min(1).max(256).default(4) }).prefault({}),
   playbooks: z.array(z.string().min(1)).default([]),
@@ -82,7 +88,11 @@ export interface DaemonConfig {
   readonly http: { readonly listen: string };
   readonly intervals: { readonly monitorMs: number; readonly analyzeMs: number; readonly planMs: number; readonly maxBackoffMs: number };
   readonly monitor: { readonly concurrency: number };
-  readonly analyze: { readonly rotateAtFraction: number; readonly rotationGraceMs: number; readonly staleAfterMs: number };
+  readonly analyze: {
+    readonly rotateAtFraction: number; readonly rotationGraceMs: number; readonly staleAfterMs: number;
+    readonly agentSyncStaleMs: number; readonly agentDownForMs: number; readonly bundleDriftGraceMs: number;
+    readonly mtlsWindowMs: number; readonly mtlsErrorRatio: number; readonly cloudRunNotReadyForMs: number;
+  };
   readonly execute: { readonly concurrency: number };
   /** Playbook file paths, resolved relative to the config file. */
   readonly playbooks: readonly string[];
@@ -106,7 +116,11 @@ export function parseConfig(file: string, text: string, baseDir = '.'): DaemonCo
     http: c.http,
     intervals: { monitorMs: ms(c.intervals.monitor), analyzeMs: ms(c.intervals.analyze), planMs: ms(c.intervals.plan), maxBackoffMs: ms(c.intervals.maxBackoff) },
     monitor: c.monitor,
-    analyze: { rotateAtFraction: c.analyze.rotateAtFraction, rotationGraceMs: ms(c.analyze.rotationGrace), staleAfterMs: ms(c.analyze.staleAfter) },
+    analyze: {
+      rotateAtFraction: c.analyze.rotateAtFraction, rotationGraceMs: ms(c.analyze.rotationGrace), staleAfterMs: ms(c.analyze.staleAfter),
+      agentSyncStaleMs: ms(c.analyze.agentSyncStale), agentDownForMs: ms(c.analyze.agentDownFor), bundleDriftGraceMs: ms(c.analyze.bundleDriftGrace),
+      mtlsWindowMs: ms(c.analyze.mtlsWindow), mtlsErrorRatio: c.analyze.mtlsErrorRatio, cloudRunNotReadyForMs: ms(c.analyze.cloudRunNotReadyFor),
+    },
     execute: c.execute,
     playbooks: c.playbooks.map((p) => (p.startsWith('/') ? p : `${baseDir}/${p}`)),
     targets: c.targets.map((t) => {

@@ -168,7 +168,7 @@ export class Daemon {
     const t0 = performance.now();
     const res = await runAnalysisPass({
       store, audit,
-      config: { rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs }, staleAfterMs: config.analyze.staleAfterMs },
+      config: { ...config.analyze, rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs } },
     }, clock.now());
     for (const t of res.openedTypes) metrics.incidentsOpened(t, 1);
     for (const t of res.resolvedTypes) metrics.incidentsResolved(t, 1);

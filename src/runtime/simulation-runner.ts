@@ -38,7 +38,11 @@ export function simulationConfig(scenario: Scenario, fleet: SimulatedFleet, redi
     redis: { url: redisUrl, keyPrefix },
     http: { listen: '127.0.0.1:0' },
     intervals: { monitorMs: 500, analyzeMs: 250, planMs: 250, maxBackoffMs: 5_000 },
-    analyze: { rotateAtFraction: 0.5, rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 8)), staleAfterMs: 3_000 },
+    // Thresholds scaled to the simulator's seconds-long SVIDs and 500 ms polls.
+    analyze: {
+      ...base.analyze, rotateAtFraction: 0.5, rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 4)), staleAfterMs: 3_000,
+      agentSyncStaleMs: 3_000, agentDownForMs: 1_000, bundleDriftGraceMs: 2_000, mtlsWindowMs: 3_000, cloudRunNotReadyForMs: 1_000,
+    },
     targets: fleet.targets(),
     sources: fleet.sources(),
   };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../knowledge/duration.js';
+import { INCIDENT_TYPES, type IncidentType } from '../knowledge/model/incident.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
 import { CONFIGMAP_TARGET, SIM_FAULT_KINDS, SIM_FAULTS, type SimFaultKind } from './world-faults.js';
 
@@ -43,7 +44,7 @@ const scenarioSchema = z.strictObject({
   }),
   faults: z.array(fault).default([]),
   expect: z.strictObject({
-    incidents: z.array(z.strictObject({ type: z.enum(['rotation_failed']), subject: z.string() })).default([]),
+    incidents: z.array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string() })).default([]),
     observations: z.array(expectedObservation).default([]),
     /** False for faults whose remediation is not built yet: the run then passes on detection alone. */
     healed: z.boolean().default(true),
@@ -89,7 +90,7 @@ export interface Scenario {
   readonly workloads: readonly ScenarioWorkload[];
   readonly nodes: readonly string[];
   readonly faults: readonly ScenarioFault[];
-  readonly expectedIncidents: readonly { readonly type: 'rotation_failed'; readonly subject: string }[];
+  readonly expectedIncidents: readonly { readonly type: IncidentType; readonly subject: string }[];
   readonly expectedObservations: readonly ExpectedObservation[];
   /** Whether the run must end with every fault healed. */
   readonly expectHealed: boolean;
@@ -139,7 +140,8 @@ export function parseScenario(file: string, text: string): Scenario {
     problems.push(`${file}: faults: every ca_rotation_not_propagated fault must share one "at" (the simulated server rotates its CA once)`);
   }
   s.expect.incidents.forEach((e, i) => {
-    if (!ids.has(e.subject)) problems.push(`${file}: expect.incidents.${i}.subject: no workload "${e.subject}" in the fleet`);
+    const known = ids.has(e.subject) || nodes.some((n) => e.subject === `agent:${n}`) || e.subject === `trust-domain:${s.fleet.trustDomain}` || e.subject.startsWith('configmap:');
+    if (!known) problems.push(`${file}: expect.incidents.${i}.subject: "${e.subject}" is not a workload, "agent:<node>", "trust-domain:${s.fleet.trustDomain}" or "configmap:<ns>/<name>" of the fleet`);
   });
   if (problems.length > 0) throw new ScenarioError(problems.join('\n'));
   const ttl = ms(s.fleet.svidTtl);

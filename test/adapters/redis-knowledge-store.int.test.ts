@@ -4,6 +4,7 @@ import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-st
 import type { ActionRun } from '../../src/knowledge/model/action-run.js';
 import { makeActionRunId } from '../../src/knowledge/model/action-run.js';
 import { makeIncidentId, type Incident, type IncidentRemediation } from '../../src/knowledge/model/incident.js';
+import type { Observation } from '../../src/knowledge/model/observation.js';
 import { cert, certsObservation, errorObservation, workload } from '../builders/observations.js';
 import { uniquePrefix, withRedis } from '../support/redis.js';
 
@@ -108,23 +109,28 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
     assert.equal(after.history.length, 1);
   });
 
-  it('records observations: changed on new state, unchanged on same state, stale ones ignored', async () => {
+  it('records observations: changed on new state, unchanged on same state, stale ones ignored; stateSince marks when a state began', async () => {
     const s = new RedisKnowledgeStore(redis.connect(), uniquePrefix());
+    const since = (o: Observation, at: number): Observation => ({ stateSince: at, ...o });
     const o1 = certsObservation('shop/web-1', 1_000, cert('01', 0, 4_000));
     assert.deepEqual(await s.recordObservation(o1), { changed: true, previous: null });
     const o2 = certsObservation('shop/web-1', 2_000, cert('01', 0, 4_000));
-    assert.deepEqual(await s.recordObservation(o2), { changed: false, previous: o1 });
+    assert.deepEqual(await s.recordObservation(o2), { changed: false, previous: since(o1, 1_000) });
+    assert.deepEqual(await s.latestObservation('shop/web-1', 'envoy.certs'), since(o2, 1_000), 'same state: stateSince stays at its start');
     const o3 = certsObservation('shop/web-1', 3_000, cert('02', 2_000, 4_000));
-    assert.deepEqual(await s.recordObservation(o3), { changed: true, previous: o2 });
+    assert.deepEqual(await s.recordObservation(o3), { changed: true, previous: since(o2, 1_000) });
     const o4 = errorObservation('shop/web-1', 4_000, 'connect ECONNREFUSED');
-    assert.deepEqual(await s.recordObservation(o4), { changed: true, previous: o3 });
+    assert.deepEqual(await s.recordObservation(o4), { changed: true, previous: since(o3, 3_000) });
     const stale = certsObservation('shop/web-1', 3_500, cert('03', 0, 4_000));
-    assert.deepEqual(await s.recordObservation(stale), { changed: false, previous: o4 });
-    assert.deepEqual(await s.latestObservation('shop/web-1', 'envoy.certs'), o4);
+    assert.deepEqual(await s.recordObservation(stale), { changed: false, previous: since(o4, 4_000) });
+    assert.deepEqual(await s.latestObservation('shop/web-1', 'envoy.certs'), since(o4, 4_000));
+    const o5 = errorObservation('shop/web-1', 9_000, 'connect ECONNREFUSED');
+    await s.recordObservation(o5);
+    assert.equal((await s.latestObservation('shop/web-1', 'envoy.certs'))?.stateSince, 4_000, 'failing since 4 s');
     assert.equal(await s.latestObservation('shop/web-1', 'other'), null);
     const other = certsObservation('shop/web-0', 1_000, null);
     await s.recordObservation(other);
-    assert.deepEqual(await s.listLatestObservations(), [other, o4]);
+    assert.deepEqual(await s.listLatestObservations(), [since(other, 1_000), since(o5, 4_000)]);
   });
 
   it('lists action runs by (step, attempt) and never moves a run backwards', async () => {

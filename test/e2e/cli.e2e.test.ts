@@ -67,6 +67,17 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
     assert.ok(types.indexOf('incident.opened') < types.indexOf('job.started'));
     assert.ok(types.indexOf('job.succeeded') < types.indexOf('incident.resolved'));
 
+    // explain prints the finding, its evidence and what was done.
+    const explained = await cli(['explain', '--prefix', prefix, 'rotation_failed shop/web-1'], { REDIS_URL: redis.url });
+    assert.equal(explained.code, 0, explained.stderr);
+    assert.match(explained.stdout, new RegExp(`^${incident.id}`));
+    assert.match(explained.stdout, /rotation_failed on shop\/web-1: RESOLVED/);
+    assert.match(explained.stdout, /evidence:\n\s+\S+\s+envoy\.certs on shop\/web-1: Envoy for shop\/web-1 serves SVID serial/);
+    assert.match(explained.stdout, /restart_envoy on shop\/web-1: succeeded/);
+    const unknown = await cli(['explain', '--prefix', prefix, 'nope'], { REDIS_URL: redis.url });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no incident "nope" under prefix e2e-stuck/);
+
     const ok = await cli(['audit', 'verify', '--prefix', prefix], { REDIS_URL: redis.url });
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     assert.match(ok.stdout, /hash chain intact/);

@@ -7,6 +7,8 @@
 export interface KnowledgeKeys {
   readonly workloads: string;
   readonly observations: string;
+  /** subject|source → "<stateSince>|<state key>": since when the observed state holds. */
+  readonly observationStates: string;
   readonly openIncidents: string;
   readonly incidentsByOpenedAt: string;
   /** Prefix of incident hashes; `incident(id)` is `incidentPrefix + id` (Lua scripts build it the same way). */
@@ -27,6 +29,7 @@ export function knowledgeKeys(prefix: string): KnowledgeKeys {
   return {
     workloads: `${prefix}:workloads`,
     observations: `${prefix}:obs`,
+    observationStates: `${prefix}:obs-state`,
     openIncidents: `${prefix}:incidents:open`,
     incidentsByOpenedAt: `${prefix}:incidents`,
     incidentPrefix,

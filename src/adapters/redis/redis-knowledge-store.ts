@@ -5,7 +5,8 @@
  * wipeKeyPrefix(P) removes them all). Names are built in redis-keys.ts.
  *
  *   P:workloads              hash    workload id -> Workload JSON
- *   P:obs                    hash    JSON ["<subject>","<source>"] -> latest Observation JSON
+ *   P:obs                    hash    JSON ["<subject>","<source>"] -> latest Observation JSON (with stateSince)
+ *   P:obs-state              hash    same field -> "<stateSince>|<observationStateKey>"
  *   P:incidents              zset    incident id, score openedAt (every incident, for listing)
  *   P:incidents:open         hash    incidentFingerprint(type, subject) -> id of the open incident
  *   P:incident:<id>          hash    detection   -> Incident JSON (analyze: open/evidence/resolve)
@@ -46,10 +47,16 @@ if prev then
     return {prev, 0}
   end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local since = ARGV[3]
+local st = redis.call('HGET', KEYS[2], ARGV[1])
+if st then
+  local bar = string.find(st, '|', 1, true)
+  if bar and string.sub(st, bar + 1) == ARGV[4] then since = string.sub(st, 1, bar - 1) end
+end
+redis.call('HSET', KEYS[2], ARGV[1], since .. '|' .. ARGV[4])
+redis.call('HSET', KEYS[1], ARGV[1], '{"stateSince":' .. since .. string.sub(ARGV[2], 17))
 return {prev or '', 1}
 `;
-
 /**
  * KEYS: run hash, incident's run set. ARGV: run JSON, rank, run id. Writes unless the stored run
  * is further along (rank), so a late 'queued' write never undoes 'running' or a terminal state.
@@ -100,7 +107,13 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   }
 
   async recordObservation(o: Observation): Promise<RecordResult> {
-    const reply = await this.redis.eval(RECORD_OBSERVATION_SCRIPT, 1, this.keys.observations, observationField(o.subject, o.source), JSON.stringify(o), o.observedAt);
+    // The stored JSON starts with a placeholder the script replaces by the time the state began.
+    const { stateSince: _ignored, ...rest } = o;
+    const json = JSON.stringify({ stateSince: -1, ...rest });
+    const reply = await this.redis.eval(
+      RECORD_OBSERVATION_SCRIPT, 2, this.keys.observations, this.keys.observationStates,
+      observationField(o.subject, o.source), json, Math.round(o.observedAt), observationStateKey(o),
+    );
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`recordObservation: unexpected reply ${JSON.stringify(reply)}`);
     const previous = reply[0] === '' ? null : JSON.parse(reply[0]) as Observation;
     if (reply[1] === 0) return { changed: false, previous };

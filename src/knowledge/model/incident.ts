@@ -1,6 +1,9 @@
 import type { Observation } from './observation.js';
 
-export type IncidentType = 'rotation_failed';
+/** Every incident type analysis can open. */
+export const INCIDENT_TYPES = ['rotation_failed', 'agent_disconnected', 'trust_bundle_drift', 'mtls_errors', 'cloudrun_revision_not_ready'] as const;
+
+export type IncidentType = (typeof INCIDENT_TYPES)[number];
 
 /**
  * Detection status is owned by analyze: `open` while the symptom is present on fresh evidence,
@@ -29,6 +32,8 @@ export interface Incident {
   readonly explanation: string;
   readonly evidence: readonly Observation[];
   readonly history: readonly IncidentTransition[];
+  /** Subjects whose own symptoms this incident explains (e.g. the workloads behind a broken agent). */
+  readonly affects?: readonly string[];
 }
 
 /** What plan records about an incident's remediation. */

@@ -131,6 +131,11 @@ export interface Observation {
   /** The probe that produced it, e.g. "envoy.certs". Error observations use the failing probe's name. */
   readonly source: string;
   readonly observedAt: number;
+  /**
+   * Set by the knowledge store: when the observed state (observationStateKey) began, i.e. the first
+   * observation of an unbroken run of the same state. Lets analysis debounce ("failing for 30 s").
+   */
+  readonly stateSince?: number;
   readonly data: ObservationData;
 }
 

@@ -1,3 +1,4 @@
+import { INCIDENT_TYPES } from '../../knowledge/model/incident.js';
 import { z } from 'zod';
 import type { Playbook } from './playbook.js';
 import { parseDuration } from '../../knowledge/duration.js';
@@ -14,7 +15,7 @@ const stepSchema = z.strictObject({
 const playbookSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'expected lowercase letters, digits and dashes'),
   mode: z.enum(['auto', 'shadow']).default('auto'),
-  match: z.strictObject({ types: z.array(z.enum(['rotation_failed'])).min(1) }),
+  match: z.strictObject({ types: z.array(z.enum(INCIDENT_TYPES)).min(1) }),
   steps: z.array(stepSchema).min(1),
 });
 

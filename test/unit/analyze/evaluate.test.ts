@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { evaluate } from '../../../src/analyze/evaluate.js';
-import type { AnalysisInput, AnalyzeConfig } from '../../../src/analyze/analysis-input.js';
+import { defaultAnalyzeThresholds, type AnalysisInput, type AnalyzeConfig } from '../../../src/analyze/analysis-input.js';
 import type { Incident } from '../../../src/knowledge/model/incident.js';
 import { cert, certsObservation, errorObservation, observationMap, workload } from '../../builders/observations.js';
 
-const config: AnalyzeConfig = { rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000 };
+const config: AnalyzeConfig = { ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000 };
 const T0 = 1_800_000_000_000;
 const TTL = 8_000;
 const w = workload('shop/web-1');
@@ -29,7 +29,6 @@ describe('evaluate: rotation_failed at Envoy', () => {
     'an expired cert opens one incident': { obs: certsObservation(w.id, T0, cert('aa', T0 - 9_000, TTL)), now: T0, wantOpen: 1 },
     'stale evidence of an overdue cert opens nothing': { obs: certsObservation(w.id, T0 - 4_000, cert('aa', T0 - 12_000, TTL)), now: T0, wantOpen: 0 },
     'a probe error opens nothing': { obs: errorObservation(w.id, T0, 'HTTP 503'), now: T0, wantOpen: 0 },
-    'an empty cert_chain opens nothing here (listener without certificate is its own detector)': { obs: certsObservation(w.id, T0, null), now: T0, wantOpen: 0 },
   };
   for (const [name, c] of Object.entries(cases)) {
     it(name, () => {
@@ -45,6 +44,12 @@ describe('evaluate: rotation_failed at Envoy', () => {
       }
     });
   }
+
+  it('an empty cert_chain is no rotation failure: it is a listener without a certificate (mtls_errors)', () => {
+    const d = evaluate(input({ observations: observationMap(certsObservation(w.id, T0, null)) }));
+    assert.deepEqual(d.open.map((i) => i.type), ['mtls_errors']);
+    assert.match(d.open[0]?.explanation ?? '', /serves no certificate/);
+  });
 
   it('the explanation names serial, issue time, deadline and the Envoy', () => {
     const leaf = cert('deadbeef', T0 - 6_000, TTL);

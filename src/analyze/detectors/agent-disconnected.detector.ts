@@ -1,0 +1,57 @@
+import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
+import type { AnalysisInput } from '../analysis-input.js';
+import { heldFor, isFresh, latest, type Detector } from '../detector.js';
+import type { Finding } from '../finding.js';
+
+/** Subject of agent-level incidents. */
+export const agentSubject = (node: string): string => `agent:${node}`;
+
+/** Every node the fleet model or the agent observations know. */
+export function knownNodes(input: AnalysisInput): string[] {
+  const nodes = new Set<string>();
+  for (const w of input.workloads) if (w.node !== undefined) nodes.add(w.node);
+  for (const o of input.observations.values()) if (o.source === 'spire.agent.debug' && o.subject.startsWith('agent:')) nodes.add(o.subject.slice('agent:'.length));
+  return [...nodes].sort();
+}
+
+/**
+ * agent_disconnected on "agent:<node>": the agent's admin socket has been unreachable for
+ * `agentDownForMs` (one failed poll is not enough), or its last successful sync with the server is
+ * older than `agentSyncStaleMs` (it lost its server; its health may still be green), or its own SVID
+ * has expired. Every workload on that node depends on it (correlation folds their symptoms in).
+ */
+export const agentDisconnectedDetector: Detector = {
+  type: 'agent_disconnected',
+  detect(input) {
+    const findings: Finding[] = [];
+    for (const node of knownNodes(input)) {
+      const o = latest(input, agentSubject(node), 'spire.agent.debug');
+      if (!isFresh(o, input)) continue;
+      const d = o.data;
+      let why: string | null = null;
+      if (d.kind === 'probe.error') {
+        const down = heldFor(o, input.now);
+        if (down >= input.config.agentDownForMs) {
+          why = `has been unreachable for ${formatDuration(down)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ${d.error}`;
+        }
+      } else if (d.kind === 'spire.agent') {
+        const age = o.observedAt - d.lastSyncSuccessMs;
+        if (d.agentSvidExpiresAtMs !== null && d.agentSvidExpiresAtMs <= o.observedAt) {
+          why = `holds an expired agent SVID (expired ${isoTime(d.agentSvidExpiresAtMs)}); it cannot talk to its server until it re-attests`;
+        } else if (d.lastSyncSuccessMs === 0 || age > input.config.agentSyncStaleMs) {
+          why = d.lastSyncSuccessMs === 0
+            ? 'has never synced with its server'
+            : `last synced with its server at ${isoTime(d.lastSyncSuccessMs)}, ${formatDuration(age)} before ${isoTime(o.observedAt)} ` +
+              `(limit ${formatDuration(input.config.agentSyncStaleMs)}): it has lost its server, so no SVID it serves can rotate`;
+        }
+      }
+      if (why === null) continue;
+      const onNode = input.workloads.filter((w) => w.node === node).length;
+      findings.push({
+        type: 'agent_disconnected', subject: agentSubject(node), observedAt: o.observedAt, evidence: [o],
+        explanation: `The SPIRE agent on ${node} ${why}. ${onNode} workload(s) on ${node} depend on it.`,
+      });
+    }
+    return findings;
+  },
+};

@@ -1,0 +1,84 @@
+import type { Incident } from '../../knowledge/model/incident.js';
+import type { Observation, ServedCertificate } from '../../knowledge/model/observation.js';
+import type { Workload } from '../../knowledge/model/workload.js';
+import { formatDuration, isoTime, rotationStatus } from '../../knowledge/svid-rotation.js';
+import type { AnalysisInput } from '../analysis-input.js';
+import { isFresh, latest, latestEvidenceAt, type Detector } from '../detector.js';
+import type { Finding } from '../finding.js';
+
+/**
+ * rotation_failed: an SVID past its rotation point (half its lifetime plus grace) with no new
+ * serial, seen at Envoy (GET /certs) or at the agent (Delegated Identity). When the agent itself
+ * still holds the stale SVID the explanation says so: restarting Envoy cannot fix that. Stale
+ * observations never raise a finding: evidence older than `staleAfterMs` says nothing about now.
+ */
+export const rotationFailedDetector: Detector = {
+  type: 'rotation_failed',
+  detect(input) {
+    const findings: Finding[] = [];
+    for (const w of input.workloads) {
+      const envoy = overdueLeaf(latest(input, w.id, 'envoy.certs'), input);
+      const agent = overdueLeaf(latest(input, w.id, 'spire.delegated.svid'), input);
+      const stale = agent ?? envoy;
+      if (stale === null) continue;
+      const evidence = [envoy?.obs, agent?.obs].filter((o): o is Observation => o !== undefined);
+      findings.push({
+        type: 'rotation_failed', subject: w.id, observedAt: Math.max(...evidence.map((o) => o.observedAt)), evidence,
+        explanation: agent !== null ? agentSentence(w, agent, envoy !== null, input) : envoySentence(w, stale, input),
+      });
+    }
+    return findings;
+  },
+  recovered: recoveryAtEnvoy,
+};
+
+interface Overdue {
+  readonly obs: Observation;
+  readonly leaf: ServedCertificate;
+}
+
+function overdueLeaf(o: Observation | undefined, input: AnalysisInput): Overdue | null {
+  if (!isFresh(o, input)) return null;
+  const leaf = o.data.kind === 'envoy.certs' ? o.data.chain[0] : o.data.kind === 'spire.svid' ? o.data.svid : undefined;
+  if (leaf === undefined || leaf === null) return null;
+  return rotationStatus(leaf, o.observedAt, input.config.rotation).overdue ? { obs: o, leaf } : null;
+}
+
+function lifeSentence(leaf: ServedCertificate, at: number, input: AnalysisInput): string {
+  const st = rotationStatus(leaf, at, input.config.rotation);
+  return `SVID serial ${leaf.serialNumber}, issued ${isoTime(leaf.validFromMs)} with a ${formatDuration(st.ttlMs)} TTL. It should have rotated by ` +
+    `${isoTime(st.rotateByMs)} (${Math.round(input.config.rotation.rotateAtFraction * 100)}% of its lifetime plus ${formatDuration(input.config.rotation.graceMs)} grace)`;
+}
+
+function envoySentence(w: Workload, o: Overdue, input: AnalysisInput): string {
+  const state = o.obs.observedAt >= o.leaf.expiresAtMs ? 'has EXPIRED' : `expires at ${isoTime(o.leaf.expiresAtMs)}`;
+  return `Envoy for ${w.id} (${w.spiffeId}) still serves ${lifeSentence(o.leaf, o.obs.observedAt, input)}, ` +
+    `but the Envoy at ${w.envoyAdminUrl} still served it at ${isoTime(o.obs.observedAt)}; the certificate ${state}. ` +
+    `Envoy's SDS stream to the SPIRE agent is likely stuck.`;
+}
+
+function agentSentence(w: Workload, o: Overdue, envoyToo: boolean, input: AnalysisInput): string {
+  const node = o.obs.data.kind === 'spire.svid' ? o.obs.data.node : (w.node ?? '?');
+  const state = o.obs.observedAt >= o.leaf.expiresAtMs ? 'has EXPIRED' : `expires at ${isoTime(o.leaf.expiresAtMs)}`;
+  return `The SPIRE agent on ${node} still holds the SVID of ${w.id} (${w.spiffeId}): ${lifeSentence(o.leaf, o.obs.observedAt, input)}. ` +
+    `The agent reported no newer SVID up to ${isoTime(o.obs.observedAt)}; the certificate ${state}. ` +
+    (envoyToo ? 'Envoy serves the same stale SVID. ' : '') +
+    'The agent is not rotating it, so restarting Envoy cannot help: the agent (its registration entry or its cache) is the cause.';
+}
+
+/** Over when Envoy serves an SVID within its rotation window, newer than the incident's evidence, and the agent is not overdue either. */
+function recoveryAtEnvoy(incident: Incident, input: AnalysisInput): string | null {
+  const workload = input.workloads.find((x) => x.id === incident.subject);
+  if (workload === undefined) return `${incident.subject} is no longer in the inventory`;
+  const obs = latest(input, incident.subject, 'envoy.certs');
+  if (!isFresh(obs, input) || obs.data.kind !== 'envoy.certs') return null;
+  if (obs.observedAt <= latestEvidenceAt(incident)) return null;
+  const leaf = obs.data.chain[0];
+  if (leaf === undefined || rotationStatus(leaf, obs.observedAt, input.config.rotation).overdue) return null;
+  if (overdueLeaf(latest(input, incident.subject, 'spire.delegated.svid'), input) !== null) return null;
+  const before = incident.evidence.find((o) => o.data.kind === 'envoy.certs')?.data;
+  const oldSerial = before?.kind === 'envoy.certs' ? before.chain[0]?.serialNumber : undefined;
+  return `Envoy for ${incident.subject} now serves SVID serial ${leaf.serialNumber}` +
+    (oldSerial !== undefined && oldSerial !== leaf.serialNumber ? ` (was ${oldSerial})` : '') +
+    `, within its rotation window (observed ${isoTime(obs.observedAt)}).`;
+}

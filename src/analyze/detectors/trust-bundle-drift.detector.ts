@@ -1,0 +1,97 @@
+import type { BundleCertificate, Observation } from '../../knowledge/model/observation.js';
+import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
+import type { AnalysisInput } from '../analysis-input.js';
+import { genericRecovery, heldFor, isFresh, normalSerial, type Detector } from '../detector.js';
+import type { Finding } from '../finding.js';
+
+/** When this many Envoys (and at least half of those observed) drift, it is one trust-domain incident. */
+const FLEET_DRIFT_MIN = 3;
+
+const setOf = (certs: readonly { readonly serialNumber: string }[]): Set<string> => new Set(certs.map((c) => normalSerial(c.serialNumber)));
+const list = (s: ReadonlySet<string>): string => [...s].sort().join(', ') || 'none';
+const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
+
+/**
+ * trust_bundle_drift: the CA certificates a consumer trusts differ from the SPIRE server's bundle,
+ * once the server's bundle has been stable for `bundleDriftGraceMs` (a prepared CA, or the
+ * propagation window after a rotation, is not drift). Consumers: the trust-bundle ConfigMap
+ * (k8s.bundle) and every Envoy's validation context (ca_cert in /certs). When most Envoys drift
+ * at once, that is one incident on the trust domain that owns theirs.
+ */
+export const trustBundleDriftDetector: Detector = {
+  type: 'trust_bundle_drift',
+  detect(input) {
+    const servers = [...input.observations.values()].filter((o) => o.source === 'spire.server.bundle' && o.data.kind === 'spire.bundle' && isFresh(o, input));
+    const findings: Finding[] = [];
+    for (const server of servers) {
+      if (server.data.kind !== 'spire.bundle') continue;
+      const stable = heldFor(server, input.now);
+      if (stable < input.config.bundleDriftGraceMs) continue;
+      const want = setOf(server.data.authorities);
+      const td = server.data.trustDomain;
+      const serverWords = `the SPIRE server's bundle for ${td} (sequence ${server.data.sequenceNumber}, unchanged for ${formatDuration(stable)} since ` +
+        `${isoTime(server.stateSince ?? server.observedAt)}) holds ${list(want)}`;
+      for (const o of input.observations.values()) {
+        if (o.source !== 'k8s.bundle' || o.data.kind !== 'k8s.bundle' || !isFresh(o, input)) continue;
+        const have = setOf(o.data.certificates);
+        if (same(have, want)) continue;
+        findings.push(drift(o, server, `ConfigMap ${o.data.configMap} holds CA serials ${list(have)}, but ${serverWords}. Workloads that read the ConfigMap will reject peers signed by a CA it lacks.`));
+      }
+      const envoys: Finding[] = [];
+      let observed = 0;
+      for (const w of input.workloads) {
+        if (w.trustDomain !== td) continue;
+        const o = input.observations.get(`${w.id}|envoy.certs`);
+        if (!isFresh(o, input) || o.data.kind !== 'envoy.certs') continue;
+        observed++;
+        const have = setOf(o.data.caCerts);
+        if (same(have, want)) continue;
+        const stats = input.observations.get(`${w.id}|envoy.stats`);
+        const failed = stats?.data.kind === 'envoy.stats' ? stats.data.ssl.reduce((n, x) => n + x.failVerifyError, 0) : 0;
+        envoys.push(drift(o, server, `Envoy for ${w.id} validates peers with CA serials ${list(have)}, but ${serverWords}. Its validation context did not get the new bundle over SDS` +
+          (failed > 0 ? `, and it has already failed ${failed} peer certificate verification(s).` : '.')));
+      }
+      if (envoys.length >= FLEET_DRIFT_MIN && envoys.length * 2 >= observed) {
+        findings.push({
+          type: 'trust_bundle_drift', subject: `trust-domain:${td}`, observedAt: server.observedAt, evidence: [server, ...envoys.slice(0, 5).flatMap((f) => f.evidence.slice(0, 1))],
+          affects: envoys.map((f) => f.subject),
+          explanation: `${envoys.length} of ${observed} Envoys in ${td} trust a different CA set than the server: ${serverWords}. ` +
+            'The new bundle is not reaching the fleet (agents or SDS), so this is one trust-domain problem, not many workload problems.',
+        });
+      } else {
+        findings.push(...envoys);
+      }
+    }
+    return findings;
+  },
+  /** Over only when the drifting consumer(s) trust exactly the server's CA set again: a new grace window is not recovery. */
+  recovered(incident, input) {
+    const td = incident.subject.startsWith('trust-domain:') ? incident.subject.slice('trust-domain:'.length) : input.workloads.find((w) => w.id === incident.subject)?.trustDomain;
+    const server = [...input.observations.values()].find((o) => o.source === 'spire.server.bundle' && o.data.kind === 'spire.bundle' && (td === undefined || o.data.trustDomain === td));
+    if (!isFresh(server, input) || server.data.kind !== 'spire.bundle') return null;
+    const want = setOf(server.data.authorities);
+    const subjects = incident.subject.startsWith('trust-domain:') ? (incident.affects ?? []) : [incident.subject];
+    for (const subject of subjects) {
+      const o = input.observations.get(`${subject}|envoy.certs`) ?? input.observations.get(`${subject}|k8s.bundle`);
+      if (!isFresh(o, input)) return null;
+      const have = o.data.kind === 'envoy.certs' ? setOf(o.data.caCerts) : o.data.kind === 'k8s.bundle' ? setOf(o.data.certificates) : null;
+      if (have === null || !same(have, want)) return null;
+    }
+    return genericRecovery(incident, input);
+  },
+};
+
+function drift(target: Observation, server: Observation, explanation: string): Finding {
+  return { type: 'trust_bundle_drift', subject: target.subject, observedAt: Math.max(target.observedAt, server.observedAt), evidence: [target, server], explanation };
+}
+
+/** True when the workload's Envoy trusts a CA set other than the server's current bundle (grace or not). */
+export function validationContextLags(input: AnalysisInput, workloadId: string, trustDomain: string): boolean {
+  const server = input.observations.get(`trust-domain:${trustDomain}|spire.server.bundle`);
+  const envoy = input.observations.get(`${workloadId}|envoy.certs`);
+  if (!isFresh(server, input) || !isFresh(envoy, input) || server.data.kind !== 'spire.bundle' || envoy.data.kind !== 'envoy.certs') return false;
+  return !same(setOf(envoy.data.caCerts), setOf(server.data.authorities));
+}
+
+/** The serial set of bundle certificates, normalised and sorted. */
+export const bundleSerials = (certs: readonly BundleCertificate[]): string[] => [...setOf(certs)].sort();

@@ -1,0 +1,132 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { defaultAnalyzeThresholds, type AnalysisInput, type AnalyzeConfig } from '../../../src/analyze/analysis-input.js';
+import { evaluate } from '../../../src/analyze/evaluate.js';
+import type { Observation } from '../../../src/knowledge/model/observation.js';
+import type { Workload } from '../../../src/knowledge/model/workload.js';
+import { cert, observationMap, workload } from '../../builders/observations.js';
+
+const T0 = 1_800_000_000_000;
+const TTL = 60_000;
+const config: AnalyzeConfig = {
+  ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000,
+  agentSyncStaleMs: 10_000, agentDownForMs: 5_000, bundleDriftGraceMs: 20_000, mtlsWindowMs: 30_000, cloudRunNotReadyForMs: 5_000,
+};
+const input = (workloads: Workload[], ...obs: Observation[]): AnalysisInput => ({ now: T0, workloads, observations: observationMap(...obs), openIncidents: [], config });
+const opened = (i: AnalysisInput): string[] => evaluate(i).open.map((x) => `${x.type} ${x.subject}`).sort();
+
+const agentObs = (node: string, lastSync: number, since = T0): Observation => ({
+  subject: `agent:${node}`, source: 'spire.agent.debug', observedAt: T0, stateSince: since,
+  data: { kind: 'spire.agent', node, agentId: `spiffe://example.org/agent/${node}`, lastSyncSuccessMs: lastSync, agentSvidExpiresAtMs: T0 + 3_600_000, cachedX509Svids: 3 },
+});
+const agentDown = (node: string, since: number): Observation => ({
+  subject: `agent:${node}`, source: 'spire.agent.debug', observedAt: T0, stateSince: since,
+  data: { kind: 'probe.error', probe: 'spire.agent.debug', endpoint: 'unix:///x', error: 'Debug/GetInfo: UNAVAILABLE' },
+});
+const serverBundle = (serials: string[], since: number): Observation => ({
+  subject: 'trust-domain:example.org', source: 'spire.server.bundle', observedAt: T0, stateSince: since,
+  data: { kind: 'spire.bundle', trustDomain: 'example.org', sequenceNumber: String(serials.length), authorities: serials.map((s) => ({ serialNumber: s, expiresAtMs: T0 + 1e9 })), active: 'a', prepared: null, old: null },
+});
+const configMap = (serials: string[]): Observation => ({
+  subject: 'configmap:spire/spire-bundle', source: 'k8s.bundle', observedAt: T0,
+  data: { kind: 'k8s.bundle', configMap: 'spire/spire-bundle', certificates: serials.map((s) => ({ serialNumber: s, expiresAtMs: T0 + 1e9 })), problems: [] },
+});
+const envoyCerts = (id: string, caSerials: string[], leafFrom = T0 - 1_000): Observation => ({
+  subject: id, source: 'envoy.certs', observedAt: T0,
+  data: { kind: 'envoy.certs', chain: [cert('11', leafFrom, TTL)], caCerts: caSerials.map((s) => ({ serialNumber: s, uriSans: [], validFromMs: 0, expiresAtMs: T0 + 1e9 })) },
+});
+const envoyStats = (id: string, c: { handshake: number; connErr?: number; verify?: number; notReady?: number }, since: number): Observation => ({
+  subject: id, source: 'envoy.stats', observedAt: T0, stateSince: since,
+  data: {
+    kind: 'envoy.stats', sds: [], secretsNotReady: c.notReady ?? 0, serverState: 0,
+    ssl: [{ scope: 'listener.0.0.0.0_15001', handshake: c.handshake, connectionError: c.connErr ?? 0, failVerifyError: c.verify ?? 0, failVerifySan: 0, noCertificate: 0 }],
+  },
+});
+const runService = (id: string, ready: boolean, since: number): Observation => ({
+  subject: id, source: 'cloudrun.service', observedAt: T0, stateSince: since,
+  data: { kind: 'cloudrun.service', service: `projects/p/locations/l/services/${id}`, ready, latestCreatedRevision: 'r2', latestReadyRevision: 'r1', notReady: ready ? [] : ['Ready is CONDITION_FAILED: probe failed'] },
+});
+
+const web = workload('shop/web-0', { node: 'n1' });
+const api = workload('shop/api-0', { node: 'n2' });
+
+describe('detectors, keyed by the sentence they implement', () => {
+  const cases: Record<string, { input: AnalysisInput; want: string[] }> = {
+    'an agent that synced recently is healthy': { input: input([web], agentObs('n1', T0 - 2_000)), want: [] },
+    'an agent whose last sync is older than the limit has lost its server': { input: input([web], agentObs('n1', T0 - 11_000)), want: ['agent_disconnected agent:n1'] },
+    'one failed Debug poll is not a disconnect': { input: input([web], agentDown('n1', T0 - 1_000)), want: [] },
+    'an agent unreachable for longer than agentDownFor is disconnected': { input: input([web], agentDown('n1', T0 - 6_000)), want: ['agent_disconnected agent:n1'] },
+    'a ConfigMap that lacks the server\'s new CA drifts once the bundle is stable': { input: input([], serverBundle(['a', 'b'], T0 - 30_000), configMap(['a'])), want: ['trust_bundle_drift configmap:spire/spire-bundle'] },
+    'inside the rotation grace a lagging ConfigMap is not drift yet': { input: input([], serverBundle(['a', 'b'], T0 - 5_000), configMap(['a'])), want: [] },
+    'serials compare without case or leading zeros': { input: input([web], serverBundle(['0AB'], T0 - 30_000), configMap(['ab']), envoyCerts(web.id, ['00ab'])), want: [] },
+    'one Envoy with an old validation context drifts on its own': { input: input([web, api], serverBundle(['a', 'b'], T0 - 30_000), envoyCerts(web.id, ['a']), envoyCerts(api.id, ['a', 'b'])), want: ['trust_bundle_drift shop/web-0'] },
+    'rising handshake failures above 1% are mTLS errors': { input: input([web], envoyStats(web.id, { handshake: 100, connErr: 5 }, T0 - 1_000)), want: ['mtls_errors shop/web-0'] },
+    'failures that stopped rising outside the window are history': { input: input([web], envoyStats(web.id, { handshake: 100, connErr: 5 }, T0 - 60_000)), want: [] },
+    'failures under the ratio are noise': { input: input([web], envoyStats(web.id, { handshake: 1_000, connErr: 5 }, T0 - 1_000)), want: [] },
+    'connections reset for lack of a certificate are mTLS errors': { input: input([web], envoyStats(web.id, { handshake: 0, notReady: 4 }, T0 - 1_000)), want: ['mtls_errors shop/web-0'] },
+    'a Cloud Run service not ready for longer than the limit opens an incident': { input: input([], runService('p/l/pay', false, T0 - 6_000)), want: ['cloudrun_revision_not_ready p/l/pay'] },
+    'a Cloud Run service not ready for a moment does not': { input: input([], runService('p/l/pay', false, T0 - 1_000)), want: [] },
+    'an agent SVID the agent never rotated is a rotation failure at the agent': {
+      input: input([web], { subject: web.id, source: 'spire.delegated.svid', observedAt: T0, data: { kind: 'spire.svid', node: 'n1', svid: cert('22', T0 - 40_000, TTL) } }),
+      want: ['rotation_failed shop/web-0'],
+    },
+  };
+  for (const [sentence, c] of Object.entries(cases)) {
+    it(sentence, () => { assert.deepEqual(opened(c.input), c.want); });
+  }
+
+  it('the agent-side explanation says restarting Envoy cannot help', () => {
+    const d = evaluate(input([web], { subject: web.id, source: 'spire.delegated.svid', observedAt: T0, data: { kind: 'spire.svid', node: 'n1', svid: cert('22', T0 - 40_000, TTL) } }));
+    assert.match(d.open[0]?.explanation ?? '', /SPIRE agent on n1 still holds the SVID of shop\/web-0 .*: SVID serial 22, .* restarting Envoy cannot help/);
+  });
+});
+
+describe('correlation to the root cause', () => {
+  it('40 workloads behind 2 broken agents are 2 agent incidents, not 40 workload incidents', () => {
+    const workloads = Array.from({ length: 40 }, (_, i) => workload(`shop/web-${i}`, { node: i % 2 === 0 ? 'n1' : 'n2' }));
+    const stale = workloads.map((w) => envoyCerts(w.id, [], T0 - 40_000));
+    const d = evaluate(input(workloads, agentObs('n1', T0 - 30_000), agentDown('n2', T0 - 10_000), ...stale));
+    assert.deepEqual(d.open.map((x) => `${x.type} ${x.subject}`).sort(), ['agent_disconnected agent:n1', 'agent_disconnected agent:n2']);
+    for (const inc of d.open) {
+      assert.equal(inc.affects?.length, 20);
+      assert.match(inc.explanation, /It explains 20 other symptom\(s\)/);
+    }
+  });
+
+  it('correlation does not depend on the order of observations', () => {
+    const workloads = Array.from({ length: 6 }, (_, i) => workload(`shop/web-${i}`, { node: 'n1' }));
+    const obs = [agentObs('n1', T0 - 30_000), ...workloads.map((w) => envoyCerts(w.id, [], T0 - 40_000))];
+    const a = opened(input(workloads, ...obs));
+    const b = opened(input([...workloads].reverse(), ...[...obs].reverse()));
+    assert.deepEqual(a, b);
+    assert.deepEqual(a, ['agent_disconnected agent:n1']);
+  });
+
+  it('most Envoys drifting after a CA change is one trust-domain incident', () => {
+    const workloads = Array.from({ length: 5 }, (_, i) => workload(`shop/web-${i}`, { node: 'n1' }));
+    const d = evaluate(input(workloads, agentObs('n1', T0 - 1_000), serverBundle(['a', 'b'], T0 - 30_000), ...workloads.map((w, i) => envoyCerts(w.id, i < 4 ? ['a'] : ['a', 'b']))));
+    assert.deepEqual(d.open.map((x) => `${x.type} ${x.subject}`), ['trust_bundle_drift trust-domain:example.org']);
+    assert.deepEqual(d.open[0]?.affects, ['shop/web-0', 'shop/web-1', 'shop/web-2', 'shop/web-3']);
+  });
+
+  it('an Envoy failing verification because its own bundle drifted is one drift incident', () => {
+    const d = evaluate(input([web, api], serverBundle(['a', 'b'], T0 - 30_000), envoyCerts(web.id, ['a']), envoyCerts(api.id, ['a', 'b']), envoyStats(web.id, { handshake: 10, verify: 10 }, T0 - 500)));
+    assert.deepEqual(d.open.map((x) => `${x.type} ${x.subject}`), ['trust_bundle_drift shop/web-0']);
+    assert.match(d.open[0]?.explanation ?? '', /already failed 10 peer certificate verification\(s\)/);
+  });
+});
+
+describe('recovery', () => {
+  it('a drift incident stays open through a new grace window and resolves only when the consumer trusts the server\'s CA set', () => {
+    const first = evaluate(input([], serverBundle(['a', 'b'], T0 - 30_000), configMap(['a'])));
+    const inc = first.open[0];
+    assert.ok(inc);
+    const later = (o: Observation): Observation => ({ ...o, observedAt: T0 + 1_000 });
+    const after = (...obs: Observation[]): AnalysisInput => ({ ...input([], ...obs.map(later)), now: T0 + 1_000, openIncidents: [inc] });
+    // The server's state changed (CA activated): inside the new grace there is no finding, but the ConfigMap still lags.
+    assert.deepEqual(evaluate(after({ ...serverBundle(['a', 'b'], T0 + 500) }, configMap(['a']))).resolve, []);
+    const healed = evaluate(after(serverBundle(['a', 'b'], T0 + 500), configMap(['a', 'b']))).resolve;
+    assert.equal(healed.length, 1);
+    assert.match(healed[0]?.reason ?? '', /trust bundle drift on configmap:spire\/spire-bundle is over/);
+  });
+});
