@@ -52,7 +52,7 @@ describe('analysis properties (fast-check)', () => {
     fc.assert(fc.property(fc.array(observation, { maxLength: 40 }), fc.infiniteStream(fc.nat()), (obs, rnd) => {
       // Later observations of the same key win in the map: dedupe first so both orders hold the same set.
       const unique = [...new Map(obs.map((o) => [`${o.subject}|${o.source}`, o])).values()];
-      const shuffle = <T>(xs: readonly T[]): T[] => xs.map((x) => ({ x, k: rnd.next().value })).sort((a, b) => a.k - b.k).map((p) => p.x);
+      const shuffle = <T>(xs: readonly T[]): T[] => xs.map((x) => ({ x, k: rnd.next().value as number })).sort((a, b) => a.k - b.k).map((p) => p.x);
       assert.deepEqual(opened(inputOf(shuffle(unique), shuffle(workloads))), opened(inputOf(unique)));
     }), { numRuns: 300 });
   });
