@@ -20,11 +20,17 @@ export interface AnalyzeConfig {
   readonly mtlsErrorRatio: number;
   /** A Cloud Run service not ready for this long is an incident. */
   readonly cloudRunNotReadyForMs: number;
+  /** Hysteresis: recovery evidence must hold this long before an incident resolves. */
+  readonly healthyForMs: number;
+  /** A symptom resolved this many times within flapWindowMs is flapping: reported once, not reopened. */
+  readonly flapMaxCycles: number;
+  readonly flapWindowMs: number;
 }
 
 /** Defaults for production fleets (SPIRE agents sync every 5 s; CA rotations take minutes). */
 export const defaultAnalyzeThresholds = {
   agentSyncStaleMs: 60_000, agentDownForMs: 15_000, bundleDriftGraceMs: 300_000, mtlsWindowMs: 600_000, mtlsErrorRatio: 0.01, cloudRunNotReadyForMs: 60_000,
+  healthyForMs: 30_000, flapMaxCycles: 3, flapWindowMs: 1_800_000,
 } as const;
 
 /** Everything a detector may look at. Pure data; `now` is injected. */
@@ -34,5 +40,7 @@ export interface AnalysisInput {
   /** Latest observation per `${subject}|${source}`. */
   readonly observations: ReadonlyMap<string, Observation>;
   readonly openIncidents: readonly Incident[];
+  /** Incidents resolved within the flap window (newest last); absent = none. */
+  readonly recentlyResolved?: readonly Incident[];
   readonly config: AnalyzeConfig;
 }

@@ -8,6 +8,8 @@ import { mtlsErrorsDetector } from './detectors/mtls-errors.detector.js';
 import { rotationFailedDetector } from './detectors/rotation-failed.detector.js';
 import { trustBundleDriftDetector } from './detectors/trust-bundle-drift.detector.js';
 import { makeIncidentId, type Incident } from '../knowledge/model/incident.js';
+import { formatDuration } from '../knowledge/svid-rotation.js';
+import { stepSymptom } from './symptom-lifecycle.machine.js';
 
 /** The detectors run on every pass. One per file under detectors/. */
 export const detectors: readonly Detector[] = [
@@ -27,50 +29,96 @@ export const detectors: readonly Detector[] = [
 export interface AnalysisDecisions {
   readonly open: readonly Incident[];
   readonly refresh: readonly { readonly incident: Incident; readonly finding: Finding }[];
+  /** Open incidents whose recovery began (since) or whose symptom came back inside the healthy delay (null). */
+  readonly recovering: readonly { readonly incident: Incident; readonly since: number | null; readonly reason: string }[];
   readonly resolve: readonly { readonly incident: Incident; readonly reason: string }[];
 }
 
 /**
  * Pure: (knowledge, now) -> decisions.
- * - A finding with no open incident of the same (type, subject) opens one.
- * - A finding whose evidence is newer than the incident's refreshes its evidence and explanation.
- * - An open incident with no finding resolves only on fresh evidence newer than the incident's own:
- *   a probe error or a stale observation leaves it open (absence of evidence is not recovery).
+ * - A finding with no open incident of the same (type, subject) opens one, unless that symptom
+ *   already resolved flapMaxCycles times within flapWindowMs: then one `flapping` incident is
+ *   opened (or kept) for the subject instead, and nothing reopens endlessly.
+ * - A finding whose evidence is newer than the incident's refreshes its evidence and explanation;
+ *   a finding on a recovering incident puts it back to open (same incident: hysteresis).
+ * - An open incident with no finding recovers only on fresh evidence newer than its own (a probe
+ *   error or a stale observation leaves it open: absence of evidence is not recovery), and
+ *   resolves once that recovery has held for healthyForMs (symptom-lifecycle.machine.ts).
  */
 export function evaluate(input: AnalysisInput): AnalysisDecisions {
   const findings = correlate(detectors.flatMap((d) => d.detect(input)), input);
   const byKey = new Map(findings.map((f) => [`${f.type}|${f.subject}`, f]));
   const openByKey = new Map(input.openIncidents.map((i) => [`${i.type}|${i.subject}`, i]));
+  const cfg = input.config;
 
   const open: Incident[] = [];
   const refresh: { incident: Incident; finding: Finding }[] = [];
+  const recovering: { incident: Incident; since: number | null; reason: string }[] = [];
+  const resolve: { incident: Incident; reason: string }[] = [];
   for (const [key, f] of byKey) {
     const existing = openByKey.get(key);
     if (existing === undefined) {
-      open.push({
-        id: makeIncidentId(f.type, f.subject, f.observedAt),
-        type: f.type,
-        subject: f.subject,
-        status: 'open',
-        openedAt: input.now,
-        resolvedAt: null,
-        explanation: f.explanation,
-        evidence: f.evidence,
-        history: [{ at: input.now, from: 'healthy', to: 'open', reason: f.explanation }],
-        ...(f.affects === undefined ? {} : { affects: f.affects }),
-      });
-    } else if (f.observedAt > latestEvidenceAt(existing)) {
-      refresh.push({ incident: existing, finding: f });
+      const flapping = flappingFinding(f, input);
+      if (flapping === null) open.push(incidentOf(f, input.now));
+      else if (!openByKey.has(`flapping|${flapping.subject}`)) open.push({ ...incidentOf(flapping, input.now), flappingType: f.type });
+      else {
+        const fl = openByKey.get(`flapping|${flapping.subject}`);
+        if (fl !== undefined && f.observedAt > latestEvidenceAt(fl)) refresh.push({ incident: fl, finding: flapping });
+      }
+      continue;
+    }
+    if (f.observedAt > latestEvidenceAt(existing)) refresh.push({ incident: existing, finding: f });
+    if ((existing.recoveringSince ?? null) !== null) {
+      const step = stepSymptom(existing.recoveringSince ?? null, cfg.healthyForMs, { type: 'finding', at: input.now });
+      recovering.push({ incident: existing, since: step.recoveringSince, reason: `the symptom is back before ${formatDuration(cfg.healthyForMs)} of health: ${f.explanation}` });
     }
   }
 
-  const resolve: { incident: Incident; reason: string }[] = [];
   for (const [key, incident] of openByKey) {
     if (byKey.has(key)) continue;
+    if (incident.type === 'flapping') {
+      if (input.now - latestEvidenceAt(incident) >= cfg.flapWindowMs) resolve.push({ incident, reason: `${incident.subject} has not shown ${incident.flappingType ?? 'the symptom'} for ${formatDuration(cfg.flapWindowMs)}` });
+      continue;
+    }
     const reason = recoveryReason(incident, input);
-    if (reason !== null) resolve.push({ incident, reason });
+    if (reason === null) continue;
+    const step = stepSymptom(incident.recoveringSince ?? null, cfg.healthyForMs, { type: 'recovery', at: input.now });
+    if (step.state === 'resolved') {
+      const held = incident.recoveringSince === null || incident.recoveringSince === undefined ? '' : ` (healthy for ${formatDuration(input.now - incident.recoveringSince)})`;
+      resolve.push({ incident, reason: `${reason}${held}` });
+    } else if ((incident.recoveringSince ?? null) === null) {
+      recovering.push({ incident, since: step.recoveringSince, reason: `recovering: ${reason}; resolves after ${formatDuration(cfg.healthyForMs)} of health` });
+    }
   }
-  return { open, refresh, resolve };
+  return { open, refresh, recovering, resolve };
+}
+
+function incidentOf(f: Finding, now: number): Incident {
+  return {
+    id: makeIncidentId(f.type, f.subject, f.observedAt),
+    type: f.type,
+    subject: f.subject,
+    status: 'open',
+    openedAt: now,
+    resolvedAt: null,
+    explanation: f.explanation,
+    evidence: f.evidence,
+    history: [{ at: now, from: 'healthy', to: 'open', reason: f.explanation }],
+    ...(f.affects === undefined ? {} : { affects: f.affects }),
+  };
+}
+
+/** The flapping finding for `f` when its (type, subject) resolved flapMaxCycles times within the window; else null. */
+function flappingFinding(f: Finding, input: AnalysisInput): Finding | null {
+  const since = input.now - input.config.flapWindowMs;
+  const cycles = (input.recentlyResolved ?? []).filter((i) => i.type === f.type && i.subject === f.subject && (i.resolvedAt ?? 0) >= since);
+  if (cycles.length < input.config.flapMaxCycles) return null;
+  return {
+    type: 'flapping', subject: f.subject, observedAt: f.observedAt, evidence: f.evidence,
+    explanation: `${f.type.replace(/_/g, ' ')} on ${f.subject} came back after resolving ${cycles.length} times within ${formatDuration(input.config.flapWindowMs)} ` +
+      `(opened ${cycles.map((i) => new Date(i.openedAt).toISOString()).join(', ')}). It is reported once as flapping instead of being reopened and remediated again: ` +
+      `the cause is not the one the remediation fixes. Latest: ${f.explanation}`,
+  };
 }
 
 /** Returns why the incident is over, or null when there is no fresh evidence of recovery yet. */

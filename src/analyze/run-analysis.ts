@@ -28,13 +28,15 @@ export interface AnalyzeDeps {
  * deterministic dedup keys, so two replicas or a repeated pass do not duplicate anything.
  */
 export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<AnalysisPassResult> {
-  const [workloads, latest, openIncidents] = await Promise.all([
+  const [workloads, latest, incidents] = await Promise.all([
     deps.store.listWorkloads(),
     deps.store.listLatestObservations(),
-    deps.store.listIncidents({ status: 'open' }),
+    deps.store.listIncidents(),
   ]);
   const observations = new Map<string, Observation>(latest.map((o) => [`${o.subject}|${o.source}`, o]));
-  const decisions = evaluate({ now, workloads, observations, openIncidents, config: deps.config });
+  const openIncidents = incidents.filter((i) => i.status === 'open');
+  const recentlyResolved = incidents.filter((i) => i.status === 'resolved' && (i.resolvedAt ?? 0) >= now - deps.config.flapWindowMs);
+  const decisions = evaluate({ now, workloads, observations, openIncidents, recentlyResolved, config: deps.config });
 
   const openedTypes: IncidentType[] = [];
   for (const candidate of decisions.open) {
@@ -50,6 +52,13 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
   }
   for (const { incident, finding } of decisions.refresh) {
     await deps.store.updateIncidentEvidence(incident.id, finding.evidence, finding.explanation);
+  }
+  for (const { incident, since, reason } of decisions.recovering) {
+    await deps.store.setRecovering(incident.id, since, now, reason);
+    await deps.audit.append({
+      type: since === null ? 'incident.relapsed' : 'incident.recovering', at: now, incidentId: incident.id, subject: incident.subject, message: reason,
+      dedupKey: `incident.${since === null ? 'relapsed' : 'recovering'}--${incident.id}--${now}`,
+    });
   }
   const resolvedTypes: IncidentType[] = [];
   for (const { incident, reason } of decisions.resolve) {

@@ -5,6 +5,8 @@ const labels: Partial<Record<AuditEntry['type'], string>> = {
   'observation.failed': 'probe failed',
   'incident.opened': 'DETECTED',
   'incident.resolved': 'RECOVERED',
+  'incident.recovering': 'recovering',
+  'incident.relapsed': 'RELAPSED',
   'plan.decided': 'plan',
   'plan.held': 'held',
   'plan.escalated': 'ESCALATED',

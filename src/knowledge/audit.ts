@@ -8,6 +8,8 @@ export type AuditEventType =
   | 'observation.failed'
   | 'incident.opened'
   | 'incident.resolved'
+  | 'incident.recovering'
+  | 'incident.relapsed'
   | 'plan.decided'
   | 'plan.held'
   | 'plan.escalated'

@@ -48,6 +48,8 @@ export interface KnowledgeStore {
   openIncident(candidate: Incident): Promise<OpenIncidentResult>;
   /** Marks the incident resolved (idempotent) and frees its (type, subject) slot. */
   resolveIncident(id: string, at: number, reason: string): Promise<Incident | null>;
+  /** Marks an open incident recovering since `since` (null: the symptom is back), with a history entry. */
+  setRecovering(id: string, since: number | null, at: number, reason: string): Promise<void>;
   /** Replaces evidence/explanation of an open incident. */
   updateIncidentEvidence(id: string, evidence: Incident['evidence'], explanation: string): Promise<void>;
   getIncident(id: string): Promise<Incident | null>;

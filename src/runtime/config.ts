@@ -71,6 +71,9 @@ export const configSchema = z.strictObject({
     mtlsWindow: duration.default('10m'),
     mtlsErrorRatio: z.number().gt(0).lt(1).default(0.01),
     cloudRunNotReadyFor: duration.default('60s'),
+    healthyFor: duration.default('30s'),
+    flapMaxCycles: z.int().min(1).max(100).default(3),
+    flapWindow: duration.default('30m'),
   }).prefault({}),
   execute: z.strictObject({ concurrency: z.int().min(1).max(256).default(4) }).prefault({}),
   playbooks: z.array(z.string().min(1)).default([]),
@@ -92,6 +95,7 @@ export interface DaemonConfig {
     readonly rotateAtFraction: number; readonly rotationGraceMs: number; readonly staleAfterMs: number;
     readonly agentSyncStaleMs: number; readonly agentDownForMs: number; readonly bundleDriftGraceMs: number;
     readonly mtlsWindowMs: number; readonly mtlsErrorRatio: number; readonly cloudRunNotReadyForMs: number;
+    readonly healthyForMs: number; readonly flapMaxCycles: number; readonly flapWindowMs: number;
   };
   readonly execute: { readonly concurrency: number };
   /** Playbook file paths, resolved relative to the config file. */
@@ -120,6 +124,7 @@ export function parseConfig(file: string, text: string, baseDir = '.'): DaemonCo
       rotateAtFraction: c.analyze.rotateAtFraction, rotationGraceMs: ms(c.analyze.rotationGrace), staleAfterMs: ms(c.analyze.staleAfter),
       agentSyncStaleMs: ms(c.analyze.agentSyncStale), agentDownForMs: ms(c.analyze.agentDownFor), bundleDriftGraceMs: ms(c.analyze.bundleDriftGrace),
       mtlsWindowMs: ms(c.analyze.mtlsWindow), mtlsErrorRatio: c.analyze.mtlsErrorRatio, cloudRunNotReadyForMs: ms(c.analyze.cloudRunNotReadyFor),
+      healthyForMs: ms(c.analyze.healthyFor), flapMaxCycles: c.analyze.flapMaxCycles, flapWindowMs: ms(c.analyze.flapWindow),
     },
     execute: c.execute,
     playbooks: c.playbooks.map((p) => (p.startsWith('/') ? p : `${baseDir}/${p}`)),

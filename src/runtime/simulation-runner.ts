@@ -42,6 +42,7 @@ export function simulationConfig(scenario: Scenario, fleet: SimulatedFleet, redi
     analyze: {
       ...base.analyze, rotateAtFraction: 0.5, rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 4)), staleAfterMs: 3_000,
       agentSyncStaleMs: 3_000, agentDownForMs: 1_000, bundleDriftGraceMs: 2_000, mtlsWindowMs: 3_000, cloudRunNotReadyForMs: 1_000,
+      healthyForMs: 1_000, flapWindowMs: 30_000,
     },
     targets: fleet.targets(),
     sources: fleet.sources(),

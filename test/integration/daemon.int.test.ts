@@ -98,7 +98,7 @@ describe('daemon on real Redis against the simulated fleet', () => {
 
       await waitFor('verification audited', async () => (await audit.list({ incidentId: resolved.id })).some((e) => e.type === 'verification.passed'));
       const types = (await audit.list({ incidentId: resolved.id })).map((e) => e.type);
-      assert.deepEqual(types.filter((t) => t !== 'plan.decided'), ['incident.opened', 'job.enqueued', 'job.started', 'job.succeeded', 'incident.resolved', 'verification.passed']);
+      assert.deepEqual(types.filter((t) => t !== 'plan.decided'), ['incident.opened', 'job.enqueued', 'job.started', 'job.succeeded', 'incident.recovering', 'incident.resolved', 'verification.passed']);
       assert.deepEqual(await audit.verify(), { ok: true, entries: (await audit.list()).length });
 
       // /metrics and /healthz are served and say what happened.

@@ -81,6 +81,15 @@ export class RedisIncidents {
     await this.update(id, (inc) => inc.status === 'open' ? { ...inc, evidence, explanation } : null);
   }
 
+  /** Sets or clears recoveringSince of an open incident, recording the transition in its history. */
+  async setRecovering(id: string, since: number | null, at: number, reason: string): Promise<void> {
+    await this.update(id, (inc) => {
+      if (inc.status !== 'open' || (inc.recoveringSince ?? null) === since) return null;
+      const [from, to] = since === null ? ['recovering', 'open'] : ['open', 'recovering'];
+      return { ...inc, recoveringSince: since, history: [...inc.history, { at, from, to, reason }] };
+    });
+  }
+
   /** The incident's detection record, or null. */
   async get(id: string): Promise<Incident | null> {
     return parseStored(await this.redis.hget(this.keys.incident(id), 'detection')) as Incident | null;

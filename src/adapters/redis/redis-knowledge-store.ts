@@ -138,6 +138,10 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     return this.incidents.resolve(id, at, reason);
   }
 
+  setRecovering(id: string, since: number | null, at: number, reason: string): Promise<void> {
+    return this.incidents.setRecovering(id, since, at, reason);
+  }
+
   updateIncidentEvidence(id: string, evidence: Incident['evidence'], explanation: string): Promise<void> {
     return this.incidents.updateEvidence(id, evidence, explanation);
   }

@@ -1,7 +1,7 @@
 import type { Observation } from './observation.js';
 
 /** Every incident type analysis can open. */
-export const INCIDENT_TYPES = ['rotation_failed', 'agent_disconnected', 'trust_bundle_drift', 'mtls_errors', 'cloudrun_revision_not_ready'] as const;
+export const INCIDENT_TYPES = ['rotation_failed', 'agent_disconnected', 'trust_bundle_drift', 'mtls_errors', 'cloudrun_revision_not_ready', 'flapping'] as const;
 
 export type IncidentType = (typeof INCIDENT_TYPES)[number];
 
@@ -34,6 +34,10 @@ export interface Incident {
   readonly history: readonly IncidentTransition[];
   /** Subjects whose own symptoms this incident explains (e.g. the workloads behind a broken agent). */
   readonly affects?: readonly string[];
+  /** Set while fresh evidence shows recovery but the healthy delay has not passed (hysteresis). */
+  readonly recoveringSince?: number | null;
+  /** For `flapping`: the symptom type that keeps coming back on the subject. */
+  readonly flappingType?: IncidentType;
 }
 
 /** What plan records about an incident's remediation. */

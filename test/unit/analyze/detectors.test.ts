@@ -10,7 +10,7 @@ const T0 = 1_800_000_000_000;
 const TTL = 60_000;
 const config: AnalyzeConfig = {
   ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000,
-  agentSyncStaleMs: 10_000, agentDownForMs: 5_000, bundleDriftGraceMs: 20_000, mtlsWindowMs: 30_000, cloudRunNotReadyForMs: 5_000,
+  agentSyncStaleMs: 10_000, agentDownForMs: 5_000, bundleDriftGraceMs: 20_000, mtlsWindowMs: 30_000, cloudRunNotReadyForMs: 5_000, healthyForMs: 0,
 };
 const input = (workloads: Workload[], ...obs: Observation[]): AnalysisInput => ({ now: T0, workloads, observations: observationMap(...obs), openIncidents: [], config });
 const opened = (i: AnalysisInput): string[] => evaluate(i).open.map((x) => `${x.type} ${x.subject}`).sort();

@@ -5,7 +5,7 @@ import { defaultAnalyzeThresholds, type AnalysisInput, type AnalyzeConfig } from
 import type { Incident } from '../../../src/knowledge/model/incident.js';
 import { cert, certsObservation, errorObservation, observationMap, workload } from '../../builders/observations.js';
 
-const config: AnalyzeConfig = { ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000 };
+const config: AnalyzeConfig = { ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000, healthyForMs: 0 };
 const T0 = 1_800_000_000_000;
 const TTL = 8_000;
 const w = workload('shop/web-1');
