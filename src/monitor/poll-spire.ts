@@ -1,6 +1,6 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { BundleCertificate, Observation } from '../knowledge/model/observation.js';
-import type { AgentDebugPort, SpireCertificate, SpireServerPort } from '../ports/spire.port.js';
+import type { AgentDebugPort, SpireAgentRecord, SpireCertificate, SpireServerPort } from '../ports/spire.port.js';
 import { runPaced } from './paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
@@ -8,6 +8,13 @@ import type { SweepResult } from './sweep-envoys.js';
 /** Observation sources written by the SPIRE poll. */
 export const SPIRE_BUNDLE_SOURCE = 'spire.server.bundle';
 export const SPIRE_AGENT_SOURCE = 'spire.agent.debug';
+export const SPIRE_SERVER_AGENT_SOURCE = 'spire.server.agent';
+
+/** The node of an agent record: its k8s_psat/k8s_sat "agent_node_name:<node>" selector, or the last path segment of its ID. */
+export function nodeOfAgent(a: SpireAgentRecord): string {
+  const sel = a.selectors.find((s) => s.value.startsWith('agent_node_name:'));
+  return sel !== undefined ? sel.value.slice('agent_node_name:'.length) : (a.spiffeId.split('/').pop() ?? a.spiffeId);
+}
 
 /** Subjects of SPIRE-level observations (workload observations use the workload id). */
 export const agentSubject = (node: string): string => `agent:${node}`;
@@ -42,7 +49,10 @@ export async function pollSpire(deps: SpirePollDeps, agents: readonly SpireAgent
     if (await recordObservation(deps, obs)) changed++;
   };
   const server = deps.server;
-  if (server !== null) await record(await readBundle(deps, server.port, server.endpoint, signal));
+  if (server !== null) {
+    await record(await readBundle(deps, server.port, server.endpoint, signal));
+    for (const o of await readServerAgents(deps, server.port, server.endpoint, signal)) await record(o);
+  }
   await runPaced(agents.length, { concurrency: deps.concurrency, spreadOverMs: deps.spreadOverMs, signal }, async (i) => {
     const a = agents[i];
     if (a !== undefined) await record(await readAgent(deps, a, signal));
@@ -64,6 +74,19 @@ async function readBundle(deps: SpirePollDeps, port: SpireServerPort, endpoint: 
     };
   } catch (e) {
     return probeError(subject, SPIRE_BUNDLE_SOURCE, endpoint, e, deps.clock.now());
+  }
+}
+
+/** ListAgents: one observation per attested agent (banned, can re-attest, SVID expiry), or one probe error. */
+async function readServerAgents(deps: SpirePollDeps, port: SpireServerPort, endpoint: string, signal?: AbortSignal): Promise<Observation[]> {
+  try {
+    const agents = await port.listAgents(undefined, signal);
+    return agents.map((a) => ({
+      subject: agentSubject(nodeOfAgent(a)), source: SPIRE_SERVER_AGENT_SOURCE, observedAt: deps.clock.now(),
+      data: { kind: 'spire.server.agent', node: nodeOfAgent(a), agentId: a.spiffeId, banned: a.banned, canReattest: a.canReattest, svidExpiresAtMs: a.svidExpiresAtMs },
+    }));
+  } catch (e) {
+    return [probeError(trustDomainSubject(deps.trustDomain), SPIRE_SERVER_AGENT_SOURCE, endpoint, e, deps.clock.now())];
   }
 }
 

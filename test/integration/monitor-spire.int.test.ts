@@ -9,7 +9,7 @@ import { GrpcSpireServer } from '../../src/adapters/spire/spire-server.client.js
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
 import { DelegatedSvidStreams, SPIRE_SVID_SOURCE, type DelegatedSvidTarget } from '../../src/monitor/delegated-svid-streams.js';
-import { agentSubject, pollSpire, SPIRE_AGENT_SOURCE, SPIRE_BUNDLE_SOURCE, trustDomainSubject } from '../../src/monitor/poll-spire.js';
+import { agentSubject, pollSpire, SPIRE_AGENT_SOURCE, SPIRE_BUNDLE_SOURCE, SPIRE_SERVER_AGENT_SOURCE, trustDomainSubject } from '../../src/monitor/poll-spire.js';
 import { FakeSpireAgent } from '../../src/sim/spire/fake-spire-agent.js';
 import { FakeSpireServer } from '../../src/sim/spire/fake-spire-server.js';
 import { workloadSelectors } from '../../src/sim/spire/selectors.js';
@@ -84,6 +84,9 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     assert.ok(bundle?.data.kind === 'spire.bundle');
     assert.deepEqual(bundle.data.authorities.map((a) => a.serialNumber), [world.ca.cert.serialHex]);
     assert.equal(bundle.data.prepared, null);
+    const listed = await s.store.latestObservation(agentSubject('node-1'), SPIRE_SERVER_AGENT_SOURCE);
+    assert.ok(listed?.data.kind === 'spire.server.agent');
+    assert.deepEqual([listed.data.agentId, listed.data.banned, listed.data.canReattest], [agent('node-1').agentId, false, true]);
 
     world.startCaRotation();
     world.injectFault({ kind: 'agent_server_lost', target: 'node-0' });

@@ -25,6 +25,19 @@ export const agentDisconnectedDetector: Detector = {
   detect(input) {
     const findings: Finding[] = [];
     for (const node of knownNodes(input)) {
+      const server = latest(input, agentSubject(node), 'spire.server.agent');
+      if (isFresh(server, input) && server.data.kind === 'spire.server.agent') {
+        const a = server.data;
+        const expired = a.svidExpiresAtMs <= server.observedAt;
+        if (a.banned || (expired && !a.canReattest)) {
+          findings.push({
+            type: 'agent_disconnected', subject: agentSubject(node), observedAt: server.observedAt, evidence: [server],
+            explanation: `The SPIRE server ${a.banned ? 'has BANNED' : 'will not let re-attest'} the agent on ${node} (${a.agentId})` +
+              (expired ? `; its SVID expired ${isoTime(a.svidExpiresAtMs)}` : '') + '. It cannot get SVIDs for any workload on the node until an operator acts.',
+          });
+          continue;
+        }
+      }
       const o = latest(input, agentSubject(node), 'spire.agent.debug');
       if (!isFresh(o, input)) continue;
       const d = o.data;

@@ -82,6 +82,17 @@ export interface SpireAgentData {
   readonly cachedX509Svids: number;
 }
 
+/** An attested agent as the SPIRE server's Agent API (ListAgents) reports it. */
+export interface SpireServerAgentData {
+  readonly kind: 'spire.server.agent';
+  readonly node: string;
+  readonly agentId: string;
+  readonly banned: boolean;
+  readonly canReattest: boolean;
+  /** x509svid_expires_at in ms. */
+  readonly svidExpiresAtMs: number;
+}
+
 /** One X.509 authority of a trust bundle. */
 export interface BundleCertificate {
   readonly serialNumber: string;
@@ -123,7 +134,7 @@ export interface CloudRunServiceData {
 
 export type ObservationData =
   | EnvoyCertsData | EnvoyStatsData | ProbeErrorData
-  | SpireSvidData | SpireAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
+  | SpireSvidData | SpireAgentData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
 
 export interface Observation {
   /** What was observed: a workload id for Envoy probes. */
@@ -156,6 +167,7 @@ export function observationStateKey(o: Observation): string {
     case 'spire.svid': return `svid:${d.svid?.serialNumber ?? 'none'}`;
     // Sync times and counts move every poll; state is whether it syncs and which agent SVID it holds.
     case 'spire.agent': return `agent:svidExpires=${d.agentSvidExpiresAtMs ?? '-'}`;
+    case 'spire.server.agent': return `server-agent:banned=${d.banned},reattest=${d.canReattest},expires=${d.svidExpiresAtMs}`;
     case 'spire.bundle': return `bundle:seq=${d.sequenceNumber}|${serials(d.authorities)}|active=${d.active ?? '-'}|prepared=${d.prepared ?? '-'}|old=${d.old ?? '-'}`;
     case 'k8s.bundle': return `configmap:${serials(d.certificates)}|problems=${d.problems.length}`;
     case 'cloudrun.service': return `run:ready=${d.ready}|created=${d.latestCreatedRevision}|ready=${d.latestReadyRevision}`;

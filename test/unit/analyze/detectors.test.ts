@@ -54,6 +54,18 @@ describe('detectors, keyed by the sentence they implement', () => {
   const cases: Record<string, { input: AnalysisInput; want: string[] }> = {
     'an agent that synced recently is healthy': { input: input([web], agentObs('n1', T0 - 2_000)), want: [] },
     'an agent whose last sync is older than the limit has lost its server': { input: input([web], agentObs('n1', T0 - 11_000)), want: ['agent_disconnected agent:n1'] },
+    'an agent the server has banned is disconnected, whatever its Debug API says': {
+      input: input([web], agentObs('n1', T0 - 1_000), { subject: 'agent:n1', source: 'spire.server.agent', observedAt: T0, data: { kind: 'spire.server.agent', node: 'n1', agentId: 'spiffe://example.org/agent/n1', banned: true, canReattest: true, svidExpiresAtMs: T0 + 60_000 } }),
+      want: ['agent_disconnected agent:n1'],
+    },
+    'an agent whose SVID expired and that may not re-attest is disconnected': {
+      input: input([web], { subject: 'agent:n1', source: 'spire.server.agent', observedAt: T0, data: { kind: 'spire.server.agent', node: 'n1', agentId: 'a', banned: false, canReattest: false, svidExpiresAtMs: T0 - 1 } }),
+      want: ['agent_disconnected agent:n1'],
+    },
+    'an agent whose SVID expired but that can re-attest is left to re-attest': {
+      input: input([web], { subject: 'agent:n1', source: 'spire.server.agent', observedAt: T0, data: { kind: 'spire.server.agent', node: 'n1', agentId: 'a', banned: false, canReattest: true, svidExpiresAtMs: T0 - 1 } }),
+      want: [],
+    },
     'one failed Debug poll is not a disconnect': { input: input([web], agentDown('n1', T0 - 1_000)), want: [] },
     'an agent unreachable for longer than agentDownFor is disconnected': { input: input([web], agentDown('n1', T0 - 6_000)), want: ['agent_disconnected agent:n1'] },
     'a ConfigMap that lacks the server\'s new CA drifts once the bundle is stable': { input: input([], serverBundle(['a', 'b'], T0 - 30_000), configMap(['a'])), want: ['trust_bundle_drift configmap:spire/spire-bundle'] },
