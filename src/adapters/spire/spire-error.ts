@@ -34,7 +34,8 @@ export function grpcCodeName(code: number): SpireFailureCode {
 export function toSpireError(err: unknown, endpoint: string, rpc: string): SpireApiError {
   if (err instanceof SpireApiError) return err;
   const e = err as Partial<grpc.ServiceError> | undefined;
-  if (typeof e?.code === 'number') return new SpireApiError(endpoint, rpc, grpcCodeName(e.code), e.details ?? e.message ?? '', { cause: err });
+  // grpc-js appends an empty "Resolution note: " to connection failures; it says nothing.
+  if (typeof e?.code === 'number') return new SpireApiError(endpoint, rpc, grpcCodeName(e.code), (e.details ?? e.message ?? '').replace(/\.?\s*Resolution note:\s*$/, ''), { cause: err });
   return new SpireApiError(endpoint, rpc, 'UNKNOWN', err instanceof Error ? err.message : String(err), { cause: err });
 }
 

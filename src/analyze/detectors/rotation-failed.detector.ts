@@ -20,7 +20,11 @@ export const rotationFailedDetector: Detector = {
       const envoy = overdueLeaf(latest(input, w.id, 'envoy.certs'), input);
       const agent = overdueLeaf(latest(input, w.id, 'spire.delegated.svid'), input);
       const stale = agent ?? envoy;
-      if (stale === null) continue;
+      if (stale === null) {
+        const rejected = rejectedRotations(latest(input, w.id, 'envoy.stats'), input);
+        if (rejected !== null) findings.push({ type: 'rotation_failed', subject: w.id, observedAt: rejected.obs.observedAt, evidence: [rejected.obs], explanation: `Envoy for ${w.id} ${rejected.words}` });
+        continue;
+      }
       const evidence = [envoy?.obs, agent?.obs].filter((o): o is Observation => o !== undefined);
       findings.push({
         type: 'rotation_failed', subject: w.id, observedAt: Math.max(...evidence.map((o) => o.observedAt)), evidence,
@@ -31,6 +35,15 @@ export const rotationFailedDetector: Detector = {
   },
   recovered: recoveryAtEnvoy,
 };
+
+/** More than two failed SDS updates of the SVID (rejected, key rotation failed) that rose within the mTLS window. */
+function rejectedRotations(o: Observation | undefined, input: AnalysisInput): { obs: Observation; words: string } | null {
+  if (!isFresh(o, input) || o.data.kind !== 'envoy.stats') return null;
+  const failed = o.data.sds.reduce((n, s) => n + s.updateRejected + s.keyRotationFailed, 0);
+  if (failed <= 2 || input.now - (o.stateSince ?? o.observedAt) > input.config.mtlsWindowMs) return null;
+  const secrets = o.data.sds.filter((s) => s.updateRejected + s.keyRotationFailed > 0).map((s) => `${s.secret} (rejected ${s.updateRejected}, key rotation failed ${s.keyRotationFailed})`);
+  return { obs: o, words: `rejected ${failed} SVID updates over SDS since it started: ${secrets.join('; ')}. Each rotation the agent pushes fails to apply, so the served SVID will age out.` };
+}
 
 interface Overdue {
   readonly obs: Observation;

@@ -78,6 +78,16 @@ describe('detectors, keyed by the sentence they implement', () => {
     'connections reset for lack of a certificate are mTLS errors': { input: input([web], envoyStats(web.id, { handshake: 0, notReady: 4 }, T0 - 1_000)), want: ['mtls_errors shop/web-0'] },
     'a Cloud Run service not ready for longer than the limit opens an incident': { input: input([], runService('p/l/pay', false, T0 - 6_000)), want: ['cloudrun_revision_not_ready p/l/pay'] },
     'a Cloud Run service not ready for a moment does not': { input: input([], runService('p/l/pay', false, T0 - 1_000)), want: [] },
+    'more than two rejected SDS updates of the SVID are a failed rotation': {
+      input: input([web], { subject: web.id, source: 'envoy.stats', observedAt: T0, stateSince: T0 - 1_000, data: { kind: 'envoy.stats', ssl: [], secretsNotReady: 0, serverState: 0,
+        sds: [{ secret: 'spiffe_//example.org/ns/shop/sa/web', updateSuccess: 4, updateRejected: 3, updateFailure: 0, initFetchTimeout: 0, keyRotationFailed: 0, updateTimeMs: T0 - 9_000 }] } }),
+      want: ['rotation_failed shop/web-0'],
+    },
+    'two rejected SDS updates are not yet a failed rotation': {
+      input: input([web], { subject: web.id, source: 'envoy.stats', observedAt: T0, stateSince: T0 - 1_000, data: { kind: 'envoy.stats', ssl: [], secretsNotReady: 0, serverState: 0,
+        sds: [{ secret: 's', updateSuccess: 4, updateRejected: 2, updateFailure: 0, initFetchTimeout: 0, keyRotationFailed: 0, updateTimeMs: T0 - 9_000 }] } }),
+      want: [],
+    },
     'an agent SVID the agent never rotated is a rotation failure at the agent': {
       input: input([web], { subject: web.id, source: 'spire.delegated.svid', observedAt: T0, data: { kind: 'spire.svid', node: 'n1', svid: cert('22', T0 - 40_000, TTL) } }),
       want: ['rotation_failed shop/web-0'],
