@@ -9,6 +9,7 @@ import { rotationFailedDetector } from './detectors/rotation-failed.detector.js'
 import { trustBundleDriftDetector } from './detectors/trust-bundle-drift.detector.js';
 import { makeIncidentId, type Incident } from '../knowledge/model/incident.js';
 import { formatDuration } from '../knowledge/svid-rotation.js';
+import { stormFinding } from './storm.js';
 import { stepSymptom } from './symptom-lifecycle.machine.js';
 
 /** The detectors run on every pass. One per file under detectors/. */
@@ -46,7 +47,9 @@ export interface AnalysisDecisions {
  *   resolves once that recovery has held for healthyForMs (symptom-lifecycle.machine.ts).
  */
 export function evaluate(input: AnalysisInput): AnalysisDecisions {
-  const findings = correlate(detectors.flatMap((d) => d.detect(input)), input);
+  const correlated = correlate(detectors.flatMap((d) => d.detect(input)), input);
+  const storm = stormFinding(correlated, input);
+  const findings = storm === null ? correlated : [...correlated, storm];
   const byKey = new Map(findings.map((f) => [`${f.type}|${f.subject}`, f]));
   const openByKey = new Map(input.openIncidents.map((i) => [`${i.type}|${i.subject}`, i]));
   const cfg = input.config;

@@ -37,8 +37,11 @@ const phaseOf: Record<string, RemediationPhase> = {
  * step's job; idempotent by job id). A crash between any two of these repeats no step.
  */
 export async function reconcilePlans(deps: PlanDeps, now: number): Promise<PlanPassResult> {
-  const control = await deps.store.getControl();
+  const kill = await deps.store.getControl();
   const incidents = await deps.store.listIncidents();
+  // A fleet in a storm holds every remediation, exactly like the kill switch, until analysis resolves it.
+  const storm = incidents.find((i) => i.type === 'fleet_storm' && i.status === 'open');
+  const control = kill.paused || storm === undefined ? kill : { ...kill, paused: true, reason: `fleet in storm (${storm.id}): ${storm.explanation}` };
   let enqueued = 0;
   let live = 0;
   for (const incident of incidents) {
@@ -61,7 +64,7 @@ export async function reconcilePlans(deps: PlanDeps, now: number): Promise<PlanP
     else await deps.store.savePlanSnapshot(incident.id, { version: PLAN_SNAPSHOT_VERSION, snapshot: after });
     if (after.value === 'executing' && (await ensureJob(deps, incident, after, now))) enqueued++;
   }
-  return { incidents: live, enqueued, paused: control.paused };
+  return { incidents: live, enqueued, paused: kill.paused };
 }
 
 async function startPlan(deps: PlanDeps, incident: Incident, now: number): Promise<MachineState | null> {

@@ -74,6 +74,8 @@ export const configSchema = z.strictObject({
     healthyFor: duration.default('30s'),
     flapMaxCycles: z.int().min(1).max(100).default(3),
     flapWindow: duration.default('30m'),
+    stormShare: z.number().gt(0).lt(1).default(0.5),
+    stormMinWorkloads: z.int().min(1).default(10),
   }).prefault({}),
   execute: z.strictObject({ concurrency: z.int().min(1).max(256).default(4) }).prefault({}),
   playbooks: z.array(z.string().min(1)).default([]),
@@ -96,6 +98,7 @@ export interface DaemonConfig {
     readonly agentSyncStaleMs: number; readonly agentDownForMs: number; readonly bundleDriftGraceMs: number;
     readonly mtlsWindowMs: number; readonly mtlsErrorRatio: number; readonly cloudRunNotReadyForMs: number;
     readonly healthyForMs: number; readonly flapMaxCycles: number; readonly flapWindowMs: number;
+    readonly stormShare: number; readonly stormMinWorkloads: number;
   };
   readonly execute: { readonly concurrency: number };
   /** Playbook file paths, resolved relative to the config file. */
@@ -125,6 +128,7 @@ export function parseConfig(file: string, text: string, baseDir = '.'): DaemonCo
       agentSyncStaleMs: ms(c.analyze.agentSyncStale), agentDownForMs: ms(c.analyze.agentDownFor), bundleDriftGraceMs: ms(c.analyze.bundleDriftGrace),
       mtlsWindowMs: ms(c.analyze.mtlsWindow), mtlsErrorRatio: c.analyze.mtlsErrorRatio, cloudRunNotReadyForMs: ms(c.analyze.cloudRunNotReadyFor),
       healthyForMs: ms(c.analyze.healthyFor), flapMaxCycles: c.analyze.flapMaxCycles, flapWindowMs: ms(c.analyze.flapWindow),
+      stormShare: c.analyze.stormShare, stormMinWorkloads: c.analyze.stormMinWorkloads,
     },
     execute: c.execute,
     playbooks: c.playbooks.map((p) => (p.startsWith('/') ? p : `${baseDir}/${p}`)),

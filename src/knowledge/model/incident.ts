@@ -1,7 +1,7 @@
 import type { Observation } from './observation.js';
 
 /** Every incident type analysis can open. */
-export const INCIDENT_TYPES = ['rotation_failed', 'agent_disconnected', 'trust_bundle_drift', 'mtls_errors', 'cloudrun_revision_not_ready', 'flapping'] as const;
+export const INCIDENT_TYPES = ['rotation_failed', 'agent_disconnected', 'trust_bundle_drift', 'mtls_errors', 'cloudrun_revision_not_ready', 'flapping', 'fleet_storm'] as const;
 
 export type IncidentType = (typeof INCIDENT_TYPES)[number];
 

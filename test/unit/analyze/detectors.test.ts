@@ -105,8 +105,10 @@ describe('detectors, keyed by the sentence they implement', () => {
 
 describe('correlation to the root cause', () => {
   it('40 workloads behind 2 broken agents are 2 agent incidents, not 40 workload incidents', () => {
-    const workloads = Array.from({ length: 40 }, (_, i) => workload(`shop/web-${i}`, { node: i % 2 === 0 ? 'n1' : 'n2' }));
-    const stale = workloads.map((w) => envoyCerts(w.id, [], T0 - 40_000));
+    const behind = Array.from({ length: 40 }, (_, i) => workload(`shop/web-${i}`, { node: i % 2 === 0 ? 'n1' : 'n2' }));
+    const healthyOnes = Array.from({ length: 40 }, (_, i) => workload(`shop/api-${i}`, { node: 'n3' }));
+    const workloads = [...behind, ...healthyOnes];
+    const stale = behind.map((w) => envoyCerts(w.id, [], T0 - 40_000));
     const d = evaluate(input(workloads, agentObs('n1', T0 - 30_000), agentDown('n2', T0 - 10_000), ...stale));
     assert.deepEqual(d.open.map((x) => `${x.type} ${x.subject}`).sort(), ['agent_disconnected agent:n1', 'agent_disconnected agent:n2']);
     for (const inc of d.open) {
@@ -150,5 +152,27 @@ describe('recovery', () => {
     const healed = evaluate(after(serverBundle(['a', 'b'], T0 + 500), configMap(['a', 'b']))).resolve;
     assert.equal(healed.length, 1);
     assert.match(healed[0]?.reason ?? '', /trust bundle drift on configmap:spire\/spire-bundle is over/);
+  });
+});
+
+describe('fleet storm', () => {
+  const many = Array.from({ length: 24 }, (_, i) => workload(`shop/web-${i}`, { node: `n${i}` }));
+  const overdueCerts = (w: Workload): Observation => envoyCerts(w.id, [], T0 - 40_000);
+  it('more than half the fleet with symptoms is one fleet_storm that lists its causes; the causes stay open', () => {
+    const d = evaluate(input(many, ...many.slice(0, 13).map(overdueCerts)));
+    const storm = d.open.find((i) => i.type === 'fleet_storm');
+    assert.ok(storm, d.open.map((x) => `${x.type} ${x.subject}`).join(', '));
+    assert.match(storm.explanation, /13 of 24 workloads \(54%, limit 50%\)/);
+    assert.equal(storm.affects?.length, 13);
+    assert.equal(d.open.filter((i) => i.type === 'rotation_failed').length, 13);
+  });
+  it('half the fleet or fewer is no storm', () => {
+    assert.equal(evaluate(input(many, ...many.slice(0, 12).map(overdueCerts))).open.some((i) => i.type === 'fleet_storm'), false);
+  });
+  it('an unreachable SPIRE server is a storm by itself', () => {
+    const down: Observation = { subject: 'trust-domain:example.org', source: 'spire.server.bundle', observedAt: T0, stateSince: T0 - 6_000, data: { kind: 'probe.error', probe: 'spire.server.bundle', endpoint: 'tcp://x', error: 'Bundle/GetBundle: UNAVAILABLE' } };
+    const d = evaluate(input([web], down));
+    assert.deepEqual(d.open.map((i) => `${i.type} ${i.subject}`), ['fleet_storm fleet']);
+    assert.match(d.open[0]?.explanation ?? '', /SPIRE server has been unreachable for 6s/);
   });
 });
