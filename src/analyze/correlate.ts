@@ -4,7 +4,7 @@ import type { Finding } from './finding.js';
 /**
  * Folds symptoms into their root cause, so one broken thing is one incident:
  * - a workload's findings (rotation, mTLS, drift) on a node whose agent is disconnected belong to
- *   the agent incident;
+ *   the agent incident; its drift and mTLS findings belong to its agent's bundle drift;
  * - a workload's mTLS errors while its own trust bundle drifted belong to the drift incident;
  * - workload findings already owned by a fleet-level finding (its `affects`) are dropped.
  * The owner lists what it absorbed in `affects`. Pure and independent of finding order.
@@ -14,6 +14,8 @@ export function correlate(findings: readonly Finding[], input: AnalysisInput): F
   const agentByNode = new Map<string, Finding>();
   for (const f of findings) if (f.type === 'agent_disconnected') agentByNode.set(f.subject.slice('agent:'.length), f);
   const ownedByFleet = new Set(findings.flatMap((f) => (f.subject.startsWith('trust-domain:') ? (f.affects ?? []) : [])));
+  const agentDriftByNode = new Map<string, Finding>();
+  for (const f of findings) if (f.type === 'trust_bundle_drift' && f.subject.startsWith('agent:')) agentDriftByNode.set(f.subject.slice('agent:'.length), f);
   const driftOn = new Set(findings.filter((f) => f.type === 'trust_bundle_drift').map((f) => f.subject));
   const absorbed = new Map<Finding, string[]>();
   const owner = (f: Finding): Finding | 'fleet' | null => {
@@ -21,6 +23,8 @@ export function correlate(findings: readonly Finding[], input: AnalysisInput): F
     const node = nodeOf.get(f.subject);
     const agent = node === undefined ? undefined : agentByNode.get(node);
     if (agent !== undefined && f.type !== 'cloudrun_revision_not_ready') return agent;
+    const agentDrift = node === undefined ? undefined : agentDriftByNode.get(node);
+    if (agentDrift !== undefined && (f.type === 'trust_bundle_drift' || f.type === 'mtls_errors')) return agentDrift;
     if (ownedByFleet.has(f.subject) && f.type === 'trust_bundle_drift') return 'fleet';
     if (f.type === 'mtls_errors' && (driftOn.has(f.subject) || ownedByFleet.has(f.subject))) {
       return findings.find((d) => d.type === 'trust_bundle_drift' && (d.subject === f.subject || (d.affects ?? []).includes(f.subject))) ?? null;

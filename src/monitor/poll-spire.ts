@@ -1,6 +1,6 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { BundleCertificate, Observation } from '../knowledge/model/observation.js';
-import type { AgentDebugPort, SpireAgentRecord, SpireCertificate, SpireServerPort } from '../ports/spire.port.js';
+import type { AgentDebugPort, DelegatedIdentityPort, SpireAgentRecord, SpireCertificate, SpireServerPort, X509BundlesUpdate } from '../ports/spire.port.js';
 import { runPaced } from './paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
@@ -9,6 +9,7 @@ import type { SweepResult } from './sweep-envoys.js';
 export const SPIRE_BUNDLE_SOURCE = 'spire.server.bundle';
 export const SPIRE_AGENT_SOURCE = 'spire.agent.debug';
 export const SPIRE_SERVER_AGENT_SOURCE = 'spire.server.agent';
+export const SPIRE_AGENT_BUNDLE_SOURCE = 'spire.agent.bundle';
 
 /** The node of an agent record: its k8s_psat/k8s_sat "agent_node_name:<node>" selector, or the last path segment of its ID. */
 export function nodeOfAgent(a: SpireAgentRecord): string {
@@ -30,6 +31,8 @@ export interface SpireAgentTarget {
 export interface SpirePollDeps extends ObservationSink {
   readonly server: { readonly port: SpireServerPort; readonly endpoint: string } | null;
   readonly debug: AgentDebugPort;
+  /** When set, each agent's distributed bundle is read too (first SubscribeToX509Bundles message). */
+  readonly bundles?: DelegatedIdentityPort;
   readonly clock: Clock;
   readonly trustDomain: string;
   readonly concurrency: number;
@@ -55,7 +58,9 @@ export async function pollSpire(deps: SpirePollDeps, agents: readonly SpireAgent
   }
   await runPaced(agents.length, { concurrency: deps.concurrency, spreadOverMs: deps.spreadOverMs, signal }, async (i) => {
     const a = agents[i];
-    if (a !== undefined) await record(await readAgent(deps, a, signal));
+    if (a === undefined) return;
+    await record(await readAgent(deps, a, signal));
+    if (deps.bundles !== undefined) await record(await readAgentBundle(deps, deps.bundles, a));
   });
   return { probed: agents.length + (server === null ? 0 : 1), failed, changed };
 }
@@ -103,6 +108,33 @@ async function readAgent(deps: SpirePollDeps, a: SpireAgentTarget, signal?: Abor
     };
   } catch (e) {
     return probeError(subject, SPIRE_AGENT_SOURCE, a.adminEndpoint, e, deps.clock.now());
+  }
+}
+
+/** The agent's current bundle for the trust domain: the first full-state SubscribeToX509Bundles message, then the stream is closed. */
+async function readAgentBundle(deps: SpirePollDeps, port: DelegatedIdentityPort, a: SpireAgentTarget, timeoutMs = 5_000): Promise<Observation> {
+  const subject = agentSubject(a.node);
+  const td = `spiffe://${deps.trustDomain}`;
+  try {
+    const update = await new Promise<X509BundlesUpdate>((resolve, reject) => {
+      let done = false;
+      const finish = (f: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        queueMicrotask(() => { watch.close(); });
+        f();
+      };
+      const timer = setTimeout(() => { finish(() => { reject(new Error(`no bundle within ${timeoutMs} ms`)); }); }, timeoutMs);
+      const watch = port.watchX509Bundles(a.adminEndpoint, {
+        onUpdate: (u) => { finish(() => { resolve(u); }); },
+        onError: (f) => { finish(() => { reject(new Error(f.message)); }); },
+      });
+    });
+    const certs = update.bundles[td] ?? [];
+    return { subject, source: SPIRE_AGENT_BUNDLE_SOURCE, observedAt: deps.clock.now(), data: { kind: 'spire.agent.bundle', node: a.node, trustDomain: deps.trustDomain, certificates: certs.map(bundleCertificate) } };
+  } catch (e) {
+    return probeError(subject, SPIRE_AGENT_BUNDLE_SOURCE, `${a.adminEndpoint} DelegatedIdentity/SubscribeToX509Bundles`, e, deps.clock.now());
   }
 }
 

@@ -80,7 +80,7 @@ export class MonitorSources {
     if (spire !== undefined && debug !== undefined) {
       const server = spire.server !== undefined && ports.spireServer !== undefined ? { port: ports.spireServer(spire.server), endpoint: spire.server } : null;
       this.loop('monitor.spire', spire.pollIntervalMs, async () => {
-        const res = await pollSpire({ ...sink, server, debug, clock: deps.clock, trustDomain: spire.trustDomain, concurrency: deps.concurrency, spreadOverMs: spire.pollIntervalMs / 2 }, this.agents());
+        const res = await pollSpire({ ...sink, server, debug, ...(delegated === undefined ? {} : { bundles: delegated }), clock: deps.clock, trustDomain: spire.trustDomain, concurrency: deps.concurrency, spreadOverMs: spire.pollIntervalMs / 2 }, this.agents());
         await this.syncStreams();
         const refreshed = await this.streams?.refresh() ?? 0;
         return { ...res, changed: res.changed + refreshed };

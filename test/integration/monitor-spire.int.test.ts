@@ -9,7 +9,7 @@ import { GrpcSpireServer } from '../../src/adapters/spire/spire-server.client.js
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
 import { DelegatedSvidStreams, SPIRE_SVID_SOURCE, type DelegatedSvidTarget } from '../../src/monitor/delegated-svid-streams.js';
-import { agentSubject, pollSpire, SPIRE_AGENT_SOURCE, SPIRE_BUNDLE_SOURCE, SPIRE_SERVER_AGENT_SOURCE, trustDomainSubject } from '../../src/monitor/poll-spire.js';
+import { agentSubject, pollSpire, SPIRE_AGENT_SOURCE, SPIRE_AGENT_BUNDLE_SOURCE, SPIRE_BUNDLE_SOURCE, SPIRE_SERVER_AGENT_SOURCE, trustDomainSubject } from '../../src/monitor/poll-spire.js';
 import { FakeSpireAgent } from '../../src/sim/spire/fake-spire-agent.js';
 import { FakeSpireServer } from '../../src/sim/spire/fake-spire-server.js';
 import { workloadSelectors } from '../../src/sim/spire/selectors.js';
@@ -77,7 +77,7 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
 
   it('pollSpire records the bundle and authorities, then each agent; a stale sync and a dead agent are visible', async () => {
     const s = sink(uniquePrefix('spire'));
-    const deps = { ...s, server: { port: serverClient, endpoint: server.endpoint }, debug: admin, clock, trustDomain: 'example.org', concurrency: 4 };
+    const deps = { ...s, server: { port: serverClient, endpoint: server.endpoint }, debug: admin, bundles: admin, clock, trustDomain: 'example.org', concurrency: 4 };
     const first = await pollSpire(deps, targets());
     assert.deepEqual([first.probed, first.failed], [3, 0]);
     const bundle = await s.store.latestObservation(trustDomainSubject('example.org'), SPIRE_BUNDLE_SOURCE);
@@ -96,6 +96,9 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     assert.ok(rotated?.data.kind === 'spire.bundle');
     assert.equal(rotated.data.sequenceNumber, '2');
     assert.equal(rotated.data.authorities.length, 2);
+    const agentBundle = await s.store.latestObservation(agentSubject('node-1'), SPIRE_AGENT_BUNDLE_SOURCE);
+    assert.ok(agentBundle?.data.kind === 'spire.agent.bundle');
+    assert.equal(agentBundle.data.certificates.length, 2, 'the agent distributes both CAs after the rotation');
     const stale = await s.store.latestObservation(agentSubject('node-0'), SPIRE_AGENT_SOURCE);
     const fresh = await s.store.latestObservation(agentSubject('node-1'), SPIRE_AGENT_SOURCE);
     assert.ok(stale?.data.kind === 'spire.agent' && fresh?.data.kind === 'spire.agent');
@@ -105,7 +108,7 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     world.injectFault({ kind: 'agent_down', target: 'node-1' });
     await agent('node-1').stop();
     const down = await pollSpire(deps, targets());
-    assert.equal(down.failed, 1);
+    assert.equal(down.failed, 2, 'Debug and the bundle stream both fail on the dead agent');
     const err = await s.store.latestObservation(agentSubject('node-1'), SPIRE_AGENT_SOURCE);
     assert.ok(err?.data.kind === 'probe.error');
     assert.match(err.data.error, /Debug\/GetInfo: UNAVAILABLE/);

@@ -15,7 +15,8 @@ const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size
  * trust_bundle_drift: the CA certificates a consumer trusts differ from the SPIRE server's bundle,
  * once the server's bundle has been stable for `bundleDriftGraceMs` (a prepared CA, or the
  * propagation window after a rotation, is not drift). Consumers: the trust-bundle ConfigMap
- * (k8s.bundle) and every Envoy's validation context (ca_cert in /certs). When most Envoys drift
+ * (k8s.bundle), every agent's distributed bundle (spire.agent.bundle) and every Envoy's validation
+ * context (ca_cert in /certs). When most Envoys drift
  * at once, that is one incident on the trust domain that owns theirs.
  */
 export const trustBundleDriftDetector: Detector = {
@@ -36,6 +37,12 @@ export const trustBundleDriftDetector: Detector = {
         const have = setOf(o.data.certificates);
         if (same(have, want)) continue;
         findings.push(drift(o, server, `ConfigMap ${o.data.configMap} holds CA serials ${list(have)}, but ${serverWords}. Workloads that read the ConfigMap will reject peers signed by a CA it lacks.`));
+      }
+      for (const o of input.observations.values()) {
+        if (o.source !== 'spire.agent.bundle' || o.data.kind !== 'spire.agent.bundle' || o.data.trustDomain !== td || !isFresh(o, input)) continue;
+        const have = setOf(o.data.certificates);
+        if (same(have, want)) continue;
+        findings.push(drift(o, server, `The SPIRE agent on ${o.data.node} distributes CA serials ${list(have)}, but ${serverWords}. Every Envoy it serves gets the stale bundle.`));
       }
       const envoys: Finding[] = [];
       let observed = 0;
@@ -72,9 +79,9 @@ export const trustBundleDriftDetector: Detector = {
     const want = setOf(server.data.authorities);
     const subjects = incident.subject.startsWith('trust-domain:') ? (incident.affects ?? []) : [incident.subject];
     for (const subject of subjects) {
-      const o = input.observations.get(`${subject}|envoy.certs`) ?? input.observations.get(`${subject}|k8s.bundle`);
+      const o = input.observations.get(`${subject}|envoy.certs`) ?? input.observations.get(`${subject}|k8s.bundle`) ?? input.observations.get(`${subject}|spire.agent.bundle`);
       if (!isFresh(o, input)) return null;
-      const have = o.data.kind === 'envoy.certs' ? setOf(o.data.caCerts) : o.data.kind === 'k8s.bundle' ? setOf(o.data.certificates) : null;
+      const have = o.data.kind === 'envoy.certs' ? setOf(o.data.caCerts) : o.data.kind === 'k8s.bundle' || o.data.kind === 'spire.agent.bundle' ? setOf(o.data.certificates) : null;
       if (have === null || !same(have, want)) return null;
     }
     return genericRecovery(incident, input);

@@ -82,6 +82,14 @@ export interface SpireAgentData {
   readonly cachedX509Svids: number;
 }
 
+/** The trust bundle a SPIRE agent distributes (Delegated Identity SubscribeToX509Bundles, own trust domain). */
+export interface SpireAgentBundleData {
+  readonly kind: 'spire.agent.bundle';
+  readonly node: string;
+  readonly trustDomain: string;
+  readonly certificates: readonly BundleCertificate[];
+}
+
 /** An attested agent as the SPIRE server's Agent API (ListAgents) reports it. */
 export interface SpireServerAgentData {
   readonly kind: 'spire.server.agent';
@@ -134,7 +142,7 @@ export interface CloudRunServiceData {
 
 export type ObservationData =
   | EnvoyCertsData | EnvoyStatsData | ProbeErrorData
-  | SpireSvidData | SpireAgentData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
+  | SpireSvidData | SpireAgentData | SpireAgentBundleData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
 
 export interface Observation {
   /** What was observed: a workload id for Envoy probes. */
@@ -167,6 +175,7 @@ export function observationStateKey(o: Observation): string {
     case 'spire.svid': return `svid:${d.svid?.serialNumber ?? 'none'}`;
     // Sync times and counts move every poll; state is whether it syncs and which agent SVID it holds.
     case 'spire.agent': return `agent:svidExpires=${d.agentSvidExpiresAtMs ?? '-'}`;
+    case 'spire.agent.bundle': return `agent-bundle:${serials(d.certificates)}`;
     case 'spire.server.agent': return `server-agent:banned=${d.banned},reattest=${d.canReattest},expires=${d.svidExpiresAtMs}`;
     case 'spire.bundle': return `bundle:seq=${d.sequenceNumber}|${serials(d.authorities)}|active=${d.active ?? '-'}|prepared=${d.prepared ?? '-'}|old=${d.old ?? '-'}`;
     case 'k8s.bundle': return `configmap:${serials(d.certificates)}|problems=${d.problems.length}`;

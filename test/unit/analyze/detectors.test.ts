@@ -133,6 +133,16 @@ describe('correlation to the root cause', () => {
     assert.deepEqual(d.open[0]?.affects, ['shop/web-0', 'shop/web-1', 'shop/web-2', 'shop/web-3']);
   });
 
+  it('an agent distributing a stale bundle is one drift incident that owns its Envoys\' drift', () => {
+    const agentBundle: Observation = { subject: 'agent:n1', source: 'spire.agent.bundle', observedAt: T0, data: { kind: 'spire.agent.bundle', node: 'n1', trustDomain: 'example.org', certificates: [{ serialNumber: 'a', expiresAtMs: T0 + 1e9 }] } };
+    const d = evaluate(input([web, api], serverBundle(['a', 'b'], T0 - 30_000), agentBundle, envoyCerts(web.id, ['a']), envoyCerts(api.id, ['a', 'b'])));
+    assert.deepEqual(d.open.map((x) => `${x.type} ${x.subject}`), ['trust_bundle_drift agent:n1']);
+    const [inc] = d.open;
+    assert.ok(inc);
+    assert.deepEqual(inc.affects, ['shop/web-0']);
+    assert.match(inc.explanation, /agent on n1 distributes CA serials a, but/);
+  });
+
   it('an Envoy failing verification because its own bundle drifted is one drift incident', () => {
     const d = evaluate(input([web, api], serverBundle(['a', 'b'], T0 - 30_000), envoyCerts(web.id, ['a']), envoyCerts(api.id, ['a', 'b']), envoyStats(web.id, { handshake: 10, verify: 10 }, T0 - 500)));
     assert.deepEqual(d.open.map((x) => `${x.type} ${x.subject}`), ['trust_bundle_drift shop/web-0']);
