@@ -1,7 +1,28 @@
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
-import type { AnalysisInput } from '../analysis-input.js';
 import { heldFor, isFresh, latest, type Detector } from '../detector.js';
+import type { AnalysisInput } from '../analysis-input.js';
 import type { Finding } from '../finding.js';
+
+/**
+ * Without a Debug reading of the agent (no admin socket configured or discovered), the Envoys tell:
+ * when at least two of them on the node (or its only one) see their SDS fetches to the agent fail
+ * and keep failing (update_failure rose within mtlsWindowMs), the agent's SDS server is gone.
+ */
+function sdsFailuresOn(node: string, input: AnalysisInput): Finding | null {
+  const onNode = input.workloads.filter((w) => w.node === node);
+  const failing = onNode.flatMap((w) => {
+    const st = latest(input, w.id, 'envoy.stats');
+    if (!isFresh(st, input) || st.data.kind !== 'envoy.stats' || heldFor(st, input.now) > input.config.mtlsWindowMs) return [];
+    const failures = st.data.sds.reduce((n, x) => n + x.updateFailure, 0);
+    return failures > 0 ? [{ id: w.id, failures, obs: st }] : [];
+  });
+  if (failing.length === 0 || failing.length < Math.min(2, onNode.length)) return null;
+  return {
+    type: 'agent_disconnected', subject: agentSubject(node), observedAt: Math.max(...failing.map((f) => f.obs.observedAt)), evidence: failing.slice(0, 5).map((f) => f.obs),
+    explanation: `${failing.length} of ${onNode.length} Envoys on ${node} keep failing to fetch their secrets from the SPIRE agent over SDS ` +
+      `(update_failure: ${failing.slice(0, 5).map((f) => `${f.id} ${f.failures}`).join(', ')}${failing.length > 5 ? ', …' : ''}): their SDS connection to the agent drops, so the agent on ${node} is down or unreachable.`,
+  };
+}
 
 /** Subject of agent-level incidents. */
 export const agentSubject = (node: string): string => `agent:${node}`;
@@ -39,7 +60,11 @@ export const agentDisconnectedDetector: Detector = {
         }
       }
       const o = latest(input, agentSubject(node), 'spire.agent.debug');
-      if (!isFresh(o, input)) continue;
+      if (!isFresh(o, input)) {
+        const sds = sdsFailuresOn(node, input);
+        if (sds !== null) findings.push(sds);
+        continue;
+      }
       const d = o.data;
       let why: string | null = null;
       if (d.kind === 'probe.error') {

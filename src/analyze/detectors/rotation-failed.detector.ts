@@ -20,6 +20,7 @@ export const rotationFailedDetector: Detector = {
       const envoy = overdueLeaf(latest(input, w.id, 'envoy.certs'), input);
       const agent = overdueLeaf(latest(input, w.id, 'spire.delegated.svid'), input);
       const stale = agent ?? envoy;
+      if (stale !== null && !agentSeenSince(w, rotationStatus(stale.leaf, stale.obs.observedAt, input.config.rotation).rotateByMs, input)) continue;
       if (stale === null) {
         const rejected = rejectedRotations(latest(input, w.id, 'envoy.stats'), input);
         if (rejected !== null) findings.push({ type: 'rotation_failed', subject: w.id, observedAt: rejected.obs.observedAt, evidence: [rejected.obs], explanation: `Envoy for ${w.id} ${rejected.words}` });
@@ -43,6 +44,17 @@ function rejectedRotations(o: Observation | undefined, input: AnalysisInput): { 
   if (failed <= 2 || input.now - (o.stateSince ?? o.observedAt) > input.config.mtlsWindowMs) return null;
   const secrets = o.data.sds.filter((s) => s.updateRejected + s.keyRotationFailed > 0).map((s) => `${s.secret} (rejected ${s.updateRejected}, key rotation failed ${s.keyRotationFailed})`);
   return { obs: o, words: `rejected ${failed} SVID updates over SDS since it started: ${secrets.join('; ')}. Each rotation the agent pushes fails to apply, so the served SVID will age out.` };
+}
+
+/**
+ * Correlate before paging: when the workload's agent is monitored, a rotation failure waits until
+ * the agent has been read after the rotation deadline, so a broken agent (which explains the
+ * failure) is known first and the symptom folds into it instead of opening on its own.
+ */
+function agentSeenSince(w: Workload, deadline: number, input: AnalysisInput): boolean {
+  if (w.node === undefined) return true;
+  const agent = latest(input, `agent:${w.node}`, 'spire.agent.debug');
+  return agent === undefined || agent.observedAt >= deadline;
 }
 
 interface Overdue {

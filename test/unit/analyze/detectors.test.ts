@@ -42,6 +42,10 @@ const envoyStats = (id: string, c: { handshake: number; connErr?: number; verify
     ssl: [{ scope: 'listener.0.0.0.0_15001', handshake: c.handshake, connectionError: c.connErr ?? 0, failVerifyError: c.verify ?? 0, failVerifySan: 0, noCertificate: 0 }],
   },
 });
+const sdsFailing = (id: string, since: number): Observation => ({
+  subject: id, source: 'envoy.stats', observedAt: T0, stateSince: since,
+  data: { kind: 'envoy.stats', ssl: [], secretsNotReady: 0, serverState: 0, sds: [{ secret: 's', updateSuccess: 1, updateRejected: 0, updateFailure: 4, initFetchTimeout: 0, keyRotationFailed: 0, updateTimeMs: T0 - 9_000 }] },
+});
 const runService = (id: string, ready: boolean, since: number): Observation => ({
   subject: id, source: 'cloudrun.service', observedAt: T0, stateSince: since,
   data: { kind: 'cloudrun.service', service: `projects/p/locations/l/services/${id}`, ready, latestCreatedRevision: 'r2', latestReadyRevision: 'r1', notReady: ready ? [] : ['Ready is CONDITION_FAILED: probe failed'] },
@@ -65,6 +69,22 @@ describe('detectors, keyed by the sentence they implement', () => {
     'an agent whose SVID expired but that can re-attest is left to re-attest': {
       input: input([web], { subject: 'agent:n1', source: 'spire.server.agent', observedAt: T0, data: { kind: 'spire.server.agent', node: 'n1', agentId: 'a', banned: false, canReattest: true, svidExpiresAtMs: T0 - 1 } }),
       want: [],
+    },
+    'Envoys on a node whose SDS fetches keep failing show the agent is down, even without its admin socket': {
+      input: input([web, workload('shop/web-9', { node: 'n1' })], sdsFailing(web.id, T0 - 500), sdsFailing('shop/web-9', T0 - 800)),
+      want: ['agent_disconnected agent:n1'],
+    },
+    'one Envoy of two with failing SDS fetches is that Envoy, not the agent': {
+      input: input([web, workload('shop/web-9', { node: 'n1' })], sdsFailing(web.id, T0 - 500)),
+      want: [],
+    },
+    'a rotation failure waits until the monitored agent was read after the rotation deadline': {
+      input: input([web], envoyCerts(web.id, ['a'], T0 - 40_000), { ...agentObs('n1', T0 - 40_000), observedAt: T0 - 20_000 }),
+      want: [],
+    },
+    'once the agent was read after the deadline and is healthy, the rotation failure opens': {
+      input: input([web], envoyCerts(web.id, ['a'], T0 - 40_000), { ...agentObs('n1', T0 - 1_000), observedAt: T0 - 500 }),
+      want: ['rotation_failed shop/web-0'],
     },
     'one failed Debug poll is not a disconnect': { input: input([web], agentDown('n1', T0 - 1_000)), want: [] },
     'an agent unreachable for longer than agentDownFor is disconnected': { input: input([web], agentDown('n1', T0 - 6_000)), want: ['agent_disconnected agent:n1'] },
