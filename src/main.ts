@@ -7,6 +7,7 @@ import { CloudRunAdminClient } from './adapters/cloudrun/cloudrun-admin.client.j
 import { EnvoyAdminHttp } from './adapters/envoy/admin-http.js';
 import { KubernetesInventory } from './adapters/kubernetes/kubernetes-inventory.js';
 import { GrpcAgentAdmin } from './adapters/spire/agent-admin.client.js';
+import { HttpSpireHealth } from './adapters/spire/spire-health.client.js';
 import { GrpcSpireServer } from './adapters/spire/spire-server.client.js';
 import { PromMetrics } from './adapters/metrics/prom-metrics.js';
 import { BullmqRemediationQueue } from './adapters/queue/bullmq-remediation-queue.js';
@@ -65,7 +66,7 @@ function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; 
     cloudRun = client;
   }
   return {
-    ports: { spireServer, agentDebug: admin, delegatedIdentity: admin, ...(kubernetes === undefined ? {} : { kubernetes }), ...(cloudRun === undefined ? {} : { cloudRun }) },
+    ports: { spireServer, agentDebug: admin, delegatedIdentity: admin, spireHealth: new HttpSpireHealth(), ...(kubernetes === undefined ? {} : { kubernetes }), ...(cloudRun === undefined ? {} : { cloudRun }) },
     close: async () => { for (const c of closers) await c(); },
   };
 }

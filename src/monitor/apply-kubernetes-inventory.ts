@@ -11,6 +11,8 @@ export const K8S_INVENTORY_SOURCE = 'k8s.inventory';
 
 /** Agent pod annotation naming the agent's admin socket as the daemon can reach it. */
 export const AGENT_ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
+/** Agent pod annotation naming the base URL of the agent's health listener (/live, /ready). */
+export const AGENT_HEALTH_URL_ANNOTATION = 'spire-healer.io/agent-health-url';
 
 /** Subject of the trust-bundle ConfigMap's observations. */
 export const configMapSubject = (namespace: string, name: string): string => `configmap:${namespace}/${name}`;
@@ -33,11 +35,13 @@ export interface InventoryApplied {
  */
 export class KubernetesInventorySync {
   private readonly known = new Map<string, string>();
+  private last: KubeInventory | null = null;
 
   constructor(private readonly deps: ObservationSink & { readonly clock: Clock; readonly bundleConfigMap: string }) {}
 
   async apply(inv: KubeInventory): Promise<InventoryApplied> {
     const { store } = this.deps;
+    this.last = inv;
     const current = new Map<string, Workload>();
     for (const k of inv.workloads) {
       const w = toWorkload(k);
@@ -64,9 +68,22 @@ export class KubernetesInventorySync {
     const changed = (await recordObservation(this.deps, this.bundleObservation(inv))) ? 1 : 0;
     const agents = inv.agents.flatMap((a) => {
       const endpoint = a.annotations[AGENT_ADMIN_ENDPOINT_ANNOTATION];
-      return a.node === null || endpoint === undefined || endpoint === '' ? [] : [{ node: a.node, adminEndpoint: endpoint }];
+      const health = a.annotations[AGENT_HEALTH_URL_ANNOTATION];
+      return a.node === null || endpoint === undefined || endpoint === '' ? [] : [{ node: a.node, adminEndpoint: endpoint, ...(health === undefined || health === '' ? {} : { healthUrl: health }) }];
     });
     return { workloads: current.size, added, removed, agents, changed: changed + added + removed };
+  }
+
+  /**
+   * A watch reports changes only, so a ConfigMap that does not change would look stale to analysis.
+   * While the watch is healthy its last state is still the truth: re-record it stamped now (same
+   * state, so nothing is audited). Returns false when there is nothing to refresh.
+   */
+  async refresh(): Promise<boolean> {
+    const inv = this.last;
+    if (inv === null || inv.degraded.includes('configmaps')) return false;
+    await recordObservation(this.deps, this.bundleObservation(inv));
+    return true;
   }
 
   /** Records a failing list or watch as an observation on "kubernetes:<resource>". */

@@ -23,6 +23,8 @@ export function describeObservation(o: Observation): string {
       const synced = d.lastSyncSuccessMs === 0 ? 'never synced with its server' : `last synced with its server at ${iso(d.lastSyncSuccessMs)} (${Math.max(0, Math.floor((o.observedAt - d.lastSyncSuccessMs) / 1_000))} s ago)`;
       return `SPIRE agent on ${d.node} (${d.agentId}) ${synced}, its own SVID expires ${d.agentSvidExpiresAtMs === null ? 'at an unknown time' : `at ${iso(d.agentSvidExpiresAtMs)}`}`;
     }
+    case 'spire.health':
+      return d.healthy ? `SPIRE agent on ${d.node} reports ready` : `SPIRE agent on ${d.node} reports NOT ready (HTTP ${d.status}; ${d.failing.join(', ') || 'no subsystem named'})`;
     case 'spire.agent.bundle':
       return `SPIRE agent on ${d.node} distributes ${d.certificates.length} CA certificate(s) for ${d.trustDomain} (${d.certificates.map((c) => c.serialNumber).join(', ')})`;
     case 'spire.server.agent':

@@ -1,6 +1,8 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { BundleCertificate, Observation } from '../knowledge/model/observation.js';
-import type { AgentDebugPort, DelegatedIdentityPort, SpireAgentRecord, SpireCertificate, SpireServerPort, X509BundlesUpdate } from '../ports/spire.port.js';
+import type {
+  AgentDebugPort, DelegatedIdentityPort, SpireAgentRecord, SpireCertificate, SpireHealthPort, SpireServerPort, X509BundlesUpdate,
+} from '../ports/spire.port.js';
 import { runPaced } from './paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
@@ -10,6 +12,7 @@ export const SPIRE_BUNDLE_SOURCE = 'spire.server.bundle';
 export const SPIRE_AGENT_SOURCE = 'spire.agent.debug';
 export const SPIRE_SERVER_AGENT_SOURCE = 'spire.server.agent';
 export const SPIRE_AGENT_BUNDLE_SOURCE = 'spire.agent.bundle';
+export const SPIRE_AGENT_HEALTH_SOURCE = 'spire.agent.health';
 
 /** The node of an agent record: its k8s_psat/k8s_sat "agent_node_name:<node>" selector, or the last path segment of its ID. */
 export function nodeOfAgent(a: SpireAgentRecord): string {
@@ -25,6 +28,8 @@ export const trustDomainSubject = (trustDomain: string): string => `trust-domain
 export interface SpireAgentTarget {
   readonly node: string;
   readonly adminEndpoint: string;
+  /** Base URL of its /live /ready listener, when known. */
+  readonly healthUrl?: string;
 }
 
 /** What the SPIRE poll reads. `server` null when no server endpoint is configured. */
@@ -33,6 +38,8 @@ export interface SpirePollDeps extends ObservationSink {
   readonly debug: AgentDebugPort;
   /** When set, each agent's distributed bundle is read too (first SubscribeToX509Bundles message). */
   readonly bundles?: DelegatedIdentityPort;
+  /** When set, agents with a health URL are asked /ready. */
+  readonly health?: SpireHealthPort;
   readonly clock: Clock;
   readonly trustDomain: string;
   readonly concurrency: number;
@@ -61,6 +68,7 @@ export async function pollSpire(deps: SpirePollDeps, agents: readonly SpireAgent
     if (a === undefined) return;
     await record(await readAgent(deps, a, signal));
     if (deps.bundles !== undefined) await record(await readAgentBundle(deps, deps.bundles, a));
+    if (deps.health !== undefined && a.healthUrl !== undefined) await record(await readAgentHealth(deps, deps.health, a, a.healthUrl, signal));
   });
   return { probed: agents.length + (server === null ? 0 : 1), failed, changed };
 }
@@ -135,6 +143,17 @@ async function readAgentBundle(deps: SpirePollDeps, port: DelegatedIdentityPort,
     return { subject, source: SPIRE_AGENT_BUNDLE_SOURCE, observedAt: deps.clock.now(), data: { kind: 'spire.agent.bundle', node: a.node, trustDomain: deps.trustDomain, certificates: certs.map(bundleCertificate) } };
   } catch (e) {
     return probeError(subject, SPIRE_AGENT_BUNDLE_SOURCE, `${a.adminEndpoint} DelegatedIdentity/SubscribeToX509Bundles`, e, deps.clock.now());
+  }
+}
+
+async function readAgentHealth(deps: SpirePollDeps, port: SpireHealthPort, a: SpireAgentTarget, url: string, signal?: AbortSignal): Promise<Observation> {
+  const subject = agentSubject(a.node);
+  try {
+    const h = await port.check(url, 'ready', signal);
+    const failing = Object.entries(h.subsystems).filter(([, d]) => Object.keys(d).length > 0).map(([name]) => name).sort();
+    return { subject, source: SPIRE_AGENT_HEALTH_SOURCE, observedAt: deps.clock.now(), data: { kind: 'spire.health', node: a.node, healthy: h.healthy, status: h.status, failing } };
+  } catch (e) {
+    return probeError(subject, SPIRE_AGENT_HEALTH_SOURCE, `${url}/ready`, e, deps.clock.now());
   }
 }
 

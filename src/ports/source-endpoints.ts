@@ -8,7 +8,8 @@ export interface SourceEndpoints {
     readonly trustDomain: string;
     /** Server API endpoint (unix:///… or tcp://…); absent = no server-side reads. */
     readonly server?: string;
-    readonly agents: readonly { readonly node: string; readonly adminEndpoint: string }[];
+    /** healthUrl: base URL of the agent's /live /ready listener, when reachable. */
+    readonly agents: readonly { readonly node: string; readonly adminEndpoint: string; readonly healthUrl?: string }[];
     readonly delegatedIdentity: boolean;
     readonly pollIntervalMs: number;
   };

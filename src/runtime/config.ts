@@ -27,7 +27,10 @@ const sourcesSchema = z.strictObject({
     /** The SPIRE server API (Agent, Bundle, LocalAuthority); unset = no server-side reads. */
     server: spiffeEndpoint.optional(),
     /** Agents to poll (Debug) and stream (Delegated Identity); Kubernetes discovery adds annotated agent pods. */
-    agents: z.array(z.strictObject({ node: z.string().min(1), adminEndpoint: spiffeEndpoint })).default([]),
+    agents: z.array(z.strictObject({
+      node: z.string().min(1), adminEndpoint: spiffeEndpoint,
+      healthUrl: z.url({ protocol: /^https?$/, error: 'expected the base URL of the agent health listener, e.g. http://10.0.0.5:8080' }).optional(),
+    })).default([]),
     delegatedIdentity: z.boolean().default(true),
     pollInterval: duration.default('10s'),
   }).optional(),
@@ -150,7 +153,7 @@ function sourcesOf(s: z.infer<typeof sourcesSchema>): SourcesConfig {
   return {
     ...(spire === undefined ? {} : {
       spire: {
-        trustDomain: spire.trustDomain, agents: spire.agents, delegatedIdentity: spire.delegatedIdentity, pollIntervalMs: ms(spire.pollInterval),
+        trustDomain: spire.trustDomain, agents: spire.agents.map((a) => ({ node: a.node, adminEndpoint: a.adminEndpoint, ...(a.healthUrl === undefined ? {} : { healthUrl: a.healthUrl }) })), delegatedIdentity: spire.delegatedIdentity, pollIntervalMs: ms(spire.pollInterval),
         ...(spire.server === undefined ? {} : { server: spire.server }),
       },
     }),

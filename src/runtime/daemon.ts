@@ -80,7 +80,7 @@ export class Daemon {
     }), { intervalMs: config.intervals.monitorMs, maxBackoffMs: config.intervals.maxBackoffMs });
     this.sources = startMonitorSources({
       sources: config.sources, ports: this.parts.sourcePorts ?? {}, store, audit: this.parts.audit, clock: this.parts.clock, metrics, log,
-      concurrency: config.monitor.concurrency, maxBackoffMs: config.intervals.maxBackoffMs,
+      concurrency: config.monitor.concurrency, maxBackoffMs: config.intervals.maxBackoffMs, freshnessMs: config.analyze.staleAfterMs,
       spawn: (name, machine, input) => this.spawn(name, machine, input),
       track: (p) => this.inFlight.track(p),
       onChanged: () => { analyze.send({ type: 'knowledge.changed' }); },

@@ -14,7 +14,7 @@ import { pollSpire, type SpireAgentTarget } from '../monitor/poll-spire.js';
 import type { SweepResult } from '../monitor/sweep-envoys.js';
 import type { CloudRunPort } from '../ports/cloudrun.port.js';
 import type { DaemonMetrics } from '../ports/metrics.port.js';
-import type { AgentDebugPort, DelegatedIdentityPort, SpireServerPort } from '../ports/spire.port.js';
+import type { AgentDebugPort, DelegatedIdentityPort, SpireHealthPort, SpireServerPort } from '../ports/spire.port.js';
 import type { SourcesConfig } from './config.js';
 import type { Logger } from './logger.js';
 
@@ -23,6 +23,7 @@ export interface MonitorSourcePorts {
   /** Builds a Server API client for an endpoint (unix:///… or tcp://…). */
   readonly spireServer?: (endpoint: string) => SpireServerPort;
   readonly agentDebug?: AgentDebugPort;
+  readonly spireHealth?: SpireHealthPort;
   readonly delegatedIdentity?: DelegatedIdentityPort;
   readonly cloudRun?: CloudRunPort;
   readonly kubernetes?: KubernetesInventoryPort;
@@ -39,6 +40,8 @@ export interface MonitorSourcesDeps {
   readonly log: Logger;
   readonly concurrency: number;
   readonly maxBackoffMs: number;
+  /** How old an observation may be before analysis ignores it; watch-based state is re-stamped well within it. */
+  readonly freshnessMs: number;
   /** Spawns a named stage actor owned by the daemon (health, metrics, stop). */
   readonly spawn: (name: string, machine: AnyStateMachine, input: unknown) => AnyActorRef;
   /** Registers work a shutdown must wait for. */
@@ -59,7 +62,7 @@ export function startMonitorSources(deps: MonitorSourcesDeps): MonitorSources {
 
 /** The running sources. */
 export class MonitorSources {
-  private readonly discoveredAgents = new Map<string, string>();
+  private readonly discoveredAgents = new Map<string, SpireAgentTarget>();
   private readonly streams: DelegatedSvidStreams | null;
 
   constructor(private readonly deps: MonitorSourcesDeps) {
@@ -80,7 +83,7 @@ export class MonitorSources {
     if (spire !== undefined && debug !== undefined) {
       const server = spire.server !== undefined && ports.spireServer !== undefined ? { port: ports.spireServer(spire.server), endpoint: spire.server } : null;
       this.loop('monitor.spire', spire.pollIntervalMs, async () => {
-        const res = await pollSpire({ ...sink, server, debug, ...(delegated === undefined ? {} : { bundles: delegated }), clock: deps.clock, trustDomain: spire.trustDomain, concurrency: deps.concurrency, spreadOverMs: spire.pollIntervalMs / 2 }, this.agents());
+        const res = await pollSpire({ ...sink, server, debug, ...(delegated === undefined ? {} : { bundles: delegated }), ...(ports.spireHealth === undefined ? {} : { health: ports.spireHealth }), clock: deps.clock, trustDomain: spire.trustDomain, concurrency: deps.concurrency, spreadOverMs: spire.pollIntervalMs / 2 }, this.agents());
         await this.syncStreams();
         const refreshed = await this.streams?.refresh() ?? 0;
         return { ...res, changed: res.changed + refreshed };
@@ -102,14 +105,14 @@ export class MonitorSources {
   /** Agents discovered elsewhere (Kubernetes agent pods): node → admin endpoint. Replaces the previous set. */
   setDiscoveredAgents(agents: readonly SpireAgentTarget[]): void {
     this.discoveredAgents.clear();
-    for (const a of agents) this.discoveredAgents.set(a.node, a.adminEndpoint);
+    for (const a of agents) this.discoveredAgents.set(a.node, a);
   }
 
   /** Configured agents, then discovered ones on other nodes. */
   agents(): SpireAgentTarget[] {
     const configured = this.deps.sources.spire?.agents ?? [];
     const nodes = new Set(configured.map((a) => a.node));
-    return [...configured, ...[...this.discoveredAgents].filter(([n]) => !nodes.has(n)).map(([node, adminEndpoint]) => ({ node, adminEndpoint }))];
+    return [...configured, ...[...this.discoveredAgents.values()].filter((a) => !nodes.has(a.node))];
   }
 
   /** Opens or closes Delegated Identity streams to match the workloads in knowledge. */
@@ -141,6 +144,7 @@ export class MonitorSources {
       const serially = (what: string, f: () => Promise<void>): void => {
         chain = this.deps.track(chain.then(f).catch((err: unknown) => { log.warn({ err }, `kubernetes inventory: could not apply ${what}`); }));
       };
+      const refresher = setInterval(() => { serially('a refresh', async () => { await sync.refresh(); }); }, Math.max(250, Math.floor(this.deps.freshnessMs / 3)));
       const watch = port.watchInventory({
         onSnapshot: (inv) => {
           serially('a snapshot', async () => {
@@ -156,7 +160,10 @@ export class MonitorSources {
           if (willRetryInMs === null) sendBack({ type: 'stream.failed', error: f.message, retryable: f.retryable });
         },
       });
-      return () => { void watch.close(); };
+      return () => {
+        clearInterval(refresher);
+        void watch.close();
+      };
     });
     this.deps.spawn('monitor.kubernetes', streamSourceMachine.provide({ actors: { stream } }), { source: 'kubernetes', intervalMs: 1_000, maxBackoffMs: this.deps.maxBackoffMs });
   }

@@ -9,8 +9,9 @@ import { BUNDLE_CONFIGMAP, seedKubernetes } from './k8s/k8s-seed.js';
 import { KubeStore } from './k8s/k8s-store.js';
 import type { SimWorld } from './world.js';
 
-/** Agent pod annotation naming the agent's admin socket (what the daemon's discovery reads). */
+/** Agent pod annotations the daemon's discovery reads: the admin socket and the health listener. */
 export const AGENT_ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
+export const AGENT_HEALTH_URL_ANNOTATION = 'spire-healer.io/agent-health-url';
 export const SPIRE_NAMESPACE = 'spire';
 
 /** A running fake Kubernetes API for a world. */
@@ -27,7 +28,7 @@ const pemOf = (certs: readonly MintedCert[]): string => certs.map((c) => c.pem.t
 
 /** Seeds and starts the fake API server. `adminUrl` and `agentAdminEndpoint` come from the other fakes. */
 export async function startSimKubernetes(
-  world: SimWorld, adminUrl: (workloadId: string) => string, agentAdminEndpoint: (node: string) => string,
+  world: SimWorld, adminUrl: (workloadId: string) => string, agentOf: (node: string) => { readonly adminEndpoint: string; readonly healthUrl: string | undefined },
 ): Promise<SimKubernetes> {
   const store = new KubeStore();
   let bundleSerials = world.configMapBundle().map((c) => c.serialHex).join(',');
@@ -35,7 +36,13 @@ export async function startSimKubernetes(
     nodes: world.nodes(),
     spireNamespace: SPIRE_NAMESPACE,
     bundlePem: pemOf(world.configMapBundle()),
-    agents: world.nodes().map((node) => ({ node, podName: `spire-agent-${node}`, annotations: { [AGENT_ADMIN_ENDPOINT_ANNOTATION]: agentAdminEndpoint(node) } })),
+    agents: world.nodes().map((node) => {
+      const a = agentOf(node);
+      return {
+        node, podName: `spire-agent-${node}`,
+        annotations: { [AGENT_ADMIN_ENDPOINT_ANNOTATION]: a.adminEndpoint, ...(a.healthUrl === undefined ? {} : { [AGENT_HEALTH_URL_ANNOTATION]: a.healthUrl }) },
+      };
+    }),
     workloads: world.workloads().filter((w) => w.platform === 'kubernetes').map((w) => {
       const podName = w.id.slice(w.location.length + 1);
       const app = podName.replace(/-\d+$/, '');

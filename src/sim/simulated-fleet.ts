@@ -55,7 +55,7 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
   const envoys = new SimEnvoyAdminServer(world);
   await envoys.start(0);
   const adminUrl = (id: string): string => envoys.adminUrl(id);
-  const agents = new Map(world.nodes().map((node) => [node, new FakeSpireAgent({ world, node, pollMs: SIM_TICK_MS, health: false })]));
+  const agents = new Map(world.nodes().map((node) => [node, new FakeSpireAgent({ world, node, pollMs: SIM_TICK_MS })]));
   for (const a of agents.values()) await a.start();
   const agentOf = (node: string): FakeSpireAgent => {
     const a = agents.get(node);
@@ -64,7 +64,7 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
   };
   const spireServer = new FakeSpireServer({ world, agents: () => [...agents.values()].map((a) => a.agentRecord()), tcp: true });
   await spireServer.start();
-  const kube = await startSimKubernetes(world, adminUrl, (node) => agentOf(node).adminEndpoint);
+  const kube = await startSimKubernetes(world, adminUrl, (node) => agentOf(node));
   const cloudRun = await startSimCloudRun(world.workloads(), adminUrl, now);
 
   const carryOver = (): void => {

@@ -97,6 +97,14 @@ describe('Kubernetes inventory → knowledge (client-node against the fake API s
     const b = await kstore.latestObservation('configmap:spire/spire-bundle', K8S_BUNDLE_SOURCE);
     assert.ok(b?.data.kind === 'k8s.bundle');
     assert.deepEqual(b.data.problems, ['spire/spire-bundle key bundle.crt: no PEM block']);
+    // A watch reports changes only: refresh() re-stamps the unchanged ConfigMap so it never looks stale, without auditing.
+    const audited = (await kstore.listLatestObservations()).length + (await new RedisAuditLog(conn, prefix).list()).length;
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await sync.refresh(), true);
+    const again = await kstore.latestObservation('configmap:spire/spire-bundle', K8S_BUNDLE_SOURCE);
+    assert.ok(again !== null && again.observedAt > b.observedAt);
+    assert.equal(again.stateSince, b.stateSince);
+    assert.equal((await kstore.listLatestObservations()).length + (await new RedisAuditLog(conn, prefix).list()).length, audited);
     await sync.failure({ message: 'kubernetes list pods at http://x failed: HTTP 500', endpoint: 'http://x', resource: 'pods', code: 'server_error', httpStatus: 500, retryable: true });
     const e = await kstore.latestObservation('kubernetes:pods', K8S_INVENTORY_SOURCE);
     assert.ok(e?.data.kind === 'probe.error');

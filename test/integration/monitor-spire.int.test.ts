@@ -5,11 +5,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GrpcAgentAdmin } from '../../src/adapters/spire/agent-admin.client.js';
+import { HttpSpireHealth } from '../../src/adapters/spire/spire-health.client.js';
 import { GrpcSpireServer } from '../../src/adapters/spire/spire-server.client.js';
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
 import { DelegatedSvidStreams, SPIRE_SVID_SOURCE, type DelegatedSvidTarget } from '../../src/monitor/delegated-svid-streams.js';
-import { agentSubject, pollSpire, SPIRE_AGENT_SOURCE, SPIRE_AGENT_BUNDLE_SOURCE, SPIRE_BUNDLE_SOURCE, SPIRE_SERVER_AGENT_SOURCE, trustDomainSubject } from '../../src/monitor/poll-spire.js';
+import { agentSubject, pollSpire, SPIRE_AGENT_SOURCE, SPIRE_AGENT_BUNDLE_SOURCE, SPIRE_AGENT_HEALTH_SOURCE, SPIRE_BUNDLE_SOURCE, SPIRE_SERVER_AGENT_SOURCE, trustDomainSubject } from '../../src/monitor/poll-spire.js';
 import { FakeSpireAgent } from '../../src/sim/spire/fake-spire-agent.js';
 import { FakeSpireServer } from '../../src/sim/spire/fake-spire-server.js';
 import { workloadSelectors } from '../../src/sim/spire/selectors.js';
@@ -55,7 +56,7 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-0' });
     await world.addWorkload({ id: 'shop/web-1', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-1' });
     for (const node of world.nodes()) {
-      const a = new FakeSpireAgent({ world, node, pollMs: 0, health: false });
+      const a = new FakeSpireAgent({ world, node, pollMs: 0 });
       await a.start();
       agents.set(node, a);
     }
@@ -73,13 +74,21 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     const conn = redis.connect();
     return { store: new RedisKnowledgeStore(conn, prefix), audit: new RedisAuditLog(conn, prefix) };
   }
-  const targets = (): { node: string; adminEndpoint: string }[] => world.nodes().map((node) => ({ node, adminEndpoint: agent(node).adminEndpoint }));
+  const targets = (): { node: string; adminEndpoint: string; healthUrl?: string }[] => world.nodes().map((node) => {
+    const url = agent(node).healthUrl;
+    return { node, adminEndpoint: agent(node).adminEndpoint, ...(url === undefined ? {} : { healthUrl: url }) };
+  });
 
   it('pollSpire records the bundle and authorities, then each agent; a stale sync and a dead agent are visible', async () => {
     const s = sink(uniquePrefix('spire'));
-    const deps = { ...s, server: { port: serverClient, endpoint: server.endpoint }, debug: admin, bundles: admin, clock, trustDomain: 'example.org', concurrency: 4 };
+    const deps = { ...s, server: { port: serverClient, endpoint: server.endpoint }, debug: admin, bundles: admin, health: new HttpSpireHealth(), clock, trustDomain: 'example.org', concurrency: 4 };
+    agent('node-0').health.agent = { error: 'cannot reach server' };
     const first = await pollSpire(deps, targets());
     assert.deepEqual([first.probed, first.failed], [3, 0]);
+    const notReady = await s.store.latestObservation(agentSubject('node-0'), SPIRE_AGENT_HEALTH_SOURCE);
+    assert.ok(notReady?.data.kind === 'spire.health');
+    assert.deepEqual([notReady.data.healthy, notReady.data.status, notReady.data.failing], [false, 500, ['agent']]);
+    agent('node-0').health.agent = {};
     const bundle = await s.store.latestObservation(trustDomainSubject('example.org'), SPIRE_BUNDLE_SOURCE);
     assert.ok(bundle?.data.kind === 'spire.bundle');
     assert.deepEqual(bundle.data.authorities.map((a) => a.serialNumber), [world.ca.cert.serialHex]);
@@ -106,9 +115,10 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     assert.equal(fresh.data.lastSyncSuccessMs, now);
 
     world.injectFault({ kind: 'agent_down', target: 'node-1' });
+    const before = targets(); // addresses as discovery knew them while the agent ran
     await agent('node-1').stop();
-    const down = await pollSpire(deps, targets());
-    assert.equal(down.failed, 2, 'Debug and the bundle stream both fail on the dead agent');
+    const down = await pollSpire(deps, before);
+    assert.equal(down.failed, 3, 'Debug, the bundle stream and /ready all fail on the dead agent');
     const err = await s.store.latestObservation(agentSubject('node-1'), SPIRE_AGENT_SOURCE);
     assert.ok(err?.data.kind === 'probe.error');
     assert.match(err.data.error, /Debug\/GetInfo: UNAVAILABLE/);

@@ -59,6 +59,15 @@ export const agentDisconnectedDetector: Detector = {
           continue;
         }
       }
+      const ready = latest(input, agentSubject(node), 'spire.agent.health');
+      if (isFresh(ready, input) && ready.data.kind === 'spire.health' && !ready.data.healthy && heldFor(ready, input.now) >= input.config.agentDownForMs) {
+        findings.push({
+          type: 'agent_disconnected', subject: agentSubject(node), observedAt: ready.observedAt, evidence: [ready],
+          explanation: `The SPIRE agent on ${node} has reported NOT ready for ${formatDuration(heldFor(ready, input.now))} (HTTP ${ready.data.status}; ` +
+            `failing: ${ready.data.failing.join(', ') || 'unnamed'}). ${input.workloads.filter((w) => w.node === node).length} workload(s) on ${node} depend on it.`,
+        });
+        continue;
+      }
       const o = latest(input, agentSubject(node), 'spire.agent.debug');
       if (!isFresh(o, input)) {
         const sds = sdsFailuresOn(node, input);

@@ -90,6 +90,16 @@ export interface SpireAgentBundleData {
   readonly certificates: readonly BundleCertificate[];
 }
 
+/** A SPIRE agent's /ready answer: healthy (200) or not, with the subsystems that report a problem. */
+export interface SpireHealthData {
+  readonly kind: 'spire.health';
+  readonly node: string;
+  readonly healthy: boolean;
+  readonly status: number;
+  /** Subsystem names whose details are not empty. */
+  readonly failing: readonly string[];
+}
+
 /** An attested agent as the SPIRE server's Agent API (ListAgents) reports it. */
 export interface SpireServerAgentData {
   readonly kind: 'spire.server.agent';
@@ -142,7 +152,7 @@ export interface CloudRunServiceData {
 
 export type ObservationData =
   | EnvoyCertsData | EnvoyStatsData | ProbeErrorData
-  | SpireSvidData | SpireAgentData | SpireAgentBundleData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
+  | SpireSvidData | SpireAgentData | SpireAgentBundleData | SpireHealthData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
 
 export interface Observation {
   /** What was observed: a workload id for Envoy probes. */
@@ -175,6 +185,7 @@ export function observationStateKey(o: Observation): string {
     case 'spire.svid': return `svid:${d.svid?.serialNumber ?? 'none'}`;
     // Sync times and counts move every poll; state is whether it syncs and which agent SVID it holds.
     case 'spire.agent': return `agent:svidExpires=${d.agentSvidExpiresAtMs ?? '-'}`;
+    case 'spire.health': return `health:${d.healthy ? 'ready' : `not-ready(${d.failing.join(',')})`}`;
     case 'spire.agent.bundle': return `agent-bundle:${serials(d.certificates)}`;
     case 'spire.server.agent': return `server-agent:banned=${d.banned},reattest=${d.canReattest},expires=${d.svidExpiresAtMs}`;
     case 'spire.bundle': return `bundle:seq=${d.sequenceNumber}|${serials(d.authorities)}|active=${d.active ?? '-'}|prepared=${d.prepared ?? '-'}|old=${d.old ?? '-'}`;

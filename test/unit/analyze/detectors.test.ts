@@ -86,6 +86,14 @@ describe('detectors, keyed by the sentence they implement', () => {
       input: input([web], envoyCerts(web.id, ['a'], T0 - 40_000), { ...agentObs('n1', T0 - 1_000), observedAt: T0 - 500 }),
       want: ['rotation_failed shop/web-0'],
     },
+    'an agent whose /ready has failed for longer than agentDownFor is disconnected': {
+      input: input([web], agentObs('n1', T0 - 1_000), { subject: 'agent:n1', source: 'spire.agent.health', observedAt: T0, stateSince: T0 - 6_000, data: { kind: 'spire.health', node: 'n1', healthy: false, status: 500, failing: ['agent'] } }),
+      want: ['agent_disconnected agent:n1'],
+    },
+    'a /ready that just failed is not yet a disconnect': {
+      input: input([web], agentObs('n1', T0 - 1_000), { subject: 'agent:n1', source: 'spire.agent.health', observedAt: T0, stateSince: T0 - 1_000, data: { kind: 'spire.health', node: 'n1', healthy: false, status: 500, failing: ['agent'] } }),
+      want: [],
+    },
     'one failed Debug poll is not a disconnect': { input: input([web], agentDown('n1', T0 - 1_000)), want: [] },
     'an agent unreachable for longer than agentDownFor is disconnected': { input: input([web], agentDown('n1', T0 - 6_000)), want: ['agent_disconnected agent:n1'] },
     'a ConfigMap that lacks the server\'s new CA drifts once the bundle is stable': { input: input([], serverBundle(['a', 'b'], T0 - 30_000), configMap(['a'])), want: ['trust_bundle_drift configmap:spire/spire-bundle'] },
