@@ -93,7 +93,10 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
       recovering.push({ incident, since: step.recoveringSince, reason: `recovering: ${reason}; resolves after ${formatDuration(cfg.healthyForMs)} of health` });
     }
   }
-  return { open, refresh, recovering, resolve };
+  // Children opened during a storm point to it (the storm lists them in `affects`).
+  const stormOpen = openByKey.get(`fleet_storm|fleet`)?.id ?? open.find((i) => i.type === 'fleet_storm')?.id;
+  const withParent = stormOpen === undefined ? open : open.map((i) => (i.type === 'fleet_storm' ? i : { ...i, parent: stormOpen }));
+  return { open: withParent, refresh, recovering, resolve };
 }
 
 function incidentOf(f: Finding, now: number): Incident {

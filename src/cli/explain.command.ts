@@ -26,6 +26,7 @@ export async function explainCommand(c: Composition, loc: KnowledgeLocation, ref
     out(`  ${incident.type} on ${incident.subject}: ${incident.status.toUpperCase()}, opened ${iso(incident.openedAt)}, resolved ${iso(incident.resolvedAt)}`);
     out('');
     out(`  ${incident.explanation}`);
+    if (incident.parent !== undefined) out(`\n  part of: ${incident.parent}`);
     if (incident.affects !== undefined && incident.affects.length > 0) out(`\n  explains the symptoms of: ${incident.affects.join(', ')}`);
     out('\n  evidence:');
     for (const o of incident.evidence) out(`    ${iso(o.observedAt)}  ${o.source} on ${o.subject}: ${describeObservation(o)}`);

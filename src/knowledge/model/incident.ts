@@ -36,6 +36,8 @@ export interface Incident {
   readonly affects?: readonly string[];
   /** Set while fresh evidence shows recovery but the healthy delay has not passed (hysteresis). */
   readonly recoveringSince?: number | null;
+  /** The incident that explains this one (a fleet_storm over its children), when known at opening. */
+  readonly parent?: string;
   /** For `flapping`: the symptom type that keeps coming back on the subject. */
   readonly flappingType?: IncidentType;
 }

@@ -203,6 +203,7 @@ describe('fleet storm', () => {
     assert.match(storm.explanation, /13 of 24 workloads \(54%, limit 50%\)/);
     assert.equal(storm.affects?.length, 13);
     assert.equal(d.open.filter((i) => i.type === 'rotation_failed').length, 13);
+    assert.ok(d.open.filter((i) => i.type === 'rotation_failed').every((i) => i.parent === storm.id), 'each child points to the storm');
   });
   it('half the fleet or fewer is no storm', () => {
     assert.equal(evaluate(input(many, ...many.slice(0, 12).map(overdueCerts))).open.some((i) => i.type === 'fleet_storm'), false);
