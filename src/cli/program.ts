@@ -3,7 +3,9 @@ import { ConfigError, loadConfig } from '../runtime/config.js';
 import { auditListCommand, auditVerifyCommand, type KnowledgeLocation } from './audit.command.js';
 import type { Composition } from './composition.js';
 import { CliError, EXIT_USAGE } from './exit-codes.js';
+import { setPausedCommand, statusCommand } from './control.command.js';
 import { explainCommand } from './explain.command.js';
+import { validateCommand } from './validate.command.js';
 import { runCommand } from './run.command.js';
 import { DEMO_SCENARIO_PATH, simulateCommand } from './simulate.command.js';
 
@@ -84,6 +86,19 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .action(async (ref: string, o: LocationFlags & { json: boolean }) => {
       setExit(await explainCommand(c, await resolveLocation(o), ref, { json: o.json }, out));
     });
+
+  locationOptions(program.command('pause').description('kill switch: stop all remediation (queued jobs end skipped)')
+    .requiredOption('-r, --reason <text>', 'why; recorded in the audit log'))
+    .action(async (o: LocationFlags & { reason: string }) => { setExit(await setPausedCommand(c, await resolveLocation(o), true, o.reason, out)); });
+  locationOptions(program.command('resume').description('lift the kill switch')
+    .option('-r, --reason <text>', 'why; recorded in the audit log'))
+    .action(async (o: LocationFlags & { reason?: string }) => { setExit(await setPausedCommand(c, await resolveLocation(o), false, o.reason, out)); });
+  locationOptions(program.command('status').description('kill switch and open incidents with their remediation phase')
+    .option('--json', 'print it as JSON', false))
+    .action(async (o: LocationFlags & { json: boolean }) => { setExit(await statusCommand(c, await resolveLocation(o), { json: o.json }, out)); });
+  program.command('validate').description('check playbook, scenario and config files; every problem as file:line:column; exit 2 on any')
+    .argument('<files...>', 'files to check')
+    .action(async (files: string[]) => { setExit(await validateCommand(files, out, (l) => { process.stderr.write(`${l}\n`); })); });
 
   return program;
 }

@@ -114,6 +114,39 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
     assert.match(broken.stdout, /BROKEN at entry #3/);
   });
 
+  it('pause and resume are the kill switch: audited, shown by status; pause needs a reason', async () => {
+    const env = { REDIS_URL: redis.url };
+    const prefix = 'e2e-control';
+    assert.match((await cli(['status', '--prefix', prefix], env)).stdout, /remediation: active\n0 open incident\(s\)/);
+    const noReason = await cli(['pause', '--prefix', prefix, '--reason', ' '], env);
+    assert.equal(noReason.code, 2);
+    assert.match(noReason.stderr, /pause needs --reason/);
+    assert.equal((await cli(['pause', '--prefix', prefix, '--reason', 'change freeze'], env)).code, 0);
+    assert.match((await cli(['status', '--prefix', prefix], env)).stdout, /PAUSED since .*: change freeze/);
+    assert.match((await cli(['pause', '--prefix', prefix, '--reason', 'again'], env)).stdout, /already paused/);
+    assert.equal((await cli(['resume', '--prefix', prefix], env)).code, 0);
+    const audit = await cli(['audit', '--json', '--prefix', prefix], env);
+    const entries = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; message: string });
+    assert.deepEqual(entries.map((e) => e.type), ['control.paused', 'control.resumed']);
+    assert.match(entries[0]?.message ?? '', /remediation paused: change freeze/);
+    assert.equal(redisCli(redis.port, 'EXISTS', `${prefix}:control`).trim(), '1', 'the kill switch lives in Redis, shared by replicas');
+  });
+
+  it('validate checks shipped files and names every problem with line:column', async () => {
+    const ok = await cli(['validate', 'deploy/config.yaml', 'deploy/playbooks.yaml', 'examples/scenarios/healthy-fleet.yaml']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.trim().split('\n').length, 3);
+    const bad = join(dir, 'bad-playbooks.yaml');
+    writeFileSync(bad, 'playbooks:\n  - name: p\n    mode: auto\n    match: { types: [rotation_failed] }\n    steps:\n      - action: reboot_cluster\n        jobTimeout: 5\n        verifyTimeout: soon\n');
+    const res = await cli(['validate', bad]);
+    assert.equal(res.code, 2);
+    const lines = res.stderr.trim().split('\n');
+    assert.equal(lines.length, 3, res.stderr);
+    assert.match(lines[0] ?? '', /bad-playbooks\.yaml:6:17: playbooks\.0\.steps\.0\.action: /);
+    assert.match(lines[1] ?? '', /:7:21: playbooks\.0\.steps\.0\.jobTimeout: .*expected string/);
+    assert.match(lines[2] ?? '', /:8:24: playbooks\.0\.steps\.0\.verifyTimeout: expected a duration/);
+  });
+
   it('a broken scenario file: one line naming file and key, exit 2', async () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'name: x\nfleet:\n  svidTtl: soon\n  workloads:\n    - {location: shop, name: web}\n');
