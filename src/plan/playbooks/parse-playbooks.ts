@@ -4,7 +4,9 @@ import type { Playbook } from './playbook.js';
 import { parseDuration } from '../../knowledge/duration.js';
 import { validateYaml, type YamlProblem } from '../../knowledge/yaml-validation.js';
 
-const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 30s, 5m, 1h, 500ms' });
+const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 30s, 5m, 1h, 500ms' })
+  // For the published JSON Schema (refinements cannot be expressed there).
+  .meta({ pattern: '^([0-9]+(ms|s|m|h))+$', description: 'a duration like 30s, 5m, 1h, 500ms or 1m30s' });
 
 const stepSchema = z.strictObject({
   action: z.enum(['restart_envoy']),
@@ -20,6 +22,15 @@ const playbookSchema = z.strictObject({
 });
 
 const fileSchema = z.strictObject({ playbooks: z.array(playbookSchema).min(1) });
+
+/**
+ * The JSON Schema of a playbook file, for editors (yaml-language-server: add
+ * `# yaml-language-server: $schema=<path>/schemas/playbooks.schema.json` at the top of a file).
+ * `schemas/playbooks.schema.json` is this, committed; a test keeps the two equal.
+ */
+export function playbookFileJsonSchema(): Record<string, unknown> {
+  return { ...z.toJSONSchema(fileSchema, { io: 'input' }), title: 'spire-healer playbooks', $id: 'https://spire-healer.dev/schemas/playbooks.schema.json' };
+}
 
 /** Result of parsing one playbook file. */
 export type ParsePlaybooksResult =
