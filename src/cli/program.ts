@@ -5,6 +5,7 @@ import type { Composition } from './composition.js';
 import { CliError, EXIT_USAGE } from './exit-codes.js';
 import { setPausedCommand, statusCommand } from './control.command.js';
 import { explainCommand } from './explain.command.js';
+import { planDryRunCommand } from './plan.command.js';
 import { validateCommand } from './validate.command.js';
 import { runCommand } from './run.command.js';
 import { DEMO_SCENARIO_PATH, simulateCommand } from './simulate.command.js';
@@ -96,6 +97,12 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
   locationOptions(program.command('status').description('kill switch and open incidents with their remediation phase')
     .option('--json', 'print it as JSON', false))
     .action(async (o: LocationFlags & { json: boolean }) => { setExit(await statusCommand(c, await resolveLocation(o), { json: o.json }, out)); });
+  locationOptions(program.command('plan').description('what remediation would do now for each open incident, and what holds it back')
+    .option('--dry-run', 'decide without acting (required)', false)
+    .option('--json', 'print it as JSON', false))
+    .action(async (o: LocationFlags & { dryRun: boolean; json: boolean }) => {
+      setExit(await planDryRunCommand(c, await resolveLocation(o), { config: o.config, dryRun: o.dryRun, json: o.json }, out));
+    });
   program.command('validate').description('check playbook, scenario and config files; every problem as file:line:column; exit 2 on any')
     .argument('<files...>', 'files to check')
     .action(async (files: string[]) => { setExit(await validateCommand(files, out, (l) => { process.stderr.write(`${l}\n`); })); });

@@ -130,6 +130,8 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
     assert.deepEqual(entries.map((e) => e.type), ['control.paused', 'control.resumed']);
     assert.match(entries[0]?.message ?? '', /remediation paused: change freeze/);
     assert.equal(redisCli(redis.port, 'EXISTS', `${prefix}:control`).trim(), '1', 'the kill switch lives in Redis, shared by replicas');
+    assert.match((await cli(['plan', '--dry-run', '--prefix', prefix], env)).stdout, /no open incidents under prefix e2e-control: nothing would run/);
+    assert.equal((await cli(['plan', '--prefix', prefix], env)).code, 2, 'plan without --dry-run refuses');
   });
 
   it('validate checks shipped files and names every problem with line:column', async () => {

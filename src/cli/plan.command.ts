@@ -1,0 +1,26 @@
+import { planDryRun } from '../plan/dry-run.js';
+import { loadConfig } from '../runtime/config.js';
+import { loadPlaybooks } from '../runtime/playbook-loader.js';
+import type { KnowledgeLocation } from './audit.command.js';
+import type { Composition } from './composition.js';
+import { CliError, EXIT_OK } from './exit-codes.js';
+
+/** `plan --dry-run`: for every open incident, the playbook and step that would run, or why it is held. Changes nothing. */
+export async function planDryRunCommand(
+  c: Composition, loc: KnowledgeLocation, opts: { readonly config?: string | undefined; readonly dryRun: boolean; readonly json: boolean }, out: (line: string) => void,
+): Promise<number> {
+  if (!opts.dryRun) throw new CliError('plan only runs with --dry-run here; the daemon (`run`) is what acts');
+  const playbooks = await loadPlaybooks(opts.config === undefined ? [] : (await loadConfig(opts.config)).playbooks);
+  const k = await c.openKnowledge(loc.redisUrl, loc.prefix);
+  try {
+    const open = await k.store.listIncidents({ status: 'open' });
+    const rows = await Promise.all(open.map(async (incident) => ({ incident, remediation: await k.store.getRemediation(incident.id) })));
+    const decisions = planDryRun(playbooks, await k.store.getControl(), rows);
+    if (opts.json) out(JSON.stringify(decisions, null, 2));
+    else if (decisions.length === 0) out(`no open incidents under prefix ${loc.prefix}: nothing would run`);
+    else for (const d of decisions) out(`${d.type} on ${d.subject}: ${d.playbook === null ? '-' : `${d.playbook} step ${d.step ?? '-'}${d.action === null ? '' : ` ${d.action}`}`} — ${d.verdict}`);
+    return EXIT_OK;
+  } finally {
+    await k.close();
+  }
+}
