@@ -90,7 +90,7 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
       const held = incident.recoveringSince === null || incident.recoveringSince === undefined ? '' : ` (healthy for ${formatDuration(input.now - incident.recoveringSince)})`;
       resolve.push({ incident, reason: `${reason}${held}` });
     } else if ((incident.recoveringSince ?? null) === null) {
-      recovering.push({ incident, since: step.recoveringSince, reason: `recovering: ${reason}; resolves after ${formatDuration(cfg.healthyForMs)} of health` });
+      recovering.push({ incident, since: step.recoveringSince, reason: `recovering: ${reason.replace(/\.$/, '')}; resolves after ${formatDuration(cfg.healthyForMs)} of health` });
     }
   }
   // Children opened during a storm point to it (the storm lists them in `affects`).
