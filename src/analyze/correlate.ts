@@ -7,7 +7,9 @@ import type { Finding } from './finding.js';
  *   the agent incident; its drift and mTLS findings belong to its agent's bundle drift;
  * - a workload's mTLS errors while its own trust bundle drifted belong to the drift incident;
  * - workload findings already owned by a fleet-level finding (its `affects`) are dropped.
- * The owner lists what it absorbed in `affects`. Pure and independent of finding order.
+ * The owner lists what it absorbed in `affects` and keeps its own diagnosed `cause`: the absorbed
+ * symptoms' causes (a stuck SDS stream behind a dead agent) are consequences, not what to fix first.
+ * Pure and independent of finding order.
  */
 export function correlate(findings: readonly Finding[], input: AnalysisInput): Finding[] {
   const nodeOf = new Map(input.workloads.map((w) => [w.id, w.node]));
@@ -41,6 +43,7 @@ export function correlate(findings: readonly Finding[], input: AnalysisInput): F
     const extra = absorbed.get(f);
     if (extra === undefined) return f;
     const subjects = [...new Set([...(f.affects ?? []), ...extra.map((e) => e.slice(0, e.indexOf(' (')))])].sort();
+    // The spread keeps the owner's cause.
     return { ...f, affects: subjects, explanation: `${f.explanation} It explains ${extra.length} other symptom(s): ${[...extra].sort().join(', ')}.` };
   });
 }

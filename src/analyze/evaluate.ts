@@ -40,11 +40,17 @@ export interface AnalysisDecisions {
  * - A finding with no open incident of the same (type, subject) opens one, unless that symptom
  *   already resolved flapMaxCycles times within flapWindowMs: then one `flapping` incident is
  *   opened (or kept) for the subject instead, and nothing reopens endlessly.
- * - A finding whose evidence is newer than the incident's refreshes its evidence and explanation;
- *   a finding on a recovering incident puts it back to open (same incident: hysteresis).
+ * - Every opened incident carries its finding's diagnosed `cause` (flapping: `symptom_flapping`).
+ * - A finding whose evidence is newer than the incident's refreshes its evidence and explanation
+ *   (the refresh entry carries the finding, so its cause too); a finding on a recovering incident
+ *   puts it back to open (same incident: hysteresis).
  * - An open incident with no finding recovers only on fresh evidence newer than its own (a probe
  *   error or a stale observation leaves it open: absence of evidence is not recovery), and
  *   resolves once that recovery has held for healthyForMs (symptom-lifecycle.machine.ts).
+ * - A workload finding opens nothing while its node's agent has an open agent_disconnected
+ *   incident (recovering included) or one resolved less than healthyForMs + the rotation grace
+ *   ago: a restarted agent re-serves its workloads within that time, and the symptoms it leaves
+ *   behind for a moment belong to it (correlate() folds them only while the agent's own finding lasts).
  */
 export function evaluate(input: AnalysisInput): AnalysisDecisions {
   const correlated = correlate(detectors.flatMap((d) => d.detect(input)), input);
@@ -58,9 +64,13 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
   const refresh: { incident: Incident; finding: Finding }[] = [];
   const recovering: { incident: Incident; since: number | null; reason: string }[] = [];
   const resolve: { incident: Incident; reason: string }[] = [];
+  const settling = settlingAgentNodes(input);
+  const nodeOf = new Map(input.workloads.map((w) => [w.id, w.node]));
   for (const [key, f] of byKey) {
     const existing = openByKey.get(key);
     if (existing === undefined) {
+      const node = nodeOf.get(f.subject);
+      if (node !== undefined && settling.has(node) && f.type !== 'cloudrun_revision_not_ready') continue;
       const flapping = flappingFinding(f, input);
       if (flapping === null) open.push(incidentOf(f, input.now));
       else if (!openByKey.has(`flapping|${flapping.subject}`)) open.push({ ...incidentOf(flapping, input.now), flappingType: f.type });
@@ -99,6 +109,16 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
   return { open: withParent, refresh, recovering, resolve };
 }
 
+/** Nodes whose agent incident is open, or resolved too recently for its workloads to have caught up. */
+function settlingAgentNodes(input: AnalysisInput): Set<string> {
+  const settleMs = input.config.healthyForMs + input.config.rotation.graceMs;
+  const agentIncidents = [
+    ...input.openIncidents,
+    ...(input.recentlyResolved ?? []).filter((i) => i.resolvedAt !== null && input.now - i.resolvedAt < settleMs),
+  ].filter((i) => i.type === 'agent_disconnected' && i.subject.startsWith('agent:'));
+  return new Set(agentIncidents.map((i) => i.subject.slice('agent:'.length)));
+}
+
 function incidentOf(f: Finding, now: number): Incident {
   return {
     id: makeIncidentId(f.type, f.subject, f.observedAt),
@@ -111,6 +131,7 @@ function incidentOf(f: Finding, now: number): Incident {
     evidence: f.evidence,
     history: [{ at: now, from: 'healthy', to: 'open', reason: f.explanation }],
     ...(f.affects === undefined ? {} : { affects: f.affects }),
+    ...(f.cause === undefined ? {} : { cause: f.cause }),
   };
 }
 
@@ -120,7 +141,7 @@ function flappingFinding(f: Finding, input: AnalysisInput): Finding | null {
   const cycles = (input.recentlyResolved ?? []).filter((i) => i.type === f.type && i.subject === f.subject && (i.resolvedAt ?? 0) >= since);
   if (cycles.length < input.config.flapMaxCycles) return null;
   return {
-    type: 'flapping', subject: f.subject, observedAt: f.observedAt, evidence: f.evidence,
+    type: 'flapping', subject: f.subject, observedAt: f.observedAt, evidence: f.evidence, cause: 'symptom_flapping',
     explanation: `${f.type.replace(/_/g, ' ')} on ${f.subject} came back after resolving ${cycles.length} times within ${formatDuration(input.config.flapWindowMs)} ` +
       `(opened ${cycles.map((i) => new Date(i.openedAt).toISOString()).join(', ')}). It is reported once as flapping instead of being reopened and remediated again: ` +
       `the cause is not the one the remediation fixes. Latest: ${f.explanation}`,

@@ -51,7 +51,7 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
     });
   }
   for (const { incident, finding } of decisions.refresh) {
-    await deps.store.updateIncidentEvidence(incident.id, finding.evidence, finding.explanation);
+    await deps.store.updateIncidentEvidence(incident.id, finding.evidence, finding.explanation, finding.cause);
   }
   for (const { incident, since, reason } of decisions.recovering) {
     await deps.store.setRecovering(incident.id, since, now, reason);

@@ -11,7 +11,8 @@ export const FLEET_SUBJECT = 'fleet';
  * load: the SPIRE server has been unreachable for `agentDownForMs`, or more than `stormShare` of the
  * workloads (and at least `stormMinWorkloads`) show a symptom at once (directly or through the
  * agent or trust-domain incident that explains them). The child incidents stay open and point to
- * it (`affects`); plan holds every remediation while a storm is open.
+ * it (`affects`); plan holds every remediation while a storm is open. Causes: `server_unreachable`,
+ * `widespread_failure`.
  */
 export function stormFinding(findings: readonly Finding[], input: AnalysisInput): Finding | null {
   const cfg = input.config;
@@ -25,7 +26,7 @@ export function stormFinding(findings: readonly Finding[], input: AnalysisInput)
   const causes = findings.map((f) => `${f.type} ${f.subject}`).sort();
   if (server !== undefined && server.data.kind === 'probe.error' && heldFor(server, input.now) >= cfg.agentDownForMs) {
     return {
-      type: 'fleet_storm', subject: FLEET_SUBJECT, observedAt: server.observedAt, evidence: [server], affects: causes,
+      type: 'fleet_storm', subject: FLEET_SUBJECT, observedAt: server.observedAt, evidence: [server], affects: causes, cause: 'server_unreachable',
       explanation: `The SPIRE server has been unreachable for ${formatDuration(heldFor(server, input.now))} (since ${isoTime(server.stateSince ?? server.observedAt)}): ` +
         `${server.data.error}. No agent can sync or rotate while it is down, so every remediation is held until it is back.`,
     };
@@ -34,7 +35,7 @@ export function stormFinding(findings: readonly Finding[], input: AnalysisInput)
   if (affected.size < cfg.stormMinWorkloads || share <= cfg.stormShare) return null;
   return {
     type: 'fleet_storm', subject: FLEET_SUBJECT, observedAt: Math.max(...findings.map((f) => f.observedAt)),
-    evidence: findings.slice(0, 5).flatMap((f) => f.evidence.slice(0, 1)), affects: causes,
+    evidence: findings.slice(0, 5).flatMap((f) => f.evidence.slice(0, 1)), affects: causes, cause: 'widespread_failure',
     explanation: `${affected.size} of ${input.workloads.length} workloads (${Math.round(share * 100)}%, limit ${Math.round(cfg.stormShare * 100)}%) show symptoms at once ` +
       `(${causes.length} incident(s): ${causes.slice(0, 8).join(', ')}${causes.length > 8 ? ', …' : ''}). That is systemic; remediations are held so the healer does not add load to a fleet in a storm.`,
   };

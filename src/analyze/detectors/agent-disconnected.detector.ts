@@ -1,3 +1,4 @@
+import type { IncidentCause } from '../../knowledge/model/incident.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
 import { heldFor, isFresh, latest, type Detector } from '../detector.js';
 import type { AnalysisInput } from '../analysis-input.js';
@@ -19,6 +20,7 @@ function sdsFailuresOn(node: string, input: AnalysisInput): Finding | null {
   if (failing.length === 0 || failing.length < Math.min(2, onNode.length)) return null;
   return {
     type: 'agent_disconnected', subject: agentSubject(node), observedAt: Math.max(...failing.map((f) => f.obs.observedAt)), evidence: failing.slice(0, 5).map((f) => f.obs),
+    cause: 'agent_sds_failing',
     explanation: `${failing.length} of ${onNode.length} Envoys on ${node} keep failing to fetch their secrets from the SPIRE agent over SDS ` +
       `(update_failure: ${failing.slice(0, 5).map((f) => `${f.id} ${f.failures}`).join(', ')}${failing.length > 5 ? ', …' : ''}): their SDS connection to the agent drops, so the agent on ${node} is down or unreachable.`,
   };
@@ -39,7 +41,11 @@ export function knownNodes(input: AnalysisInput): string[] {
  * agent_disconnected on "agent:<node>": the agent's admin socket has been unreachable for
  * `agentDownForMs` (one failed poll is not enough), or its last successful sync with the server is
  * older than `agentSyncStaleMs` (it lost its server; its health may still be green), or its own SVID
- * has expired. Every workload on that node depends on it (correlation folds their symptoms in).
+ * has expired; or the server has banned it / will not let it re-attest; or its /ready has failed for
+ * `agentDownForMs`; or, without a Debug reading, its Envoys' SDS fetches keep failing. Each path sets
+ * its cause (agent_cannot_reattest, agent_not_ready, agent_sds_failing, agent_unreachable,
+ * agent_svid_expired, agent_sync_stale). Every workload on that node depends on it (correlation folds
+ * their symptoms in).
  */
 export const agentDisconnectedDetector: Detector = {
   type: 'agent_disconnected',
@@ -52,7 +58,7 @@ export const agentDisconnectedDetector: Detector = {
         const expired = a.svidExpiresAtMs <= server.observedAt;
         if (a.banned || (expired && !a.canReattest)) {
           findings.push({
-            type: 'agent_disconnected', subject: agentSubject(node), observedAt: server.observedAt, evidence: [server],
+            type: 'agent_disconnected', subject: agentSubject(node), observedAt: server.observedAt, evidence: [server], cause: 'agent_cannot_reattest',
             explanation: `The SPIRE server ${a.banned ? 'has BANNED' : 'will not let re-attest'} the agent on ${node} (${a.agentId})` +
               (expired ? `; its SVID expired ${isoTime(a.svidExpiresAtMs)}` : '') + '. It cannot get SVIDs for any workload on the node until an operator acts.',
           });
@@ -62,7 +68,7 @@ export const agentDisconnectedDetector: Detector = {
       const ready = latest(input, agentSubject(node), 'spire.agent.health');
       if (isFresh(ready, input) && ready.data.kind === 'spire.health' && !ready.data.healthy && heldFor(ready, input.now) >= input.config.agentDownForMs) {
         findings.push({
-          type: 'agent_disconnected', subject: agentSubject(node), observedAt: ready.observedAt, evidence: [ready],
+          type: 'agent_disconnected', subject: agentSubject(node), observedAt: ready.observedAt, evidence: [ready], cause: 'agent_not_ready',
           explanation: `The SPIRE agent on ${node} has reported NOT ready for ${formatDuration(heldFor(ready, input.now))} (HTTP ${ready.data.status}; ` +
             `failing: ${ready.data.failing.join(', ') || 'unnamed'}). ${input.workloads.filter((w) => w.node === node).length} workload(s) on ${node} depend on it.`,
         });
@@ -75,28 +81,31 @@ export const agentDisconnectedDetector: Detector = {
         continue;
       }
       const d = o.data;
-      let why: string | null = null;
+      let diagnosis: { readonly why: string; readonly cause: IncidentCause } | null = null;
       if (d.kind === 'probe.error') {
         const down = heldFor(o, input.now);
         if (down >= input.config.agentDownForMs) {
-          why = `has been unreachable for ${formatDuration(down)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ${d.error}`;
+          diagnosis = { cause: 'agent_unreachable', why: `has been unreachable for ${formatDuration(down)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ${d.error}` };
         }
       } else if (d.kind === 'spire.agent') {
         const age = o.observedAt - d.lastSyncSuccessMs;
         if (d.agentSvidExpiresAtMs !== null && d.agentSvidExpiresAtMs <= o.observedAt) {
-          why = `holds an expired agent SVID (expired ${isoTime(d.agentSvidExpiresAtMs)}); it cannot talk to its server until it re-attests`;
+          diagnosis = { cause: 'agent_svid_expired', why: `holds an expired agent SVID (expired ${isoTime(d.agentSvidExpiresAtMs)}); it cannot talk to its server until it re-attests` };
         } else if (d.lastSyncSuccessMs === 0 || age > input.config.agentSyncStaleMs) {
-          why = d.lastSyncSuccessMs === 0
-            ? 'has never synced with its server'
-            : `last synced with its server at ${isoTime(d.lastSyncSuccessMs)}, ${formatDuration(age)} before ${isoTime(o.observedAt)} ` +
-              `(limit ${formatDuration(input.config.agentSyncStaleMs)}): it has lost its server, so no SVID it serves can rotate`;
+          diagnosis = {
+            cause: 'agent_sync_stale',
+            why: d.lastSyncSuccessMs === 0
+              ? 'has never synced with its server'
+              : `last synced with its server at ${isoTime(d.lastSyncSuccessMs)}, ${formatDuration(age)} before ${isoTime(o.observedAt)} ` +
+                `(limit ${formatDuration(input.config.agentSyncStaleMs)}): it has lost its server, so no SVID it serves can rotate`,
+          };
         }
       }
-      if (why === null) continue;
+      if (diagnosis === null) continue;
       const onNode = input.workloads.filter((w) => w.node === node).length;
       findings.push({
-        type: 'agent_disconnected', subject: agentSubject(node), observedAt: o.observedAt, evidence: [o],
-        explanation: `The SPIRE agent on ${node} ${why}. ${onNode} workload(s) on ${node} depend on it.`,
+        type: 'agent_disconnected', subject: agentSubject(node), observedAt: o.observedAt, evidence: [o], cause: diagnosis.cause,
+        explanation: `The SPIRE agent on ${node} ${diagnosis.why}. ${onNode} workload(s) on ${node} depend on it.`,
       });
     }
     return findings;

@@ -13,7 +13,7 @@ export const cloudRunRevisionNotReadyDetector: Detector = {
       if (held < input.config.cloudRunNotReadyForMs) continue;
       const d = o.data;
       findings.push({
-        type: 'cloudrun_revision_not_ready', subject: o.subject, observedAt: o.observedAt, evidence: [o],
+        type: 'cloudrun_revision_not_ready', subject: o.subject, observedAt: o.observedAt, evidence: [o], cause: 'revision_not_ready',
         explanation: `Cloud Run service ${d.service} has not been ready for ${formatDuration(held)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ` +
           `${d.notReady.join('; ')}. Latest created revision ${d.latestCreatedRevision || 'none'}, latest ready ${d.latestReadyRevision || 'none'}.`,
       });

@@ -7,7 +7,8 @@ import type { Finding } from '../finding.js';
  * mtls_errors on a workload's Envoy: its listener has no certificate (empty cert_chain, or
  * connections reset as secrets_not_ready), or TLS failures (connection errors, verification
  * failures) exceed `mtlsErrorRatio` of its handshakes since it started and rose within
- * `mtlsWindowMs` (an old burst that stopped is not an incident).
+ * `mtlsWindowMs` (an old burst that stopped is not an incident). Causes: `no_certificate` (also
+ * when both hold: the missing certificate explains the failures), `handshake_failures`.
  */
 export const mtlsErrorsDetector: Detector = {
   type: 'mtls_errors',
@@ -18,7 +19,7 @@ export const mtlsErrorsDetector: Detector = {
       const stats = latest(input, w.id, 'envoy.stats');
       const noCert = isFresh(certs, input) && certs.data.kind === 'envoy.certs' && certs.data.chain.length === 0;
       if (!isFresh(stats, input) || stats.data.kind !== 'envoy.stats') {
-        if (noCert) findings.push({ type: 'mtls_errors', subject: w.id, observedAt: certs.observedAt, evidence: [certs], explanation: `Envoy for ${w.id} serves no certificate: its /certs shows an empty cert_chain, so every mTLS connection to it fails.` });
+        if (noCert) findings.push({ type: 'mtls_errors', subject: w.id, observedAt: certs.observedAt, evidence: [certs], cause: 'no_certificate', explanation: `Envoy for ${w.id} serves no certificate: its /certs shows an empty cert_chain, so every mTLS connection to it fails.` });
         continue;
       }
       const d = stats.data;
@@ -30,7 +31,8 @@ export const mtlsErrorsDetector: Detector = {
       const lagging = validationContextLags(input, w.id, w.trustDomain);
       const failures = sum((s) => s.connectionError) + (lagging ? 0 : sum((s) => s.failVerifyError) + sum((s) => s.failVerifySan));
       const parts: string[] = [];
-      if (noCert || (d.secretsNotReady > 0 && rising)) {
+      const withoutCert = noCert || (d.secretsNotReady > 0 && rising);
+      if (withoutCert) {
         parts.push(`its listener has no certificate${noCert ? ' (empty cert_chain in /certs)' : ''}: ${d.secretsNotReady} connection(s) reset as secrets_not_ready`);
       }
       const ratio = failures / Math.max(1, handshakes + failures);
@@ -41,6 +43,8 @@ export const mtlsErrorsDetector: Detector = {
       if (parts.length === 0) continue;
       findings.push({
         type: 'mtls_errors', subject: w.id, observedAt: stats.observedAt, evidence: noCert ? [stats, certs] : [stats],
+        // A listener without a certificate explains its handshake failures too, so it is the cause when both hold.
+        cause: withoutCert ? 'no_certificate' : 'handshake_failures',
         explanation: `Envoy for ${w.id}: ${parts.join('; ')}.`,
       });
     }

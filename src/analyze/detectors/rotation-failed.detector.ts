@@ -11,6 +11,9 @@ import type { Finding } from '../finding.js';
  * serial, seen at Envoy (GET /certs) or at the agent (Delegated Identity). When the agent itself
  * still holds the stale SVID the explanation says so: restarting Envoy cannot fix that. Stale
  * observations never raise a finding: evidence older than `staleAfterMs` says nothing about now.
+ * Causes: `agent_not_rotating` (the agent's Delegated Identity SVID is overdue), `envoy_sds_stuck`
+ * (only Envoy's is: the agent holds a newer one, or is not observed), `envoy_update_rejected`
+ * (no overdue SVID yet, but Envoy keeps rejecting the SDS updates).
  */
 export const rotationFailedDetector: Detector = {
   type: 'rotation_failed',
@@ -23,12 +26,16 @@ export const rotationFailedDetector: Detector = {
       if (stale !== null && !agentSeenSince(w, rotationStatus(stale.leaf, stale.obs.observedAt, input.config.rotation).rotateByMs, input)) continue;
       if (stale === null) {
         const rejected = rejectedRotations(latest(input, w.id, 'envoy.stats'), input);
-        if (rejected !== null) findings.push({ type: 'rotation_failed', subject: w.id, observedAt: rejected.obs.observedAt, evidence: [rejected.obs], explanation: `Envoy for ${w.id} ${rejected.words}` });
+        if (rejected !== null) {
+          findings.push({ type: 'rotation_failed', subject: w.id, observedAt: rejected.obs.observedAt, evidence: [rejected.obs], cause: 'envoy_update_rejected', explanation: `Envoy for ${w.id} ${rejected.words}` });
+        }
         continue;
       }
       const evidence = [envoy?.obs, agent?.obs].filter((o): o is Observation => o !== undefined);
       findings.push({
         type: 'rotation_failed', subject: w.id, observedAt: Math.max(...evidence.map((o) => o.observedAt)), evidence,
+        // The agent holding the stale SVID is the cause whatever Envoy serves; otherwise only Envoy is behind.
+        cause: agent !== null ? 'agent_not_rotating' : 'envoy_sds_stuck',
         explanation: agent !== null ? agentSentence(w, agent, envoy !== null, input) : envoySentence(w, stale, input),
       });
     }

@@ -1,3 +1,4 @@
+import type { IncidentCause } from '../../knowledge/model/incident.js';
 import type { BundleCertificate, Observation } from '../../knowledge/model/observation.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
 import type { AnalysisInput } from '../analysis-input.js';
@@ -17,7 +18,9 @@ const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size
  * propagation window after a rotation, is not drift). Consumers: the trust-bundle ConfigMap
  * (k8s.bundle), every agent's distributed bundle (spire.agent.bundle) and every Envoy's validation
  * context (ca_cert in /certs). When most Envoys drift
- * at once, that is one incident on the trust domain that owns theirs.
+ * at once, that is one incident on the trust domain that owns theirs. Causes, by consumer:
+ * `configmap_bundle_stale`, `agent_bundle_stale`, `envoy_bundle_stale`, and the roll-up
+ * `trust_domain_bundle_stale`.
  */
 export const trustBundleDriftDetector: Detector = {
   type: 'trust_bundle_drift',
@@ -36,13 +39,13 @@ export const trustBundleDriftDetector: Detector = {
         if (o.source !== 'k8s.bundle' || o.data.kind !== 'k8s.bundle' || !isFresh(o, input)) continue;
         const have = setOf(o.data.certificates);
         if (same(have, want)) continue;
-        findings.push(drift(o, server, `ConfigMap ${o.data.configMap} holds CA serials ${list(have)}, but ${serverWords}. Workloads that read the ConfigMap will reject peers signed by a CA it lacks.`));
+        findings.push(drift(o, server, 'configmap_bundle_stale', `ConfigMap ${o.data.configMap} holds CA serials ${list(have)}, but ${serverWords}. Workloads that read the ConfigMap will reject peers signed by a CA it lacks.`));
       }
       for (const o of input.observations.values()) {
         if (o.source !== 'spire.agent.bundle' || o.data.kind !== 'spire.agent.bundle' || o.data.trustDomain !== td || !isFresh(o, input)) continue;
         const have = setOf(o.data.certificates);
         if (same(have, want)) continue;
-        findings.push(drift(o, server, `The SPIRE agent on ${o.data.node} distributes CA serials ${list(have)}, but ${serverWords}. Every Envoy it serves gets the stale bundle.`));
+        findings.push(drift(o, server, 'agent_bundle_stale', `The SPIRE agent on ${o.data.node} distributes CA serials ${list(have)}, but ${serverWords}. Every Envoy it serves gets the stale bundle.`));
       }
       const envoys: Finding[] = [];
       let observed = 0;
@@ -55,13 +58,13 @@ export const trustBundleDriftDetector: Detector = {
         if (same(have, want)) continue;
         const stats = input.observations.get(`${w.id}|envoy.stats`);
         const failed = stats?.data.kind === 'envoy.stats' ? stats.data.ssl.reduce((n, x) => n + x.failVerifyError, 0) : 0;
-        envoys.push(drift(o, server, `Envoy for ${w.id} validates peers with CA serials ${list(have)}, but ${serverWords}. Its validation context did not get the new bundle over SDS` +
+        envoys.push(drift(o, server, 'envoy_bundle_stale', `Envoy for ${w.id} validates peers with CA serials ${list(have)}, but ${serverWords}. Its validation context did not get the new bundle over SDS` +
           (failed > 0 ? `, and it has already failed ${failed} peer certificate verification(s).` : '.')));
       }
       if (envoys.length >= FLEET_DRIFT_MIN && envoys.length * 2 >= observed) {
         findings.push({
           type: 'trust_bundle_drift', subject: `trust-domain:${td}`, observedAt: server.observedAt, evidence: [server, ...envoys.slice(0, 5).flatMap((f) => f.evidence.slice(0, 1))],
-          affects: envoys.map((f) => f.subject),
+          affects: envoys.map((f) => f.subject), cause: 'trust_domain_bundle_stale',
           explanation: `${envoys.length} of ${observed} Envoys in ${td} trust a different CA set than the server: ${serverWords}. ` +
             'The new bundle is not reaching the fleet (agents or SDS), so this is one trust-domain problem, not many workload problems.',
         });
@@ -88,8 +91,8 @@ export const trustBundleDriftDetector: Detector = {
   },
 };
 
-function drift(target: Observation, server: Observation, explanation: string): Finding {
-  return { type: 'trust_bundle_drift', subject: target.subject, observedAt: Math.max(target.observedAt, server.observedAt), evidence: [target, server], explanation };
+function drift(target: Observation, server: Observation, cause: IncidentCause, explanation: string): Finding {
+  return { type: 'trust_bundle_drift', subject: target.subject, observedAt: Math.max(target.observedAt, server.observedAt), evidence: [target, server], cause, explanation };
 }
 
 /** True when the workload's Envoy trusts a CA set other than the server's current bundle (grace or not). */

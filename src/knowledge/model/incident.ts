@@ -6,13 +6,32 @@ export const INCIDENT_TYPES = ['rotation_failed', 'agent_disconnected', 'trust_b
 export type IncidentType = (typeof INCIDENT_TYPES)[number];
 
 /**
+ * Diagnosed causes: what analysis concluded is broken, so that plan can choose the first step
+ * (a playbook step's `when.causes`). One incident has at most one cause.
+ */
+export const INCIDENT_CAUSES = [
+  // rotation_failed
+  'envoy_sds_stuck', 'envoy_update_rejected', 'agent_not_rotating',
+  // agent_disconnected
+  'agent_unreachable', 'agent_sync_stale', 'agent_svid_expired', 'agent_cannot_reattest', 'agent_not_ready', 'agent_sds_failing',
+  // trust_bundle_drift
+  'configmap_bundle_stale', 'agent_bundle_stale', 'envoy_bundle_stale', 'trust_domain_bundle_stale',
+  // mtls_errors
+  'no_certificate', 'handshake_failures',
+  // cloudrun_revision_not_ready, flapping, fleet_storm
+  'revision_not_ready', 'symptom_flapping', 'server_unreachable', 'widespread_failure',
+] as const;
+
+export type IncidentCause = (typeof INCIDENT_CAUSES)[number];
+
+/**
  * Detection status is owned by analyze: `open` while the symptom is present on fresh evidence,
  * `resolved` once fresh evidence shows it gone.
  */
 export type IncidentStatus = 'open' | 'resolved';
 
 /** Remediation progress is owned by plan; stored separately so the two stages never overwrite each other. */
-export type RemediationPhase = 'pending' | 'remediating' | 'verifying' | 'needs_human' | 'done' | 'held';
+export type RemediationPhase = 'pending' | 'remediating' | 'verifying' | 'needs_human' | 'done' | 'held' | 'awaiting_approval';
 
 export interface IncidentTransition {
   readonly at: number;
@@ -38,6 +57,8 @@ export interface Incident {
   readonly recoveringSince?: number | null;
   /** The incident that explains this one (a fleet_storm over its children), when known at opening. */
   readonly parent?: string;
+  /** What analysis diagnosed as the cause (set at opening, refreshed with the evidence). */
+  readonly cause?: IncidentCause;
   /** For `flapping`: the symptom type that keeps coming back on the subject. */
   readonly flappingType?: IncidentType;
 }
@@ -50,6 +71,8 @@ export interface IncidentRemediation {
   readonly action: string | null;
   readonly updatedAt: number;
   readonly reason: string;
+  /** While awaiting approval: the hash of the plan step `spire-healer approve` must cover. */
+  readonly planHash?: string;
 }
 
 /** Key under which at most one open incident per (type, subject) exists. */

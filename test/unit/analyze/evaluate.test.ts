@@ -88,3 +88,30 @@ describe('evaluate: rotation_failed at Envoy', () => {
     assert.match(d.resolve[0]?.reason ?? '', /no longer in the inventory/);
   });
 });
+
+describe('evaluate: symptoms left behind by a recovering agent', () => {
+  const onNode = { ...w, node: 'node-1' };
+  const overdue = observationMap(certsObservation(w.id, T0, cert('aa', T0 - 6_000, TTL)));
+  const agentIncident = (over: Partial<Incident>): Incident => ({
+    id: 'agent_disconnected--agent_node-1--x', type: 'agent_disconnected', subject: 'agent:node-1', status: 'open', openedAt: T0 - 10_000, resolvedAt: null,
+    explanation: 'x', evidence: [], history: [], ...over,
+  });
+  const settleMs = config.healthyForMs + config.rotation.graceMs;
+
+  it('opens no workload incident while the node agent incident is open (recovering included)', () => {
+    const d = evaluate(input({ workloads: [onNode], observations: overdue, openIncidents: [agentIncident({ recoveringSince: T0 - 500 })] }));
+    assert.deepEqual(d.open, []);
+  });
+
+  it('opens none within the settle time after the agent incident resolved, and opens it after', () => {
+    const resolvedJustNow = agentIncident({ status: 'resolved', resolvedAt: T0 - settleMs + 1 });
+    assert.deepEqual(evaluate(input({ workloads: [onNode], observations: overdue, recentlyResolved: [resolvedJustNow] })).open, []);
+    const resolvedLongAgo = agentIncident({ status: 'resolved', resolvedAt: T0 - settleMs });
+    assert.deepEqual(evaluate(input({ workloads: [onNode], observations: overdue, recentlyResolved: [resolvedLongAgo] })).open.map((i) => i.type), ['rotation_failed']);
+  });
+
+  it('an agent incident on another node holds nothing back', () => {
+    const other = agentIncident({ subject: 'agent:node-2' });
+    assert.deepEqual(evaluate(input({ workloads: [onNode], observations: overdue, openIncidents: [other] })).open.map((i) => i.type), ['rotation_failed']);
+  });
+});

@@ -5,6 +5,7 @@ import { defaultAnalyzeThresholds, type AnalysisInput } from '../../../src/analy
 import { evaluate } from '../../../src/analyze/evaluate.js';
 import type { Observation } from '../../../src/knowledge/model/observation.js';
 import { workload } from '../../builders/observations.js';
+import { causeFits } from './cause-groups.js';
 
 const NOW = 1_800_000_000_000;
 const STALE = 3_000;
@@ -54,6 +55,12 @@ describe('analysis properties (fast-check)', () => {
       const unique = [...new Map(obs.map((o) => [`${o.subject}|${o.source}`, o])).values()];
       const shuffle = <T>(xs: readonly T[]): T[] => xs.map((x) => ({ x, k: rnd.next().value as number })).sort((a, b) => a.k - b.k).map((p) => p.x);
       assert.deepEqual(opened(inputOf(shuffle(unique), shuffle(workloads))), opened(inputOf(unique)));
+    }), { numRuns: 300 });
+  });
+
+  it('every opened incident carries a diagnosed cause of its own type', () => {
+    fc.assert(fc.property(fc.array(observation, { maxLength: 40 }), (obs) => {
+      for (const i of evaluate(inputOf(obs)).open) assert.ok(causeFits(i.type, i.cause), `${i.type} on ${i.subject} opened with cause ${i.cause ?? '(none)'}`);
     }), { numRuns: 300 });
   });
 
