@@ -46,6 +46,7 @@ export async function statusCommand(c: Composition, loc: KnowledgeLocation, opts
     out(`${open.length} open incident(s)`);
     for (const { incident: i, remediation: r } of rows) {
       out(`  ${i.type.padEnd(28)} ${i.subject.padEnd(28)} opened ${new Date(i.openedAt).toISOString()}  ${r === null ? 'no plan yet' : `${r.phase}: ${r.reason}`}`);
+      if (r?.phase === 'awaiting_approval' && r.planHash !== undefined) out(`      approve with: spire-healer approve ${i.id} --plan ${r.planHash}`);
     }
     return EXIT_OK;
   } finally {

@@ -13,12 +13,15 @@ export async function planDryRunCommand(
   const playbooks = await loadPlaybooks(opts.config === undefined ? [] : (await loadConfig(opts.config)).playbooks);
   const k = await c.openKnowledge(loc.redisUrl, loc.prefix);
   try {
-    const open = await k.store.listIncidents({ status: 'open' });
-    const rows = await Promise.all(open.map(async (incident) => ({ incident, remediation: await k.store.getRemediation(incident.id) })));
-    const decisions = planDryRun(playbooks, await k.store.getControl(), rows);
+    const decisions = await planDryRun(k.store, playbooks, Date.now());
     if (opts.json) out(JSON.stringify(decisions, null, 2));
     else if (decisions.length === 0) out(`no open incidents under prefix ${loc.prefix}: nothing would run`);
-    else for (const d of decisions) out(`${d.type} on ${d.subject}: ${d.playbook === null ? '-' : `${d.playbook} step ${d.step ?? '-'}${d.action === null ? '' : ` ${d.action}`}`} — ${d.verdict}`);
+    else {
+      for (const d of decisions) {
+        out(`${d.type} on ${d.subject}${d.cause === null ? '' : ` (${d.cause})`}: ${d.playbook === null ? '-' : `${d.playbook} step ${d.step ?? '-'}${d.action === null ? '' : ` ${d.action}`}`} — ${d.verdict}`);
+        for (const s of d.skipped) out(`    skips ${s}`);
+      }
+    }
     return EXIT_OK;
   } finally {
     await k.close();

@@ -4,6 +4,7 @@ import { auditListCommand, auditVerifyCommand, type KnowledgeLocation } from './
 import type { Composition } from './composition.js';
 import { CliError, EXIT_USAGE } from './exit-codes.js';
 import { setPausedCommand, statusCommand } from './control.command.js';
+import { approveCommand } from './approve.command.js';
 import { explainCommand } from './explain.command.js';
 import { planDryRunCommand } from './plan.command.js';
 import { validateCommand } from './validate.command.js';
@@ -102,6 +103,14 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .option('--json', 'print it as JSON', false))
     .action(async (o: LocationFlags & { dryRun: boolean; json: boolean }) => {
       setExit(await planDryRunCommand(c, await resolveLocation(o), { config: o.config, dryRun: o.dryRun, json: o.json }, out));
+    });
+  locationOptions(program.command('approve').description('approve the plan step an incident waits on (playbooks in approve mode)')
+    .argument('<incident>', 'incident id (see status)')
+    .option('--plan <hash>', 'approve only if the pending plan still has this hash')
+    .option('--ttl <duration>', 'how long the approval stays valid', '15m')
+    .option('--by <name>', 'who approves (default: $USER)'))
+    .action(async (id: string, o: LocationFlags & { plan?: string; ttl: string; by?: string }) => {
+      setExit(await approveCommand(c, await resolveLocation(o), id, { plan: o.plan, ttl: o.ttl, by: o.by }, out));
     });
   program.command('validate').description('check playbook, scenario and config files; every problem as file:line:column; exit 2 on any')
     .argument('<files...>', 'files to check')

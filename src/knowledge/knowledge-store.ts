@@ -20,6 +20,26 @@ export interface PlanSnapshotRecord {
   readonly snapshot: unknown;
 }
 
+/** One action the plan started (shadow included), as the guardrail ledger keeps it. */
+export interface LedgerEntry {
+  /** The job id: recording the same entry twice counts once. */
+  readonly id: string;
+  readonly playbook: string;
+  readonly subject: string;
+  readonly incidentId: string;
+  readonly at: number;
+}
+
+/** An operator's approval of one exact plan step (approve mode). */
+export interface Approval {
+  readonly incidentId: string;
+  /** Hash of the plan it covers (playbook, steps, step index, target); a changed plan needs a new approval. */
+  readonly planHash: string;
+  readonly by: string;
+  readonly at: number;
+  readonly expiresAt: number;
+}
+
 export interface ControlState {
   readonly paused: boolean;
   readonly reason: string;
@@ -50,8 +70,8 @@ export interface KnowledgeStore {
   resolveIncident(id: string, at: number, reason: string): Promise<Incident | null>;
   /** Marks an open incident recovering since `since` (null: the symptom is back), with a history entry. */
   setRecovering(id: string, since: number | null, at: number, reason: string): Promise<void>;
-  /** Replaces evidence/explanation of an open incident. */
-  updateIncidentEvidence(id: string, evidence: Incident['evidence'], explanation: string): Promise<void>;
+  /** Replaces evidence/explanation (and the diagnosed cause, when given) of an open incident. */
+  updateIncidentEvidence(id: string, evidence: Incident['evidence'], explanation: string, cause?: Incident['cause']): Promise<void>;
   getIncident(id: string): Promise<Incident | null>;
   findOpenIncident(type: IncidentType, subject: string): Promise<Incident | null>;
   listIncidents(filter?: { readonly status?: Incident['status'] }): Promise<Incident[]>;
@@ -69,6 +89,16 @@ export interface KnowledgeStore {
   savePlanSnapshot(incidentId: string, rec: PlanSnapshotRecord): Promise<void>;
   loadPlanSnapshot(incidentId: string): Promise<PlanSnapshotRecord | null>;
   deletePlanSnapshot(incidentId: string): Promise<void>;
+
+  // guardrail state (shared by replicas, survives restarts)
+  /** Records an action in the ledger; idempotent by entry id. Entries older than a day are dropped. */
+  recordLedgerEntry(e: LedgerEntry): Promise<void>;
+  /** Ledger entries at or after `since` for a playbook or a subject. */
+  countLedgerEntries(scope: { readonly playbook: string } | { readonly subject: string }, since: number): Promise<number>;
+  /** The latest ledger entry on a subject, or null. */
+  lastLedgerEntry(subject: string): Promise<LedgerEntry | null>;
+  putApproval(a: Approval): Promise<void>;
+  getApproval(incidentId: string): Promise<Approval | null>;
 
   // kill switch
   getControl(): Promise<ControlState>;

@@ -1,6 +1,7 @@
 import { assign, setup } from 'xstate';
 import { makeActionRunId } from '../knowledge/model/action-run.js';
 import type { PlaybookMode, PlaybookStep } from './playbooks/playbook.js';
+import type { VerifyResult } from './post-conditions.js';
 
 /** Plan machine input: the incident and the playbook chosen for it. */
 export interface IncidentPlanInput {
@@ -9,6 +10,8 @@ export interface IncidentPlanInput {
   readonly playbook: string;
   readonly mode: PlaybookMode;
   readonly steps: readonly PlaybookStep[];
+  /** Blast-radius groups of the subject, fixed at plan start so in-flight counts need no extra reads. */
+  readonly group: { readonly service: string | null; readonly node: string | null };
 }
 
 /**
@@ -18,18 +21,49 @@ export interface IncidentPlanInput {
 export interface IncidentPlanContext extends IncidentPlanInput {
   /** Index of the current step in `steps`. */
   readonly step: number;
+  /** 1-based attempt of the current step. */
   readonly attempt: number;
-  /** Job id of the step in flight (deterministic from incident, step, attempt). */
+  /** Bumped when a job was skipped by a gate (kill switch, storm) so the same attempt runs again under a new job id. */
+  readonly rerun: number;
+  /** Job id of the step in flight (deterministic from incident, step, attempt, rerun). */
   readonly jobId: string | null;
   readonly deadlineAt: number | null;
+  /** Verify timeout of the step in flight (paced at its start). */
+  readonly verifyTimeoutMs: number;
+  readonly jobFinishedAt: number | null;
+  /** When the last attempt failed: the retry backoff counts from here. */
+  readonly retryFrom: number | null;
+  /** The Envoy serial when the step started (for envoy_new_serial). */
+  readonly baselineSerial: string | null;
+  /** The guardrail holding the plan back while `held` (null otherwise). */
+  readonly heldBy: string | null;
+  /** Plan hash the step waits to have approved (approve mode). */
+  readonly awaitingPlanHash: string | null;
   /** Why the last transition happened, in words (audited). */
   readonly reason: string;
 }
 
+/** What the reconciler decided about the step the plan is on, from guardrails, preconditions and approvals. */
+export type StepGate =
+  | { readonly kind: 'skip'; readonly reason: string }
+  | { readonly kind: 'hold'; readonly guardrail: string; readonly reason: string }
+  | { readonly kind: 'await_approval'; readonly planHash: string; readonly reason: string }
+  | { readonly kind: 'go'; readonly jobTimeoutMs: number; readonly verifyTimeoutMs: number; readonly baselineSerial: string | null; readonly note: string };
+
 /** Events: all carry the time they refer to; the machine never reads a clock. */
 export type IncidentPlanEvent =
-  | { readonly type: 'plan.tick'; readonly now: number; readonly paused: boolean; readonly pauseReason: string }
-  | { readonly type: 'job.finished'; readonly at: number; readonly result: 'succeeded' | 'failed' | 'skipped'; readonly detail: string }
+  | {
+    readonly type: 'plan.tick';
+    readonly now: number;
+    /** Only used in ready/held/awaitingApproval. */
+    readonly gate: StepGate;
+    /** Only used while verifying: the step's post-condition on fresh observations. */
+    readonly verify: VerifyResult | null;
+    /** The incident shows recovery (verified steps wait for resolution while it does). */
+    readonly recovering: boolean;
+  }
+  | { readonly type: 'job.finished'; readonly at: number; readonly result: 'succeeded' | 'failed' | 'skipped'; readonly detail: string; readonly held: boolean }
+  | { readonly type: 'playbook.updated'; readonly mode: PlaybookMode; readonly steps: readonly PlaybookStep[] }
   | { readonly type: 'incident.resolved'; readonly at: number; readonly reason: string };
 
 /** Persisted form of the machine state. */
@@ -38,87 +72,130 @@ export interface IncidentPlanSnapshot {
   readonly context: IncidentPlanContext;
 }
 
-function currentStep(c: IncidentPlanContext): PlaybookStep | undefined {
-  return c.steps[c.step];
-}
+const stepOf = (c: IncidentPlanContext): PlaybookStep | undefined => c.steps[c.step];
+const tickOf = (e: IncidentPlanEvent) => (e.type === 'plan.tick' ? e : null);
+const when = (ms: number | null): string => (ms === null ? '?' : new Date(ms).toISOString());
 
 /**
  * Per-incident remediation ladder, used as a pure reducer (`transition()`):
  *
- *   ready --tick--> executing --job succeeded/skipped--> verifying --resolved--> resolved
- *     |  (paused)      | job failed / job deadline         | verify deadline
- *     v                v                                    v
- *   held            advancing --more steps--> ready    advancing --no steps left--> escalated
+ *   ready / held / awaitingApproval --gate go--> executing --job ok/skipped--> verifying --post-condition--> verified --resolved--> resolved
+ *        |  gate skip (precondition)              | job failed / deadline       | deadline                    | settle deadline, no recovery
+ *        v                                        v                             v                             v
+ *     advancing --more steps--> ready          retrying --attempts left--> ready (attempt+1)             advancing --none left--> escalated
  *
- * `incident.resolved` ends the plan from any state. `escalated` means a person is needed.
- * Side effects (enqueue the job, audit) are derived by the caller from the resulting state, and
- * are idempotent by job id, so re-running after a crash repeats no step.
+ * `incident.resolved` ends the plan from any state. `escalated` means a person is needed. Gates
+ * (guardrails, approvals, preconditions, pacing) are computed by the reconciler and passed in
+ * the tick, so the machine only sequences. Side effects (enqueue, ledger, audit) are derived by
+ * the caller from the resulting state and are idempotent by job id.
  */
 export const incidentPlanMachine = setup({
   types: { context: {} as IncidentPlanContext, events: {} as IncidentPlanEvent, input: {} as IncidentPlanInput },
   guards: {
-    isPaused: ({ event }) => event.type === 'plan.tick' && event.paused,
+    gateSkip: ({ event }) => tickOf(event)?.gate.kind === 'skip',
+    gateHold: ({ event }) => tickOf(event)?.gate.kind === 'hold',
+    gateApproval: ({ event }) => tickOf(event)?.gate.kind === 'await_approval',
+    gateGo: ({ event }) => tickOf(event)?.gate.kind === 'go',
     deadlinePassed: ({ context, event }) => event.type === 'plan.tick' && context.deadlineAt !== null && event.now >= context.deadlineAt,
+    verified: ({ event }) => tickOf(event)?.verify?.holds === true,
     jobFailed: ({ event }) => event.type === 'job.finished' && event.result === 'failed',
+    jobHeld: ({ event }) => event.type === 'job.finished' && event.held,
+    settleDeadlinePassed: ({ context, event }) => event.type === 'plan.tick' && !event.recovering && context.deadlineAt !== null && event.now >= context.deadlineAt,
     hasNextStep: ({ context }) => context.step + 1 < context.steps.length,
+    hasNextAttempt: ({ context }) => context.attempt < (stepOf(context)?.attempts ?? 1),
   },
   actions: {
     startStep: assign(({ context, event }) => {
-      const now = event.type === 'plan.tick' ? event.now : 0;
-      const step = currentStep(context);
+      const t = tickOf(event);
+      const gate = t?.gate.kind === 'go' ? t.gate : null;
+      const step = stepOf(context);
+      const base = makeActionRunId(context.incidentId, context.step, context.attempt);
       return {
-        jobId: makeActionRunId(context.incidentId, context.step, context.attempt),
-        deadlineAt: now + (step?.jobTimeoutMs ?? 0),
-        reason: `step ${context.step + 1}/${context.steps.length}: ${step?.action ?? '?'} on ${context.subject} (playbook ${context.playbook}, mode ${context.mode})`,
+        jobId: context.rerun === 0 ? base : `${base}--r${context.rerun}`,
+        deadlineAt: (t?.now ?? 0) + (gate?.jobTimeoutMs ?? step?.jobTimeoutMs ?? 0),
+        verifyTimeoutMs: gate?.verifyTimeoutMs ?? step?.verify.timeoutMs ?? 0,
+        baselineSerial: gate?.baselineSerial ?? null,
+        jobFinishedAt: null,
+        awaitingPlanHash: null,
+        heldBy: null,
+        reason: `step ${context.step + 1}/${context.steps.length}${context.attempt > 1 ? ` attempt ${context.attempt}` : ''}: ${step?.action ?? '?'} on ${context.subject} (playbook ${context.playbook}, mode ${context.mode})${gate?.note ? `; ${gate.note}` : ''}`,
       };
+    }),
+    noteGate: assign(({ event }) => {
+      const g = tickOf(event)?.gate;
+      return {
+        reason: g === undefined || g.kind === 'go' ? '' : g.reason,
+        awaitingPlanHash: g?.kind === 'await_approval' ? g.planHash : null,
+        heldBy: g?.kind === 'hold' ? g.guardrail : null,
+      };
+    }),
+    noteSkip: assign(({ context, event }) => {
+      const g = tickOf(event)?.gate;
+      return { reason: `skipped step ${context.step + 1} (${stepOf(context)?.action ?? '?'}): ${g?.kind === 'skip' ? g.reason : ''}` };
     }),
     startVerifying: assign(({ context, event }) => {
       const at = event.type === 'job.finished' ? event.at : 0;
-      const detail = event.type === 'job.finished' ? event.detail : '';
-      return { deadlineAt: at + (currentStep(context)?.verifyTimeoutMs ?? 0), reason: `job ${context.jobId ?? '?'} ${event.type === 'job.finished' ? event.result : ''}: ${detail}; verifying` };
+      // The first line only: evidence a job collected (logs) is in its own audit entry, not repeated here.
+      const detail = event.type === 'job.finished' ? `${event.result}: ${event.detail.split('\n', 1)[0] ?? ''}` : '';
+      return { jobFinishedAt: at, deadlineAt: at + context.verifyTimeoutMs, reason: `job ${context.jobId ?? '?'} ${detail}; verifying ${stepOf(context)?.verify.expect ?? '?'}` };
     }),
-    nextStep: assign(({ context }) => ({ step: context.step + 1, attempt: 1, jobId: null, deadlineAt: null })),
-    noteReason: assign(({ event, context }) => ({
+    heldJob: assign(({ context, event }) => ({
+      rerun: context.rerun + 1, jobId: null, deadlineAt: null, heldBy: 'job_skipped',
+      reason: `job ${context.jobId ?? '?'} was held back: ${event.type === 'job.finished' ? event.detail : ''}`,
+    })),
+    markVerified: assign(({ context, event }) => {
+      const t = tickOf(event);
+      return { deadlineAt: (t?.now ?? 0) + context.verifyTimeoutMs, reason: `verified ${stepOf(context)?.verify.expect ?? '?'}: ${t?.verify?.detail ?? ''}` };
+    }),
+    noteFailure: assign(({ context, event }) => ({
+      retryFrom: event.type === 'job.finished' ? event.at : event.type === 'plan.tick' ? event.now : null,
       reason:
         event.type === 'job.finished' ? `job ${context.jobId ?? '?'} failed: ${event.detail}`
-        : event.type === 'incident.resolved' ? event.reason
-        : event.paused ? `paused: ${event.pauseReason}`
-        : `deadline passed at ${context.deadlineAt === null ? '?' : new Date(context.deadlineAt).toISOString()} in step ${context.step + 1}`,
+        : event.type === 'plan.tick' && event.verify !== null ? `post-condition ${stepOf(context)?.verify.expect ?? '?'} not met by ${when(context.deadlineAt)}: ${event.verify.detail}`
+        : `deadline ${when(context.deadlineAt)} passed in step ${context.step + 1}`,
     })),
+    noteUnsettled: assign(({ context }) => ({ reason: `step ${context.step + 1} verified, but the incident did not clear by ${when(context.deadlineAt)}` })),
+    nextAttempt: assign(({ context }) => ({ attempt: context.attempt + 1, jobId: null, deadlineAt: null, jobFinishedAt: null })),
+    nextStep: assign(({ context }) => ({ step: context.step + 1, attempt: 1, rerun: 0, jobId: null, deadlineAt: null, jobFinishedAt: null, retryFrom: null })),
+    updatePlaybook: assign(({ event }) => (event.type === 'playbook.updated' ? { mode: event.mode, steps: event.steps } : {})),
+    noteResolved: assign(({ event }) => ({ reason: event.type === 'incident.resolved' ? event.reason : '' })),
   },
 }).createMachine({
   id: 'incidentPlan',
   initial: 'ready',
-  context: ({ input }) => ({ ...input, step: 0, attempt: 1, jobId: null, deadlineAt: null, reason: 'incident opened' }),
-  on: { 'incident.resolved': { target: '.resolved', actions: 'noteReason' } },
+  context: ({ input }) => ({
+    ...input, step: 0, attempt: 1, rerun: 0, jobId: null, deadlineAt: null, verifyTimeoutMs: 0, jobFinishedAt: null, retryFrom: null,
+    baselineSerial: null, heldBy: null, awaitingPlanHash: null, reason: 'incident opened',
+  }),
+  on: { 'incident.resolved': { target: '.resolved', actions: 'noteResolved' } },
   states: {
-    ready: {
-      on: {
-        'plan.tick': [
-          { guard: 'isPaused', target: 'held', actions: 'noteReason' },
-          { target: 'executing', actions: 'startStep' },
-        ],
-      },
-    },
-    held: {
-      on: {
-        'plan.tick': [
-          { guard: 'isPaused' },
-          { target: 'executing', actions: 'startStep' },
-        ],
-      },
-    },
+    ready: { on: { 'plan.tick': gating(), 'playbook.updated': { actions: 'updatePlaybook' } } },
+    held: { on: { 'plan.tick': gating(), 'playbook.updated': { actions: 'updatePlaybook' } } },
+    awaitingApproval: { on: { 'plan.tick': gating(), 'playbook.updated': { actions: 'updatePlaybook' } } },
     executing: {
       on: {
         'job.finished': [
-          { guard: 'jobFailed', target: 'advancing', actions: 'noteReason' },
+          { guard: 'jobFailed', target: 'retrying', actions: 'noteFailure' },
+          { guard: 'jobHeld', target: 'held', actions: 'heldJob' },
           { target: 'verifying', actions: 'startVerifying' },
         ],
-        'plan.tick': { guard: 'deadlinePassed', target: 'advancing', actions: 'noteReason' },
+        'plan.tick': { guard: 'deadlinePassed', target: 'retrying', actions: 'noteFailure' },
       },
     },
     verifying: {
-      on: { 'plan.tick': { guard: 'deadlinePassed', target: 'advancing', actions: 'noteReason' } },
+      on: {
+        'plan.tick': [
+          { guard: 'verified', target: 'verified', actions: 'markVerified' },
+          { guard: 'deadlinePassed', target: 'retrying', actions: 'noteFailure' },
+        ],
+      },
+    },
+    verified: { on: { 'plan.tick': { guard: 'settleDeadlinePassed', target: 'advancing', actions: 'noteUnsettled' } } },
+    retrying: {
+      always: [
+        { guard: 'hasNextAttempt', target: 'ready', actions: 'nextAttempt' },
+        { target: 'advancing' },
+      ],
     },
     advancing: {
       always: [
@@ -130,3 +207,12 @@ export const incidentPlanMachine = setup({
     resolved: { type: 'final' },
   },
 });
+
+function gating() {
+  return [
+    { guard: 'gateSkip', target: 'advancing', actions: 'noteSkip' },
+    { guard: 'gateHold', target: 'held', actions: 'noteGate' },
+    { guard: 'gateApproval', target: 'awaitingApproval', actions: 'noteGate' },
+    { guard: 'gateGo', target: 'executing', actions: 'startStep' },
+  ] as const;
+}

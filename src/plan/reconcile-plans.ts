@@ -1,20 +1,29 @@
 import { initialTransition, transition } from 'xstate';
-import type { AuditEventInput, AuditLog } from '../knowledge/audit.js';
+import type { AuditLog } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import type { RemediationRequest } from '../knowledge/model/action-run.js';
-import type { Incident, RemediationPhase } from '../knowledge/model/incident.js';
-import { incidentPlanMachine, type IncidentPlanEvent, type IncidentPlanSnapshot } from './incident-plan.machine.js';
-import { selectPlaybook, type Playbook } from './playbooks/playbook.js';
+import type { Incident } from '../knowledge/model/incident.js';
+import type { RotationPolicy } from '../knowledge/svid-rotation.js';
+import { incidentPlanMachine, type IncidentPlanContext, type IncidentPlanEvent, type IncidentPlanSnapshot } from './incident-plan.machine.js';
+import { ensureJob, escalationRequest, recordTransition, stepRequest } from './plan-effects.js';
+import { selectPlaybook } from './playbooks/match-playbook.js';
+import { defaultGuardrails, type Playbook } from './playbooks/playbook.js';
+import { checkPostCondition, type VerifyInput } from './post-conditions.js';
+import { decideGate, InFlightTally, type PassState } from './step-gate.js';
+import { gatherSubjectFacts, serviceOf, type SubjectFacts } from './subject-facts.js';
 
 /** Bump when IncidentPlanSnapshot changes shape; older snapshots are then restarted from scratch. */
-export const PLAN_SNAPSHOT_VERSION = 1;
+export const PLAN_SNAPSHOT_VERSION = 2;
 
 /** Collaborators of the plan stage. `enqueue` is idempotent by request id. */
 export interface PlanDeps {
   readonly store: KnowledgeStore;
   readonly audit: AuditLog;
+  /** The current playbook set (hot reloaded: read on every pass). */
   readonly playbooks: () => readonly Playbook[];
   readonly enqueue: (req: RemediationRequest) => Promise<boolean>;
+  /** For post-conditions that judge a served SVID (defaults: rotate at half-life, 1 s grace). */
+  readonly rotation?: RotationPolicy;
 }
 
 /** What one reconcile pass saw. */
@@ -22,66 +31,128 @@ export interface PlanPassResult {
   readonly incidents: number;
   readonly enqueued: number;
   readonly paused: boolean;
+  /** Live plans by machine state after the pass. */
+  readonly phases: Readonly<Record<string, number>>;
+  /** Held plans by the guardrail holding them. */
+  readonly held: Readonly<Record<string, number>>;
 }
 
 type MachineState = ReturnType<typeof initialTransition<typeof incidentPlanMachine>>[0];
-
-const phaseOf: Record<string, RemediationPhase> = {
-  ready: 'pending', held: 'held', executing: 'remediating', verifying: 'verifying', escalated: 'needs_human', resolved: 'done',
-};
+const IN_FLIGHT = new Set(['executing', 'verifying', 'verified', 'escalated']);
+const WAITING = new Set(['ready', 'held', 'awaitingApproval']);
 
 /**
  * One plan pass, level-based like a controller reconcile: for every incident with a live plan,
- * restore its machine from knowledge, feed it what happened since (job outcome, resolution) and a
- * tick with `now`, persist the new snapshot, then make the world match the state (enqueue the
- * step's job; idempotent by job id). A crash between any two of these repeats no step.
+ * restore its machine from knowledge, feed it what happened since (job outcome, playbook
+ * change, resolution) and a tick carrying the gate of its step (preconditions, guardrails,
+ * backoff, approval, pacing) and the post-condition verdict, persist the new snapshot, then make
+ * the world match the state (ledger entry and job for a started step, notification on
+ * escalation; all idempotent by job id). A crash between any two of these repeats no step.
  */
 export async function reconcilePlans(deps: PlanDeps, now: number): Promise<PlanPassResult> {
-  const kill = await deps.store.getControl();
   const incidents = await deps.store.listIncidents();
-  // A fleet in a storm holds every remediation, exactly like the kill switch, until analysis resolves it.
-  const storm = incidents.find((i) => i.type === 'fleet_storm' && i.status === 'open');
-  const control = kill.paused || storm === undefined ? kill : { ...kill, paused: true, reason: `fleet in storm (${storm.id}): ${storm.explanation}` };
+  const { pass, live } = await loadLivePlans(deps, incidents, now);
+  const open = incidents.filter((i) => i.status === 'open');
   let enqueued = 0;
-  let live = 0;
+  let count = 0;
+  const phases: Record<string, number> = {};
+  const held: Record<string, number> = {};
+  for (const { incident, state: restored } of live) {
+    if (restored === null && incident.status === 'resolved') continue;
+    count++;
+    const facts = incident.status === 'open' ? await gatherSubjectFacts(deps.store, incident, open) : null;
+    let state = restored ?? (facts === null ? null : await startPlan(deps, incident, facts, now));
+    if (state === null) continue;
+    const playbook = deps.playbooks().find((p) => p.name === state?.context.playbook);
+    // Steps whose preconditions fail are skipped within the same pass, each audited on its own.
+    for (let round = 0; round <= state.context.steps.length; round++) {
+      const before = persistable(state);
+      for (const event of await pendingEvents(deps, pass, incident, state, playbook, facts)) {
+        state = transition(incidentPlanMachine, state, event)[0];
+      }
+      const next = persistable(state);
+      if (JSON.stringify(next) !== JSON.stringify(before)) await recordTransition(deps, incident, before, next, now);
+      if (!(next.value === 'ready' && next.context.step > before.context.step && WAITING.has(before.value))) break;
+    }
+    const after = persistable(state);
+    if (state.status !== 'done') phases[after.value] = (phases[after.value] ?? 0) + 1;
+    if (after.value === 'held') held[after.context.heldBy ?? 'unknown'] = (held[after.context.heldBy ?? 'unknown'] ?? 0) + 1;
+    if (state.status === 'done') await deps.store.deletePlanSnapshot(incident.id);
+    else await deps.store.savePlanSnapshot(incident.id, { version: PLAN_SNAPSHOT_VERSION, snapshot: after });
+    if (after.value === 'executing') {
+      const req = stepRequest(after, incident, now);
+      if (req !== null) {
+        // The ledger counts the action as soon as it is decided (shadow too): budgets see it before the job runs.
+        await deps.store.recordLedgerEntry({ id: req.id, playbook: after.context.playbook, subject: incident.subject, incidentId: incident.id, at: now });
+        pass.inFlight.add(incident.id, after.context);
+        if (await ensureJob(deps, incident, req, now, '')) enqueued++;
+      }
+    }
+    if (after.value === 'escalated') {
+      const req = escalationRequest(playbook, after, incident, now);
+      if (req !== null && (await ensureJob(deps, incident, req, now, ' to notify a person'))) enqueued++;
+    }
+  }
+  return { incidents: count, enqueued, paused: pass.control.paused, phases, held };
+}
+
+/** Plan machine state as restored from a snapshot. */
+export type PlanMachineState = MachineState;
+
+/**
+ * Reads the fleet-wide pass state and every live plan (an incident open, or resolved with a
+ * snapshot left), counting in-flight plans for concurrency and blast radius. Reads only.
+ */
+export async function loadLivePlans(deps: Pick<PlanDeps, 'store'>, incidents: readonly Incident[], now: number): Promise<{ pass: PassState; live: { incident: Incident; state: MachineState | null }[] }> {
+  const pass = await passState(deps, incidents, now);
+  const live: { incident: Incident; state: MachineState | null }[] = [];
   for (const incident of incidents) {
     const rec = await deps.store.loadPlanSnapshot(incident.id);
     if (incident.status === 'resolved' && rec === null) continue;
-    live++;
-    let state = rec?.version === PLAN_SNAPSHOT_VERSION ? restore(rec.snapshot as IncidentPlanSnapshot) : null;
-    if (state === null) {
-      if (incident.status === 'resolved') continue;
-      state = await startPlan(deps, incident, now);
-      if (state === null) continue;
-    }
-    const before = persistable(state);
-    for (const event of await pendingEvents(deps, incident, state, now, control)) {
-      state = transition(incidentPlanMachine, state, event)[0];
-    }
-    const after = persistable(state);
-    if (JSON.stringify(after) !== JSON.stringify(before)) await recordTransition(deps, incident, before, after, now);
-    if (state.status === 'done') await deps.store.deletePlanSnapshot(incident.id);
-    else await deps.store.savePlanSnapshot(incident.id, { version: PLAN_SNAPSHOT_VERSION, snapshot: after });
-    if (after.value === 'executing' && (await ensureJob(deps, incident, after, now))) enqueued++;
+    const state = rec?.version === PLAN_SNAPSHOT_VERSION ? restore(rec.snapshot as IncidentPlanSnapshot) : null;
+    if (state !== null && IN_FLIGHT.has((state.value))) pass.inFlight.add(incident.id, state.context);
+    live.push({ incident, state });
   }
-  return { incidents: live, enqueued, paused: kill.paused };
+  return { pass, live };
 }
 
-async function startPlan(deps: PlanDeps, incident: Incident, now: number): Promise<MachineState | null> {
-  const playbook = selectPlaybook(deps.playbooks(), incident.type);
+async function passState(deps: Pick<PlanDeps, 'store'>, incidents: readonly Incident[], now: number): Promise<PassState> {
+  const control = await deps.store.getControl();
+  const storms = incidents.filter((i) => i.type === 'fleet_storm');
+  const lastResolvedAt = storms.reduce<number | null>((m, i) => (i.resolvedAt !== null && (m === null || i.resolvedAt > m) ? i.resolvedAt : m), null);
+  const service = new Map<string, number>();
+  const node = new Map<string, number>();
+  for (const w of await deps.store.listWorkloads()) {
+    const s = serviceOf(w);
+    if (s !== null) service.set(s, (service.get(s) ?? 0) + 1);
+    if (w.node !== undefined) node.set(w.node, (node.get(w.node) ?? 0) + 1);
+  }
+  return {
+    now, control, inFlight: new InFlightTally(), groupSizes: { service, node },
+    storm: { open: storms.find((i) => i.status === 'open') ?? null, lastResolvedAt },
+  };
+}
+
+/** The plan machine's first state for an incident and its playbook. */
+export function initialPlanState(incident: Incident, playbook: Playbook, facts: SubjectFacts): MachineState {
+  return initialTransition(incidentPlanMachine, {
+    incidentId: incident.id, subject: incident.subject, playbook: playbook.name, mode: playbook.mode, steps: playbook.steps,
+    group: { service: facts.service, node: facts.node },
+  })[0];
+}
+
+async function startPlan(deps: PlanDeps, incident: Incident, facts: SubjectFacts, now: number): Promise<MachineState | null> {
+  const playbook = selectPlaybook(deps.playbooks(), incident, facts);
   if (playbook === undefined) {
-    const reason = `no playbook matches incident type ${incident.type}`;
+    const reason = `no playbook matches incident type ${incident.type} on ${incident.subject}`;
     const existing = await deps.store.getRemediation(incident.id);
-    if (existing?.phase !== 'held') {
+    if (existing?.phase !== 'held' || existing.reason !== reason) {
       await deps.store.setRemediation(incident.id, { phase: 'held', playbook: '', step: 0, action: null, updatedAt: now, reason });
-      await deps.audit.append({ type: 'plan.held', at: now, incidentId: incident.id, subject: incident.subject, message: reason, dedupKey: `plan.noPlaybook--${incident.id}` });
+      await deps.audit.append({ type: 'plan.held', at: now, incidentId: incident.id, subject: incident.subject, message: reason, data: { guardrail: null }, dedupKey: `plan.noPlaybook--${incident.id}` });
     }
     return null;
   }
-  const [state] = initialTransition(incidentPlanMachine, {
-    incidentId: incident.id, subject: incident.subject, playbook: playbook.name, mode: playbook.mode, steps: playbook.steps,
-  });
-  return state;
+  return initialPlanState(incident, playbook, facts);
 }
 
 function restore(snap: IncidentPlanSnapshot): MachineState {
@@ -93,78 +164,44 @@ function persistable(state: MachineState): IncidentPlanSnapshot {
 }
 
 async function pendingEvents(
-  deps: PlanDeps, incident: Incident, state: MachineState, now: number, control: { paused: boolean; reason: string },
+  deps: PlanDeps, pass: PassState, incident: Incident, state: MachineState, playbook: Playbook | undefined, facts: SubjectFacts | null,
 ): Promise<IncidentPlanEvent[]> {
-  if (incident.status === 'resolved') {
-    return [{ type: 'incident.resolved', at: incident.resolvedAt ?? now, reason: incident.history.at(-1)?.reason ?? 'incident resolved' }];
+  if (incident.status === 'resolved' || facts === null) {
+    return [{ type: 'incident.resolved', at: incident.resolvedAt ?? pass.now, reason: incident.history.at(-1)?.reason ?? 'incident resolved' }];
   }
   const events: IncidentPlanEvent[] = [];
-  const jobId = state.context.jobId;
-  if (state.value === 'executing' && jobId !== null) {
-    const run = await deps.store.getActionRun(jobId);
+  const c = state.context;
+  const value = (state.value as string);
+  if (value === 'executing' && c.jobId !== null) {
+    const run = await deps.store.getActionRun(c.jobId);
     if (run !== null && (run.state === 'succeeded' || run.state === 'failed' || run.state === 'skipped')) {
-      events.push({ type: 'job.finished', at: run.finishedAt ?? now, result: run.state, detail: run.detail });
+      events.push({ type: 'job.finished', at: run.finishedAt ?? pass.now, result: run.state, detail: run.detail, held: run.held === true });
     }
   }
-  events.push({ type: 'plan.tick', now, paused: control.paused, pauseReason: control.reason });
+  if (WAITING.has(value) && playbook !== undefined && (playbook.mode !== c.mode || JSON.stringify(playbook.steps) !== JSON.stringify(c.steps))) {
+    events.push({ type: 'playbook.updated', mode: playbook.mode, steps: playbook.steps });
+  }
+  const recovering = incident.recoveringSince !== null && incident.recoveringSince !== undefined;
+  // Gates are decided for the context the machine will have after the events above.
+  const ctx: IncidentPlanContext = events.some((e) => e.type === 'playbook.updated')
+    ? { ...c, steps: playbook?.steps ?? c.steps, mode: playbook?.mode ?? c.mode } : c;
+  const effective = playbook === undefined ? { name: c.playbook, origin: '<removed>', mode: ctx.mode, match: { types: [incident.type] }, steps: ctx.steps, escalate: { webhook: null, timeoutMs: 10_000 }, guardrails: defaultGuardrails } : { ...playbook, mode: ctx.mode };
+  const gate = WAITING.has(value) ? (await decideGate(deps.store, pass, ctx, effective, incident, facts)).gate : { kind: 'hold' as const, guardrail: 'none', reason: '' };
+  const verify = value === 'verifying' && c.jobFinishedAt !== null ? checkPostCondition(c.steps[c.step]?.verify.expect ?? 'incident_resolved', await verifyInput(deps, incident, facts, c, pass.now)) : null;
+  events.push({ type: 'plan.tick', now: pass.now, gate, verify, recovering });
   return events;
 }
 
-/** Makes sure the step's job exists: writes the queued action run, then enqueues (both idempotent). */
-async function ensureJob(deps: PlanDeps, incident: Incident, snap: IncidentPlanSnapshot, now: number): Promise<boolean> {
-  const c = snap.context;
-  const step = c.steps[c.step];
-  if (c.jobId === null || step === undefined) return false;
-  const existing = await deps.store.getActionRun(c.jobId);
-  const req: RemediationRequest = {
-    id: c.jobId, incidentId: incident.id, step: c.step, attempt: c.attempt, action: step.action, target: incident.subject,
-    decidedAt: existing?.enqueuedAt ?? now, shadow: c.mode === 'shadow',
+async function verifyInput(deps: PlanDeps, incident: Incident, f: SubjectFacts, c: IncidentPlanContext, now: number): Promise<VerifyInput> {
+  const s = deps.store;
+  const subject = incident.subject;
+  const envoyCerts = f.kind === 'workload' ? await s.latestObservation(subject, 'envoy.certs') : null;
+  const subjectBundle = f.kind === 'configmap' ? await s.latestObservation(subject, 'k8s.bundle') : f.kind === 'agent' ? await s.latestObservation(subject, 'spire.agent.bundle') : envoyCerts;
+  return {
+    incident, now, since: c.jobFinishedAt ?? now, baselineSerial: c.baselineSerial, envoyCerts, subjectBundle,
+    agentDebug: f.node === null ? null : await s.latestObservation(`agent:${f.node}`, 'spire.agent.debug'),
+    serverBundle: f.trustDomain === null ? null : await s.latestObservation(`trust-domain:${f.trustDomain}`, 'spire.server.bundle'),
+    cloudRun: f.platform === 'cloudrun' ? await s.latestObservation(subject, 'cloudrun.service') : null,
+    rotation: deps.rotation ?? { rotateAtFraction: 0.5, graceMs: 1_000 },
   };
-  if (existing === null) {
-    await deps.store.putActionRun({
-      id: req.id, incidentId: req.incidentId, step: req.step, attempt: req.attempt, action: req.action, target: req.target,
-      state: 'queued', enqueuedAt: now, startedAt: null, finishedAt: null, detail: '', performed: false,
-    });
-  }
-  const added = await deps.enqueue(req);
-  if (added) {
-    await deps.audit.append({
-      type: 'job.enqueued', at: now, incidentId: incident.id, subject: incident.subject,
-      message: `queued ${step.action} on ${incident.subject} as job ${req.id}${req.shadow ? ' (shadow: will be recorded, not performed)' : ''}`,
-      data: { jobId: req.id, action: step.action, step: c.step, attempt: c.attempt, shadow: req.shadow },
-      dedupKey: `job.enqueued--${req.id}`,
-    });
-  }
-  return added;
-}
-
-async function recordTransition(deps: PlanDeps, incident: Incident, before: IncidentPlanSnapshot, after: IncidentPlanSnapshot, now: number): Promise<void> {
-  const c = after.context;
-  const step = c.steps[c.step];
-  await deps.store.setRemediation(incident.id, {
-    phase: phaseOf[after.value] ?? 'pending', playbook: c.playbook, step: c.step, action: step?.action ?? null, updatedAt: now, reason: c.reason,
-  });
-  const base = { at: now, incidentId: incident.id, subject: incident.subject };
-  const events: AuditEventInput[] = [];
-  const stepKey = `${incident.id}--s${c.step}--a${c.attempt}`;
-  if (after.value === 'executing' && before.value !== 'executing') {
-    events.push({ ...base, type: 'plan.decided', message: `decided ${c.reason}`, data: { playbook: c.playbook, step: c.step, action: step?.action ?? null, mode: c.mode }, dedupKey: `plan.decided--${stepKey}` });
-  }
-  if (after.value === 'held' && before.value !== 'held') {
-    events.push({ ...base, type: 'plan.held', message: `held: ${c.reason}`, dedupKey: `plan.held--${stepKey}--${now}` });
-  }
-  if (after.value === 'verifying' && before.value !== 'verifying') {
-    events.push({ ...base, type: 'plan.decided', message: `waiting up to ${Math.round((step?.verifyTimeoutMs ?? 0) / 1000)}s for the incident to clear (${c.reason})`, dedupKey: `plan.verifying--${stepKey}` });
-  }
-  if (before.value === 'verifying' && after.value === 'resolved') {
-    events.push({ ...base, type: 'verification.passed', message: `verified: ${c.reason}`, dedupKey: `verification.passed--${incident.id}` });
-  }
-  if (before.value === 'verifying' && after.value !== 'resolved' && after.value !== 'verifying') {
-    const prevStep = before.context.steps[before.context.step];
-    events.push({ ...base, type: 'verification.failed', message: `step ${before.context.step + 1} (${prevStep?.action ?? '?'}) did not clear the incident: ${c.reason}`, dedupKey: `verification.failed--${incident.id}--s${before.context.step}` });
-  }
-  if (after.value === 'escalated' && before.value !== 'escalated') {
-    events.push({ ...base, type: 'plan.escalated', message: `every step of playbook ${c.playbook} was tried; a person is needed (${c.reason})`, dedupKey: `plan.escalated--${incident.id}` });
-  }
-  for (const e of events) await deps.audit.append(e);
 }

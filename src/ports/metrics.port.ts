@@ -8,6 +8,10 @@ export interface DaemonMetrics {
   actionFinished(action: string, outcome: 'succeeded' | 'failed' | 'skipped', performed: boolean): void;
   stageState(stage: string, state: string): void;
   setPaused(paused: boolean): void;
+  /** Plans by phase after a plan pass (pending, held, awaiting_approval, remediating, verifying, needs_human). */
+  setPlanPhases(counts: Readonly<Record<string, number>>): void;
+  /** Plans held back, by the guardrail holding them, after a plan pass. */
+  setPlansHeld(counts: Readonly<Record<string, number>>): void;
   /** Text exposition for /metrics and its content type. */
   render(): Promise<{ readonly contentType: string; readonly body: string }>;
 }

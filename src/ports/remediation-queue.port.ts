@@ -4,12 +4,20 @@ import type { RemediationRequest } from '../knowledge/model/action-run.js';
 export type RemediationJob = RemediationRequest;
 
 /** What a job processor returns; every job ends in exactly one of these. */
-export type RemediationOutcome =
-  | { readonly result: 'succeeded'; readonly detail: string }
-  | { readonly result: 'skipped'; readonly detail: string }
-  | { readonly result: 'failed'; readonly detail: string };
+export interface RemediationOutcome {
+  readonly result: 'succeeded' | 'skipped' | 'failed';
+  readonly detail: string;
+  /** A transient failure with deliveries left: the queue delivers the job again after an exponential backoff. */
+  readonly retry?: boolean;
+}
 
-export type RemediationProcessor = (job: RemediationJob, signal: AbortSignal) => Promise<RemediationOutcome>;
+/** Which delivery this is: 1-based attempt and the queue's maximum. */
+export interface JobDelivery {
+  readonly attempt: number;
+  readonly maxAttempts: number;
+}
+
+export type RemediationProcessor = (job: RemediationJob, signal: AbortSignal, delivery: JobDelivery) => Promise<RemediationOutcome>;
 
 export interface RemediationQueuePort {
   /** Adds the job; adding an id that already exists is a no-op returning false. */

@@ -80,7 +80,12 @@ export const configSchema = z.strictObject({
     stormShare: z.number().gt(0).lt(1).default(0.5),
     stormMinWorkloads: z.int().min(1).default(10),
   }).prefault({}),
-  execute: z.strictObject({ concurrency: z.int().min(1).max(256).default(4) }).prefault({}),
+  execute: z.strictObject({
+    concurrency: z.int().min(1).max(256).default(4),
+    /** Least privilege: actions refuse targets outside these (empty: any). */
+    trustDomains: z.array(z.string().min(1)).default([]),
+    namespaces: z.array(z.string().min(1)).default([]),
+  }).prefault({}),
   playbooks: z.array(z.string().min(1)).default([]),
   targets: z.array(targetSchema).default([]),
   sources: sourcesSchema,
@@ -103,7 +108,9 @@ export interface DaemonConfig {
     readonly healthyForMs: number; readonly flapMaxCycles: number; readonly flapWindowMs: number;
     readonly stormShare: number; readonly stormMinWorkloads: number;
   };
-  readonly execute: { readonly concurrency: number };
+  readonly execute: { readonly concurrency: number; readonly trustDomains: readonly string[]; readonly namespaces: readonly string[] };
+  /** Set by demo/simulate: the ports point at the simulated fleet (actions then refuse real targets). */
+  readonly simulated?: boolean;
   /** Playbook file paths, resolved relative to the config file. */
   readonly playbooks: readonly string[];
   readonly targets: readonly Workload[];

@@ -17,6 +17,8 @@ export class PromMetrics implements DaemonMetrics {
   private readonly actions = new Counter({ name: 'selfheal_execute_actions_total', help: 'Remediation jobs finished, by action and outcome; performed=false for skipped or shadow jobs.', labelNames: ['action', 'outcome', 'performed'] as const, registers: [this.registry] });
   private readonly state = new Gauge({ name: 'selfheal_stage_state', help: 'Current state of each stage machine (1 for the active state).', labelNames: ['stage', 'state'] as const, registers: [this.registry] });
   private readonly paused = new Gauge({ name: 'selfheal_plan_paused', help: '1 while the kill switch is on.', registers: [this.registry] });
+  private readonly phases = new Gauge({ name: 'selfheal_plan_plans', help: 'Remediation plans of open incidents, by plan machine state (ready, held, awaitingApproval, executing, verifying, verified, escalated).', labelNames: ['state'] as const, registers: [this.registry] });
+  private readonly held = new Gauge({ name: 'selfheal_plan_held', help: 'Remediation plans held back, by the guardrail holding them.', labelNames: ['guardrail'] as const, registers: [this.registry] });
   private readonly lastState = new Map<string, string>();
 
   constructor() {
@@ -50,6 +52,16 @@ export class PromMetrics implements DaemonMetrics {
   }
   setPaused(paused: boolean): void {
     this.paused.set(paused ? 1 : 0);
+  }
+
+  setPlanPhases(counts: Readonly<Record<string, number>>): void {
+    this.phases.reset();
+    for (const [phase, n] of Object.entries(counts)) this.phases.set({ state: phase }, n);
+  }
+
+  setPlansHeld(counts: Readonly<Record<string, number>>): void {
+    this.held.reset();
+    for (const [guardrail, n] of Object.entries(counts)) this.held.set({ guardrail }, n);
   }
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

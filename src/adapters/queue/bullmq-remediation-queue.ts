@@ -2,6 +2,9 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { RemediationJob, RemediationProcessor, RemediationQueuePort } from '../../ports/remediation-queue.port.js';
 
+/** Deliveries of one job: the first plus two retries of a transient failure. */
+const DELIVERIES = 3;
+
 /** Where the queue lives and what it is called. */
 export interface BullmqQueueOptions {
   readonly redisUrl: string;
@@ -37,7 +40,10 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
     if ((await this.queue.getJob(job.id)) !== undefined) return false;
     await this.queue.add('remediate', job, {
       jobId: job.id,
-      attempts: 1,
+      // Transient failures are retried with exponential backoff; permanent ones are not (the
+      // processor returns them as a terminal outcome instead of throwing).
+      attempts: DELIVERIES,
+      backoff: { type: 'exponential', delay: 1_000 },
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 604_800 },
     });
@@ -49,8 +55,12 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
     this.workerConn = new Redis(this.opts.redisUrl, { maxRetriesPerRequest: null });
     this.workerConn.on('error', (e) => this.opts.onError?.(e));
     // Three declared parameters: BullMQ only creates the AbortSignal when the processor takes it.
-    const run = async (job: Job<RemediationJob>, _token: string | undefined, signal: AbortSignal | undefined) =>
-      processor(job.data, signal ?? new AbortController().signal);
+    const run = async (job: Job<RemediationJob>, _token: string | undefined, signal: AbortSignal | undefined) => {
+      const outcome = await processor(job.data, signal ?? new AbortController().signal, { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 });
+      // Throwing hands the job back to BullMQ, which schedules the next delivery after its backoff.
+      if (outcome.retry === true) throw new Error(outcome.detail);
+      return outcome;
+    };
     this.worker = new Worker<RemediationJob>(this.name, run, {
       connection: this.workerConn,
       prefix: this.prefix,

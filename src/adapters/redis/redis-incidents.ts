@@ -77,8 +77,8 @@ export class RedisIncidents {
   }
 
   /** Replaces evidence and explanation of an open incident; a resolved or unknown one is left alone. */
-  async updateEvidence(id: string, evidence: Incident['evidence'], explanation: string): Promise<void> {
-    await this.update(id, (inc) => inc.status === 'open' ? { ...inc, evidence, explanation } : null);
+  async updateEvidence(id: string, evidence: Incident['evidence'], explanation: string, cause?: Incident['cause']): Promise<void> {
+    await this.update(id, (inc) => inc.status === 'open' ? { ...inc, evidence, explanation, ...(cause === undefined ? {} : { cause }) } : null);
   }
 
   /** Sets or clears recoveringSince of an open incident, recording the transition in its history. */

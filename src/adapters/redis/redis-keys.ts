@@ -18,6 +18,9 @@ export interface KnowledgeKeys {
   actionRun(runId: string): string;
   planSnapshot(incidentId: string): string;
   readonly control: string;
+  ledgerByPlaybook(playbook: string): string;
+  ledgerBySubject(subject: string): string;
+  approval(incidentId: string): string;
   readonly audit: string;
   readonly auditHead: string;
   readonly auditDedup: string;
@@ -38,6 +41,9 @@ export function knowledgeKeys(prefix: string): KnowledgeKeys {
     actionRun: (runId) => `${prefix}:run:${runId}`,
     planSnapshot: (incidentId) => `${prefix}:plan:${incidentId}`,
     control: `${prefix}:control`,
+    ledgerByPlaybook: (playbook) => `${prefix}:ledger:playbook:${playbook}`,
+    ledgerBySubject: (subject) => `${prefix}:ledger:subject:${subject}`,
+    approval: (incidentId) => `${prefix}:approval:${incidentId}`,
     audit: `${prefix}:audit`,
     auditHead: `${prefix}:audit:head`,
     auditDedup: `${prefix}:audit:dedup`,

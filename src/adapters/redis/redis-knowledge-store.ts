@@ -17,6 +17,9 @@
  *   P:run:<runId>            hash    json -> ActionRun JSON, rank -> 0 queued | 1 running | 2 terminal
  *   P:plan:<id>              string  PlanSnapshotRecord JSON
  *   P:control                string  ControlState JSON (absent = not paused)
+ *   P:ledger:playbook:<name> zset    LedgerEntry JSON, score at (actions plan started; a day kept)
+ *   P:ledger:subject:<subj>  zset    LedgerEntry JSON, score at
+ *   P:approval:<id>          string  Approval JSON, expiring at its TTL
  *   P:audit                  stream  audit entries: seq, prevHash, hash, event (canonical JSON)
  *   P:audit:head             hash    seq, hash of the last appended entry
  *   P:audit:dedup            hash    dedupKey -> stream id of the entry it produced
@@ -30,7 +33,7 @@ import type { Incident, IncidentRemediation, IncidentType } from '../../knowledg
 import type { Observation } from '../../knowledge/model/observation.js';
 import { observationStateKey } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
-import type { ControlState, KnowledgeStore, OpenIncidentResult, PlanSnapshotRecord, RecordResult } from '../../knowledge/knowledge-store.js';
+import type { Approval, ControlState, KnowledgeStore, LedgerEntry, OpenIncidentResult, PlanSnapshotRecord, RecordResult } from '../../knowledge/knowledge-store.js';
 import { RedisIncidents } from './redis-incidents.js';
 import { knowledgeKeys, parseStored, type KnowledgeKeys } from './redis-keys.js';
 
@@ -142,8 +145,8 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     return this.incidents.setRecovering(id, since, at, reason);
   }
 
-  updateIncidentEvidence(id: string, evidence: Incident['evidence'], explanation: string): Promise<void> {
-    return this.incidents.updateEvidence(id, evidence, explanation);
+  updateIncidentEvidence(id: string, evidence: Incident['evidence'], explanation: string, cause?: Incident['cause']): Promise<void> {
+    return this.incidents.updateEvidence(id, evidence, explanation, cause);
   }
 
   getIncident(id: string): Promise<Incident | null> {
@@ -208,6 +211,37 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   async setControl(c: ControlState): Promise<void> {
     await this.redis.set(this.keys.control, JSON.stringify(c));
   }
+
+  async recordLedgerEntry(e: LedgerEntry): Promise<void> {
+    const member = JSON.stringify({ id: e.id, playbook: e.playbook, subject: e.subject, incidentId: e.incidentId, at: e.at });
+    const keep = e.at - LEDGER_KEEP_MS;
+    await this.redis.multi()
+      .zadd(this.keys.ledgerByPlaybook(e.playbook), e.at, member)
+      .zremrangebyscore(this.keys.ledgerByPlaybook(e.playbook), '-inf', `(${keep}`)
+      .zadd(this.keys.ledgerBySubject(e.subject), e.at, member)
+      .zremrangebyscore(this.keys.ledgerBySubject(e.subject), '-inf', `(${keep}`)
+      .exec();
+  }
+
+  async countLedgerEntries(scope: { readonly playbook: string } | { readonly subject: string }, since: number): Promise<number> {
+    const key = 'playbook' in scope ? this.keys.ledgerByPlaybook(scope.playbook) : this.keys.ledgerBySubject(scope.subject);
+    return this.redis.zcount(key, String(since), '+inf');
+  }
+
+  async lastLedgerEntry(subject: string): Promise<LedgerEntry | null> {
+    const [last] = await this.redis.zrange(this.keys.ledgerBySubject(subject), '-1', '-1');
+    return (parseStored(last) as LedgerEntry | null) ?? null;
+  }
+
+  async putApproval(a: Approval): Promise<void> {
+    // Redis expiry only cleans up; plan compares expiresAt with its own clock.
+    const ttl = Math.max(60_000, a.expiresAt - Date.now());
+    await this.redis.set(this.keys.approval(a.incidentId), JSON.stringify(a), 'PX', ttl);
+  }
+
+  async getApproval(incidentId: string): Promise<Approval | null> {
+    return parseStored(await this.redis.get(this.keys.approval(incidentId))) as Approval | null;
+  }
 }
 
 /** Hash field of the latest observation of (subject, source): a JSON pair, unambiguous whatever the strings hold. */
@@ -217,4 +251,9 @@ function observationField(subject: string, source: string): string {
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+
 }
+
+
+/** How long ledger entries are kept: longer than any sensible budget window. */
+const LEDGER_KEEP_MS = 24 * 3_600_000;

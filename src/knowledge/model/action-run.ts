@@ -1,4 +1,10 @@
-export type ActionName = 'restart_envoy';
+/** Every remediation action execute knows (issue 6 adds their implementations one by one). */
+export const ACTION_NAMES = ['force_rotation', 'restart_envoy', 'restart_agent', 'redeploy', 'sync_bundle', 'collect_evidence', 'notify'] as const;
+
+export type ActionName = (typeof ACTION_NAMES)[number];
+
+/** Step parameters from the playbook, passed to the action verbatim (each action validates its own). */
+export type ActionParams = Readonly<Record<string, string | number | boolean | readonly string[]>>;
 
 export type ActionRunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
@@ -10,8 +16,13 @@ export interface RemediationStep {
   readonly step: number;
   readonly attempt: number;
   readonly action: ActionName;
-  /** Workload id the action targets. */
+  /**
+   * What the action targets: a workload id ("<ns>/<pod>", "<project>/<region>/<service>"), an agent
+   * ("agent:<node>"), a trust domain ("trust-domain:<td>") or a ConfigMap ("configmap:<ns>/<name>").
+   */
   readonly target: string;
+  /** The step's parameters from the playbook ({} when none). */
+  readonly params?: ActionParams;
 }
 
 /** What plan asks execute to do (the BullMQ job payload). */
@@ -20,6 +31,8 @@ export interface RemediationRequest extends RemediationStep {
   readonly decidedAt: number;
   /** Shadow mode: record the decision and everything around it, but do not perform the effect. */
   readonly shadow: boolean;
+  /** Per-delivery timeout of the action (aborts it); absent: no timeout beyond the queue's lock. */
+  readonly timeoutMs?: number;
 }
 
 /** One execution of one remediation step, as recorded in knowledge. */
@@ -32,6 +45,8 @@ export interface ActionRun extends RemediationStep {
   readonly detail: string;
   /** False when the effect was not applied (skipped, failed before acting, or shadow mode). */
   readonly performed: boolean;
+  /** Skipped by a gate (kill switch, storm) rather than because of the target: the plan runs the step again later. */
+  readonly held?: boolean;
 }
 
 /** BullMQ job ids may not contain ':' and may not be integers; incident ids already satisfy that. */

@@ -21,6 +21,8 @@ export interface Workload {
   readonly owner?: { readonly kind: string; readonly name: string };
   /** Selectors the workload's SPIRE agent attests it with (Delegated Identity subscriptions use them), when known. */
   readonly selectors?: readonly { readonly type: string; readonly value: string }[];
+  /** Labels of the pod or Cloud Run service, when the inventory reports them (playbooks match on them). */
+  readonly labels?: Readonly<Record<string, string>>;
   /** Base URL of the Envoy admin endpoint, e.g. http://127.0.0.1:9901 (paths like /certs are appended). */
   readonly envoyAdminUrl: string;
 }

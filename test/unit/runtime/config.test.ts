@@ -65,7 +65,7 @@ describe('shipped config and playbooks', () => {
     assert.equal(c.sources.spire?.trustDomain, 'example.org');
     assert.equal(c.sources.spire.pollIntervalMs, 10_000);
     const pbs = await loadPlaybooks(c.playbooks);
-    assert.deepEqual(pbs.map((p) => p.name), ['envoy-rotation-failed']);
+    assert.deepEqual(pbs.map((p) => p.name), ['rotation-failed', 'agent-disconnected', 'trust-bundle-drift', 'mtls-errors', 'cloudrun-revision-not-ready']);
   });
 
   it('a playbook file with a wrong type, an unknown action and a bad duration reports all three with line:column', async () => {
@@ -77,13 +77,13 @@ describe('shipped config and playbooks', () => {
       '    match: { types: [rotation_failed] }',
       '    steps:',
       '      - action: reboot_cluster',
-      '        jobTimeout: 10 minutes',
+      '        timeout: 10 minutes',
       '      - action: restart_envoy',
-      '        verifyTimeout: 30',
+      '        attempts: many',
     ].join('\n');
     const res = parsePlaybooks('pb.yaml', text);
     assert.equal(res.ok, false);
     const lines = res.problems.map((p) => `${p.line}:${p.column} ${p.path}`);
-    assert.deepEqual(lines.sort(), ['6:17 playbooks.0.steps.0.action', '7:21 playbooks.0.steps.0.jobTimeout', '9:24 playbooks.0.steps.1.verifyTimeout']);
+    assert.deepEqual(lines.sort(), ['6:17 playbooks.0.steps.0.action', '7:18 playbooks.0.steps.0.timeout', '9:19 playbooks.0.steps.1.attempts']);
   });
 });

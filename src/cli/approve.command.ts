@@ -1,0 +1,49 @@
+import { parseDuration } from '../knowledge/duration.js';
+import type { KnowledgeLocation } from './audit.command.js';
+import type { Composition } from './composition.js';
+import { CliError, EXIT_OK } from './exit-codes.js';
+
+/** Options of `approve`. */
+export interface ApproveOptions {
+  /** Approve only if the pending plan has this hash (what the operator reviewed). */
+  readonly plan?: string | undefined;
+  readonly ttl?: string | undefined;
+  readonly by?: string | undefined;
+}
+
+/**
+ * `approve INCIDENT`: approves the exact plan step the incident waits on (approve mode). The
+ * approval records the plan's hash and expires after --ttl; if the plan changes (playbook edited,
+ * next step, other target) before it runs, the hash no longer matches and it waits again.
+ */
+export async function approveCommand(
+  c: Composition, loc: KnowledgeLocation, incidentId: string, opts: ApproveOptions, out: (line: string) => void, now = Date.now(),
+): Promise<number> {
+  const ttlMs = opts.ttl === undefined ? 15 * 60_000 : parseDuration(opts.ttl);
+  if (ttlMs === null || ttlMs <= 0) throw new CliError(`--ttl ${opts.ttl ?? ''}: expected a duration like 10m or 1h`);
+  const k = await c.openKnowledge(loc.redisUrl, loc.prefix);
+  try {
+    const incident = await k.store.getIncident(incidentId);
+    if (incident === null) throw new CliError(`no incident ${incidentId} under prefix ${loc.prefix} (see spire-healer status)`);
+    if (incident.status !== 'open') throw new CliError(`incident ${incidentId} is already resolved; nothing to approve`);
+    const r = await k.store.getRemediation(incidentId);
+    if (r?.phase !== 'awaiting_approval' || r.planHash === undefined) {
+      throw new CliError(`incident ${incidentId} is not waiting for approval (${r === null ? 'no plan yet' : `${r.phase}: ${r.reason}`})`);
+    }
+    if (opts.plan !== undefined && opts.plan !== r.planHash) {
+      throw new CliError(`the plan changed: it is now ${r.planHash}, not ${opts.plan} (${r.reason}); review it and approve again`);
+    }
+    const by = opts.by ?? process.env['USER'] ?? 'unknown';
+    await k.store.putApproval({ incidentId, planHash: r.planHash, by, at: now, expiresAt: now + ttlMs });
+    await k.audit.append({
+      type: 'plan.approved', at: now, incidentId, subject: incident.subject,
+      message: `${by} approved plan ${r.planHash} (step ${r.step + 1}, ${r.action ?? '?'} on ${incident.subject}) for ${Math.round(ttlMs / 1000)}s`,
+      data: { by, planHash: r.planHash, step: r.step, action: r.action, expiresAt: now + ttlMs },
+      dedupKey: `plan.approved--${incidentId}--${r.planHash}--${now}`,
+    });
+    out(`approved plan ${r.planHash} for ${incidentId}: step ${r.step + 1} ${r.action ?? '?'} on ${incident.subject}, valid until ${new Date(now + ttlMs).toISOString()}`);
+    return EXIT_OK;
+  } finally {
+    await k.close();
+  }
+}
