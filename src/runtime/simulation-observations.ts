@@ -37,6 +37,25 @@ export async function latestForExpected(store: KnowledgeStore, expected: readonl
 }
 
 /**
+ * Folds the latest observations into `remembered`, keeping for each expected (subject, source) the
+ * first one that matched: a matching state that the monitor only overwrites (an SVID's lifetime
+ * used, which is not audited as a change) still counts after a remediation replaced it.
+ * Returns the map to hand to matchExpectedObservations: remembered matches over `latest`.
+ */
+export function rememberMatchingLatest(
+  expected: readonly ExpectedObservation[], latest: ReadonlyMap<string, Observation>, remembered: Map<string, Observation>,
+): Map<string, Observation> {
+  for (const x of expected) {
+    const key = `${x.subject}|${x.source}`;
+    const o = latest.get(key);
+    if (remembered.has(key) || o === undefined) continue;
+    const re = new RegExp(x.matches);
+    if (re.test(describeObservation(o)) || re.test(observationStateKey(o))) remembered.set(key, o);
+  }
+  return new Map([...latest, ...remembered]);
+}
+
+/**
  * For each expected observation, the first audited observation (at or after `since`) whose message
  * or state matches, else the latest recorded one if it matches (states such as a sync age grow
  * without changing the audited state).

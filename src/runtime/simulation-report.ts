@@ -81,6 +81,9 @@ export async function buildReport(args: {
     ...observations.filter((o) => o.seen === null).map((o) => `observation ${o.source} on ${o.subject} matching /${o.matches}/`),
   ];
   const unexpected = [...seen].filter((e) => !expected.has(e));
+  const actionsTaken = reportIncidents.reduce((n, i) => n + i.actions.filter((a) => a.action !== 'notify').length, 0);
+  const max = args.scenario.expectedMaxActions;
+  if (max !== null && actionsTaken > max) unexpected.push(`${actionsTaken} remediation actions, more than the expected maximum of ${max}`);
   const allFaultsHealed = args.faults.every((f) => f.healedAt !== null);
   const noneOpen = incidents.every((i) => i.status === 'resolved');
   return {

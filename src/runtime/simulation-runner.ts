@@ -1,7 +1,8 @@
 import type { AuditEntry, AuditLog } from '../knowledge/audit.js';
-import { latestForExpected, matchExpectedObservations } from './simulation-observations.js';
+import { latestForExpected, matchExpectedObservations, rememberMatchingLatest } from './simulation-observations.js';
 import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import type { Observation } from '../knowledge/model/observation.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { DaemonConfig } from './config.js';
 import { defaultConfig } from './config.js';
@@ -42,8 +43,10 @@ export function simulationConfig(scenario: Scenario, fleet: SimulatedFleet, redi
     analyze: {
       ...base.analyze, rotateAtFraction: 0.5, rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 4)), staleAfterMs: 3_000,
       agentSyncStaleMs: 3_000, agentDownForMs: 1_000, bundleDriftGraceMs: 2_000, mtlsWindowMs: 3_000, cloudRunNotReadyForMs: 1_000,
-      healthyForMs: 1_000, flapWindowMs: 30_000,
+      healthyForMs: 1_000, flapWindowMs: 30_000, ...scenario.analyze,
     },
+    playbooks: scenario.playbooks,
+    simulated: true,
     targets: fleet.targets(),
     sources: fleet.sources(),
   };
@@ -60,6 +63,7 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
   const startedAt = deps.clock.now();
   const timers = scenario.faults.map((f) => setTimeout(() => { fleet.injectFault(f); }, f.atMs));
   let lastSeq = 0;
+  const remembered = new Map<string, Observation>();
   const entries: AuditEntry[] = [];
   const drainAudit = async (): Promise<void> => {
     for (const e of await sd.audit.list({ sinceMs: startedAt })) {
@@ -78,7 +82,7 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
       const elapsed = deps.clock.now() - startedAt;
       if (elapsed >= scenario.timeoutMs) break;
       if (elapsed < Math.max(scenario.minDurationMs, lastFaultAt)) continue;
-      const latest = await latestForExpected(sd.store, scenario.expectedObservations);
+      const latest = rememberMatchingLatest(scenario.expectedObservations, await latestForExpected(sd.store, scenario.expectedObservations), remembered);
       const seenAll = matchExpectedObservations(scenario.expectedObservations, entries, startedAt, latest).every((o) => o.seen !== null);
       if (!scenario.expectHealed) {
         // Detection only: stop once every expected observation and incident has been seen.
@@ -99,7 +103,7 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
   const report = await buildReport({
     scenario, store: sd.store, faults: fleet.faults(), actionsOnHealthyTargets: fleet.actionsOnHealthyTargets(),
     startedAt, finishedAt: deps.clock.now(), auditPrefix: deps.keyPrefix, audit: entries,
-    latest: await latestForExpected(sd.store, scenario.expectedObservations),
+    latest: rememberMatchingLatest(scenario.expectedObservations, await latestForExpected(sd.store, scenario.expectedObservations), remembered),
   });
   // The daemon's clients first, so none is left reconnecting to a fake that went away.
   await sd.close();

@@ -19,6 +19,11 @@ export interface SimCloudRunFleet {
   serviceName(workloadId: string): string;
   /** Whether the service's newest revision is ready (a fault on it is then over). */
   latestRevisionReady(workloadId: string): boolean;
+  /**
+   * Workloads whose serving revision (latestReadyRevision) changed since the previous call: their
+   * instances were replaced, so their Envoy starts anew (and fetches the agent's current SVID).
+   */
+  newReadyRevisions(): string[];
   close(): Promise<void>;
 }
 
@@ -50,9 +55,17 @@ export async function startSimCloudRun(
     const [project = '', location = ''] = id.split('/');
     return `projects/${project}/locations/${location}/services/${serviceIdOf(id)}`;
   };
+  const serving = (id: string): string => state.servingRevision(serviceName(id));
+  const lastServing = new Map(run.map((w) => [w.id, serving(w.id)]));
   return {
     state, endpoint: `127.0.0.1:${port}`, locations, serviceName,
     latestRevisionReady: (id) => state.revisions(serviceName(id)).at(-1)?.state === 'ready',
+    newReadyRevisions: () => run.flatMap((w) => {
+      const now = serving(w.id);
+      if (now === lastServing.get(w.id)) return [];
+      lastServing.set(w.id, now);
+      return [w.id];
+    }),
     close: () => server.close(),
   };
 }

@@ -1,3 +1,4 @@
+import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../knowledge/duration.js';
 import { INCIDENT_TYPES, type IncidentType } from '../knowledge/model/incident.js';
@@ -43,7 +44,13 @@ const scenarioSchema = z.strictObject({
     workloads: z.array(workloadGroup).min(1),
   }),
   faults: z.array(fault).default([]),
+  /** Playbook files for this run, relative to the scenario file (default: the shipped playbooks). */
+  playbooks: z.array(z.string().min(1)).default([]),
+  /** Analysis thresholds to change for this run. */
+  analyze: z.strictObject({ stormShare: z.number().min(0).max(1).optional(), stormMinWorkloads: z.int().min(1).optional() }).prefault({}),
   expect: z.strictObject({
+    /** At most this many remediation actions (ladder steps, shadow included) in the whole run. */
+    maxActions: z.int().min(0).optional(),
     incidents: z.array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string() })).default([]),
     observations: z.array(expectedObservation).default([]),
     /** False for faults whose remediation is not built yet: the run then passes on detection alone. */
@@ -94,6 +101,11 @@ export interface Scenario {
   readonly expectedObservations: readonly ExpectedObservation[];
   /** Whether the run must end with every fault healed. */
   readonly expectHealed: boolean;
+  /** At most this many remediation actions, or null. */
+  readonly expectedMaxActions: number | null;
+  /** Absolute paths of the run's playbook files (empty: the shipped ones). */
+  readonly playbooks: readonly string[];
+  readonly analyze: { readonly stormShare?: number; readonly stormMinWorkloads?: number };
   readonly minDurationMs: number;
   readonly timeoutMs: number;
 }
@@ -140,7 +152,7 @@ export function parseScenario(file: string, text: string): Scenario {
     problems.push(`${file}: faults: every ca_rotation_not_propagated fault must share one "at" (the simulated server rotates its CA once)`);
   }
   s.expect.incidents.forEach((e, i) => {
-    const known = ids.has(e.subject) || nodes.some((n) => e.subject === `agent:${n}`) || e.subject === `trust-domain:${s.fleet.trustDomain}` || e.subject.startsWith('configmap:');
+    const known = ids.has(e.subject) || e.subject === 'fleet' || nodes.some((n) => e.subject === `agent:${n}`) || e.subject === `trust-domain:${s.fleet.trustDomain}` || e.subject.startsWith('configmap:');
     if (!known) problems.push(`${file}: expect.incidents.${i}.subject: "${e.subject}" is not a workload, "agent:<node>", "trust-domain:${s.fleet.trustDomain}" or "configmap:<ns>/<name>" of the fleet`);
   });
   if (problems.length > 0) throw new ScenarioError(problems.join('\n'));
@@ -158,6 +170,12 @@ export function parseScenario(file: string, text: string): Scenario {
     expectedIncidents: s.expect.incidents,
     expectedObservations: s.expect.observations,
     expectHealed: s.expect.healed,
+    expectedMaxActions: s.expect.maxActions ?? null,
+    playbooks: s.playbooks.map((p) => (isAbsolute(p) ? p : join(dirname(file), p))),
+    analyze: {
+      ...(s.analyze.stormShare === undefined ? {} : { stormShare: s.analyze.stormShare }),
+      ...(s.analyze.stormMinWorkloads === undefined ? {} : { stormMinWorkloads: s.analyze.stormMinWorkloads }),
+    },
     minDurationMs: ms(s.run.minDuration),
     timeoutMs: ms(s.run.timeout),
   };

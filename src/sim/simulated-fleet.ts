@@ -1,7 +1,7 @@
 import type { Workload } from '../knowledge/model/workload.js';
 import type { SourceEndpoints } from '../ports/source-endpoints.js';
-import { startSimCloudRun } from './fleet-cloudrun.js';
-import { SPIRE_NAMESPACE, startSimKubernetes } from './fleet-kubernetes.js';
+import { startSimCloudRun, type SimCloudRunFleet } from './fleet-cloudrun.js';
+import { SPIRE_NAMESPACE, startSimKubernetes, type SimKubernetes } from './fleet-kubernetes.js';
 import type { Scenario } from './scenario.js';
 import { SimEnvoyAdminServer } from './envoy-admin-server.js';
 import { FakeSpireAgent } from './spire/fake-spire-agent.js';
@@ -22,6 +22,10 @@ export interface RunningSimFleet {
   injectFault(fault: Scenario['faults'][number]): void;
   faults(): { kind: string; target: string; injectedAt: number | null; healedAt: number | null }[];
   actionsOnHealthyTargets(): number;
+  /** The fake Kubernetes API (its store is the cluster's state). */
+  readonly kube: SimKubernetes;
+  /** The fake Cloud Run Admin API; null when the scenario has no Cloud Run workloads. */
+  readonly cloudRun: SimCloudRunFleet | null;
   /** The fake agent of a node (tests and remediation effects). */
   agent(node: string): FakeSpireAgent;
   /** Restarts a node's SPIRE agent: the world heals what a restart heals and the fake binds its sockets again. */
@@ -64,12 +68,23 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
   };
   const spireServer = new FakeSpireServer({ world, agents: () => [...agents.values()].map((a) => a.agentRecord()), tcp: true });
   await spireServer.start();
-  const kube = await startSimKubernetes(world, adminUrl, (node) => agentOf(node));
+  const restartAgentProcess = async (node: string): Promise<void> => {
+    const a = agentOf(node);
+    world.restartAgent(node);
+    await a.stop();
+    await a.start();
+  };
+  const kube = await startSimKubernetes(world, adminUrl, (node) => agentOf(node), {
+    restartAgent: restartAgentProcess,
+    restartWorkload: (id) => { world.quitEnvoy(id, { podReplaced: true }); },
+  });
   const cloudRun = await startSimCloudRun(world.workloads(), adminUrl, now);
 
   const carryOver = (): void => {
     kube.syncBundle();
     if (cloudRun === null) return;
+    // A new serving revision replaced the service's instances: their Envoys start anew.
+    for (const id of cloudRun.newReadyRevisions()) world.quitEnvoy(id, { podReplaced: true });
     for (const f of world.faults()) {
       if (f.kind === 'cloudrun_revision_not_ready' && f.healedAt === null && cloudRun.latestRevisionReady(f.target)) world.clearFault(f.id);
     }
@@ -83,6 +98,8 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
 
   return {
     world,
+    kube,
+    cloudRun,
     adminUrl,
     targets: () => world.workloads().map((w) => ({ ...w, selectors: workloadSelectors(w), envoyAdminUrl: adminUrl(w.id) })),
     sources: () => ({
@@ -102,10 +119,8 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
     actionsOnHealthyTargets: () => world.actionsOnHealthyTargets,
     agent: agentOf,
     restartAgent: async (node) => {
-      const a = agentOf(node);
-      world.restartAgent(node);
-      await a.stop();
-      await a.start();
+      await restartAgentProcess(node);
+      kube.refreshAgentAnnotations(node);
     },
     stop: async () => {
       ticking = false;

@@ -21,7 +21,8 @@ export type SimFaultKind = (typeof SIM_FAULT_KINDS)[number];
 export type SimFaultTargetKind = 'workload' | 'node' | 'workload_or_configmap' | 'cloudrun_workload';
 
 /** What ends a fault in the world. */
-export type SimFaultHealer = 'envoy_restart' | 'agent_restart' | 'bundle_sync_or_envoy_restart' | 'new_revision' | 'clear';
+/** What ends a fault: `pod_replacement` is a new pod (rollout restart, pod delete, new Cloud Run revision), which an Envoy container restart is not. */
+export type SimFaultHealer = 'envoy_restart' | 'pod_replacement' | 'agent_restart' | 'bundle_sync_or_envoy_restart' | 'new_revision' | 'clear';
 
 /** One fault kind's contract. */
 export interface SimFaultSpec {
@@ -44,8 +45,8 @@ export const SIM_FAULTS: Readonly<Record<SimFaultKind, SimFaultSpec>> = {
     effect: "the Envoy's listener loses its certificate (the SDS secret never arrives): connections are reset as secrets_not_ready",
   },
   handshake_errors: {
-    target: 'workload', healedBy: 'clear',
-    effect: 'peers fail TLS handshakes with the Envoy: ssl.connection_error rises every tick',
+    target: 'workload', healedBy: 'pod_replacement',
+    effect: 'peers fail TLS handshakes with the Envoy (its pod is in a bad state): ssl.connection_error rises every tick until the pod is replaced',
   },
   svid_rotation_stopped: {
     target: 'workload', healedBy: 'agent_restart',
@@ -78,4 +79,29 @@ export interface SimFault {
   readonly target: string;
   readonly injectedAt: number;
   readonly healedAt: number | null;
+}
+
+/**
+ * Faults that evicting the node's agent (DeleteAgent) heals once the agent re-attests. A modelling
+ * choice after SPIRE: an evicted agent's sync is refused; one whose attestor can re-attest attests
+ * again in-process (spire PR #4991; older agents needed their data wiped, spire#1257, #1644),
+ * gets a new agent SVID and rebuilds its SVID cache, so a workload SVID the agent stopped rotating
+ * (`svid_rotation_stopped`, the agent_not_rotating cause) is minted anew. Not healed by eviction:
+ * `agent_server_lost` (re-attesting needs the very server it cannot reach; it re-attests once the
+ * connection is back) and `agent_down` (no process to re-attest). A banned agent, or one whose
+ * attestor cannot re-attest (join_token), stays evicted and broken.
+ */
+export const HEALED_BY_REATTESTATION: ReadonlySet<SimFaultKind> = new Set<SimFaultKind>(['svid_rotation_stopped']);
+
+/** Throws unless `target` fits the fault kind's target (a node, a workload, the ConfigMap, a Cloud Run workload) in a world. */
+export function checkFaultTarget(
+  kind: SimFaultKind, target: string, world: { readonly isNode: (t: string) => boolean; readonly workload: (t: string) => { readonly platform: string } | undefined },
+): void {
+  const spec = SIM_FAULTS[kind];
+  const w = world.workload(target);
+  const ok = spec.target === 'node' ? world.isNode(target)
+    : spec.target === 'workload_or_configmap' ? target === CONFIGMAP_TARGET || w !== undefined
+      : spec.target === 'cloudrun_workload' ? w?.platform === 'cloudrun'
+        : w !== undefined;
+  if (!ok) throw new Error(`fault ${kind}: target "${target}" is not a ${spec.target.replace(/_/g, ' ')} of this world`);
 }

@@ -1,53 +1,13 @@
-import type { Workload } from '../knowledge/model/workload.js';
 import { createTrustDomainCa, mintSvid, type MintedCert, type SimCa, type SvidKeyPair } from './certs.js';
 import { SimEnvoy, type AgentOffer, type EnvoySnapshot, type SdsStreamFaults } from './envoy-sim.js';
 import { CONFIGMAP_TARGET, SIM_FAULTS, type SimFault, type SimFaultKind } from './world-faults.js';
+import { checkFaultTarget, HEALED_BY_REATTESTATION } from './world-faults.js';
+import { AgentRecords } from './agent-records.js';
+import { ServerAuthority } from './server-authority.js';
+import type { SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult } from './world-model.js';
 
 export { SIM_FAULT_KINDS, SIM_FAULTS, CONFIGMAP_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
-
-/** How a SimWorld is built. Times are ms; `now` is the only clock the world reads. */
-export interface SimWorldOptions {
-  readonly trustDomain: string;
-  /** SVID lifetime; at least 2s because X.509 times are whole seconds. */
-  readonly svidTtlMs: number;
-  /** How long a quit Envoy stays down before it comes back. */
-  readonly envoyRestartMs: number;
-  readonly now: () => number;
-}
-
-/** A simulated workload: the fleet model's Workload minus the admin URL (the admin server assigns it), always on a node. */
-export type SimWorkload = Omit<Workload, 'envoyAdminUrl' | 'node'> & { readonly node: string };
-
-/** What addWorkload takes: a SimWorkload without the trust domain (the world's own); node defaults to "node-0". */
-export type SimWorkloadSpec = Omit<SimWorkload, 'trustDomain' | 'node'> & { readonly node?: string };
-
-/** The SPIRE agent of one node, as the world sees it. */
-export interface SimAgentState {
-  readonly node: string;
-  /** False while its sockets are gone (agent_down). */
-  readonly up: boolean;
-  /** False while it cannot reach its server (agent_server_lost). */
-  readonly syncing: boolean;
-  /** Last successful sync with the server, ms. */
-  readonly lastSyncSuccessMs: number;
-}
-
-/** The server's X.509 authorities: SPIRE's LocalAuthority slots. */
-export interface SimAuthorityState {
-  readonly active: SimCa;
-  readonly prepared: SimCa | null;
-  readonly old: SimCa | null;
-}
-
-/** What one tick changed. */
-export interface TickResult {
-  /** SVIDs the agents rotated (reached half their TTL). */
-  readonly rotated: number;
-  /** Envoys whose served SVID changed by an SDS push. */
-  readonly pushed: number;
-  /** Envoys that came back from a restart. */
-  readonly cameBack: number;
-}
+export type { SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult } from './world-model.js';
 
 interface WorkloadEntry {
   readonly workload: SimWorkload;
@@ -86,18 +46,12 @@ export class SimWorld {
   private readonly faultLog: SimFault[] = [];
   private healthyTargetActions = 0;
   private tickQueue: Promise<unknown> = Promise.resolve();
-  private authorities: SimAuthorityState;
-  private spareCa: SimCa | null;
-  private activateAt: number | null = null;
-  private bundle: readonly MintedCert[];
-  private bundleSeq = 1;
-  private configMap: readonly MintedCert[];
+  private readonly server: ServerAuthority;
+  /** Agent records at the server, per node. */
+  private readonly records = new AgentRecords();
 
   private constructor(private readonly options: SimWorldOptions, ca: SimCa, spare: SimCa) {
-    this.authorities = { active: ca, prepared: null, old: null };
-    this.spareCa = spare;
-    this.bundle = [ca.cert];
-    this.configMap = [ca.cert];
+    this.server = new ServerAuthority(ca, spare);
   }
 
   /** Builds a world with a fresh CA for the trust domain (and the one a CA rotation will prepare). Rejects a TTL under 2s. */
@@ -120,7 +74,7 @@ export class SimWorld {
 
   /** The active CA (signs new SVIDs). */
   get ca(): SimCa {
-    return this.authorities.active;
+    return this.server.active;
   }
 
   /** The world's clock. */
@@ -137,7 +91,7 @@ export class SimWorld {
     const workload: SimWorkload = { ...spec, node: spec.node ?? DEFAULT_NODE, trustDomain: this.options.trustDomain };
     if (!this.agents.has(workload.node)) this.agents.set(workload.node, { up: true, syncing: true, lastSyncMs: now });
     this.entries.set(spec.id, {
-      workload, keys: svid.keys, agentSvid: svid.cert, envoy: new SimEnvoy({ svid: svid.cert, bundle: this.bundle }, now), healOnComeback: new Set(),
+      workload, keys: svid.keys, agentSvid: svid.cert, envoy: new SimEnvoy({ svid: svid.cert, bundle: this.server.bundle }, now), healOnComeback: new Set(),
     });
     return workload;
   }
@@ -148,25 +102,16 @@ export class SimWorld {
    * offers, peers connect. Ticks run one at a time (a tick called during another waits for it).
    */
   tick(): Promise<TickResult> {
-    const run = this.tickQueue.then(() => this.tickOnce());
-    this.tickQueue = run.catch(() => undefined);
-    return run;
+    return this.betweenTicks(() => this.tickOnce());
   }
 
   private async tickOnce(): Promise<TickResult> {
     const now = this.now();
-    this.activateIfDue(now);
-    for (const a of this.agents.values()) if (a.up && a.syncing) a.lastSyncMs = now;
+    this.server.activateIfDue(now);
+    for (const [node, a] of this.agents) if (a.up && a.syncing && this.records.attested(node)) a.lastSyncMs = now;
     const halfLife = this.options.svidTtlMs / 2;
     const due = [...this.entries.values()].filter((e) => now >= e.agentSvid.notBeforeMs + halfLife && this.agentRotates(e));
-    const ca = this.ca;
-    const minted = await Promise.all(
-      due.map((e) => mintSvid({ ca, spiffeId: e.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: e.keys })),
-    );
-    due.forEach((e, i) => {
-      const m = minted[i];
-      if (m !== undefined) e.agentSvid = m.cert;
-    });
+    await this.reissue(due);
     let pushed = 0;
     let cameBack = 0;
     const activeSerial = this.ca.cert.serialHex;
@@ -193,7 +138,7 @@ export class SimWorld {
    * Envoy is restarting holds the stream it opens when it comes back.
    */
   injectFault(fault: { readonly kind: SimFaultKind; readonly target: string }): SimFault {
-    this.checkTarget(fault.kind, fault.target);
+    checkFaultTarget(fault.kind, fault.target, { isNode: (t) => this.agents.has(t), workload: (t) => this.entries.get(t)?.workload });
     const existing = this.activeFaults().find((f) => f.kind === fault.kind && f.target === fault.target);
     if (existing !== undefined) return { ...existing };
     const record: SimFault = { id: `${fault.kind}--${fault.target}--${this.faultLog.length + 1}`, kind: fault.kind, target: fault.target, injectedAt: this.now(), healedAt: null };
@@ -212,29 +157,22 @@ export class SimWorld {
    * later. Idempotent; throws when the world's one rotation was already used.
    */
   startCaRotation(): void {
-    if (this.authorities.prepared !== null) return;
-    const spare = this.spareCa;
-    if (spare === null) throw new Error('this simulated world supports one CA rotation, and it already happened');
-    this.spareCa = null;
-    this.authorities = { ...this.authorities, prepared: spare };
-    this.bundle = [...this.bundle, spare.cert];
-    this.bundleSeq += 1;
-    this.activateAt = this.now() + this.options.svidTtlMs / 2;
-    if (!this.activeFaults().some((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET)) this.configMap = this.bundle;
+    this.server.startRotation(this.now() + this.options.svidTtlMs / 2, this.configMapFrozen());
   }
 
   /**
    * The effect of POST /quitquitquit on a workload's Envoy: restartCount += 1; a live Envoy goes
-   * down for envoyRestartMs and comes back healed of the faults a restart heals. A quit on a
-   * workload with no active fault is counted in actionsOnHealthyTargets.
+   * down for envoyRestartMs and comes back healed of the faults a restart heals (with
+   * `podReplaced`, a new pod: also those only a pod replacement heals). A quit on a workload with
+   * no active fault is counted in actionsOnHealthyTargets.
    */
-  quitEnvoy(workloadId: string): void {
+  quitEnvoy(workloadId: string, how: { readonly podReplaced?: boolean } = {}): void {
     const e = this.entry(workloadId);
     const affecting = this.faultsAffecting(e);
     if (affecting.length === 0) this.healthyTargetActions += 1;
     for (const f of affecting) {
       const heals = SIM_FAULTS[f.kind].healedBy;
-      if (heals === 'envoy_restart' || (heals === 'bundle_sync_or_envoy_restart' && f.target === workloadId)) e.healOnComeback.add(f.id);
+      if (heals === 'envoy_restart' || (heals === 'pod_replacement' && how.podReplaced === true) || (heals === 'bundle_sync_or_envoy_restart' && f.target === workloadId)) e.healOnComeback.add(f.id);
     }
     e.envoy.quit(this.now(), this.options.envoyRestartMs);
   }
@@ -258,8 +196,7 @@ export class SimWorld {
   /** Copies the server's bundle into the spire-bundle ConfigMap; heals the ConfigMap's ca_rotation_not_propagated. */
   syncConfigMapBundle(): void {
     const stale = this.activeFaults().filter((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET);
-    if (stale.length === 0 && sameSerials(this.configMap, this.bundle)) this.healthyTargetActions += 1;
-    this.configMap = this.bundle;
+    if (this.server.syncConfigMap() && stale.length === 0) this.healthyTargetActions += 1;
     this.healFaults(new Set(stale.map((f) => f.id)), this.now());
   }
 
@@ -308,17 +245,17 @@ export class SimWorld {
 
   /** The server's X.509 authority slots. */
   authorityState(): SimAuthorityState {
-    return this.authorities;
+    return this.server.state;
   }
 
   /** The server's trust bundle (what agents distribute) and its sequence number. */
   trustBundle(): { readonly certs: readonly MintedCert[]; readonly sequenceNumber: number } {
-    return { certs: this.bundle, sequenceNumber: this.bundleSeq };
+    return { certs: this.server.bundle, sequenceNumber: this.server.sequenceNumber };
   }
 
   /** What the spire/spire-bundle ConfigMap holds. */
   configMapBundle(): readonly MintedCert[] {
-    return this.configMap;
+    return this.server.configMap;
   }
 
   /** Every injected fault (copies), oldest first. */
@@ -331,21 +268,131 @@ export class SimWorld {
     return this.healthyTargetActions;
   }
 
-  private activateIfDue(now: number): void {
-    const prepared = this.authorities.prepared;
-    if (prepared === null || this.activateAt === null || now < this.activateAt) return;
-    this.authorities = { active: prepared, prepared: null, old: this.authorities.active };
-    this.activateAt = null;
+  /** A node's agent record at the server. Throws for an unknown node. */
+  agentAttestation(node: string): SimAgentAttestation {
+    this.agentEntry(node);
+    return this.records.get(node);
+  }
+
+  /** How a node's agent attests, e.g. ('join_token', false): such an agent cannot come back after an eviction. */
+  setAgentAttestor(node: string, attestationType: string, canReattest: boolean): void {
+    this.agentEntry(node);
+    this.records.setAttestor(node, attestationType, canReattest);
+  }
+
+  /**
+   * DeleteAgent: removes the node's agent record (lifting a ban). Its syncs are refused (no sync,
+   * no rotation) until reattestAgent. False when there is no record (NotFound). Counted in
+   * actionsOnHealthyTargets when no fault was active on the node or its workloads.
+   */
+  evictAgent(node: string): boolean {
+    this.agentEntry(node);
+    if (!this.records.hasRecord(node)) return false;
+    const onNode = new Set(this.workloadsOn(node).map((w) => w.id));
+    if (!this.activeFaults().some((f) => f.target === node || onNode.has(f.target))) this.healthyTargetActions += 1;
+    return this.records.evict(node, this.now());
+  }
+
+  /** BanAgent (the healer never bans; tests do): the record stays, banned, and the agent cannot attest until evictAgent. False when no record. */
+  banAgent(node: string): boolean {
+    this.agentEntry(node);
+    return this.records.ban(node, this.now());
+  }
+
+  /**
+   * AttestAgent by an evicted agent. Succeeds only without a record, unbanned, with an attestor
+   * that can re-attest, while the agent is up and reaches its server: the record is back
+   * (generation + 1), the agent syncs, every SVID of the node is minted anew by the active CA and
+   * the faults in HEALED_BY_REATTESTATION on the node and its workloads heal. Runs between ticks.
+   */
+  reattestAgent(node: string): Promise<boolean> {
+    return this.betweenTicks(async () => {
+      const agent = this.agentEntry(node);
+      if (!this.records.mayReattest(node) || !agent.up || !agent.syncing) return false;
+      await this.reissue([...this.entries.values()].filter((e) => e.workload.node === node));
+      const now = this.now();
+      this.records.reattested(node);
+      agent.lastSyncMs = now;
+      const onNode = new Set(this.workloadsOn(node).map((w) => w.id));
+      const healed = this.activeFaults().filter((f) => HEALED_BY_REATTESTATION.has(f.kind) && (f.target === node || onNode.has(f.target)));
+      this.healFaults(new Set(healed.map((f) => f.id)), now);
+      return true;
+    });
+  }
+
+  /**
+   * PrepareX509Authority: a new CA in the prepared slot, the bundle (sequence + 1) and the
+   * ConfigMap (unless a fault keeps it out). SPIRE keeps one "next" slot, so an old authority
+   * leaves the slots (not the bundle). It is not activated by itself. Does not use the spare CA
+   * that fault injection rotates to.
+   */
+  prepareAuthority(): Promise<SimCa> {
+    return this.betweenTicks(async () => {
+      const ca = await createTrustDomainCa(this.options.trustDomain, this.now());
+      this.server.prepare(ca, this.configMapFrozen());
+      return ca;
+    });
+  }
+
+  /** ActivateX509Authority: the prepared CA signs from now on, the active one becomes old. Throws when none is prepared. */
+  activateAuthority(): SimCa {
+    return this.server.activate();
+  }
+
+  /**
+   * TaintX509Authority on the old CA: tainted in the bundle (sequence + 1), and every agent that
+   * syncs re-mints at once the SVIDs that CA signed. Resolves how many. Throws without an old CA.
+   */
+  taintAuthority(): Promise<number> {
+    return this.betweenTicks(async () => {
+      const old = this.server.taintOld();
+      const signed = [...this.entries.values()].filter((e) => this.agentRotates(e) && e.agentSvid.x509.verify(old.cert.x509.publicKey));
+      await this.reissue(signed);
+      return signed.length;
+    });
+  }
+
+  /** RevokeX509Authority on the old, tainted CA: out of the bundle (sequence + 1) and the ConfigMap. Throws otherwise. */
+  revokeAuthority(): SimCa {
+    return this.server.revokeOld(this.configMapFrozen());
+  }
+
+  /** Whether a bundle CA certificate is tainted. */
+  isAuthorityTainted(cert: MintedCert): boolean {
+    return this.server.isTainted(cert);
+  }
+
+  /** Runs `fn` in the tick queue, so it never interleaves with a tick. */
+  private betweenTicks<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tickQueue.then(fn);
+    this.tickQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Mints a new SVID (same key) by the active CA for each entry. */
+  private async reissue(entries: readonly WorkloadEntry[]): Promise<void> {
+    const now = this.now();
+    const ca = this.ca;
+    const minted = await Promise.all(entries.map((e) => mintSvid({ ca, spiffeId: e.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: e.keys })));
+    entries.forEach((e, i) => {
+      const m = minted[i];
+      if (m !== undefined) e.agentSvid = m.cert;
+    });
+  }
+
+  /** Whether a fault keeps the spire-bundle ConfigMap from following the server's bundle. */
+  private configMapFrozen(): boolean {
+    return this.activeFaults().some((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET);
   }
 
   private agentRotates(e: WorkloadEntry): boolean {
     const a = this.agents.get(e.workload.node);
-    if (a === undefined || !a.up || !a.syncing) return false;
+    if (a === undefined || !a.up || !a.syncing || !this.records.attested(e.workload.node)) return false;
     return !this.activeFaults().some((f) => f.kind === 'svid_rotation_stopped' && f.target === e.workload.id);
   }
 
   private offerFor(e: WorkloadEntry): AgentOffer | null {
-    return this.agents.get(e.workload.node)?.up === true ? { svid: e.agentSvid, bundle: this.bundle } : null;
+    return this.agents.get(e.workload.node)?.up === true ? { svid: e.agentSvid, bundle: this.server.bundle } : null;
   }
 
   /** The stream faults that hold a workload's Envoy now (excluding those its pending comeback heals). */
@@ -370,16 +417,6 @@ export class SimWorld {
     });
   }
 
-  private checkTarget(kind: SimFaultKind, target: string): void {
-    const spec = SIM_FAULTS[kind];
-    const w = this.entries.get(target)?.workload;
-    const ok = spec.target === 'node' ? this.agents.has(target)
-      : spec.target === 'workload_or_configmap' ? target === CONFIGMAP_TARGET || w !== undefined
-        : spec.target === 'cloudrun_workload' ? w?.platform === 'cloudrun'
-          : w !== undefined;
-    if (!ok) throw new Error(`fault ${kind}: target "${target}" is not a ${spec.target.replace(/_/g, ' ')} of this world`);
-  }
-
   private agentEntry(node: string): AgentEntry {
     const a = this.agents.get(node);
     if (a === undefined) throw new Error(`no simulated node "${node}"`);
@@ -391,8 +428,4 @@ export class SimWorld {
     if (e === undefined) throw new Error(`no simulated workload "${workloadId}"`);
     return e;
   }
-}
-
-function sameSerials(a: readonly MintedCert[], b: readonly MintedCert[]): boolean {
-  return a.length === b.length && a.every((c, i) => c.serialHex === b[i]?.serialHex);
 }

@@ -278,6 +278,11 @@ export class SimCloudRun {
     return [...this.entries.keys()].sort();
   }
 
+  /** The service's latestReadyRevision as of now ('' when none), without copying the service. */
+  servingRevision(name: string): string {
+    return this.settled(this.entry(name)).service.latestReadyRevision ?? '';
+  }
+
   /** The service's revisions in creation order, with their state as of now. */
   revisions(name: string): SimRevision[] {
     return [...this.settled(this.entry(name)).revisions].map(([revision, state]) => ({ name: revision, state }));

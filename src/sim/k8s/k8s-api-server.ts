@@ -2,13 +2,15 @@
  * A protocol-faithful fake Kubernetes API server on 127.0.0.1 (plain HTTP, no auth): discovery
  * (/version, /api, /apis, /api/v1, /apis/apps/v1), and for the kinds in KUBE_RESOURCES list
  * (label/field selectors, limit/continue), watch, get, create, replace, patch (JSON, merge and
- * strategic merge) and delete, all with real JSON shapes and meta/v1 Status errors. The real
- * `kubectl` and @kubernetes/client-node work against it. State lives in a KubeStore.
+ * strategic merge) and delete, all with real JSON shapes and meta/v1 Status errors, plus the pod
+ * log subresource (text from `podLogs`). The real `kubectl` and @kubernetes/client-node work
+ * against it. State lives in a KubeStore.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeFaults, type KubeFaultMode } from './k8s-faults.js';
 import { applyPatch } from './k8s-patch.js';
+import { parsePodLogPath, podLogText, validateEvent, type PodLogSource } from './k8s-pod-log.js';
 import {
   apiGroup, apiVersionOf, coreVersions, findResource, groupList, resourceList, selectableFields, VERSION_INFO, type KubeResourceType,
 } from './k8s-resources.js';
@@ -24,6 +26,8 @@ export interface FakeKubeApiServerOptions {
   readonly bookmarkIntervalMs?: number;
   /** Server-side cap on a watch's life when the client sets no timeoutSeconds; null = none. Default null. */
   readonly maxWatchMs?: number | null;
+  /** What GET …/pods/{name}/log returns; empty logs when absent. */
+  readonly podLogs?: PodLogSource;
 }
 
 /** A request target resolved against the served resources. */
@@ -62,6 +66,8 @@ const NO_ROUTE = kubeStatus(404, 'NotFound', 'the server could not find the requ
 export class FakeKubeApiServer {
   /** Fault injection: failing requests, expiring and closing watches. */
   readonly faults = new KubeFaults();
+  /** Where pod logs come from (settable after construction); empty logs when undefined. */
+  podLogs: PodLogSource | undefined;
   private readonly server: Server;
   private readonly watches = new Set<WatchStream>();
   private baseUrl: string | null = null;
@@ -72,6 +78,7 @@ export class FakeKubeApiServer {
   constructor(readonly store: KubeStore, options: FakeKubeApiServerOptions = {}) {
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 30_000;
     this.maxWatchMs = options.maxWatchMs ?? null;
+    this.podLogs = options.podLogs;
     this.server = createServer((req, res) => { this.handle(req, res); });
     this.faults.bindWatchCloser(() => {
       const open = [...this.watches];
@@ -127,7 +134,14 @@ export class FakeKubeApiServer {
       this.answerFault(req, res, fault);
       return;
     }
-    readBody(req).then((body) => { this.route(req, res, url, method, isWatch, body); }, () => {
+    readBody(req).then((body) => {
+      try {
+        this.faults.runInterceptors(method, url.pathname, isWatch);
+      } catch {
+        // A failing interceptor is the test's problem, not the request's.
+      }
+      this.route(req, res, url, method, isWatch, body);
+    }, () => {
       sendStatus(res, kubeStatus(413, 'RequestEntityTooLarge', 'the request body is too large'));
     });
   }
@@ -155,6 +169,13 @@ export class FakeKubeApiServer {
       if (discovery !== undefined) {
         if (method !== 'GET') throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
         sendJson(res, 200, discovery);
+        return;
+      }
+      const log = parsePodLogPath(url.pathname);
+      if (log !== undefined) {
+        if (method !== 'GET') throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+        const text = podLogText(this.store, this.podLogs, log.namespace, log.name, url.searchParams);
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' }).end(text);
         return;
       }
       const t = parseTarget(url.pathname);
@@ -195,6 +216,7 @@ export class FakeKubeApiServer {
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       }
       const obj = { ...input, kind: t.type.kind, apiVersion: apiVersionOf(t.type), metadata: { name: '', ...meta, ...(t.namespace === undefined ? {} : { namespace: t.namespace }) } } as NewKubeObject;
+      if (t.type.resource === 'events') validateEvent(obj, t.namespace);
       sendJson(res, 201, this.store.create(t.type.resource, obj, t.type.group));
       return;
     }

@@ -28,6 +28,12 @@ interface RequestRule {
   remaining: number;
 }
 
+interface Interceptor {
+  readonly match: KubeFaultMatch;
+  readonly hook: () => void;
+  remaining: number;
+}
+
 /** One request as the server saw it (for assertions). */
 export interface KubeRequestRecord {
   readonly method: string;
@@ -41,6 +47,7 @@ const LOG_LIMIT = 1000;
 /** The fault switchboard of one FakeKubeApiServer (its `faults` property). */
 export class KubeFaults {
   private rules: RequestRule[] = [];
+  private interceptors: Interceptor[] = [];
   private readonly expiries = new Map<string, number>();
   private closer: () => number = () => 0;
   private readonly log: KubeRequestRecord[] = [];
@@ -48,6 +55,15 @@ export class KubeFaults {
   /** Answers the next `times` requests matching `match` with `mode` (Infinity: until clear()). */
   failRequests(match: KubeFaultMatch, mode: KubeFaultMode = { kind: 'status', code: 500 }, times = 1): void {
     this.rules.push({ match, mode, remaining: times });
+  }
+
+  /**
+   * Runs `hook` right before the server handles each of the next `times` requests matching
+   * `match` (after its body arrived): a concurrent writer, e.g. a change between a client's read
+   * and its write that makes the write's resourceVersion stale (409 Conflict).
+   */
+  interceptRequests(match: KubeFaultMatch, hook: () => void, times = 1): void {
+    this.interceptors.push({ match, hook, remaining: times });
   }
 
   /** The next `count` watches on `resource` ("pods") get an ERROR event with Status 410 Expired, then close. */
@@ -60,9 +76,10 @@ export class KubeFaults {
     return this.closer();
   }
 
-  /** Drops every pending request fault and watch expiry. */
+  /** Drops every pending request fault, interceptor and watch expiry. */
   clear(): void {
     this.rules = [];
+    this.interceptors = [];
     this.expiries.clear();
   }
 
@@ -85,6 +102,14 @@ export class KubeFaults {
     rule.remaining -= 1;
     this.rules = this.rules.filter((r) => r.remaining > 0);
     return rule.mode;
+  }
+
+  /** @internal Runs (consuming one use each) the interceptors matching a request. */
+  runInterceptors(method: string, path: string, watch: boolean): void {
+    const due = this.interceptors.filter((i) => i.remaining > 0 && matches(i.match, method, path, watch));
+    for (const i of due) i.remaining -= 1;
+    this.interceptors = this.interceptors.filter((i) => i.remaining > 0);
+    for (const i of due) i.hook();
   }
 
   /** @internal True (consuming one) when the next watch on `resource` must expire. */

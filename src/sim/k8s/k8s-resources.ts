@@ -35,10 +35,16 @@ const POD_FIELDS = Object.fromEntries(
     .map((f) => [f, at(f)]),
 );
 
+const EVENT_FIELDS = Object.fromEntries(
+  ['involvedObject.kind', 'involvedObject.name', 'involvedObject.namespace', 'involvedObject.uid', 'involvedObject.apiVersion', 'reason', 'type', 'source', 'reportingComponent']
+    .map((f) => [f, f === 'source' ? at('source.component') : at(f)]),
+);
+
 /** Every resource the fake serves. */
 export const KUBE_RESOURCES: readonly KubeResourceType[] = [
   { resource: 'pods', singular: 'pod', kind: 'Pod', group: '', version: 'v1', shortNames: ['po'], verbs: [...READ, ...WRITE, 'delete'], namespaced: true, fields: POD_FIELDS },
   { resource: 'configmaps', singular: 'configmap', kind: 'ConfigMap', group: '', version: 'v1', shortNames: ['cm'], verbs: [...READ, ...WRITE, 'delete'], namespaced: true, fields: {} },
+  { resource: 'events', singular: 'event', kind: 'Event', group: '', version: 'v1', shortNames: ['ev'], verbs: [...READ, ...WRITE, 'delete'], namespaced: true, fields: EVENT_FIELDS },
   { resource: 'namespaces', singular: 'namespace', kind: 'Namespace', group: '', version: 'v1', shortNames: ['ns'], verbs: [...READ, 'create'], namespaced: false, fields: { 'status.phase': at('status.phase') } },
   { resource: 'nodes', singular: 'node', kind: 'Node', group: '', version: 'v1', shortNames: ['no'], verbs: [...READ, ...WRITE], namespaced: false, fields: { 'spec.unschedulable': at('spec.unschedulable') } },
   { resource: 'deployments', singular: 'deployment', kind: 'Deployment', group: 'apps', version: 'v1', shortNames: ['deploy'], verbs: [...READ, ...WRITE], namespaced: true, fields: {} },

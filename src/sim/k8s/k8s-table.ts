@@ -43,10 +43,35 @@ const DATA_COLUMNS: readonly Column[] = [
   { name: 'Data', type: 'integer', cell: (o) => Object.keys((o.data as Record<string, unknown> | undefined) ?? {}).length },
 ];
 
+interface EventLike {
+  readonly type?: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly lastTimestamp?: string;
+  readonly involvedObject?: { readonly kind?: string; readonly name?: string };
+}
+
+/** `kubectl get events` columns: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE. */
+const EVENT_COLUMNS: readonly Column[] = [
+  { name: 'Last Seen', type: 'string', cell: (o) => {
+    const e = o as unknown as EventLike;
+    return age({ ...o, metadata: { ...o.metadata, creationTimestamp: e.lastTimestamp ?? o.metadata.creationTimestamp } });
+  } },
+  { name: 'Type', type: 'string', cell: (o) => (o as unknown as EventLike).type ?? '' },
+  { name: 'Reason', type: 'string', cell: (o) => (o as unknown as EventLike).reason ?? '' },
+  { name: 'Object', type: 'string', cell: (o) => {
+    const ref = (o as unknown as EventLike).involvedObject;
+    return `${(ref?.kind ?? '').toLowerCase()}/${ref?.name ?? ''}`;
+  } },
+  { name: 'Message', type: 'string', cell: (o) => (o as unknown as EventLike).message ?? '' },
+];
+
 /** A Table of `items` for `type`; each row carries the object's metadata as PartialObjectMetadata. */
 export function renderTable(type: KubeResourceType, items: readonly KubeObject[], metadata: Record<string, unknown>): object {
   const extra = type.resource === 'pods' ? POD_COLUMNS : type.resource === 'configmaps' ? DATA_COLUMNS : [];
-  const columns: Column[] = [{ name: 'Name', type: 'string', cell: (o) => o.metadata.name }, ...extra, { name: 'Age', type: 'string', cell: age }];
+  const columns: Column[] = type.resource === 'events'
+    ? [...EVENT_COLUMNS]
+    : [{ name: 'Name', type: 'string', cell: (o) => o.metadata.name }, ...extra, { name: 'Age', type: 'string', cell: age }];
   return {
     kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata,
     columnDefinitions: columns.map((c) => ({ name: c.name, type: c.type, format: c.name === 'Name' ? 'name' : '', description: '', priority: 0 })),

@@ -9,6 +9,11 @@
  * the same paths. The world's agent_down does not stop it by itself: the fleet wiring calls
  * stop() / start() (after world.restartAgent(node)).
  *
+ * Eviction: while the world says the server holds no record of it (DeleteAgent), the agent tries
+ * to attest again on every look, as SPIRE agents do in-process; `world.reattestAgent` decides
+ * (it needs the server reachable, no ban and an attestor that can re-attest). Every new
+ * attestation generation mints a new agent SVID; an evicted agent never renews its own.
+ *
  * Caveat: the world does not expose SVID private keys, so x509_svid_key is a per-workload P-256
  * key that does NOT match the certificate. Fine for monitoring; not usable for TLS.
  */
@@ -18,7 +23,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spireServices } from '../../adapters/spire/spire-protos.js';
 import type { SpireAgentRecord } from '../../ports/spire.port.js';
 import { mintSvid, type MintedCert } from '../certs.js';
-import type { SimAgentState, SimWorld } from '../world.js';
+import type { SimAgentAttestation, SimAgentState, SimWorld } from '../world.js';
 import { agentDebugHandlers, delegatedIdentityHandlers } from './agent-admin.service.js';
 import type { FakeAgentView, ServedBundle, ServedIdentity } from './agent-view.js';
 import { bindServer, makeSocketDir, removeDir, type BoundServer } from './grpc-endpoint.js';
@@ -64,6 +69,8 @@ export class FakeSpireAgent implements FakeAgentView {
   private callers: readonly ServedIdentity[] = [];
   private startedAtMs: number;
   private svid: MintedCert | undefined;
+  /** The world's attestation generation the current agent SVID belongs to. */
+  private svidGeneration = 0;
   private queue: Promise<void> = Promise.resolve();
   private inFlight = false;
   private sent = 0;
@@ -178,13 +185,17 @@ export class FakeSpireAgent implements FakeAgentView {
     return run;
   }
 
-  /** The agent as the server's ListAgents reports it (its current SVID). */
+  /**
+   * The agent as the server's ListAgents reports it (its current SVID; attestation type, ban and
+   * can_reattest from the world). The server fake hides it while the world holds no record.
+   */
   agentRecord(): SpireAgentRecord {
     const svid = this.requireSvid();
+    const att = this.attestation();
     return {
-      spiffeId: this.agentId, attestationType: 'k8s_psat', serialHex: svid.serialHex, svidExpiresAtMs: svid.notAfterMs,
+      spiffeId: this.agentId, attestationType: att?.attestationType ?? 'k8s_psat', serialHex: svid.serialHex, svidExpiresAtMs: svid.notAfterMs,
       selectors: [{ type: 'k8s_psat', value: `agent_node_name:${this.node}` }],
-      banned: false, canReattest: true, agentVersion: '1.11.0-sim',
+      banned: att?.banned ?? false, canReattest: att?.canReattest ?? true, agentVersion: '1.11.0-sim',
     };
   }
 
@@ -255,16 +266,29 @@ export class FakeSpireAgent implements FakeAgentView {
     return this.world.nodes().includes(this.node) ? this.world.agent(this.node) : null;
   }
 
-  /** Mints the first SVID at once; renews at half-life only while the world says the agent syncs. */
+  /** The world's record of this agent at the server; null while the world has no workload on the node. */
+  private attestation(): SimAgentAttestation | null {
+    return this.world.nodes().includes(this.node) ? this.world.agentAttestation(this.node) : null;
+  }
+
+  /**
+   * Mints the first SVID at once, and a new one after each re-attestation (an evicted agent first
+   * tries to attest again); renews at half-life only while the world says the agent syncs and
+   * the server holds its record.
+   */
   private async renewAgentSvid(): Promise<void> {
     const now = this.world.now();
     const ttl = this.options.agentSvidTtlMs ?? 3_600_000;
-    if (this.svid !== undefined) {
+    let att = this.attestation();
+    if (att !== null && !att.attested && !att.banned && (await this.world.reattestAgent(this.node))) att = this.attestation();
+    const generation = att?.generation ?? 0;
+    if (this.svid !== undefined && generation === this.svidGeneration) {
       const a = this.worldAgent();
-      const syncing = a === null || (a.up && a.syncing);
+      const syncing = a === null || (a.up && a.syncing && att?.attested !== false);
       if (!syncing || now < this.svid.notBeforeMs + ttl / 2) return;
     }
     this.svid = (await mintSvid({ ca: this.world.ca, spiffeId: this.agentId, issuedAtMs: now, ttlMs: ttl })).cert;
+    this.svidGeneration = generation;
   }
 
   private requireSvid(): MintedCert {

@@ -1,21 +1,25 @@
 /**
  * A fake SPIRE server over the real protocols, reading a SimWorld: Agent (ListAgents with real
- * paging and filters, GetAgent, from the `agents` callback), Bundle (GetBundle: every authority of
- * `world.trustBundle()` and its sequence number), LocalAuthority (GetX509AuthorityState from
- * `world.authorityState()`: active/prepared/old, authority_id = SKID hex) and the /live /ready
- * listener.
+ * paging and filters, GetAgent, DeleteAgent), Bundle (GetBundle: every authority of
+ * `world.trustBundle()`, tainted flags and its sequence number), LocalAuthority (state, prepare,
+ * activate, taint, revoke; local-authority.service.ts) and the /live /ready listener.
+ *
+ * Agent records come from the `agents` callback. A record whose `agent_node_name:<node>` selector
+ * names a node of the world is backed by the world's datastore: DeleteAgent is
+ * `world.evictAgent(node)` (the fake agent then re-attests when it can), and the record is hidden
+ * while the world holds none. Other records (test fixtures) are deleted in this server only.
+ * There is no BanAgent.
  */
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as x509 from '@peculiar/x509';
 import { spireServices } from '../../adapters/spire/spire-protos.js';
 import type { SpireAgentRecord } from '../../ports/spire.port.js';
-// Side effect: reflect-metadata and the crypto provider @peculiar/x509 needs.
-import '../certs.js';
-import type { SimCa } from '../certs.js';
 import type { SimWorld } from '../world.js';
 import { bindServer, makeSocketDir, removeDir, statusError, type BoundServer } from './grpc-endpoint.js';
 import { startSpireHealthServer, type HealthDetails, type SpireHealthServer } from './health-http.js';
+import { localAuthorityHandlers } from './local-authority.service.js';
+
+export { subjectKeyIdHex } from './local-authority.service.js';
 
 /** How a fake server is set up. */
 export interface FakeSpireServerOptions {
@@ -32,6 +36,7 @@ export interface FakeSpireServerOptions {
 }
 
 interface Sel { type: string; value: string }
+interface WireId { trust_domain: string; path: string }
 interface ListRequest {
   filter: { by_attestation_type: string; by_selector_match: { selectors: Sel[]; match: string } | null; by_banned: { value: boolean } | null; by_can_reattest: { value: boolean } | null } | null;
   page_size: number;
@@ -78,6 +83,8 @@ export class FakeSpireServer {
   private readonly ownsDir: boolean;
   /** Health details per subsystem; set an entry to make /ready (and /live) answer 500. */
   readonly health: HealthDetails = { server: {}, 'server.ca': {}, 'server.ca.rotator': {}, 'catalog.datastore': {} };
+  /** SPIFFE IDs of deleted records that the world does not back. */
+  private readonly deleted = new Set<string>();
 
   /** See FakeSpireServerOptions. */
   constructor(private readonly options: FakeSpireServerOptions) {
@@ -104,16 +111,17 @@ export class FakeSpireServer {
     const server = new grpc.Server();
     server.addService(svc.serverAgent.definition, {
       ListAgents: (call: grpc.ServerUnaryCall<ListRequest, object>, cb: grpc.sendUnaryData<object>) => { this.listAgents(call.request, cb); },
-      GetAgent: (call: grpc.ServerUnaryCall<{ id: { trust_domain: string; path: string } | null }, object>, cb: grpc.sendUnaryData<object>) => {
-        const id = call.request.id;
-        if (id === null || id.trust_domain === '') { cb(statusError(grpc.status.INVALID_ARGUMENT, 'invalid agent ID: request must specify SPIFFE ID')); return; }
-        const want = `spiffe://${id.trust_domain}${id.path}`;
-        const agent = this.options.agents().find((a) => a.spiffeId === want);
-        if (agent === undefined) cb(statusError(grpc.status.NOT_FOUND, 'agent not found'));
-        else cb(null, toWireAgent(agent));
+      GetAgent: (call: grpc.ServerUnaryCall<{ id: WireId | null }, object>, cb: grpc.sendUnaryData<object>) => {
+        const agent = this.findAgent(call.request.id, cb);
+        if (agent !== undefined) cb(null, toWireAgent(agent));
       },
-      DeleteAgent: (_call: grpc.ServerUnaryCall<object, object>, cb: grpc.sendUnaryData<object>) => {
-        cb(statusError(grpc.status.UNIMPLEMENTED, 'fake SPIRE server: DeleteAgent is not simulated yet'));
+      DeleteAgent: (call: grpc.ServerUnaryCall<{ id: WireId | null }, object>, cb: grpc.sendUnaryData<object>) => {
+        const agent = this.findAgent(call.request.id, cb);
+        if (agent === undefined) return;
+        const node = this.worldNodeOf(agent);
+        if (node === null) this.deleted.add(agent.spiffeId);
+        else this.options.world.evictAgent(node);
+        cb(null, {});
       },
     });
     server.addService(svc.serverBundle.definition, {
@@ -121,17 +129,12 @@ export class FakeSpireServer {
         const w = this.options.world;
         const tb = w.trustBundle();
         cb(null, {
-          trust_domain: w.trustDomain, x509_authorities: tb.certs.map((c) => ({ asn1: Buffer.from(c.der), tainted: false })), jwt_authorities: [],
+          trust_domain: w.trustDomain, x509_authorities: tb.certs.map((c) => ({ asn1: Buffer.from(c.der), tainted: w.isAuthorityTainted(c) })), jwt_authorities: [],
           refresh_hint: String(this.options.refreshHintSeconds ?? 300), sequence_number: String(tb.sequenceNumber),
         });
       },
     });
-    server.addService(svc.localAuthority.definition, {
-      GetX509AuthorityState: (_call: grpc.ServerUnaryCall<object, object>, cb: grpc.sendUnaryData<object>) => {
-        const s = this.options.world.authorityState();
-        cb(null, { active: authoritySlot(s.active), prepared: authoritySlot(s.prepared), old: authoritySlot(s.old) });
-      },
-    });
+    server.addService(svc.localAuthority.definition, localAuthorityHandlers(this.options.world));
     this.bound = await bindServer(server, this.options.tcp === true ? { tcpPort: 0 } : { socketPath: join(this.dir, 'api.sock') });
     this.healthServer = await startSpireHealthServer(() => this.health);
   }
@@ -150,6 +153,34 @@ export class FakeSpireServer {
     if (this.ownsDir) removeDir(this.dir);
   }
 
+  /** The records the server holds now: the callback's, minus deleted ones (world-backed or not). */
+  private records(): SpireAgentRecord[] {
+    return this.options.agents().filter((a) => {
+      const node = this.worldNodeOf(a);
+      if (node === null) return !this.deleted.has(a.spiffeId);
+      const att = this.options.world.agentAttestation(node);
+      return att.attested || att.banned;
+    });
+  }
+
+  /** The world node behind a record (its agent_node_name selector), or null. */
+  private worldNodeOf(a: SpireAgentRecord): string | null {
+    const node = a.selectors.find((s) => s.value.startsWith('agent_node_name:'))?.value.slice('agent_node_name:'.length);
+    return node !== undefined && this.options.world.nodes().includes(node) ? node : null;
+  }
+
+  /** The record `id` names; answers INVALID_ARGUMENT / NOT_FOUND itself and returns undefined then. */
+  private findAgent(id: WireId | null, cb: grpc.sendUnaryData<object>): SpireAgentRecord | undefined {
+    if (id === null || id.trust_domain === '') {
+      cb(statusError(grpc.status.INVALID_ARGUMENT, 'invalid agent ID: request must specify SPIFFE ID'));
+      return undefined;
+    }
+    const want = `spiffe://${id.trust_domain}${id.path}`;
+    const agent = this.records().find((a) => a.spiffeId === want);
+    if (agent === undefined) cb(statusError(grpc.status.NOT_FOUND, 'agent not found'));
+    return agent;
+  }
+
   private listAgents(req: ListRequest, cb: grpc.sendUnaryData<object>): void {
     if (req.page_size < 0) { cb(statusError(grpc.status.INVALID_ARGUMENT, 'page size must not be negative')); return; }
     const offset = req.page_token === '' ? 0 : Number(req.page_token);
@@ -157,29 +188,10 @@ export class FakeSpireServer {
       cb(statusError(grpc.status.INVALID_ARGUMENT, `could not parse token "${req.page_token}"`));
       return;
     }
-    const all = filterAgents(this.options.agents(), req.filter).sort((a, b) => a.spiffeId.localeCompare(b.spiffeId));
+    const all = filterAgents(this.records(), req.filter).sort((a, b) => a.spiffeId.localeCompare(b.spiffeId));
     const size = req.page_size === 0 ? (this.options.defaultPageSize ?? 50) : req.page_size;
     const page = all.slice(offset, offset + size);
     const next = offset + size < all.length ? String(offset + size) : '';
     cb(null, { agents: page.map(toWireAgent), next_page_token: next });
   }
-}
-
-const skids = new WeakMap<Uint8Array, string>();
-
-/** Hex SKID of a CA certificate: SPIRE's authority_id (cached per certificate). */
-export function subjectKeyIdHex(der: Uint8Array): string {
-  const cached = skids.get(der);
-  if (cached !== undefined) return cached;
-  const ext = new x509.X509Certificate(der).getExtension(x509.SubjectKeyIdentifierExtension);
-  if (ext === null) throw new Error('CA certificate has no subjectKeyIdentifier');
-  const id = ext.keyId.toLowerCase();
-  skids.set(der, id);
-  return id;
-}
-
-/** A LocalAuthority AuthorityState for a CA, null for an empty slot. */
-function authoritySlot(ca: SimCa | null): object | null {
-  if (ca === null) return null;
-  return { authority_id: subjectKeyIdHex(ca.cert.der), expires_at: String(Math.floor(ca.cert.notAfterMs / 1_000)), upstream_authority_subject_key_id: '' };
 }

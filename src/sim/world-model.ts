@@ -1,0 +1,64 @@
+import type { Workload } from '../knowledge/model/workload.js';
+import type { SimCa } from './certs.js';
+
+/** How a SimWorld is built. Times are ms; `now` is the only clock the world reads. */
+export interface SimWorldOptions {
+  readonly trustDomain: string;
+  /** SVID lifetime; at least 2s because X.509 times are whole seconds. */
+  readonly svidTtlMs: number;
+  /** How long a quit Envoy stays down before it comes back. */
+  readonly envoyRestartMs: number;
+  readonly now: () => number;
+}
+
+/** A simulated workload: the fleet model's Workload minus the admin URL (the admin server assigns it), always on a node. */
+export type SimWorkload = Omit<Workload, 'envoyAdminUrl' | 'node'> & { readonly node: string };
+
+/** What addWorkload takes: a SimWorkload without the trust domain (the world's own); node defaults to "node-0". */
+export type SimWorkloadSpec = Omit<SimWorkload, 'trustDomain' | 'node'> & { readonly node?: string };
+
+/** The SPIRE agent of one node, as the world sees it. */
+export interface SimAgentState {
+  readonly node: string;
+  /** False while its sockets are gone (agent_down). */
+  readonly up: boolean;
+  /** False while it cannot reach its server (agent_server_lost). */
+  readonly syncing: boolean;
+  /** Last successful sync with the server, ms. */
+  readonly lastSyncSuccessMs: number;
+}
+
+/** The server's X.509 authorities: SPIRE's LocalAuthority slots. */
+export interface SimAuthorityState {
+  readonly active: SimCa;
+  readonly prepared: SimCa | null;
+  readonly old: SimCa | null;
+}
+
+/**
+ * A node's agent as the SPIRE server's datastore holds it. DeleteAgent removes the record (the
+ * agent's syncs are refused until it attests again); BanAgent keeps it, banned, and blocks
+ * attestation until a DeleteAgent.
+ */
+export interface SimAgentAttestation {
+  /** The server holds an unbanned record: ListAgents/GetAgent find it and its syncs succeed. */
+  readonly attested: boolean;
+  readonly banned: boolean;
+  /** The node attestor supports re-attestation (k8s_psat does; join_token does not). */
+  readonly canReattest: boolean;
+  readonly attestationType: string;
+  /** Bumped at every re-attestation: the agent holds a new agent SVID from then on. */
+  readonly generation: number;
+  /** When the record was last removed or banned; null while attested. */
+  readonly evictedAt: number | null;
+}
+
+/** What one tick changed. */
+export interface TickResult {
+  /** SVIDs the agents rotated (reached half their TTL). */
+  readonly rotated: number;
+  /** Envoys whose served SVID changed by an SDS push. */
+  readonly pushed: number;
+  /** Envoys that came back from a restart. */
+  readonly cameBack: number;
+}
