@@ -19,11 +19,13 @@ import type { ComposedDaemon, Composition, OpenedKnowledge, RedisHandle } from '
 import { CliError } from './cli/exit-codes.js';
 import { runCli } from './cli/program.js';
 import { systemClock } from './knowledge/clock.js';
-import type { DaemonConfig, SourcesConfig } from './runtime/config.js';
+import { ConfigError, type DaemonConfig, type SourcesConfig } from './runtime/config.js';
 import type { MonitorSourcePorts } from './runtime/monitor-sources.js';
 import { Daemon } from './runtime/daemon.js';
 import type { Logger } from './runtime/logger.js';
-import { loadPlaybooks } from './runtime/playbook-loader.js';
+import { playbookPaths, readPlaybookFiles } from './runtime/playbook-loader.js';
+import { PlaybookReloader } from './runtime/playbook-reloader.js';
+import { WebhookNotifier } from './adapters/webhook/webhook-notifier.js';
 import { startSimulatedFleet } from './sim/simulated-fleet.js';
 
 async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<OpenedKnowledge> {
@@ -74,8 +76,11 @@ function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; 
 async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp: boolean }): Promise<ComposedDaemon> {
   const url = config.redis.url;
   if (url === undefined) throw new CliError('redis.url is not set (config file or REDIS_URL)');
-  const playbooks = await loadPlaybooks(config.playbooks);
+  const paths = playbookPaths(config.playbooks);
+  const files = await readPlaybookFiles(paths);
+  if (files.problems.length > 0) throw new ConfigError(files.problems.join('\n'));
   const k = await openKnowledge(url, config.redis.keyPrefix);
+  const reloader = new PlaybookReloader(paths, files.playbooks, files.texts, { audit: k.audit, clock: systemClock, log: opts.log });
   const queue = new BullmqRemediationQueue({
     redisUrl: url, keyPrefix: config.redis.keyPrefix,
     onError: (err) => { opts.log.warn({ err: err.message }, 'queue connection error'); },
@@ -83,7 +88,8 @@ async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp
   const sources = buildSourcePorts(config.sources);
   const daemon = new Daemon({
     config, store: k.store, audit: k.audit, queue, envoy: new EnvoyAdminHttp(), metrics: new PromMetrics(),
-    clock: systemClock, log: opts.log, playbooks, serveHttp: opts.serveHttp, sourcePorts: sources.ports,
+    clock: systemClock, log: opts.log, playbooks: () => reloader.playbooks(), playbookReloader: reloader, serveHttp: opts.serveHttp, sourcePorts: sources.ports,
+    notifier: new WebhookNotifier(),
   });
   return { daemon, store: k.store, audit: k.audit, close: async () => { await sources.close(); await k.close(); } };
 }

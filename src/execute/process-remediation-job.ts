@@ -8,6 +8,27 @@ export type ActionRegistry = ReadonlyMap<RemediationRequest['action'], Remediati
 
 const terminal = new Set<ActionRun['state']>(['succeeded', 'failed', 'skipped']);
 
+/** Which delivery of the job this is (BullMQ attempts), so a transient failure is retried only while attempts are left. */
+export interface Delivery {
+  readonly attempt: number;
+  readonly maxAttempts: number;
+}
+
+/** Rejects when `signal` aborts, even if `p` ignores the signal. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error(`${what}: ${abortReason(signal)}`));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => { reject(new Error(`${what}: ${abortReason(signal)}`)); };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e instanceof Error ? e : new Error(String(e))); });
+  });
+}
+
+function abortReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof DOMException && r.name === 'TimeoutError' ? 'timed out' : r instanceof Error ? r.message : 'aborted';
+}
+
 /**
  * Processes one remediation job end to end and records its terminal state in knowledge and the
  * audit log. At-least-once delivery is expected (BullMQ stalls, retries): a job whose run is
@@ -15,10 +36,12 @@ const terminal = new Set<ActionRun['state']>(['succeeded', 'failed', 'skipped'])
  * the live target before it acts, so a second delivery cannot cause a second effect on a
  * target that has healed.
  */
-export async function processRemediationJob(job: RemediationRequest, actions: ActionRegistry, ctx: ActionContext, signal: AbortSignal): Promise<JobOutcome> {
+export async function processRemediationJob(
+  job: RemediationRequest, actions: ActionRegistry, ctx: ActionContext, signal: AbortSignal, delivery: Delivery = { attempt: 1, maxAttempts: 1 },
+): Promise<JobOutcome> {
   const existing = await ctx.store.getActionRun(job.id);
   if (existing !== null && terminal.has(existing.state)) {
-    return { result: existing.state as JobOutcome['result'], detail: existing.detail, performed: existing.performed };
+    return { result: existing.state as JobOutcome['result'], detail: existing.detail, performed: existing.performed, ...(existing.held === true ? { held: true } : {}) };
   }
   const startedAt = ctx.clock.now();
   const base: ActionRun = existing ?? {
@@ -28,12 +51,23 @@ export async function processRemediationJob(job: RemediationRequest, actions: Ac
   await ctx.store.putActionRun({ ...base, state: 'running', startedAt });
   await ctx.audit.append({
     type: 'job.started', at: startedAt, incidentId: job.incidentId, subject: job.target,
-    message: `started ${job.action} on ${job.target} (job ${job.id})`, data: { jobId: job.id }, dedupKey: `job.started--${job.id}`,
+    message: `started ${job.action} on ${job.target} (job ${job.id})`, data: { jobId: job.id }, dedupKey: `job.started--${job.id}${delivery.attempt > 1 ? `--d${delivery.attempt}` : ''}`,
   });
 
-  const outcome = await runJobMachine(job, actions, ctx, signal);
+  // The per-action timeout aborts the action's I/O and ends the job even if the action ignores the signal.
+  const bounded = job.timeoutMs === undefined ? signal : AbortSignal.any([signal, AbortSignal.timeout(job.timeoutMs)]);
+  const outcome = await runJobMachine(job, actions, ctx, bounded);
   const finishedAt = ctx.clock.now();
-  await ctx.store.putActionRun({ ...base, state: outcome.result, startedAt, finishedAt, detail: outcome.detail, performed: outcome.performed });
+  if (outcome.result === 'failed' && outcome.transient === true && delivery.attempt < delivery.maxAttempts) {
+    const detail = `delivery ${delivery.attempt}/${delivery.maxAttempts} failed, will retry: ${outcome.detail}`;
+    await ctx.store.putActionRun({ ...base, state: 'queued', startedAt, finishedAt: null, detail });
+    await ctx.audit.append({
+      type: 'job.retrying', at: finishedAt, incidentId: job.incidentId, subject: job.target, message: `${job.action} on ${job.target}: ${detail}`,
+      data: { jobId: job.id, delivery: delivery.attempt, maxAttempts: delivery.maxAttempts }, dedupKey: `job.retrying--${job.id}--${delivery.attempt}`,
+    });
+    return { ...outcome, retry: true, detail };
+  }
+  await ctx.store.putActionRun({ ...base, state: outcome.result, startedAt, finishedAt, detail: outcome.detail, performed: outcome.performed, ...(outcome.held === true ? { held: true } : {}) });
   await ctx.audit.append({
     type: outcome.result === 'succeeded' ? 'job.succeeded' : outcome.result === 'skipped' ? 'job.skipped' : 'job.failed',
     at: finishedAt, incidentId: job.incidentId, subject: job.target,
@@ -52,14 +86,10 @@ async function runJobMachine(job: RemediationRequest, actions: ActionRegistry, c
       checkPreconditions: fromPromise<Precheck, RemediationRequest>(async () => {
         const gate = await gateChecks(job, ctx);
         if (gate !== null) return gate;
-        const target = await ctx.store.getWorkload(job.target);
-        if (target === null) return { proceed: false, detail: `target ${job.target} no longer exists in the inventory` };
-        return action.precheck(job, target, ctx, signal);
+        return untilAborted(action.precheck(job, ctx, signal), signal, `${job.action} precondition check`);
       }),
       performEffect: fromPromise<string, RemediationRequest>(async () => {
-        const target = await ctx.store.getWorkload(job.target);
-        if (target === null) throw new Error(`target ${job.target} disappeared before acting`);
-        return action.perform(job, target, ctx, signal);
+        return untilAborted(action.perform(job, ctx, signal), signal, job.action);
       }),
     },
   });
@@ -72,7 +102,9 @@ async function runJobMachine(job: RemediationRequest, actions: ActionRegistry, c
 /** Checks that do not depend on the action: kill switch, incident still open. */
 async function gateChecks(job: RemediationRequest, ctx: ActionContext): Promise<Precheck | null> {
   const control = await ctx.store.getControl();
-  if (control.paused) return { proceed: false, detail: `remediation is paused: ${control.reason}` };
+  if (control.paused) return { proceed: false, held: true, detail: `remediation is paused: ${control.reason}` };
+  const storm = (await ctx.store.listIncidents({ status: 'open' })).find((i) => i.type === 'fleet_storm');
+  if (storm !== undefined && job.action !== 'notify') return { proceed: false, held: true, detail: `fleet in storm (${storm.id}): held until it ends` };
   const incident = await ctx.store.getIncident(job.incidentId);
   if (incident === null) return { proceed: false, detail: `incident ${job.incidentId} not found` };
   if (incident.status !== 'open') return { proceed: false, detail: `incident ${job.incidentId} is already resolved` };

@@ -1,6 +1,6 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { RemediationRequest } from '../knowledge/model/action-run.js';
-import type { Precheck } from './action.js';
+import { isPermanentError, type Precheck } from './action.js';
 
 /** Terminal result of one job. */
 export interface JobOutcome {
@@ -8,6 +8,12 @@ export interface JobOutcome {
   readonly detail: string;
   /** Whether the effect was actually performed (false for skipped, shadow and failed prechecks). */
   readonly performed: boolean;
+  /** Skipped by a gate (kill switch, storm) rather than by the target's state. */
+  readonly held?: boolean;
+  /** A failure a retry may fix (timeout, 5xx, Unavailable): the queue retries while attempts are left. */
+  readonly transient?: boolean;
+  /** Not terminal: the run went back to queued and the queue delivers the job again after its backoff. */
+  readonly retry?: boolean;
 }
 
 /** Job machine context. */
@@ -16,6 +22,8 @@ export interface RemediationJobContext {
   readonly detail: string;
   readonly performed: boolean;
   readonly result: JobOutcome['result'];
+  readonly held: boolean;
+  readonly transient: boolean;
 }
 
 function message(e: unknown): string {
@@ -39,18 +47,18 @@ export const remediationJobMachine = setup({
 }).createMachine({
   id: 'remediationJob',
   initial: 'checking',
-  context: ({ input }) => ({ job: input.job, detail: '', performed: false, result: 'failed' }),
+  context: ({ input }) => ({ job: input.job, detail: '', performed: false, result: 'failed', held: false, transient: false }),
   states: {
     checking: {
       invoke: {
         src: 'checkPreconditions',
         input: ({ context }) => context.job,
         onDone: [
-          { guard: ({ event }) => !event.output.proceed, target: 'skipped', actions: assign({ result: 'skipped', detail: ({ event }) => event.output.detail }) },
+          { guard: ({ event }) => !event.output.proceed, target: 'skipped', actions: assign({ result: 'skipped', detail: ({ event }) => event.output.detail, held: ({ event }) => !event.output.proceed && event.output.held === true }) },
           { guard: ({ context }) => context.job.shadow, target: 'succeeded', actions: assign({ result: 'succeeded', detail: ({ event }) => `shadow: would act (${event.output.detail}); not performed` }) },
           { target: 'acting', actions: assign({ detail: ({ event }) => event.output.detail }) },
         ],
-        onError: { target: 'failed', actions: assign({ detail: ({ event }) => `precondition check failed: ${message(event.error)}` }) },
+        onError: { target: 'failed', actions: assign({ detail: ({ event }) => `precondition check failed: ${message(event.error)}`, transient: ({ event }) => !isPermanentError(event.error) }) },
       },
     },
     acting: {
@@ -58,12 +66,18 @@ export const remediationJobMachine = setup({
         src: 'performEffect',
         input: ({ context }) => context.job,
         onDone: { target: 'succeeded', actions: assign({ result: 'succeeded', detail: ({ event }) => event.output, performed: true }) },
-        onError: { target: 'failed', actions: assign({ detail: ({ event }) => `action failed: ${message(event.error)}` }) },
+        onError: {
+          target: 'failed',
+          actions: assign({
+            detail: ({ event }) => `action failed${isPermanentError(event.error) ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
+            transient: ({ event }) => !isPermanentError(event.error),
+          }),
+        },
       },
     },
     succeeded: { type: 'final' },
     skipped: { type: 'final' },
     failed: { type: 'final' },
   },
-  output: ({ context }) => ({ result: context.result, detail: context.detail, performed: context.performed }),
+  output: ({ context }) => ({ result: context.result, detail: context.detail, performed: context.performed, ...(context.held ? { held: true } : {}), ...(context.transient ? { transient: true } : {}) }),
 });

@@ -1,7 +1,7 @@
 /**
  * Port to a Kubernetes cluster: a continuously updated inventory of the mesh (workload pods with
  * an Envoy sidecar, SPIRE agent pods, the SPIRE trust-bundle ConfigMap, rollout state of their
- * controllers) plus the two writes remediation needs. Plain data only: times in ms since epoch,
+ * controllers) plus the live reads and writes remediation needs. Plain data only: times in ms since epoch,
  * fingerprints and serials lowercase hex, no vendor types.
  */
 
@@ -95,6 +95,8 @@ export interface KubeController {
   readonly desired: number;
   readonly ready: number;
   readonly updated: number;
+  /** spec.paused of a Deployment (always false for StatefulSets and DaemonSets): a paused Deployment cannot be restarted. */
+  readonly paused: boolean;
 }
 
 /** Everything the adapter currently knows, built from its caches. */
@@ -148,6 +150,75 @@ export interface KubeInventoryWatch {
 /** Controllers `restartRollout` can restart. */
 export type KubeRolloutKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
 
+/** One key of one ConfigMap. */
+export interface KubeConfigMapKeyRef {
+  readonly namespace: string;
+  readonly name: string;
+  readonly key: string;
+}
+
+/** One pod, read live (not from the inventory cache). */
+export interface KubePod {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid: string;
+  /** spec.nodeName; null while unscheduled. */
+  readonly node: string | null;
+  readonly phase: string;
+  readonly ready: boolean;
+  readonly terminating: boolean;
+  /** metadata.creationTimestamp in ms; null when absent. */
+  readonly createdAtMs: number | null;
+  /** Top controller (Deployment resolved through its ReplicaSet); null for a bare pod. */
+  readonly owner: KubeOwner | null;
+  /** Container names, in spec order. */
+  readonly containers: readonly string[];
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+/** A trust-bundle ConfigMap key read live: the raw text (null when the key is absent) and its parse. */
+export interface KubeTrustBundleRead {
+  readonly bundle: KubeTrustBundle;
+  readonly text: string | null;
+}
+
+/** What readPodLog returns at most. */
+export interface KubePodLogOptions {
+  /** Default: the pod's only container (the API server rejects a multi-container pod without one). */
+  readonly container?: string;
+  /** The last N lines only. */
+  readonly tailLines?: number;
+  /** Stop after this many bytes. */
+  readonly limitBytes?: number;
+}
+
+/** The object a core/v1 Event is about. */
+export interface KubeObjectRef {
+  /** "v1", "apps/v1". */
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  /** metadata.uid when known (kubectl describe matches events by it). */
+  readonly uid?: string;
+}
+
+/** A core/v1 Event, as a controller records one about an object it acted on. */
+export interface KubeEventInput {
+  /** metadata.name, unique in the object's namespace: recording the same name twice records it once. */
+  readonly name: string;
+  readonly involvedObject: KubeObjectRef;
+  readonly type: 'Normal' | 'Warning';
+  /** UpperCamelCase, e.g. "SpireHealerRestart". */
+  readonly reason: string;
+  readonly message: string;
+  /** What was done, e.g. "DeletePod". */
+  readonly action: string;
+  /** When it happened (ms). */
+  readonly atMs: number;
+}
+
 /**
  * The Kubernetes side of the fleet. Writes reject with an Error carrying `failure: KubeFailure`
  * and do not retry internally.
@@ -159,4 +230,28 @@ export interface KubernetesInventoryPort {
   restartRollout(kind: KubeRolloutKind, namespace: string, name: string, at: Date): Promise<void>;
   /** Deletes one pod (its controller recreates it). A pod already gone is success. */
   deletePod(namespace: string, name: string): Promise<void>;
+
+  // Live reads and writes for remediation (never served from the inventory cache).
+
+  /** The trust-bundle ConfigMap key the inventory watches (configured namespace, name and key). */
+  trustBundleRef(): KubeConfigMapKeyRef;
+  /** One pod; null when it does not exist. */
+  getPod(namespace: string, name: string): Promise<KubePod | null>;
+  /** The SPIRE agent pod scheduled on `node` (agent labels, SPIRE namespace; a terminating one only when no other); null when none. */
+  getAgentPod(node: string): Promise<KubePod | null>;
+  /** Rollout state of one controller, `paused` included; null when it does not exist. */
+  getController(kind: KubeRolloutKind, namespace: string, name: string): Promise<KubeController | null>;
+  /** One ConfigMap key parsed as a trust bundle; null when the ConfigMap does not exist. */
+  readTrustBundle(ref: KubeConfigMapKeyRef): Promise<KubeTrustBundleRead | null>;
+  /**
+   * Replaces the ConfigMap with `data[ref.key] = pem` (other keys kept) and
+   * metadata.resourceVersion = `resourceVersion`: optimistic concurrency, so a ConfigMap changed
+   * since that version rejects with failure code `conflict` (HTTP 409) and nothing is written.
+   * Resolves with the new resourceVersion.
+   */
+  writeTrustBundle(ref: KubeConfigMapKeyRef, pem: string, resourceVersion: string): Promise<string>;
+  /** GET …/pods/{name}/log (text). */
+  readPodLog(namespace: string, name: string, options?: KubePodLogOptions): Promise<string>;
+  /** Creates a core/v1 Event in the object's namespace (source component "spire-healer"); an existing event of that name is success. */
+  recordEvent(event: KubeEventInput): Promise<void>;
 }

@@ -18,6 +18,8 @@ export interface SpireCertificate {
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
   readonly isCa: boolean;
+  /** Subject Key Identifier, lowercase hex (SPIRE's X.509 authority_id), when the certificate carries one. */
+  readonly subjectKeyId?: string;
   readonly der: Uint8Array;
 }
 
@@ -203,7 +205,14 @@ export interface X509AuthorityState {
   readonly old: AuthoritySlot | null;
 }
 
-/** The SPIRE server's read-side APIs, on the endpoint the adapter was built for. Rejects with SpireFailure-shaped Errors. */
+/** What DeleteAgent did: `not_found` means the server had no such agent (already evicted), which counts as done. */
+export type DeleteAgentResult = 'deleted' | 'not_found';
+
+/**
+ * The SPIRE server's APIs, on the endpoint the adapter was built for. Rejects with SpireFailure-shaped
+ * Errors. The write side is deliberately small: evicting an agent and the LocalAuthority X.509
+ * rotation steps. There is no BanAgent: a ban blocks re-attestation and is never a remedy.
+ */
 export interface SpireServerPort {
   /** Every agent matching `filter`, following next_page_token until it is empty. */
   listAgents(filter?: ListAgentsFilter, signal?: AbortSignal): Promise<SpireAgentRecord[]>;
@@ -213,6 +222,33 @@ export interface SpireServerPort {
   getBundle(signal?: AbortSignal): Promise<SpireBundle>;
   /** Active/prepared/old X.509 authorities. */
   getX509AuthorityState(signal?: AbortSignal): Promise<X509AuthorityState>;
+  /**
+   * Agent/DeleteAgent ("evict"): the server forgets the agent, whose next sync is refused; an agent
+   * whose attestor supports it (`canReattest`) attests again and gets a new SVID. Idempotent:
+   * NotFound resolves `not_found`. Rejects INVALID_ARGUMENT for a malformed ID.
+   */
+  deleteAgent(spiffeId: string, signal?: AbortSignal): Promise<DeleteAgentResult>;
+  /**
+   * LocalAuthority/PrepareX509Authority: a new CA goes into the bundle (propagating to every agent)
+   * but does not sign yet. Resolves the prepared slot.
+   */
+  prepareX509Authority(signal?: AbortSignal): Promise<AuthoritySlot>;
+  /**
+   * LocalAuthority/ActivateX509Authority: the prepared authority `authorityId` signs from now on
+   * and the previous one becomes old. INVALID_ARGUMENT when it is not the prepared one.
+   */
+  activateX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot>;
+  /**
+   * LocalAuthority/TaintX509Authority: marks the OLD authority tainted in the bundle, so agents
+   * rotate every SVID it signed at once. INVALID_ARGUMENT for the active or a prepared authority;
+   * FAILED_PRECONDITION with an upstream authority.
+   */
+  taintX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot>;
+  /**
+   * LocalAuthority/RevokeX509Authority: removes the OLD, tainted authority from the bundle. Any
+   * SVID it signed stops verifying. The answer carries only the id (`expiresAtMs` 0).
+   */
+  revokeX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot>;
 }
 
 /** One /live or /ready answer: 200 healthy, 500 not; the body maps subsystem → details (empty = OK). */

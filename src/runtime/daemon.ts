@@ -11,13 +11,22 @@ import { reconcilePlans, type PlanPassResult } from '../plan/reconcile-plans.js'
 import type { Playbook } from '../plan/playbooks/playbook.js';
 import { processRemediationJob, type ActionRegistry } from '../execute/process-remediation-job.js';
 import { restartEnvoyAction } from '../execute/actions/restart-envoy.action.js';
-import type { ActionContext } from '../execute/action.js';
+import { forceRotationAction } from '../execute/actions/force-rotation.action.js';
+import { restartAgentAction } from '../execute/actions/restart-agent.action.js';
+import { redeployAction } from '../execute/actions/redeploy.action.js';
+import { syncBundleAction } from '../execute/actions/sync-bundle.action.js';
+import { collectEvidenceAction } from '../execute/actions/collect-evidence.action.js';
+import { createNotifyAction } from '../execute/actions/notify.action.js';
+import type { ActionContext, RemediationAction } from '../execute/action.js';
+import type { NotifierPort } from '../ports/notifier.port.js';
+import type { SpireServerPort } from '../ports/spire.port.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
 import type { DaemonMetrics } from '../ports/metrics.port.js';
 import type { RemediationQueuePort } from '../ports/remediation-queue.port.js';
 import type { DaemonConfig } from './config.js';
 import { DaemonHttpServer } from './http-server.js';
 import { InFlight } from './in-flight.js';
+import type { PlaybookReloader } from './playbook-reloader.js';
 import { startMonitorSources, type MonitorSourcePorts, type MonitorSources } from './monitor-sources.js';
 import type { Logger } from './logger.js';
 
@@ -31,14 +40,28 @@ export interface DaemonParts {
   readonly metrics: DaemonMetrics;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly playbooks: readonly Playbook[];
+  /** The playbooks in force, read on every plan pass (hot reload swaps them). */
+  readonly playbooks: () => readonly Playbook[];
+  /** Watches the playbook files while the daemon runs, when set. */
+  readonly playbookReloader?: PlaybookReloader;
   /** Serve /metrics and /healthz (off for embedded simulations unless asked). */
   readonly serveHttp: boolean;
   /** Ports for the SPIRE, Kubernetes and Cloud Run sources configured in config.sources. */
   readonly sourcePorts?: MonitorSourcePorts;
+  /** Sends escalations and `notify` steps (a webhook adapter in main.ts). */
+  readonly notifier: NotifierPort;
 }
 
-const actions: ActionRegistry = new Map([[restartEnvoyAction.name, restartEnvoyAction]]);
+/** How often the playbook files are checked for changes. */
+const PLAYBOOK_POLL_MS = 2_000;
+
+/** Every action a playbook can name (see ACTION_NAMES), keyed by name. */
+export function actionRegistry(notifier: NotifierPort): ActionRegistry {
+  const all: RemediationAction[] = [
+    forceRotationAction, restartEnvoyAction, restartAgentAction, redeployAction, syncBundleAction, collectEvidenceAction, createNotifyAction(notifier),
+  ];
+  return new Map(all.map((a) => [a.name, a]));
+}
 
 /**
  * The daemon: four stage actors (monitor, analyze, plan, and the execute worker) that coordinate
@@ -51,10 +74,14 @@ export class Daemon {
   private running = false;
   private sources: MonitorSources | null = null;
   private readonly inFlight = new InFlight();
+  private readonly actions: ActionRegistry;
+  private spireServer: SpireServerPort | null | undefined;
   /** Address of the HTTP server once started. */
   httpAddress: { host: string; port: number } | null = null;
 
-  constructor(private readonly parts: DaemonParts) {}
+  constructor(private readonly parts: DaemonParts) {
+    this.actions = actionRegistry(parts.notifier);
+  }
 
   async start(): Promise<void> {
     const { config, store, metrics, log } = this.parts;
@@ -86,9 +113,9 @@ export class Daemon {
       onChanged: () => { analyze.send({ type: 'knowledge.changed' }); },
     });
 
-    await this.parts.queue.startWorker(async (job, signal) => {
-      const outcome = await processRemediationJob(job, actions, this.actionContext(), signal);
-      metrics.actionFinished(job.action, outcome.result, outcome.performed);
+    await this.parts.queue.startWorker(async (job, signal, delivery) => {
+      const outcome = await processRemediationJob(job, this.actions, this.actionContext(), signal, delivery);
+      if (outcome.retry !== true) metrics.actionFinished(job.action, outcome.result, outcome.performed);
       plan.send({ type: 'knowledge.changed' });
       return outcome;
     }, { concurrency: config.execute.concurrency });
@@ -100,7 +127,8 @@ export class Daemon {
       log.info({ address: this.httpAddress }, 'http server listening');
     }
     this.running = true;
-    log.info({ targets: config.targets.length, playbooks: this.parts.playbooks.map((p) => p.name) }, 'daemon started');
+    this.parts.playbookReloader?.start(PLAYBOOK_POLL_MS);
+    log.info({ targets: config.targets.length, playbooks: this.parts.playbooks().map((p) => p.name) }, 'daemon started');
   }
 
   /** Stops the stage loops, lets in-flight jobs finish (bounded), closes the queue and HTTP. */
@@ -109,6 +137,7 @@ export class Daemon {
     this.running = false;
     for (const a of this.actors) a.ref.stop();
     this.sources?.stop();
+    await this.parts.playbookReloader?.stop();
     // Stopped actors do not stop the passes they started: let those finish before closing anything.
     if (!(await this.inFlight.settle(graceMs))) this.parts.log.warn({ pending: this.inFlight.size }, 'stage passes still running at shutdown');
     await this.parts.queue.close(graceMs);
@@ -146,9 +175,24 @@ export class Daemon {
     return ref;
   }
 
+  /** The Server API client for the configured SPIRE server, built once; null without one. */
+  private spireServerPort(): SpireServerPort | null {
+    if (this.spireServer === undefined) {
+      const endpoint = this.parts.config.sources.spire?.server;
+      const factory = this.parts.sourcePorts?.spireServer;
+      this.spireServer = endpoint !== undefined && factory !== undefined ? factory(endpoint) : null;
+    }
+    return this.spireServer;
+  }
+
   private actionContext(): ActionContext {
-    const { store, audit, clock, envoy, config } = this.parts;
-    return { store, audit, clock, envoy, rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs } };
+    const { store, audit, clock, envoy, config, sourcePorts: ports } = this.parts;
+    return {
+      store, audit, clock, envoy, rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs },
+      spireServer: this.spireServerPort(), kubernetes: ports?.kubernetes ?? null, cloudrun: ports?.cloudRun ?? null,
+      spireHealth: ports?.spireHealth ?? null, agentDebug: ports?.agentDebug ?? null,
+      scope: { production: config.production, simulated: config.simulated === true, trustDomains: config.execute.trustDomains, namespaces: config.execute.namespaces },
+    };
   }
 
   private async monitorPass(): Promise<SweepResult> {
@@ -180,8 +224,11 @@ export class Daemon {
   private async planPass(): Promise<PlanPassResult> {
     const { store, audit, clock, metrics, queue, playbooks } = this.parts;
     const t0 = performance.now();
-    const res = await reconcilePlans({ store, audit, playbooks: () => playbooks, enqueue: (req) => queue.enqueue(req) }, clock.now());
+    const rotation = { rotateAtFraction: this.parts.config.analyze.rotateAtFraction, graceMs: this.parts.config.analyze.rotationGraceMs };
+    const res = await reconcilePlans({ store, audit, playbooks, rotation, enqueue: (req) => queue.enqueue(req) }, clock.now());
     metrics.setPaused(res.paused);
+    metrics.setPlanPhases(res.phases);
+    metrics.setPlansHeld(res.held);
     metrics.sweepDuration('plan', (performance.now() - t0) / 1000);
     return res;
   }

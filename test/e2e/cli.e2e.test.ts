@@ -135,18 +135,18 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
   });
 
   it('validate checks shipped files and names every problem with line:column', async () => {
-    const ok = await cli(['validate', 'deploy/config.yaml', 'deploy/playbooks.yaml', 'examples/scenarios/healthy-fleet.yaml']);
+    const ok = await cli(['validate', 'deploy/config.yaml', 'deploy/playbooks.yaml', 'playbooks/defaults.yaml', 'examples/scenarios/healthy-fleet.yaml']);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.equal(ok.stdout.trim().split('\n').length, 3);
+    assert.equal(ok.stdout.trim().split('\n').length, 4);
     const bad = join(dir, 'bad-playbooks.yaml');
-    writeFileSync(bad, 'playbooks:\n  - name: p\n    mode: auto\n    match: { types: [rotation_failed] }\n    steps:\n      - action: reboot_cluster\n        jobTimeout: 5\n        verifyTimeout: soon\n');
+    writeFileSync(bad, 'playbooks:\n  - name: p\n    mode: auto\n    match: { types: [rotation_failed] }\n    steps:\n      - action: reboot_cluster\n        timeout: 5\n        verify: { timeout: soon }\n');
     const res = await cli(['validate', bad]);
     assert.equal(res.code, 2);
     const lines = res.stderr.trim().split('\n');
     assert.equal(lines.length, 3, res.stderr);
     assert.match(lines[0] ?? '', /bad-playbooks\.yaml:6:17: playbooks\.0\.steps\.0\.action: /);
-    assert.match(lines[1] ?? '', /:7:21: playbooks\.0\.steps\.0\.jobTimeout: .*expected string/);
-    assert.match(lines[2] ?? '', /:8:24: playbooks\.0\.steps\.0\.verifyTimeout: expected a duration/);
+    assert.match(lines[1] ?? '', /:7:18: playbooks\.0\.steps\.0\.timeout: .*expected string/);
+    assert.match(lines[2] ?? '', /:8:28: playbooks\.0\.steps\.0\.verify\.timeout: expected a duration/);
   });
 
   it('a broken scenario file: one line naming file and key, exit 2', async () => {

@@ -41,7 +41,7 @@ export interface InventorySources {
   readonly configMaps: readonly V1ConfigMap[];
 }
 
-function controllerRef(refs: readonly V1OwnerReference[] | undefined): V1OwnerReference | undefined {
+export function controllerRef(refs: readonly V1OwnerReference[] | undefined): V1OwnerReference | undefined {
   return refs?.find((r) => r.controller === true) ?? refs?.[0];
 }
 
@@ -49,7 +49,7 @@ function isEnvoyPod(pod: V1Pod): boolean {
   return (pod.spec?.containers ?? []).some((c) => c.name === 'envoy' || (c.image ?? '').includes('envoyproxy/envoy'));
 }
 
-function isReady(pod: V1Pod): boolean {
+export function isReady(pod: V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
@@ -118,7 +118,7 @@ export function buildInventory(src: InventorySources, rules: InventoryRules, deg
 
 interface AppsObject {
   readonly metadata?: { readonly namespace?: string; readonly name?: string; readonly generation?: number };
-  readonly spec?: { readonly template?: { readonly metadata?: { readonly annotations?: Record<string, string> } } };
+  readonly spec?: { readonly paused?: boolean; readonly template?: { readonly metadata?: { readonly annotations?: Record<string, string> } } };
   readonly status?: { readonly observedGeneration?: number };
 }
 
@@ -127,15 +127,27 @@ function controllerOf(kind: KubeRolloutKind, o: AppsObject, desired: number, rea
     kind, namespace: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '',
     generation: o.metadata?.generation ?? 0, observedGeneration: o.status?.observedGeneration ?? 0,
     restartedAt: o.spec?.template?.metadata?.annotations?.[KUBE_ANNOTATIONS.restartedAt] ?? null, desired, ready, updated,
+    paused: kind === 'Deployment' && o.spec?.paused === true,
   };
 }
 
+/** The rollout state of one Deployment, StatefulSet or DaemonSet object. */
+export function deploymentView(d: V1Deployment): KubeController {
+  return controllerOf('Deployment', d, d.spec?.replicas ?? 1, d.status?.readyReplicas ?? 0, d.status?.updatedReplicas ?? 0);
+}
+
+/** See deploymentView. */
+export function statefulSetView(s: V1StatefulSet): KubeController {
+  return controllerOf('StatefulSet', s, s.spec?.replicas ?? 1, s.status?.readyReplicas ?? 0, s.status?.updatedReplicas ?? 0);
+}
+
+/** See deploymentView. */
+export function daemonSetView(d: V1DaemonSet): KubeController {
+  return controllerOf('DaemonSet', d, d.status?.desiredNumberScheduled ?? 0, d.status?.numberReady ?? 0, d.status?.updatedNumberScheduled ?? 0);
+}
+
 function controllers(src: InventorySources): KubeController[] {
-  const out = [
-    ...src.deployments.map((d) => controllerOf('Deployment', d, d.spec?.replicas ?? 1, d.status?.readyReplicas ?? 0, d.status?.updatedReplicas ?? 0)),
-    ...src.statefulSets.map((s) => controllerOf('StatefulSet', s, s.spec?.replicas ?? 1, s.status?.readyReplicas ?? 0, s.status?.updatedReplicas ?? 0)),
-    ...src.daemonSets.map((d) => controllerOf('DaemonSet', d, d.status?.desiredNumberScheduled ?? 0, d.status?.numberReady ?? 0, d.status?.updatedNumberScheduled ?? 0)),
-  ];
+  const out = [...src.deployments.map(deploymentView), ...src.statefulSets.map(statefulSetView), ...src.daemonSets.map(daemonSetView)];
   const key = (c: KubeController): string => `${c.kind}\u0000${c.namespace}\u0000${c.name}`;
   return out.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }

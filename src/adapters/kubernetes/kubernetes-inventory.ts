@@ -2,17 +2,19 @@
  * KubernetesInventoryPort over @kubernetes/client-node 1.4: resilient informers for pods (all
  * namespaces), the trust-bundle ConfigMap, ReplicaSets (owner resolution) and Deployments /
  * StatefulSets / DaemonSets (rollout state); throttled snapshots; strategic-merge rollout
- * restarts and pod deletes.
+ * restarts and pod deletes; the live reads and writes of kube-remediation.ts.
  */
 import {
   AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject,
 } from '@kubernetes/client-node';
 import type {
-  KubeFailure, KubeInventoryHandlers, KubeInventoryWatch, KubeRolloutKind, KubernetesInventoryPort,
+  KubeConfigMapKeyRef, KubeController, KubeEventInput, KubeFailure, KubeInventoryHandlers, KubeInventoryWatch, KubePod, KubePodLogOptions,
+  KubeRolloutKind, KubernetesInventoryPort, KubeTrustBundleRead,
 } from '../../ports/kubernetes.port.js';
 import { buildInventory, KUBE_ANNOTATIONS, type InventoryRules, type InventorySources } from './inventory-view.js';
 import { makeKubeConfig, type KubeConnection } from './kube-config.js';
 import { KubernetesError, toKubeFailure } from './kube-failure.js';
+import * as live from './kube-remediation.js';
 import { ResilientInformer, type BackoffPolicy, type InformerSpec } from './resilient-informer.js';
 
 /** Options of the adapter; everything but `connection` has a default. */
@@ -34,6 +36,8 @@ export interface KubernetesInventoryOptions {
   readonly backoff?: BackoffPolicy;
   /** Clock for observedAtMs. Default Date.now. */
   readonly now?: () => number;
+  /** reportingInstance of the Events it records (e.g. the daemon's pod name). Default "spire-healer". */
+  readonly instance?: string;
 }
 
 const RESTART_PATCH = (at: Date): object => ({
@@ -47,6 +51,7 @@ export class KubernetesInventory implements KubernetesInventoryPort {
   private readonly apps: AppsV1Api;
   private readonly endpoint: string;
   private readonly rules: InventoryRules;
+  private readonly live: live.KubeRemediationDeps;
 
   /** Builds clients; nothing is contacted until watchInventory() or a write. */
   constructor(private readonly options: KubernetesInventoryOptions) {
@@ -60,6 +65,10 @@ export class KubernetesInventory implements KubernetesInventoryPort {
       bundleKey: options.bundleKey ?? 'bundle.crt',
       agentLabels: options.agentLabels ?? { app: 'spire-agent' },
       trustDomain: options.trustDomain ?? null,
+    };
+    this.live = {
+      core: this.core, apps: this.apps, endpoint: this.endpoint, spireNamespace: this.rules.spireNamespace,
+      agentLabels: this.rules.agentLabels, instance: options.instance ?? live.EVENT_COMPONENT,
     };
   }
 
@@ -161,5 +170,37 @@ export class KubernetesInventory implements KubernetesInventoryPort {
       const failure = toKubeFailure(e, 'delete', this.endpoint, `pods ${namespace}/${name}`);
       if (failure.code !== 'not_found') throw new KubernetesError(failure);
     }
+  }
+
+  trustBundleRef(): KubeConfigMapKeyRef {
+    return { namespace: this.rules.spireNamespace, name: this.rules.bundleConfigMap, key: this.rules.bundleKey };
+  }
+
+  getPod(namespace: string, name: string): Promise<KubePod | null> {
+    return live.getPod(this.live, namespace, name);
+  }
+
+  getAgentPod(node: string): Promise<KubePod | null> {
+    return live.getAgentPod(this.live, node);
+  }
+
+  getController(kind: KubeRolloutKind, namespace: string, name: string): Promise<KubeController | null> {
+    return live.getController(this.live, kind, namespace, name);
+  }
+
+  readTrustBundle(ref: KubeConfigMapKeyRef): Promise<KubeTrustBundleRead | null> {
+    return live.readTrustBundle(this.live, ref);
+  }
+
+  writeTrustBundle(ref: KubeConfigMapKeyRef, pem: string, resourceVersion: string): Promise<string> {
+    return live.writeTrustBundle(this.live, ref, pem, resourceVersion);
+  }
+
+  readPodLog(namespace: string, name: string, options?: KubePodLogOptions): Promise<string> {
+    return live.readPodLog(this.live, namespace, name, options);
+  }
+
+  recordEvent(event: KubeEventInput): Promise<void> {
+    return live.recordEvent(this.live, event);
   }
 }

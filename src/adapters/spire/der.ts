@@ -50,8 +50,76 @@ export function parseDerCertificate(der: Uint8Array): SpireCertificate {
     notBeforeMs: Date.parse(cert.validFrom),
     notAfterMs: Date.parse(cert.validTo),
     isCa: cert.ca,
+    ...withSubjectKeyId(der),
     der: new Uint8Array(der),
   };
+}
+
+interface Tlv {
+  readonly tag: number;
+  /** First content byte. */
+  readonly start: number;
+  /** One past the last content byte. */
+  readonly end: number;
+}
+
+/** One DER TLV at `off` within `limit`; null when it does not fit. */
+function readTlv(buf: Uint8Array, off: number, limit: number): Tlv | null {
+  const tag = buf[off];
+  const first = buf[off + 1];
+  if (tag === undefined || first === undefined) return null;
+  let start = off + 2;
+  let length = first;
+  if (first >= 0x80) {
+    const n = first & 0x7f;
+    if (n === 0 || n > 4) return null;
+    length = 0;
+    for (let i = 0; i < n; i += 1) length = length * 256 + (buf[start + i] ?? 0);
+    start += n;
+  }
+  const end = start + length;
+  return end <= limit ? { tag, start, end } : null;
+}
+
+/** The children of a constructed TLV. */
+function childrenOf(buf: Uint8Array, t: Tlv): Tlv[] {
+  const out: Tlv[] = [];
+  for (let off = t.start; off < t.end;) {
+    const c = readTlv(buf, off, t.end);
+    if (c === null) return out;
+    out.push(c);
+    off = c.end;
+  }
+  return out;
+}
+
+const SKID_OID = [0x55, 0x1d, 0x0e];
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+/**
+ * The Subject Key Identifier extension (2.5.29.14) of a DER certificate, lowercase hex: SPIRE's
+ * X.509 authority_id. node:crypto does not expose extensions, so the TBSCertificate is walked:
+ * extensions are its [3] child, each {extnID, critical?, extnValue OCTET STRING{OCTET STRING}}.
+ */
+export function subjectKeyIdOf(der: Uint8Array): string | null {
+  const cert = readTlv(der, 0, der.length);
+  const tbs = cert === null ? undefined : childrenOf(der, cert)[0];
+  const explicit = tbs === undefined ? undefined : childrenOf(der, tbs).find((c) => c.tag === 0xa3);
+  const list = explicit === undefined ? undefined : childrenOf(der, explicit)[0];
+  if (list === undefined) return null;
+  for (const ext of childrenOf(der, list)) {
+    const [oid, ...rest] = childrenOf(der, ext);
+    if (oid?.tag !== 0x06 || oid.end - oid.start !== SKID_OID.length || SKID_OID.some((b, i) => der[oid.start + i] !== b)) continue;
+    const value = rest.find((c) => c.tag === 0x04);
+    const inner = value === undefined ? null : readTlv(der, value.start, value.end);
+    return inner?.tag === 0x04 ? hex(der.subarray(inner.start, inner.end)) : null;
+  }
+  return null;
+}
+
+function withSubjectKeyId(der: Uint8Array): { subjectKeyId?: string } {
+  const id = subjectKeyIdOf(der);
+  return id === null ? {} : { subjectKeyId: id };
 }
 
 /** Splits and parses concatenated DER certificates; `what` names the field in error messages. */

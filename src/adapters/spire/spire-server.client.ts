@@ -1,12 +1,17 @@
-/** The SPIRE server's read-side APIs (Agent, Bundle, LocalAuthority) over grpc-js. */
+/**
+ * The SPIRE server's APIs over grpc-js: Agent (ListAgents, GetAgent, DeleteAgent), Bundle
+ * (GetBundle) and LocalAuthority (X.509 state, prepare, activate, taint, revoke). Never BanAgent.
+ */
 import type * as grpc from '@grpc/grpc-js';
-import type { ListAgentsFilter, SpireAgentRecord, SpireBundle, SpireServerPort, X509AuthorityState } from '../../ports/spire.port.js';
+import type {
+  AuthoritySlot, DeleteAgentResult, ListAgentsFilter, SpireAgentRecord, SpireBundle, SpireServerPort, X509AuthorityState,
+} from '../../ports/spire.port.js';
 import { openClient, rpcName, unaryCall } from './grpc-call.js';
 import { SpireApiError } from './spire-error.js';
 import type { SpireServiceKey } from './spire-protos.js';
 import {
-  normaliseAgent, normaliseAuthorityState, normaliseBundle, toWireSpiffeId,
-  type WireAgent, type WireListAgentsResponse,
+  normaliseAgent, normaliseAuthoritySlot, normaliseAuthorityState, normaliseBundle, toWireSpiffeId,
+  type WireAgent, type WireAuthorityState, type WireListAgentsResponse, type WireSpiffeId,
 } from './spire-wire.js';
 
 /** Options of the server client. */
@@ -53,14 +58,45 @@ export class GrpcSpireServer implements SpireServerPort {
   }
 
   /** GetAgent by SPIFFE ID. */
-  getAgent(spiffeId: string, signal?: AbortSignal): Promise<SpireAgentRecord> {
-    let id;
-    try {
-      id = toWireSpiffeId(spiffeId);
-    } catch (e) {
-      return Promise.reject(new SpireApiError(this.options.endpoint, rpcName('serverAgent', 'GetAgent'), 'INVALID_ARGUMENT', (e as Error).message));
-    }
+  async getAgent(spiffeId: string, signal?: AbortSignal): Promise<SpireAgentRecord> {
+    const id = this.wireId(spiffeId, 'GetAgent');
     return this.call('serverAgent', 'GetAgent', { id }, (a: WireAgent) => normaliseAgent(a, 'agent'), signal);
+  }
+
+  /** DeleteAgent by SPIFFE ID; NotFound resolves 'not_found' (already evicted). */
+  async deleteAgent(spiffeId: string, signal?: AbortSignal): Promise<DeleteAgentResult> {
+    const id = this.wireId(spiffeId, 'DeleteAgent');
+    try {
+      await this.call('serverAgent', 'DeleteAgent', { id }, () => undefined, signal);
+      return 'deleted';
+    } catch (e) {
+      if (e instanceof SpireApiError && e.code === 'NOT_FOUND') return 'not_found';
+      throw e;
+    }
+  }
+
+  /** PrepareX509Authority. */
+  prepareX509Authority(signal?: AbortSignal): Promise<AuthoritySlot> {
+    return this.call('localAuthority', 'PrepareX509Authority', {},
+      (r: { prepared_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.prepared_authority, 'prepared_authority'), signal);
+  }
+
+  /** ActivateX509Authority of the prepared authority `authorityId`. */
+  activateX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot> {
+    return this.call('localAuthority', 'ActivateX509Authority', { authority_id: authorityId },
+      (r: { activated_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.activated_authority, 'activated_authority'), signal);
+  }
+
+  /** TaintX509Authority of the old authority `authorityId`. */
+  taintX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot> {
+    return this.call('localAuthority', 'TaintX509Authority', { authority_id: authorityId },
+      (r: { tainted_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.tainted_authority, 'tainted_authority'), signal);
+  }
+
+  /** RevokeX509Authority of the old, tainted authority `authorityId`. */
+  revokeX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot> {
+    return this.call('localAuthority', 'RevokeX509Authority', { authority_id: authorityId },
+      (r: { revoked_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.revoked_authority, 'revoked_authority'), signal);
   }
 
   /** GetBundle (the server's own trust domain). */
@@ -77,6 +113,15 @@ export class GrpcSpireServer implements SpireServerPort {
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
+  }
+
+  /** The SPIFFEID message of `spiffeId`, or INVALID_ARGUMENT naming the RPC. */
+  private wireId(spiffeId: string, method: string): WireSpiffeId {
+    try {
+      return toWireSpiffeId(spiffeId);
+    } catch (e) {
+      throw new SpireApiError(this.options.endpoint, rpcName('serverAgent', method), 'INVALID_ARGUMENT', (e as Error).message);
+    }
   }
 
   private normalised<T>(fn: () => T, service: SpireServiceKey, method: string): T {

@@ -184,3 +184,10 @@ function slot(s: WireAuthorityState | null, what: string): AuthoritySlot | null 
 export function normaliseAuthorityState(m: WireAuthorityStateResponse): X509AuthorityState {
   return { active: slot(m.active, 'active'), prepared: slot(m.prepared, 'prepared'), old: slot(m.old, 'old') };
 }
+
+/** A LocalAuthority write's AuthorityState (prepared_authority, activated_authority…); throws when it is missing. */
+export function normaliseAuthoritySlot(s: WireAuthorityState | null, what: string): AuthoritySlot {
+  const out = slot(s, what);
+  if (out === null) throw new Error(`${what}: missing authority`);
+  return out;
+}

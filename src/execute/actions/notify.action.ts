@@ -1,0 +1,84 @@
+import type { RemediationRequest } from '../../knowledge/model/action-run.js';
+import { isoTime } from '../../knowledge/svid-rotation.js';
+import type { Notification, NotifierPort, NotifyFailure } from '../../ports/notifier.port.js';
+import { PermanentActionError, type ActionContext, type RemediationAction } from '../action.js';
+import { durationParam, textParam } from './step-params.js';
+
+/** The webhook URL of a job; a missing or non-http(s) one is permanent (the playbook must change). */
+function webhookUrl(job: RemediationRequest): URL {
+  const raw = textParam(job, 'url');
+  if (raw === undefined) throw new PermanentActionError('notify: parameter url is required (the webhook to POST to)');
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new PermanentActionError('notify: parameter url is not a URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PermanentActionError(`notify: parameter url must be http(s), got ${url.protocol}`);
+  return url;
+}
+
+/** Where it goes, without the path (webhook paths often embed a token). */
+const where = (url: URL): string => `${url.protocol}//${url.host}`;
+
+/** The notification for a job: the incident as knowledge has it, the plan's reason, playbook and step. */
+async function notificationFor(job: RemediationRequest, ctx: ActionContext): Promise<Notification> {
+  const incident = await ctx.store.getIncident(job.incidentId);
+  const remediation = await ctx.store.getRemediation(job.incidentId);
+  const playbook = textParam(job, 'playbook') ?? remediation?.playbook;
+  const stepParam = job.params?.step;
+  const step = typeof stepParam === 'number' ? stepParam : remediation?.step;
+  return {
+    id: job.id, incidentId: job.incidentId,
+    type: incident?.type ?? 'unknown', subject: incident?.subject ?? job.target, status: incident?.status ?? 'unknown',
+    ...(incident?.cause === undefined ? {} : { cause: incident.cause }),
+    explanation: incident?.explanation ?? `incident ${job.incidentId} is no longer in knowledge`,
+    reason: textParam(job, 'reason') ?? remediation?.reason ?? `step ${job.step + 1} of the plan asks to notify`,
+    ...(playbook === undefined ? {} : { playbook }),
+    ...(step === undefined ? {} : { step }),
+    action: job.action, target: job.target, time: isoTime(ctx.clock.now()),
+  };
+}
+
+const failureOf = (e: unknown): NotifyFailure | null => {
+  const f = typeof e === 'object' && e !== null ? (e as { failure?: unknown }).failure : undefined;
+  return typeof f === 'object' && f !== null && 'retryable' in f ? f as NotifyFailure : null;
+};
+
+/**
+ * notify: POSTs the incident (id, type, subject, explanation, reason, playbook and step, time) as
+ * JSON to `params.url` through `notifier`. Params: url (required), timeout per attempt (default
+ * 10s), attempts (default 3: retries network errors, timeouts and 5xx with backoff), reason,
+ * playbook, step. A 4xx, a bad URL or bad params fail the job at once (PermanentActionError).
+ * Notifying never touches the fleet, so the precheck only validates the parameters; the body's
+ * `id` (the job id, also sent as Idempotency-Key) lets a receiver drop a re-delivered job.
+ */
+export function createNotifyAction(notifier: NotifierPort): RemediationAction {
+  return {
+    name: 'notify',
+    precheck(job) {
+      try {
+        const url = webhookUrl(job);
+        durationParam(job, 'timeout', 10_000, 100, 300_000);
+        return Promise.resolve({ proceed: true, detail: `will POST incident ${job.incidentId} to the webhook at ${where(url)}` });
+      } catch (e: unknown) {
+        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    },
+    async perform(job, ctx, signal) {
+      const url = webhookUrl(job);
+      const timeoutMs = durationParam(job, 'timeout', 10_000, 100, 300_000);
+      const attemptsParam = job.params?.attempts;
+      const maxAttempts = typeof attemptsParam === 'number' && Number.isInteger(attemptsParam) && attemptsParam >= 1 ? Math.min(10, attemptsParam) : 3;
+      const notification = await notificationFor(job, ctx);
+      try {
+        const r = await notifier.notify(url.href, notification, { timeoutMs, maxAttempts, signal });
+        return `notified the webhook at ${where(url)} about incident ${job.incidentId} (HTTP ${r.status}, ${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`;
+      } catch (e: unknown) {
+        const f = failureOf(e);
+        if (f !== null && !f.retryable) throw new PermanentActionError(`notify: ${f.message}`, { cause: e });
+        throw e;
+      }
+    },
+  };
+}

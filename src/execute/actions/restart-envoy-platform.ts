@@ -1,0 +1,110 @@
+/**
+ * Platform variants of restart_envoy, for restart-envoy.action.ts to call from `perform` after
+ * its own precheck (the live Envoy still serves an overdue SVID) passed:
+ *
+ * - `deleteWorkloadPod`: Kubernetes, `params.method === 'delete_pod'`: the pod is deleted and its
+ *   controller recreates it (new uid and IP; a new Envoy fetches the agent's current SVID);
+ * - `newCloudRunRevision`: Cloud Run has no admin-reachable sidecar to quit, so a new revision
+ *   (fresh instances, fresh Envoys) is the restart.
+ *
+ * `rollCloudRunRevision` is also what redeploy does on Cloud Run.
+ */
+import type { RemediationRequest } from '../../knowledge/model/action-run.js';
+import type { Workload } from '../../knowledge/model/workload.js';
+import type { CloudRunService } from '../../ports/cloudrun.port.js';
+import { PermanentActionError, scopeRefusal, type ActionContext } from '../action.js';
+import { EVENT_REASONS, needCloudRun, needKubernetes, numberParam, pause, recordActionEvent, rethrowKube } from './kube-events.js';
+
+/**
+ * Revision template annotation that forces a new revision. Its value is the job id: fixed per
+ * job, so a job that runs twice changes the template once (one revision), and a new attempt (a new
+ * job id) always creates one.
+ */
+export const REVISION_ANNOTATION = 'spire-healer.io/redeploy';
+
+/** Cloud Run failures no retry of the same job can fix. */
+const PERMANENT_RUN = new Set(['not_found', 'invalid_argument', 'rollout_failed']);
+
+/** "<project>/<region>/<service>" → projects/<project>/locations/<region>/services/<service>. */
+export function cloudRunServiceName(w: Workload): string {
+  const [project, region, service, ...rest] = w.id.split('/');
+  if (project === undefined || region === undefined || service === undefined || project === '' || region === '' || service === '' || rest.length > 0) {
+    throw new PermanentActionError(`Cloud Run workload id ${w.id} is not "<project>/<region>/<service>"`);
+  }
+  return `projects/${project}/locations/${region}/services/${service}`;
+}
+
+/** The pod name of a Kubernetes workload ("<namespace>/<pod>"). */
+export function podNameOf(w: Workload): string {
+  return w.id.startsWith(`${w.location}/`) ? w.id.slice(w.location.length + 1) : w.id.slice(w.id.lastIndexOf('/') + 1);
+}
+
+const revisionId = (name: string): string => name.slice(name.lastIndexOf('/') + 1);
+
+function checkScope(job: RemediationRequest, w: Workload, ctx: ActionContext, platform: Workload['platform']): void {
+  if (w.platform !== platform) throw new PermanentActionError(`${job.action}: ${w.id} runs on ${w.platform}, not ${platform}`);
+  const refusal = scopeRefusal(w, ctx.scope);
+  if (refusal !== null) throw new PermanentActionError(refusal);
+}
+
+/**
+ * Forces a new revision of the workload's Cloud Run service (template annotation
+ * REVISION_ANNOTATION = job id), waits for the operation and then, up to `params.waitReadyMs`
+ * (default 180 s), for the service to be ready. A failed revision, a missing service or an
+ * invalid update is permanent; a service not ready in time is a transient error.
+ */
+export async function rollCloudRunRevision(job: RemediationRequest, w: Workload, ctx: ActionContext, signal: AbortSignal): Promise<string> {
+  checkScope(job, w, ctx, 'cloudrun');
+  const run = needCloudRun(ctx, job);
+  const name = cloudRunServiceName(w);
+  let rollout;
+  try {
+    rollout = await run.updateTemplateAnnotation(name, REVISION_ANNOTATION, job.id, signal);
+  } catch (e: unknown) {
+    const failure = (e as { failure?: unknown } | null)?.failure;
+    if (typeof failure === 'string' && PERMANENT_RUN.has(failure)) {
+      throw new PermanentActionError(`new revision of ${name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    throw e;
+  }
+  let svc: CloudRunService = rollout.service;
+  const deadline = ctx.clock.now() + numberParam(job, 'waitReadyMs', 180_000, 0, 3_600_000);
+  while (!svc.ready && ctx.clock.now() < deadline) {
+    await pause(500, signal);
+    svc = await run.getService(name, signal);
+  }
+  if (!svc.ready) throw new Error(`the new revision of ${name} is not ready yet: ${svc.notReady.join('; ')}`);
+  return `revision ${revisionId(svc.latestReadyRevision)} of ${name} is ready and serving (template annotation ${REVISION_ANNOTATION}=${job.id}, operation ${rollout.operation})`;
+}
+
+/**
+ * restart_envoy on Kubernetes with `method: delete_pod`: deletes the workload's pod so that its
+ * controller recreates it. Idempotent: a pod already gone, terminating, or created after the job
+ * was decided is not deleted again. Refuses a bare pod (nothing would recreate it). Records a
+ * Kubernetes Event on the pod. Needs ctx.kubernetes.
+ */
+export async function deleteWorkloadPod(job: RemediationRequest, w: Workload, ctx: ActionContext): Promise<string> {
+  checkScope(job, w, ctx, 'kubernetes');
+  const kube = needKubernetes(ctx, job);
+  const namespace = w.location;
+  const name = podNameOf(w);
+  const pod = await kube.getPod(namespace, name).catch((e: unknown) => rethrowKube(e, `reading pod ${namespace}/${name}`));
+  if (pod === null) return `pod ${namespace}/${name} no longer exists; nothing to delete`;
+  if (pod.owner === null) throw new PermanentActionError(`refused: pod ${namespace}/${name} has no controller, so nothing would recreate it after a delete`);
+  if (pod.terminating) return `pod ${namespace}/${name} is already terminating; its controller replaces it`;
+  // creationTimestamp has whole seconds: a replacement from the decision's own second is not recognised
+  // here, but restart_envoy's precheck (the new Envoy serves a current SVID) skips it.
+  if (pod.createdAtMs !== null && pod.createdAtMs > job.decidedAt) return `pod ${namespace}/${name} was recreated after this job was decided (uid ${pod.uid}); not deleted again`;
+  await kube.deletePod(namespace, name).catch((e: unknown) => rethrowKube(e, `deleting pod ${namespace}/${name}`));
+  const note = await recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace, name, uid: pod.uid },
+    EVENT_REASONS.deletePod, 'DeletePod', `deleted pod ${name} to restart its Envoy sidecar`);
+  return `deleted pod ${namespace}/${name} (uid ${pod.uid}); its ${pod.owner.kind} ${pod.owner.name} recreates it and the new Envoy fetches a current SVID over SDS${note}`;
+}
+
+/**
+ * restart_envoy on Cloud Run: a new revision (see rollCloudRunRevision). Needs ctx.cloudrun;
+ * `signal` bounds the wait for the rollout.
+ */
+export function newCloudRunRevision(job: RemediationRequest, w: Workload, ctx: ActionContext, signal: AbortSignal = new AbortController().signal): Promise<string> {
+  return rollCloudRunRevision(job, w, ctx, signal);
+}
