@@ -1,7 +1,7 @@
 import type { AnalysisInput } from './analysis-input.js';
 import type { Finding } from './finding.js';
 import { correlate } from './correlate.js';
-import { genericRecovery, latestEvidenceAt, type Detector } from './detector.js';
+import { genericRecovery, isFresh, latestEvidenceAt, type Detector } from './detector.js';
 import { agentDisconnectedDetector } from './detectors/agent-disconnected.detector.js';
 import { cloudRunRevisionNotReadyDetector } from './detectors/cloudrun-revision-not-ready.detector.js';
 import { mtlsErrorsDetector } from './detectors/mtls-errors.detector.js';
@@ -50,7 +50,9 @@ export interface AnalysisDecisions {
  * - A workload finding opens nothing while its node's agent has an open agent_disconnected
  *   incident (recovering included) or one resolved less than healthyForMs + the rotation grace
  *   ago: a restarted agent re-serves its workloads within that time, and the symptoms it leaves
- *   behind for a moment belong to it (correlate() folds them only while the agent's own finding lasts).
+ *   behind for a moment belong to it (correlate() folds them only while the agent's own finding
+ *   lasts). Nor while the node's agent is monitored but its latest read is stale: the next read
+ *   says whether the agent is the cause.
  */
 export function evaluate(input: AnalysisInput): AnalysisDecisions {
   const correlated = correlate(detectors.flatMap((d) => d.detect(input)), input);
@@ -109,14 +111,24 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
   return { open: withParent, refresh, recovering, resolve };
 }
 
-/** Nodes whose agent incident is open, or resolved too recently for its workloads to have caught up. */
+/**
+ * Nodes whose workload symptoms may be the agent's: its agent incident is open, or resolved too
+ * recently for its workloads to have caught up, or the agent is monitored but its latest Debug
+ * read is not fresh (analysis cannot tell yet whether the agent is the cause).
+ */
 function settlingAgentNodes(input: AnalysisInput): Set<string> {
   const settleMs = input.config.healthyForMs + input.config.rotation.graceMs;
   const agentIncidents = [
     ...input.openIncidents,
     ...(input.recentlyResolved ?? []).filter((i) => i.resolvedAt !== null && input.now - i.resolvedAt < settleMs),
   ].filter((i) => i.type === 'agent_disconnected' && i.subject.startsWith('agent:'));
-  return new Set(agentIncidents.map((i) => i.subject.slice('agent:'.length)));
+  const nodes = new Set(agentIncidents.map((i) => i.subject.slice('agent:'.length)));
+  for (const node of new Set(input.workloads.map((w) => w.node))) {
+    if (node === undefined) continue;
+    const debug = input.observations.get(`agent:${node}|spire.agent.debug`);
+    if (debug !== undefined && !isFresh(debug, input)) nodes.add(node);
+  }
+  return nodes;
 }
 
 function incidentOf(f: Finding, now: number): Incident {

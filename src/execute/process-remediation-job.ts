@@ -26,7 +26,10 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Prom
 
 function abortReason(signal: AbortSignal): string {
   const r: unknown = signal.reason;
-  return r instanceof DOMException && r.name === 'TimeoutError' ? 'timed out' : r instanceof Error ? r.message : 'aborted';
+  if (r instanceof DOMException && r.name === 'TimeoutError') return 'timed out';
+  if (r instanceof Error) return r.message;
+  // A queue that aborts with a text reason (e.g. shutdown past its grace period) says why.
+  return typeof r === 'string' && r !== '' ? r : 'aborted';
 }
 
 /**

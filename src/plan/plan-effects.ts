@@ -89,6 +89,11 @@ export async function recordTransition(deps: PlanDeps, incident: Incident, befor
   if (entered('verified')) {
     events.push({ ...base, type: 'verification.passed', message: c.reason, data: { step: c.step, expect: step?.verify.expect ?? null }, dedupKey: `verification.passed--${stepKey}` });
   }
+  if ((before.value === 'verifying' || (before.value === 'executing' && bc.jobId !== null)) && after.value === 'resolved') {
+    // Analysis resolved the incident on fresh evidence after the step's job started, before its post-condition was read.
+    const when = before.value === 'verifying' ? 'verified by' : 'verified, while its job was still running, by';
+    events.push({ ...base, type: 'verification.passed', message: `step ${bc.step + 1} (${bc.steps[bc.step]?.action ?? '?'}) ${when} the incident's resolution: ${c.reason}`, data: { step: bc.step, expect: 'incident_resolved', during: before.value }, dedupKey: `verification.passed--${incident.id}--s${bc.step}--a${bc.attempt}--r${bc.rerun}` });
+  }
   if ((before.value === 'verifying') && after.value !== 'verifying' && after.value !== 'verified' && after.value !== 'resolved') {
     events.push({ ...base, type: 'verification.failed', message: `step ${bc.step + 1} (${bc.steps[bc.step]?.action ?? '?'}) did not verify: ${c.reason}`, data: { step: bc.step, expect: bc.steps[bc.step]?.verify.expect ?? null }, dedupKey: `verification.failed--${incident.id}--s${bc.step}--a${bc.attempt}--r${bc.rerun}` });
   }

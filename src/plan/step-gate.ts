@@ -1,5 +1,5 @@
 import type { ControlState, KnowledgeStore } from '../knowledge/knowledge-store.js';
-import type { Incident } from '../knowledge/model/incident.js';
+import type { Incident, IncidentType } from '../knowledge/model/incident.js';
 import { formatDuration } from '../knowledge/svid-rotation.js';
 import { checkGuardrails, type GuardHold } from './guardrails.js';
 import type { IncidentPlanContext, StepGate } from './incident-plan.machine.js';
@@ -8,6 +8,9 @@ import { planHash } from './plan-hash.js';
 import { preconditionFailure } from './playbooks/match-playbook.js';
 import type { Playbook } from './playbooks/playbook.js';
 import type { SubjectFacts } from './subject-facts.js';
+
+/** Incident types whose remediation must finish before the affected certificate expires (see pacing.ts). */
+const EXPIRY_BOUND_TYPES: ReadonlySet<IncidentType> = new Set(['rotation_failed', 'agent_disconnected']);
 
 /** Fleet-wide state of one reconcile pass, shared by every incident's gate. */
 export interface PassState {
@@ -87,7 +90,12 @@ export async function decideGate(
   });
   if (hold !== null) return { gate: { kind: 'hold', guardrail: hold.guardrail, reason: hold.reason }, hold };
 
-  const pacing = { now, expiresAt: facts.expiresAt, lifetimeMs: facts.lifetimeMs, steps: ctx.steps, step: ctx.step, attempt: ctx.attempt };
+  // Only a certificate that stops rotating makes its expiry the deadline of the ladder; a Cloud
+  // Run rollout, mTLS errors or bundle drift are not bounded by the served leaf's lifetime.
+  const expiryBound = EXPIRY_BOUND_TYPES.has(incident.type);
+  const pacing = {
+    now, expiresAt: expiryBound ? facts.expiresAt : null, lifetimeMs: expiryBound ? facts.lifetimeMs : null, steps: ctx.steps, step: ctx.step, attempt: ctx.attempt,
+  };
   if (ctx.attempt > 1 && ctx.retryFrom !== null) {
     // Exponential while the SPIRE server is failing; back to the base delay once it answers again.
     const delay = facts.serverHealthy === false ? paceBackoff(pacing) : Math.min(step.backoffMs, paceBackoff(pacing));

@@ -24,7 +24,13 @@ export interface RemediationQueuePort {
   enqueue(job: RemediationJob): Promise<boolean>;
   /** Starts consuming with `processor` (concurrency per worker). */
   startWorker(processor: RemediationProcessor, opts?: { readonly concurrency?: number }): Promise<void>;
-  /** Stops fetching, aborts in-flight jobs after `graceMs`, closes connections. */
+  /**
+   * Graceful stop of the worker only: stops fetching at once (jobs not started stay queued for
+   * the next worker), lets in-flight jobs finish and aborts them after `graceMs`; enqueue keeps
+   * working. Resolves when no job is in flight. Idempotent; a no-op without a worker.
+   */
+  stopWorker(graceMs?: number): Promise<void>;
+  /** stopWorker(graceMs), then closes every connection. */
   close(graceMs?: number): Promise<void>;
   /** Counts by state, for status and metrics. */
   counts(): Promise<Record<string, number>>;

@@ -116,7 +116,8 @@ export class Daemon {
     await this.parts.queue.startWorker(async (job, signal, delivery) => {
       const outcome = await processRemediationJob(job, this.actions, this.actionContext(), signal, delivery);
       if (outcome.retry !== true) metrics.actionFinished(job.action, outcome.result, outcome.performed);
-      plan.send({ type: 'knowledge.changed' });
+      // A job finishing during shutdown has no plan loop left to nudge.
+      if ((plan.getSnapshot() as { status: string }).status === 'active') plan.send({ type: 'knowledge.changed' });
       return outcome;
     }, { concurrency: config.execute.concurrency });
     metrics.stageState('execute', 'running');
@@ -131,15 +132,22 @@ export class Daemon {
     log.info({ targets: config.targets.length, playbooks: this.parts.playbooks().map((p) => p.name) }, 'daemon started');
   }
 
-  /** Stops the stage loops, lets in-flight jobs finish (bounded), closes the queue and HTTP. */
+  /**
+   * Graceful shutdown: the execute worker stops fetching jobs first (a job not started stays
+   * queued for the next worker or replica), then the stage loops stop; in-flight jobs finish or
+   * are aborted after `graceMs` (recorded as retrying, or failed on their last delivery), in-flight
+   * stage passes get the same grace; then the queue, HTTP and playbook watcher close.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    const worker = this.parts.queue.stopWorker(graceMs);
     for (const a of this.actors) a.ref.stop();
     this.sources?.stop();
     await this.parts.playbookReloader?.stop();
     // Stopped actors do not stop the passes they started: let those finish before closing anything.
     if (!(await this.inFlight.settle(graceMs))) this.parts.log.warn({ pending: this.inFlight.size }, 'stage passes still running at shutdown');
+    await worker;
     await this.parts.queue.close(graceMs);
     this.parts.metrics.stageState('execute', 'stopped');
     await this.http?.close();

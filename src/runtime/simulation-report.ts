@@ -81,6 +81,12 @@ export async function buildReport(args: {
     ...observations.filter((o) => o.seen === null).map((o) => `observation ${o.source} on ${o.subject} matching /${o.matches}/`),
   ];
   const unexpected = [...seen].filter((e) => !expected.has(e));
+  for (const e of args.scenario.expectedIncidents) {
+    if (e.firstAction === undefined) continue;
+    const first = reportIncidents.find((i) => i.type === e.type && i.subject === e.subject)?.actions.find((a) => a.action !== 'notify');
+    if (first === undefined) missing.push(`${e.firstAction} as the first action on ${e.type} ${e.subject} (no action ran)`);
+    else if (first.action !== e.firstAction) unexpected.push(`${first.action} as the first action on ${e.type} ${e.subject}, where ${e.firstAction} was expected`);
+  }
   const actionsTaken = reportIncidents.reduce((n, i) => n + i.actions.filter((a) => a.action !== 'notify').length, 0);
   const max = args.scenario.expectedMaxActions;
   if (max !== null && actionsTaken > max) unexpected.push(`${actionsTaken} remediation actions, more than the expected maximum of ${max}`);

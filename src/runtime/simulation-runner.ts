@@ -93,7 +93,7 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
       const faults = fleet.faults();
       const healed = faults.length === scenario.faults.length && faults.every((f) => f.healedAt !== null);
       const open = await sd.store.listIncidents({ status: 'open' });
-      if (healed && open.length === 0 && seenAll) break;
+      if (healed && open.length === 0 && seenAll && !(await jobsInFlight(sd.store))) break;
     }
   } finally {
     for (const t of timers) clearTimeout(t);
@@ -109,4 +109,17 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
   await sd.close();
   await fleet.stop();
   return report;
+}
+
+/**
+ * Whether remediation is still under way: a job queued or running, or a plan that has not yet
+ * taken in its incident's resolution. The report waits for their outcome and audit entries.
+ */
+async function jobsInFlight(store: KnowledgeStore): Promise<boolean> {
+  for (const i of await store.listIncidents()) {
+    if ((await store.listActionRuns(i.id)).some((r) => r.state === 'queued' || r.state === 'running')) return true;
+    const phase = (await store.getRemediation(i.id))?.phase;
+    if (i.status === 'resolved' && phase !== undefined && phase !== 'done' && phase !== 'needs_human') return true;
+  }
+  return false;
 }

@@ -2,6 +2,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from '../knowledge/duration.js';
 import { INCIDENT_TYPES, type IncidentType } from '../knowledge/model/incident.js';
+import { ACTION_NAMES, type ActionName } from '../knowledge/model/action-run.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
 import { CONFIGMAP_TARGET, SIM_FAULT_KINDS, SIM_FAULTS, type SimFaultKind } from './world-faults.js';
 
@@ -51,7 +52,8 @@ const scenarioSchema = z.strictObject({
   expect: z.strictObject({
     /** At most this many remediation actions (ladder steps, shadow included) in the whole run. */
     maxActions: z.int().min(0).optional(),
-    incidents: z.array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string() })).default([]),
+    /** `firstAction`: the first remediation action of that incident (what the diagnosis calls for). */
+    incidents: z.array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string(), firstAction: z.enum(ACTION_NAMES).optional() })).default([]),
     observations: z.array(expectedObservation).default([]),
     /** False for faults whose remediation is not built yet: the run then passes on detection alone. */
     healed: z.boolean().default(true),
@@ -97,7 +99,7 @@ export interface Scenario {
   readonly workloads: readonly ScenarioWorkload[];
   readonly nodes: readonly string[];
   readonly faults: readonly ScenarioFault[];
-  readonly expectedIncidents: readonly { readonly type: IncidentType; readonly subject: string }[];
+  readonly expectedIncidents: readonly { readonly type: IncidentType; readonly subject: string; readonly firstAction?: ActionName | undefined }[];
   readonly expectedObservations: readonly ExpectedObservation[];
   /** Whether the run must end with every fault healed. */
   readonly expectHealed: boolean;

@@ -14,6 +14,38 @@ import { runSimulation } from '../../src/runtime/simulation-runner.js';
 import { parseScenario } from '../../src/sim/scenario.js';
 import { SIM_FAULT_KINDS } from '../../src/sim/world-faults.js';
 import { uniquePrefix, withRedis } from '../support/redis.js';
+import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
+import type { AuditEntry } from '../../src/knowledge/audit.js';
+
+const TERMINAL = new Set(['job.succeeded', 'job.failed', 'job.skipped']);
+
+/**
+ * What is missing from an action's audit trail, in order: decision, enqueued, started, its effect
+ * (a terminal job event), verification (after the start: a resolution can verify a job still running),
+ * and (for a healed run) the incident's resolution after it started.
+ */
+function trailGaps(entries: readonly AuditEntry[], jobId: string, healed: boolean): string[] {
+  const at = (pred: (e: AuditEntry) => boolean, from = 0): number => {
+    const i = entries.slice(from).findIndex(pred);
+    return i < 0 ? -1 : i + from;
+  };
+  const mentions = (e: AuditEntry): boolean => e.message.includes(jobId) || e.data?.['jobId'] === jobId;
+  const gaps: string[] = [];
+  const decided = at((e) => e.type === 'plan.decided');
+  const enqueued = at((e) => e.type === 'job.enqueued' && mentions(e), Math.max(decided, 0));
+  const started = at((e) => e.type === 'job.started' && mentions(e), Math.max(enqueued, 0));
+  const effect = at((e) => TERMINAL.has(e.type) && mentions(e), Math.max(started, 0));
+  // A resolution seen while the job still ran verifies it before the job's own terminal event lands.
+  const verified = at((e) => e.type.startsWith('verification.'), Math.max(started, 0));
+  const resolved = at((e) => e.type === 'incident.resolved', Math.max(started, 0));
+  if (decided < 0) gaps.push('plan.decided');
+  if (enqueued < 0) gaps.push('job.enqueued');
+  if (started < 0) gaps.push('job.started');
+  if (effect < 0) gaps.push('a terminal job event');
+  if (verified < 0) gaps.push('verification');
+  if (healed && resolved < 0) gaps.push('incident.resolved');
+  return gaps;
+}
 
 const dir = 'examples/scenarios';
 const scenarios = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => parseScenario(`${dir}/${f}`, readFileSync(`${dir}/${f}`, 'utf8')));
@@ -38,5 +70,20 @@ describe('example scenarios against the simulated fleet', () => {
       ...r.faults.filter((f) => f.observedAs.length === 0).map((f) => `${r.scenario}: fault ${f.kind} on ${f.target} left no observation`),
     ]);
     assert.deepEqual(problems, []);
+
+    // For each action, the audit log tells the whole story in order.
+    const gaps: string[] = [];
+    for (const r of reports) {
+      const audit = new RedisAuditLog(redis.connect(), r.auditPrefix);
+      for (const inc of r.incidents) {
+        const entries = await audit.list({ incidentId: inc.id });
+        const jobIds = new Set(entries.filter((e) => e.type === 'job.started').map((e) => e.data?.['jobId']).filter((id): id is string => typeof id === 'string'));
+        for (const jobId of jobIds) {
+          const missing = trailGaps(entries, jobId, r.healed);
+          if (missing.length > 0) gaps.push(`${r.scenario} ${inc.subject} job ${jobId}: no ${missing.join(', ')} in ${entries.map((e) => e.type).join(' > ')}`);
+        }
+      }
+    }
+    assert.deepEqual(gaps, []);
   });
 });

@@ -55,7 +55,7 @@ function assertPromtoolAccepts(metrics: string): void {
 
 /** A queue for a replica that plans but does not execute (its worker never starts). */
 function planOnly(q: RemediationQueuePort): RemediationQueuePort {
-  return { enqueue: (j) => q.enqueue(j), startWorker: () => Promise.resolve(), close: (g) => q.close(g), counts: () => q.counts() };
+  return { enqueue: (j) => q.enqueue(j), startWorker: () => Promise.resolve(), stopWorker: () => Promise.resolve(), close: (g) => q.close(g), counts: () => q.counts() };
 }
 
 describe('daemon on real Redis against the simulated fleet', () => {

@@ -5,6 +5,9 @@ import type { RemediationJob, RemediationProcessor, RemediationQueuePort } from 
 /** Deliveries of one job: the first plus two retries of a transient failure. */
 const DELIVERIES = 3;
 
+/** The abort reason an in-flight job sees when shutdown's grace period runs out. */
+export const SHUTDOWN_ABORT_REASON = 'aborted: spire-healer shutting down, grace period over';
+
 /** Where the queue lives and what it is called. */
 export interface BullmqQueueOptions {
   readonly redisUrl: string;
@@ -12,6 +15,19 @@ export interface BullmqQueueOptions {
   readonly keyPrefix: string;
   readonly queueName?: string;
   readonly onError?: (err: Error) => void;
+  /**
+   * How long a worker's lock on an active job lasts (renewed every half of it while the job runs).
+   * A worker that dies mid-job (SIGKILL, OOM, lost node) stops renewing, so its job becomes stalled
+   * this long after the last renewal. Default 30 s.
+   */
+  readonly lockDurationMs?: number;
+  /**
+   * How often a worker looks for stalled jobs (active, lock expired) and moves them back to
+   * waiting for any worker to pick up. Default 30 s. A dead worker's job is therefore redelivered
+   * within roughly lockDurationMs + 2 × stalledIntervalMs; one stall is recovered, a second fails
+   * the job (`maxStalledCount` 1).
+   */
+  readonly stalledIntervalMs?: number;
 }
 
 /**
@@ -24,6 +40,7 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
   private readonly queue: Queue<RemediationJob>;
   private worker: Worker<RemediationJob> | null = null;
   private workerConn: Redis | null = null;
+  private workerStopped: Promise<void> | null = null;
   private readonly prefix: string;
   private readonly name: string;
 
@@ -65,26 +82,42 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
       connection: this.workerConn,
       prefix: this.prefix,
       concurrency: opts?.concurrency ?? 4,
-      lockDuration: 30_000,
+      lockDuration: this.opts.lockDurationMs ?? 30_000,
+      stalledInterval: this.opts.stalledIntervalMs ?? 30_000,
       maxStalledCount: 1,
     });
     this.worker.on('error', (e) => this.opts.onError?.(e));
     await this.worker.waitUntilReady();
   }
 
-  async close(graceMs = 10_000): Promise<void> {
-    if (this.worker !== null) {
-      const w = this.worker;
+  /**
+   * Graceful stop of this worker: it stops fetching at once (a job not yet started stays waiting
+   * for the next worker), lets in-flight jobs finish, and after `graceMs` aborts their signal
+   * (SHUTDOWN_ABORT_REASON) so they end and are recorded (retried later while deliveries are left).
+   * Resolves when no job is in flight and the worker's connection is closed; the producer side
+   * (enqueue, counts) stays usable. Idempotent.
+   */
+  stopWorker(graceMs = 10_000): Promise<void> {
+    const w = this.worker;
+    if (w === null) return Promise.resolve();
+    this.workerStopped ??= (async () => {
+      // close() marks the worker closing synchronously: from here on it fetches nothing.
       const closing = w.close();
-      const timer = setTimeout(() => { w.cancelAllJobs('spire-healer shutting down'); }, graceMs);
+      const timer = setTimeout(() => { w.cancelAllJobs(SHUTDOWN_ABORT_REASON); }, graceMs);
       try {
         await closing;
       } finally {
         clearTimeout(timer);
       }
-    }
+      await this.workerConn?.quit().catch(() => undefined);
+    })();
+    return this.workerStopped;
+  }
+
+  async close(graceMs = 10_000): Promise<void> {
+    await this.stopWorker(graceMs);
     await this.queue.close();
-    await Promise.allSettled([this.producerConn.quit(), this.workerConn?.quit()]);
+    await this.producerConn.quit().catch(() => undefined);
   }
 
   async counts(): Promise<Record<string, number>> {

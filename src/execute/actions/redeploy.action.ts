@@ -57,7 +57,8 @@ function refusePaused(kind: KubeRolloutKind, namespace: string, name: string): P
  * no-op; a paused Deployment is refused (PermanentActionError). A Kubernetes Event is recorded on
  * the controller. Cloud Run: a new revision (template annotation spire-healer.io/redeploy = job
  * id), waiting for the operation and for the service to be ready. Skipped when the live target no
- * longer shows the symptom. Needs ctx.kubernetes or ctx.cloudrun for the workload's platform.
+ * longer shows the symptom, or when the workload's node agent has an open agent_disconnected
+ * incident (the agent is the cause; a redeploy would only replace healthy replicas). Needs ctx.kubernetes or ctx.cloudrun for the workload's platform.
  */
 export const redeployAction: RemediationAction = {
   name: 'redeploy',
@@ -71,6 +72,9 @@ export const redeployAction: RemediationAction = {
       const svc = await needCloudRun(ctx, job).getService(cloudRunServiceName(w), signal);
       return { proceed: true, detail: svc.ready ? `Cloud Run service ${svc.name} serves ${svc.latestReadyRevision}; a new revision replaces its instances` : `Cloud Run service ${svc.name} is not ready: ${svc.notReady.join('; ')}` };
     }
+    // Replacing every replica cannot fix the node's SPIRE agent; its own incident owns the symptom.
+    const agentIncident = w.node === undefined ? null : await ctx.store.findOpenIncident('agent_disconnected', `agent:${w.node}`);
+    if (agentIncident !== null) return { proceed: false, detail: `the SPIRE agent on ${w.node ?? '?'} is itself disconnected (incident ${agentIncident.id}); a redeploy would replace healthy replicas without fixing it` };
     const located = await owningController(job, w, ctx);
     if ('skip' in located) return located.skip;
     const { kind, namespace, name } = located;

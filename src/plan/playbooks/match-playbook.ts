@@ -45,8 +45,10 @@ export function preconditionFailure(when: StepPreconditions, incident: Incident,
   if (when.platforms !== undefined && (f.platform === null || !when.platforms.includes(f.platform))) {
     return `platform ${f.platform ?? '(unknown)'} is not one of [${when.platforms.join(', ')}]`;
   }
-  if (when.agentCanReattest !== undefined && f.agentCanReattest !== when.agentCanReattest) {
-    return f.agentCanReattest === null ? 'whether the agent can re-attest is unknown' : `the agent ${f.agentCanReattest ? 'can' : 'cannot'} re-attest`;
+  // Not yet known (the server's agent list not read yet): the step may run, and force_rotation
+  // reads the agent live (GetAgent) and skips itself when it cannot re-attest.
+  if (when.agentCanReattest !== undefined && f.agentCanReattest !== null && f.agentCanReattest !== when.agentCanReattest) {
+    return `the agent ${f.agentCanReattest ? 'can' : 'cannot'} re-attest`;
   }
   if (when.agentHealthy !== undefined && f.agentHealthy !== when.agentHealthy) {
     return f.agentHealthy === null ? 'the agent\'s health is unknown' : `the agent is ${f.agentHealthy ? 'healthy' : 'unhealthy'}`;

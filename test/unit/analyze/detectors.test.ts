@@ -51,6 +51,12 @@ const runService = (id: string, ready: boolean, since: number): Observation => (
   data: { kind: 'cloudrun.service', service: `projects/p/locations/l/services/${id}`, ready, latestCreatedRevision: 'r2', latestReadyRevision: 'r1', notReady: ready ? [] : ['Ready is CONDITION_FAILED: probe failed'] },
 });
 
+/** A rollout in progress (not failed) while r1 still serves. */
+const rollingOut = (id: string, since: number): Observation => {
+  const o = runService(id, false, since);
+  return { ...o, data: { ...o.data, kind: 'cloudrun.service', service: `projects/p/locations/l/services/${id}`, ready: false, latestCreatedRevision: 'r2', latestReadyRevision: 'r1', notReady: ['a rollout is in progress (reconciling)', 'latestReadyRevision "r1" is not latestCreatedRevision "r2"'] } };
+};
+
 const web = workload('shop/web-0', { node: 'n1' });
 const api = workload('shop/api-0', { node: 'n2' });
 
@@ -106,6 +112,8 @@ describe('detectors, keyed by the sentence they implement', () => {
     'connections reset for lack of a certificate are mTLS errors': { input: input([web], envoyStats(web.id, { handshake: 0, notReady: 4 }, T0 - 1_000)), want: ['mtls_errors shop/web-0'] },
     'a Cloud Run service not ready for longer than the limit opens an incident': { input: input([], runService('p/l/pay', false, T0 - 6_000)), want: ['cloudrun_revision_not_ready p/l/pay'] },
     'a Cloud Run service not ready for a moment does not': { input: input([], runService('p/l/pay', false, T0 - 1_000)), want: [] },
+    'a rollout in progress with a ready revision serving gets the rollout allowance': { input: input([], rollingOut('p/l/pay', T0 - 6_000)), want: [] },
+    'a rollout still in progress past the allowance opens an incident': { input: input([], rollingOut('p/l/pay', T0 - 26_000)), want: ['cloudrun_revision_not_ready p/l/pay'] },
     'more than two rejected SDS updates of the SVID are a failed rotation': {
       input: input([web], { subject: web.id, source: 'envoy.stats', observedAt: T0, stateSince: T0 - 1_000, data: { kind: 'envoy.stats', ssl: [], secretsNotReady: 0, serverState: 0,
         sds: [{ secret: 'spiffe_//example.org/ns/shop/sa/web', updateSuccess: 4, updateRejected: 3, updateFailure: 0, initFetchTimeout: 0, keyRotationFailed: 0, updateTimeMs: T0 - 9_000 }] } }),

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { evaluate } from '../../../src/analyze/evaluate.js';
 import { defaultAnalyzeThresholds, type AnalysisInput, type AnalyzeConfig } from '../../../src/analyze/analysis-input.js';
 import type { Incident } from '../../../src/knowledge/model/incident.js';
-import { cert, certsObservation, errorObservation, observationMap, workload } from '../../builders/observations.js';
+import { agentDebugObservation, cert, certsObservation, errorObservation, observationMap, workload } from '../../builders/observations.js';
 
 const config: AnalyzeConfig = { ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000, healthyForMs: 0 };
 const T0 = 1_800_000_000_000;
@@ -113,5 +113,22 @@ describe('evaluate: symptoms left behind by a recovering agent', () => {
   it('an agent incident on another node holds nothing back', () => {
     const other = agentIncident({ subject: 'agent:node-2' });
     assert.deepEqual(evaluate(input({ workloads: [onNode], observations: overdue, openIncidents: [other] })).open.map((i) => i.type), ['rotation_failed']);
+  });
+});
+
+describe('evaluate: a workload symptom while its agent is not freshly observed', () => {
+  const onNode = { ...w, node: 'node-1' };
+  const overdue = certsObservation(w.id, T0, cert('aa', T0 - 6_000, TTL));
+  const agentDebug = (observedAt: number) => agentDebugObservation('node-1', observedAt, { lastSyncMs: observedAt - 500 });
+
+  it('waits for a fresh agent read before opening, then opens when the agent is fine', () => {
+    const stale = evaluate(input({ workloads: [onNode], observations: observationMap(overdue, agentDebug(T0 - config.staleAfterMs - 1)) }));
+    assert.deepEqual(stale.open, []);
+    const fresh = evaluate(input({ workloads: [onNode], observations: observationMap(overdue, agentDebug(T0)) }));
+    assert.deepEqual(fresh.open.map((i) => i.type), ['rotation_failed']);
+  });
+
+  it('an unmonitored agent (no Debug read at all) holds nothing back', () => {
+    assert.deepEqual(evaluate(input({ workloads: [onNode], observations: observationMap(overdue) })).open.map((i) => i.type), ['rotation_failed']);
   });
 });

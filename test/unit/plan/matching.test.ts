@@ -50,7 +50,7 @@ describe('preconditions (table)', () => {
     'only on Kubernetes': { when: { platforms: ['kubernetes'] }, facts: { platform: 'cloudrun' }, want: /platform cloudrun/ },
     'agent can re-attest': { when: { agentCanReattest: true }, want: null },
     'agent banned': { when: { agentCanReattest: true }, facts: { agentCanReattest: false }, want: /the agent cannot re-attest/ },
-    'agent re-attestation unknown': { when: { agentCanReattest: true }, facts: { agentCanReattest: null }, want: /unknown/ },
+    'agent re-attestation unknown: the action checks it live': { when: { agentCanReattest: true }, facts: { agentCanReattest: null }, want: null },
     'agent healthy required but down': { when: { agentHealthy: true }, facts: { agentHealthy: false }, want: /the agent is unhealthy/ },
   };
   for (const [name, t] of Object.entries(table)) {
