@@ -46,13 +46,15 @@ describe('restart_agent on the simulated fleet', () => {
     await redis.stop();
   });
 
-  async function setup(node: string, opts: { probes?: boolean; scope?: ActionScope } = {}): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
+  /** `openedAgoMs`: how long before the job the incident opened (a healthy agent has synced since). */
+  async function setup(node: string, opts: { probes?: boolean; scope?: ActionScope; openedAgoMs?: number } = {}): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const now = Date.now();
+    const openedAt = now - (opts.openedAgoMs ?? 0);
     const target = `agent:${node}`;
-    const id = makeIncidentId('agent_disconnected', target, now);
-    await store.openIncident({ id, type: 'agent_disconnected', subject: target, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
+    const id = makeIncidentId('agent_disconnected', target, openedAt);
+    await store.openIncident({ id, type: 'agent_disconnected', subject: target, status: 'open', openedAt, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
     const ctx: ActionContext & AgentProbePorts = {
       store, audit: new RedisAuditLog(conn, prefix), clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 },
       kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }), spireServer,
@@ -70,7 +72,9 @@ describe('restart_agent on the simulated fleet', () => {
   };
 
   it('skips a healthy agent and names what it read live', async () => {
-    const { ctx, job } = await setup('node-0');
+    // Opened a few seconds ago, as after detection: the agent's syncs since then (every world tick,
+    // in whole seconds on the Debug API) show it healthy however slowly this machine ticks.
+    const { ctx, job } = await setup('node-0', { openedAgoMs: 5_000 });
     const uid = agentPod('node-0').metadata.uid;
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'skipped', out.detail);

@@ -56,9 +56,16 @@ function rejectedRotations(o: Observation | undefined, input: AnalysisInput): { 
 /**
  * Correlate before paging: when the workload's agent is monitored, a rotation failure waits until
  * the agent has been read after the rotation deadline, so a broken agent (which explains the
- * failure) is known first and the symptom folds into it instead of opening on its own.
+ * failure) is known first and the symptom folds into it instead of opening on its own. Likewise,
+ * when the agent's view of the workload's SVID (Delegated Identity) is monitored and fresh, it
+ * waits until that view was recorded after the deadline: only then does the diagnosis know whether
+ * the agent rotated (Envoy's SDS stream is stuck) or not (the agent is the cause). The two are
+ * read on the same poll, one after the other, so an analysis pass between them would otherwise
+ * blame Envoy for an agent that stopped rotating. A stale or failing SVID view holds nothing back.
  */
 function agentSeenSince(w: Workload, deadline: number, input: AnalysisInput): boolean {
+  const svidView = latest(input, w.id, 'spire.delegated.svid');
+  if (svidView?.data.kind === 'spire.svid' && isFresh(svidView, input) && svidView.observedAt < deadline) return false;
   if (w.node === undefined) return true;
   const agent = latest(input, `agent:${w.node}`, 'spire.agent.debug');
   return agent === undefined || agent.observedAt >= deadline;

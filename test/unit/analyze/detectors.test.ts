@@ -4,7 +4,7 @@ import { defaultAnalyzeThresholds, type AnalysisInput, type AnalyzeConfig } from
 import { evaluate } from '../../../src/analyze/evaluate.js';
 import type { Observation } from '../../../src/knowledge/model/observation.js';
 import type { Workload } from '../../../src/knowledge/model/workload.js';
-import { cert, observationMap, workload } from '../../builders/observations.js';
+import { cert, delegatedSvidObservation, observationMap, workload } from '../../builders/observations.js';
 
 const T0 = 1_800_000_000_000;
 const TTL = 60_000;
@@ -90,6 +90,18 @@ describe('detectors, keyed by the sentence they implement', () => {
     },
     'once the agent was read after the deadline and is healthy, the rotation failure opens': {
       input: input([web], envoyCerts(web.id, ['a'], T0 - 40_000), { ...agentObs('n1', T0 - 1_000), observedAt: T0 - 500 }),
+      want: ['rotation_failed shop/web-0'],
+    },
+    "a rotation failure waits while the agent's fresh view of the SVID was recorded before the rotation deadline": {
+      input: input([web], { ...envoyCerts(web.id, ['a'], T0 - 32_000) }, delegatedSvidObservation(web.id, T0 - 2_000, 'n1', cert('11', T0 - 32_000, TTL))),
+      want: [],
+    },
+    "once the agent's view of the SVID was recorded after the deadline, the rotation failure opens": {
+      input: input([web], { ...envoyCerts(web.id, ['a'], T0 - 32_000) }, delegatedSvidObservation(web.id, T0 - 500, 'n1', cert('11', T0 - 32_000, TTL))),
+      want: ['rotation_failed shop/web-0'],
+    },
+    "a stale view of the SVID at the agent holds nothing back": {
+      input: input([web], { ...envoyCerts(web.id, ['a'], T0 - 32_000) }, delegatedSvidObservation(web.id, T0 - 4_000, 'n1', cert('11', T0 - 32_000, TTL))),
       want: ['rotation_failed shop/web-0'],
     },
     'an agent whose /ready has failed for longer than agentDownFor is disconnected': {
