@@ -13,6 +13,8 @@ export interface AnalysisPassResult {
   /** Incident types opened and resolved in this pass, one entry per incident. */
   readonly openedTypes: readonly IncidentType[];
   readonly resolvedTypes: readonly IncidentType[];
+  /** Ids of the incidents opened and resolved in this pass (what plan has to look at now). */
+  readonly changedIds: readonly string[];
 }
 
 /** Collaborators the analyze stage uses; all are knowledge-level interfaces. */
@@ -39,10 +41,12 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
   const decisions = evaluate({ now, workloads, observations, openIncidents, recentlyResolved, config: deps.config });
 
   const openedTypes: IncidentType[] = [];
+  const changedIds: string[] = [];
   for (const candidate of decisions.open) {
     const res = await deps.store.openIncident(candidate);
     if (!res.opened) continue;
     openedTypes.push(candidate.type);
+    changedIds.push(candidate.id);
     await deps.audit.append({
       type: 'incident.opened', at: now, incidentId: candidate.id, subject: candidate.subject,
       message: candidate.explanation,
@@ -65,10 +69,11 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
     const done = await deps.store.resolveIncident(incident.id, now, reason);
     if (done === null) continue;
     resolvedTypes.push(incident.type);
+    changedIds.push(incident.id);
     await deps.audit.append({
       type: 'incident.resolved', at: now, incidentId: incident.id, subject: incident.subject, message: reason,
       dedupKey: `incident.resolved--${incident.id}`,
     });
   }
-  return { opened: openedTypes.length, resolved: resolvedTypes.length, refreshed: decisions.refresh.length, openedTypes, resolvedTypes };
+  return { opened: openedTypes.length, resolved: resolvedTypes.length, refreshed: decisions.refresh.length, openedTypes, resolvedTypes, changedIds };
 }

@@ -3,8 +3,9 @@ import type { AnalysisInput } from './analysis-input.js';
 import { heldFor, isFresh } from './detector.js';
 import type { Finding } from './finding.js';
 
-/** Subject of the one systemic incident. */
-export const FLEET_SUBJECT = 'fleet';
+import { FLEET_SUBJECT } from '../knowledge/model/incident.js';
+
+export { FLEET_SUBJECT };
 
 /**
  * fleet_storm: something systemic is wrong, so remediating workloads one by one would only add

@@ -107,10 +107,10 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
   locationOptions(program.command('approve').description('approve the plan step an incident waits on (playbooks in approve mode)')
     .argument('<incident>', 'incident id (see status)')
     .option('--plan <hash>', 'approve only if the pending plan still has this hash')
-    .option('--ttl <duration>', 'how long the approval stays valid', '15m')
+    .option('--ttl <duration>', 'how long the approval stays valid (default: the playbook\'s guardrails.approvalTtl, from --config\'s playbooks)')
     .option('--by <name>', 'who approves (default: $USER)'))
-    .action(async (id: string, o: LocationFlags & { plan?: string; ttl: string; by?: string }) => {
-      setExit(await approveCommand(c, await resolveLocation(o), id, { plan: o.plan, ttl: o.ttl, by: o.by }, out));
+    .action(async (id: string, o: LocationFlags & { plan?: string; ttl?: string; by?: string }) => {
+      setExit(await approveCommand(c, await resolveLocation(o), id, { plan: o.plan, ttl: o.ttl, by: o.by, config: o.config }, out));
     });
   program.command('validate').description('check playbook, scenario and config files; every problem as file:line:column; exit 2 on any')
     .argument('<files...>', 'files to check')

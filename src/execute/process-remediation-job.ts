@@ -1,5 +1,6 @@
 import { createActor, fromPromise, toPromise } from 'xstate';
 import type { ActionRun, RemediationRequest } from '../knowledge/model/action-run.js';
+import { FLEET_SUBJECT } from '../knowledge/model/incident.js';
 import type { ActionContext, Precheck, RemediationAction } from './action.js';
 import { remediationJobMachine, type JobOutcome } from './remediation-job.machine.js';
 
@@ -51,14 +52,19 @@ export async function processRemediationJob(
     id: job.id, incidentId: job.incidentId, step: job.step, attempt: job.attempt, action: job.action, target: job.target,
     state: 'queued', enqueuedAt: job.decidedAt, startedAt: null, finishedAt: null, detail: '', performed: false,
   };
-  await ctx.store.putActionRun({ ...base, state: 'running', startedAt });
-  await ctx.audit.append({
-    type: 'job.started', at: startedAt, incidentId: job.incidentId, subject: job.target,
-    message: `started ${job.action} on ${job.target} (job ${job.id})`, data: { jobId: job.id }, dedupKey: `job.started--${job.id}${delivery.attempt > 1 ? `--d${delivery.attempt}` : ''}`,
-  });
+  // Independent writes: the run record and the audit entry go to Redis together.
+  await Promise.all([
+    ctx.store.putActionRun({ ...base, state: 'running', startedAt }),
+    ctx.audit.append({
+      type: 'job.started', at: startedAt, incidentId: job.incidentId, subject: job.target,
+      message: `started ${job.action} on ${job.target} (job ${job.id})`, data: { jobId: job.id }, dedupKey: `job.started--${job.id}${delivery.attempt > 1 ? `--d${delivery.attempt}` : ''}`,
+    }),
+  ]);
 
-  // The per-action timeout aborts the action's I/O and ends the job even if the action ignores the signal.
-  const bounded = job.timeoutMs === undefined ? signal : AbortSignal.any([signal, AbortSignal.timeout(job.timeoutMs)]);
+  // The per-action timeout, and the plan's deadline for the step, abort the action's I/O and end
+  // the job even if the action ignores the signal.
+  const limitMs = Math.min(job.timeoutMs ?? Infinity, job.deadlineAt === undefined ? Infinity : job.deadlineAt - startedAt);
+  const bounded = limitMs === Infinity ? signal : AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, limitMs))]);
   const outcome = await runJobMachine(job, actions, ctx, bounded);
   const finishedAt = ctx.clock.now();
   if (outcome.result === 'failed' && outcome.transient === true && delivery.attempt < delivery.maxAttempts) {
@@ -70,14 +76,16 @@ export async function processRemediationJob(
     });
     return { ...outcome, retry: true, detail };
   }
-  await ctx.store.putActionRun({ ...base, state: outcome.result, startedAt, finishedAt, detail: outcome.detail, performed: outcome.performed, ...(outcome.held === true ? { held: true } : {}) });
-  await ctx.audit.append({
-    type: outcome.result === 'succeeded' ? 'job.succeeded' : outcome.result === 'skipped' ? 'job.skipped' : 'job.failed',
-    at: finishedAt, incidentId: job.incidentId, subject: job.target,
-    message: `${job.action} on ${job.target} ${outcome.result}: ${outcome.detail}`,
-    data: { jobId: job.id, performed: outcome.performed, durationMs: finishedAt - startedAt },
-    dedupKey: `job.finished--${job.id}`,
-  });
+  await Promise.all([
+    ctx.store.putActionRun({ ...base, state: outcome.result, startedAt, finishedAt, detail: outcome.detail, performed: outcome.performed, ...(outcome.held === true ? { held: true } : {}) }),
+    ctx.audit.append({
+      type: outcome.result === 'succeeded' ? 'job.succeeded' : outcome.result === 'skipped' ? 'job.skipped' : 'job.failed',
+      at: finishedAt, incidentId: job.incidentId, subject: job.target,
+      message: `${job.action} on ${job.target} ${outcome.result}: ${outcome.detail}`,
+      data: { jobId: job.id, performed: outcome.performed, durationMs: finishedAt - startedAt },
+      dedupKey: `job.finished--${job.id}`,
+    }),
+  ]);
   return outcome;
 }
 
@@ -102,13 +110,21 @@ async function runJobMachine(job: RemediationRequest, actions: ActionRegistry, c
   return toPromise(actor);
 }
 
-/** Checks that do not depend on the action: kill switch, incident still open. */
+/**
+ * Checks that do not depend on the action: the plan's deadline for the step not passed (after it
+ * the plan has moved on, and this delivery, a retry or a recovered stalled job, must not act
+ * behind its back), kill switch, no fleet storm, incident still open. Reads go out together.
+ */
 async function gateChecks(job: RemediationRequest, ctx: ActionContext): Promise<Precheck | null> {
-  const control = await ctx.store.getControl();
+  const now = ctx.clock.now();
+  if (job.deadlineAt !== undefined && now >= job.deadlineAt) {
+    return { proceed: false, detail: `the plan's deadline for this step passed at ${new Date(job.deadlineAt).toISOString()}; the plan has moved on without this job` };
+  }
+  const [control, storm, incident] = await Promise.all([
+    ctx.store.getControl(), ctx.store.findOpenIncident('fleet_storm', FLEET_SUBJECT), ctx.store.getIncident(job.incidentId),
+  ]);
   if (control.paused) return { proceed: false, held: true, detail: `remediation is paused: ${control.reason}` };
-  const storm = (await ctx.store.listIncidents({ status: 'open' })).find((i) => i.type === 'fleet_storm');
-  if (storm !== undefined && job.action !== 'notify') return { proceed: false, held: true, detail: `fleet in storm (${storm.id}): held until it ends` };
-  const incident = await ctx.store.getIncident(job.incidentId);
+  if (storm !== null && job.action !== 'notify') return { proceed: false, held: true, detail: `fleet in storm (${storm.id}): held until it ends` };
   if (incident === null) return { proceed: false, detail: `incident ${job.incidentId} not found` };
   if (incident.status !== 'open') return { proceed: false, detail: `incident ${job.incidentId} is already resolved` };
   return null;

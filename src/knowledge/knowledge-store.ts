@@ -18,11 +18,24 @@ export type OpenIncidentResult =
 export interface PlanSnapshotRecord {
   readonly version: number;
   readonly snapshot: unknown;
+  /**
+   * Set while the plan holds a concurrency slot (a step executing or verifying, or escalated):
+   * the groups it counts in. Kept in an index so a pass over a few incidents can count every
+   * in-flight plan without loading every snapshot.
+   */
+  readonly inFlight?: InFlightPlan | null;
+}
+
+/** A plan holding a concurrency / blast-radius slot, as the in-flight index keeps it. */
+export interface InFlightPlan {
+  readonly incidentId: string;
+  readonly playbook: string;
+  readonly group: { readonly service: string | null; readonly node: string | null };
 }
 
 /** One action the plan started (shadow included), as the guardrail ledger keeps it. */
 export interface LedgerEntry {
-  /** The job id: recording the same entry twice counts once. */
+  /** The job id: recording the same id twice counts once, at the time first recorded. */
   readonly id: string;
   readonly playbook: string;
   readonly subject: string;
@@ -75,6 +88,8 @@ export interface KnowledgeStore {
   getIncident(id: string): Promise<Incident | null>;
   findOpenIncident(type: IncidentType, subject: string): Promise<Incident | null>;
   listIncidents(filter?: { readonly status?: Incident['status'] }): Promise<Incident[]>;
+  /** When an incident of `type` was last resolved (ms), or null: e.g. the end of the last fleet storm. */
+  lastResolvedAt(type: IncidentType): Promise<number | null>;
 
   // incidents: remediation fields written by plan only
   setRemediation(incidentId: string, r: IncidentRemediation): Promise<void>;
@@ -86,12 +101,20 @@ export interface KnowledgeStore {
   listActionRuns(incidentId: string): Promise<ActionRun[]>;
 
   // per-incident plan machine snapshots
+  /** Saves the snapshot and keeps the in-flight index in step with `rec.inFlight`, atomically. */
   savePlanSnapshot(incidentId: string, rec: PlanSnapshotRecord): Promise<void>;
   loadPlanSnapshot(incidentId: string): Promise<PlanSnapshotRecord | null>;
+  /** Deletes the snapshot and its in-flight index entry. */
   deletePlanSnapshot(incidentId: string): Promise<void>;
+  /** Every plan in the in-flight index (see PlanSnapshotRecord.inFlight). */
+  listInFlightPlans(): Promise<InFlightPlan[]>;
 
   // guardrail state (shared by replicas, survives restarts)
-  /** Records an action in the ledger; idempotent by entry id. Entries older than a day are dropped. */
+  /**
+   * Records an action in the ledger, idempotent by entry id: recording an id again (every plan
+   * pass while the step executes, or again after a restart) changes nothing, so the entry keeps
+   * the `at` of its first record and counts once. Entries older than a day are dropped.
+   */
   recordLedgerEntry(e: LedgerEntry): Promise<void>;
   /** Ledger entries at or after `since` for a playbook or a subject. */
   countLedgerEntries(scope: { readonly playbook: string } | { readonly subject: string }, since: number): Promise<number>;

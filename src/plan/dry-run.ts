@@ -38,7 +38,7 @@ export async function planDryRun(store: KnowledgeStore, playbooks: readonly Play
   const out: DryRunDecision[] = [];
   for (const incident of open) {
     const base = { incident: incident.id, type: incident.type, subject: incident.subject, cause: incident.cause ?? null, skipped: [] as string[], guardrail: null };
-    const facts = await gatherSubjectFacts(store, incident, open);
+    const facts = await gatherSubjectFacts(store, incident);
     const restored = live.find((l) => l.incident.id === incident.id)?.state ?? null;
     const playbook = restored === null ? selectPlaybook(playbooks, incident, facts) : playbooks.find((p) => p.name === restored.context.playbook);
     if (playbook === undefined) {

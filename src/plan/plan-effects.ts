@@ -40,8 +40,10 @@ export function stepRequest(snap: IncidentPlanSnapshot, incident: Incident, now:
   return {
     id: c.jobId, incidentId: incident.id, step: c.step, attempt: c.attempt, action: step.action, target: incident.subject,
     params: step.params, decidedAt: now, shadow: c.mode === 'shadow',
-    // Each delivery gets a share of the step's (paced) deadline, so retries fit inside it.
+    // Each delivery gets a share of the step's (paced) deadline; execute also cuts every delivery
+    // at the deadline itself and skips one that starts after it (the plan has moved on by then).
     timeoutMs: Math.max(1_000, Math.floor(((c.deadlineAt ?? now + step.jobTimeoutMs) - now) / 2)),
+    ...(c.deadlineAt === null ? {} : { deadlineAt: c.deadlineAt }),
   };
 }
 

@@ -1,8 +1,9 @@
 import { initialTransition, transition } from 'xstate';
 import type { AuditLog } from '../knowledge/audit.js';
-import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
+import type { ControlState, InFlightPlan, KnowledgeStore, PlanSnapshotRecord } from '../knowledge/knowledge-store.js';
 import type { RemediationRequest } from '../knowledge/model/action-run.js';
-import type { Incident } from '../knowledge/model/incident.js';
+import type { Workload } from '../knowledge/model/workload.js';
+import { FLEET_SUBJECT, type Incident } from '../knowledge/model/incident.js';
 import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import { incidentPlanMachine, type IncidentPlanContext, type IncidentPlanEvent, type IncidentPlanSnapshot } from './incident-plan.machine.js';
 import { ensureJob, escalationRequest, recordTransition, stepRequest } from './plan-effects.js';
@@ -48,19 +49,21 @@ const WAITING = new Set(['ready', 'held', 'awaitingApproval']);
  * backoff, approval, pacing) and the post-condition verdict, persist the new snapshot, then make
  * the world match the state (ledger entry and job for a started step, notification on
  * escalation; all idempotent by job id). A crash between any two of these repeats no step.
+ *
+ * `focus`: reconcile only these incidents (e.g. the ones analysis just opened), counting every
+ * other in-flight plan from the in-flight index, so a new incident is acted on without a pass
+ * over every open one. Without it, every live plan is visited (deadlines, verification).
  */
-export async function reconcilePlans(deps: PlanDeps, now: number): Promise<PlanPassResult> {
-  const incidents = await deps.store.listIncidents();
-  const { pass, live } = await loadLivePlans(deps, incidents, now);
-  const open = incidents.filter((i) => i.status === 'open');
+export async function reconcilePlans(deps: PlanDeps, now: number, focus?: ReadonlySet<string> | readonly string[]): Promise<PlanPassResult> {
+  const { pass, live } = focus === undefined ? await loadLivePlans(deps, await deps.store.listIncidents(), now) : await loadFocusedPlans(deps, [...new Set(focus)], now);
   let enqueued = 0;
   let count = 0;
   const phases: Record<string, number> = {};
   const held: Record<string, number> = {};
-  for (const { incident, state: restored } of live) {
+  for (const { incident, state: restored, saved } of live) {
     if (restored === null && incident.status === 'resolved') continue;
     count++;
-    const facts = incident.status === 'open' ? await gatherSubjectFacts(deps.store, incident, open) : null;
+    const facts = incident.status === 'open' ? await gatherSubjectFacts(deps.store, incident) : null;
     let state = restored ?? (facts === null ? null : await startPlan(deps, incident, facts, now));
     if (state === null) continue;
     const playbook = deps.playbooks().find((p) => p.name === state?.context.playbook);
@@ -78,7 +81,12 @@ export async function reconcilePlans(deps: PlanDeps, now: number): Promise<PlanP
     if (state.status !== 'done') phases[after.value] = (phases[after.value] ?? 0) + 1;
     if (after.value === 'held') held[after.context.heldBy ?? 'unknown'] = (held[after.context.heldBy ?? 'unknown'] ?? 0) + 1;
     if (state.status === 'done') await deps.store.deletePlanSnapshot(incident.id);
-    else await deps.store.savePlanSnapshot(incident.id, { version: PLAN_SNAPSHOT_VERSION, snapshot: after });
+    else {
+      const inFlight: InFlightPlan | null = IN_FLIGHT.has(after.value) ? { incidentId: incident.id, playbook: after.context.playbook, group: after.context.group } : null;
+      const rec: PlanSnapshotRecord = { version: PLAN_SNAPSHOT_VERSION, snapshot: after, inFlight };
+      // Unchanged plans (most of them, most passes) are not written again.
+      if (JSON.stringify(rec) !== saved) await deps.store.savePlanSnapshot(incident.id, rec);
+    }
     if (after.value === 'executing') {
       const req = stepRequest(after, incident, now);
       if (req !== null) {
@@ -99,38 +107,69 @@ export async function reconcilePlans(deps: PlanDeps, now: number): Promise<PlanP
 /** Plan machine state as restored from a snapshot. */
 export type PlanMachineState = MachineState;
 
+/** A plan as loaded for a pass: its incident, restored state, and the record as saved (JSON). */
+interface LivePlan {
+  readonly incident: Incident;
+  readonly state: MachineState | null;
+  readonly saved: string | null;
+}
+
+function livePlan(incident: Incident, rec: PlanSnapshotRecord | null): LivePlan {
+  const state = rec?.version === PLAN_SNAPSHOT_VERSION ? restore(rec.snapshot as IncidentPlanSnapshot) : null;
+  return { incident, state, saved: rec === null ? null : JSON.stringify(rec) };
+}
+
 /**
  * Reads the fleet-wide pass state and every live plan (an incident open, or resolved with a
  * snapshot left), counting in-flight plans for concurrency and blast radius. Reads only.
  */
-export async function loadLivePlans(deps: Pick<PlanDeps, 'store'>, incidents: readonly Incident[], now: number): Promise<{ pass: PassState; live: { incident: Incident; state: MachineState | null }[] }> {
-  const pass = await passState(deps, incidents, now);
-  const live: { incident: Incident; state: MachineState | null }[] = [];
+export async function loadLivePlans(deps: Pick<PlanDeps, 'store'>, incidents: readonly Incident[], now: number): Promise<{ pass: PassState; live: LivePlan[] }> {
+  const storms = incidents.filter((i) => i.type === 'fleet_storm');
+  const lastResolvedAt = storms.reduce<number | null>((m, i) => (i.resolvedAt !== null && (m === null || i.resolvedAt > m) ? i.resolvedAt : m), null);
+  const pass = passState(now, await deps.store.getControl(), { open: storms.find((i) => i.status === 'open') ?? null, lastResolvedAt }, await deps.store.listWorkloads());
+  const live: LivePlan[] = [];
   for (const incident of incidents) {
     const rec = await deps.store.loadPlanSnapshot(incident.id);
     if (incident.status === 'resolved' && rec === null) continue;
-    const state = rec?.version === PLAN_SNAPSHOT_VERSION ? restore(rec.snapshot as IncidentPlanSnapshot) : null;
-    if (state !== null && IN_FLIGHT.has((state.value))) pass.inFlight.add(incident.id, state.context);
-    live.push({ incident, state });
+    const plan = livePlan(incident, rec);
+    if (plan.state !== null && IN_FLIGHT.has((plan.state.value))) pass.inFlight.add(incident.id, plan.state.context);
+    live.push(plan);
   }
   return { pass, live };
 }
 
-async function passState(deps: Pick<PlanDeps, 'store'>, incidents: readonly Incident[], now: number): Promise<PassState> {
-  const control = await deps.store.getControl();
-  const storms = incidents.filter((i) => i.type === 'fleet_storm');
-  const lastResolvedAt = storms.reduce<number | null>((m, i) => (i.resolvedAt !== null && (m === null || i.resolvedAt > m) ? i.resolvedAt : m), null);
+/**
+ * The pass state for a focused pass: the same fleet-wide facts read without listing incidents
+ * (the open storm by its subject, the last storm's end from the store) and in-flight plans from
+ * the in-flight index; then the focused incidents' own plans.
+ */
+async function loadFocusedPlans(deps: Pick<PlanDeps, 'store'>, ids: readonly string[], now: number): Promise<{ pass: PassState; live: LivePlan[] }> {
+  const s = deps.store;
+  const [control, open, lastResolvedAt, workloads, inFlight, incidents] = await Promise.all([
+    s.getControl(), s.findOpenIncident('fleet_storm', FLEET_SUBJECT), s.lastResolvedAt('fleet_storm'), s.listWorkloads(), s.listInFlightPlans(),
+    Promise.all(ids.map((id) => s.getIncident(id))),
+  ]);
+  const pass = passState(now, control, { open, lastResolvedAt }, workloads);
+  for (const p of inFlight) pass.inFlight.add(p.incidentId, p);
+  const live: LivePlan[] = [];
+  for (const incident of incidents) {
+    if (incident === null) continue;
+    const rec = await s.loadPlanSnapshot(incident.id);
+    if (incident.status === 'resolved' && rec === null) continue;
+    live.push(livePlan(incident, rec));
+  }
+  return { pass, live };
+}
+
+function passState(now: number, control: ControlState, storm: PassState['storm'], workloads: readonly Workload[]): PassState {
   const service = new Map<string, number>();
   const node = new Map<string, number>();
-  for (const w of await deps.store.listWorkloads()) {
+  for (const w of workloads) {
     const s = serviceOf(w);
     if (s !== null) service.set(s, (service.get(s) ?? 0) + 1);
     if (w.node !== undefined) node.set(w.node, (node.get(w.node) ?? 0) + 1);
   }
-  return {
-    now, control, inFlight: new InFlightTally(), groupSizes: { service, node },
-    storm: { open: storms.find((i) => i.status === 'open') ?? null, lastResolvedAt },
-  };
+  return { now, control, inFlight: new InFlightTally(), groupSizes: { service, node }, storm };
 }
 
 /** The plan machine's first state for an incident and its playbook. */

@@ -54,7 +54,7 @@ export function serviceOf(w: Workload): string | null {
 }
 
 /** Reads the facts of `incident.subject` from knowledge. `openIncidents` are used for agent health. */
-export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incident, openIncidents: readonly Incident[]): Promise<SubjectFacts> {
+export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incident): Promise<SubjectFacts> {
   const subject = incident.subject;
   const workload = await store.getWorkload(subject);
   const kind = kindOf(subject, workload);
@@ -67,7 +67,7 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
     if (server?.data.kind === 'spire.server.agent') agentCanReattest = !server.data.banned && server.data.canReattest;
     const debug = await store.latestObservation(`agent:${node}`, AGENT_DEBUG);
     if (debug !== null) {
-      const disconnected = openIncidents.some((i) => i.type === 'agent_disconnected' && i.subject === `agent:${node}` && i.status === 'open');
+      const disconnected = (await store.findOpenIncident('agent_disconnected', `agent:${node}`)) !== null;
       agentHealthy = debug.data.kind === 'spire.agent' && !disconnected;
       if (debug.data.kind === 'spire.agent' && debug.data.agentSvidExpiresAtMs !== null) agentSvid = { expiresAt: debug.data.agentSvidExpiresAtMs };
     }

@@ -6,7 +6,7 @@ import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import { monitorMachine } from '../monitor/monitor.machine.js';
 import { sweepEnvoys, type SweepResult } from '../monitor/sweep-envoys.js';
-import { planMachine } from '../plan/plan.machine.js';
+import { planMachine, type PlanFocus } from '../plan/plan.machine.js';
 import { reconcilePlans, type PlanPassResult } from '../plan/reconcile-plans.js';
 import type { Playbook } from '../plan/playbooks/playbook.js';
 import { processRemediationJob, type ActionRegistry } from '../execute/process-remediation-job.js';
@@ -89,12 +89,14 @@ export class Daemon {
     const control = await store.getControl();
     metrics.setPaused(control.paused);
 
-    const plan = this.spawn('plan', planMachine.provide({ actors: { reconcile: fromPromise(() => this.inFlight.track(this.planPass())) } }),
+    const plan = this.spawn('plan', planMachine.provide({ actors: { reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(({ input }) => this.inFlight.track(this.planPass(input.focus))) } }),
       { intervalMs: config.intervals.planMs, maxBackoffMs: config.intervals.maxBackoffMs });
     const analyze = this.spawn('analyze', analyzeMachine.provide({
       actors: { evaluate: fromPromise(async () => {
         const res = await this.inFlight.track(this.analyzePass());
-        if (res.opened + res.resolved > 0) plan.send({ type: 'knowledge.changed' });
+        // Plan looks at just the incidents that changed; a storm's start or end concerns every plan.
+        const storm = [...res.openedTypes, ...res.resolvedTypes].includes('fleet_storm');
+        if (res.opened + res.resolved > 0) plan.send(storm ? { type: 'knowledge.changed' } : { type: 'knowledge.changed', incidentIds: res.changedIds });
         return res;
       }) },
     }), { intervalMs: config.intervals.analyzeMs, maxBackoffMs: config.intervals.maxBackoffMs });
@@ -117,7 +119,7 @@ export class Daemon {
       const outcome = await processRemediationJob(job, this.actions, this.actionContext(), signal, delivery);
       if (outcome.retry !== true) metrics.actionFinished(job.action, outcome.result, outcome.performed);
       // A job finishing during shutdown has no plan loop left to nudge.
-      if ((plan.getSnapshot() as { status: string }).status === 'active') plan.send({ type: 'knowledge.changed' });
+      if ((plan.getSnapshot() as { status: string }).status === 'active') plan.send({ type: 'knowledge.changed', incidentIds: [job.incidentId] });
       return outcome;
     }, { concurrency: config.execute.concurrency });
     metrics.stageState('execute', 'running');
@@ -229,14 +231,18 @@ export class Daemon {
     return res;
   }
 
-  private async planPass(): Promise<PlanPassResult> {
+  /** One plan pass: every live plan (focus null), or just the incidents named. */
+  private async planPass(focus: PlanFocus): Promise<PlanPassResult> {
     const { store, audit, clock, metrics, queue, playbooks } = this.parts;
     const t0 = performance.now();
     const rotation = { rotateAtFraction: this.parts.config.analyze.rotateAtFraction, graceMs: this.parts.config.analyze.rotationGraceMs };
-    const res = await reconcilePlans({ store, audit, playbooks, rotation, enqueue: (req) => queue.enqueue(req) }, clock.now());
+    const res = await reconcilePlans({ store, audit, playbooks, rotation, enqueue: (req) => queue.enqueue(req) }, clock.now(), focus ?? undefined);
     metrics.setPaused(res.paused);
-    metrics.setPlanPhases(res.phases);
-    metrics.setPlansHeld(res.held);
+    // Phase and hold gauges describe every plan: only a full pass knows them all.
+    if (focus === null) {
+      metrics.setPlanPhases(res.phases);
+      metrics.setPlansHeld(res.held);
+    }
     metrics.sweepDuration('plan', (performance.now() - t0) / 1000);
     return res;
   }

@@ -9,10 +9,15 @@ import { readPlaybookFiles } from './playbook-loader.js';
  * Hot reload of the playbook files: polls their content (editors replace files, so content is
  * compared, not inotify events) and swaps in the new set when every file parses. An invalid
  * edit keeps the last good set; the error is logged and audited once per distinct content.
+ * A check never throws: if the audit log cannot be written (Redis down) the change is neither
+ * applied nor forgotten — the last good set stays in force, the failure is logged, and the next
+ * check tries again (the audit dedup key keeps that to one entry).
  */
 export class PlaybookReloader {
   private current: readonly Playbook[];
   private lastDigest: string;
+  /** Content last logged as rejected, so a retried audit does not log the rejection again. */
+  private rejectedDigest: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> | null = null;
 
@@ -33,7 +38,8 @@ export class PlaybookReloader {
 
   start(intervalMs: number): void {
     if (this.timer !== null) return;
-    this.timer = setInterval(() => { void this.check(); }, intervalMs);
+    // check() never rejects; the catch is a last guard so a timer can never crash the daemon.
+    this.timer = setInterval(() => { this.check().catch((e: unknown) => { this.logFailure(e); }); }, intervalMs);
     this.timer.unref();
   }
 
@@ -43,32 +49,48 @@ export class PlaybookReloader {
     await this.checking;
   }
 
-  /** Reads the files once; returns what happened (for tests and the API). */
+  /**
+   * Reads the files once and applies a valid change. Never rejects: a failure (unreadable files,
+   * audit log down) is logged, the last good set stays, and the next check retries.
+   */
   check(): Promise<void> {
-    this.checking ??= this.doCheck().finally(() => { this.checking = null; });
+    this.checking ??= this.doCheck()
+      .catch((e: unknown) => { this.logFailure(e); })
+      .finally(() => { this.checking = null; });
     return this.checking;
+  }
+
+  private logFailure(e: unknown): void {
+    try {
+      this.deps.log.error({ err: e }, 'playbook reload check failed; keeping the current playbooks, will retry');
+    } catch {
+      // Nothing left to report to; the next check retries.
+    }
   }
 
   private async doCheck(): Promise<void> {
     const res = await readPlaybookFiles(this.paths);
     const d = digest(res.texts);
     if (d === this.lastDigest) return;
-    this.lastDigest = d;
     const at = this.deps.clock.now();
     if (res.problems.length > 0) {
-      this.deps.log.error({ problems: res.problems }, 'playbook reload rejected; keeping the last good playbooks');
+      if (this.rejectedDigest !== d) this.deps.log.error({ problems: res.problems }, 'playbook reload rejected; keeping the last good playbooks');
+      this.rejectedDigest = d;
       await this.deps.audit.append({
         type: 'playbooks.rejected', at, message: `playbook change rejected, still using ${this.current.map((p) => p.name).join(', ')}: ${res.problems.join('; ')}`,
         data: { problems: res.problems }, dedupKey: `playbooks.rejected--${d}`,
       });
+      this.lastDigest = d;
       return;
     }
-    this.current = res.playbooks;
-    this.deps.log.info({ playbooks: res.playbooks.map((p) => p.name) }, 'playbooks reloaded');
+    // Audited before it takes effect: no playbook set is ever in force without its audit entry.
     await this.deps.audit.append({
       type: 'playbooks.reloaded', at, message: `playbooks reloaded: ${res.playbooks.map((p) => `${p.name} (${p.mode})`).join(', ')}`,
       data: { playbooks: res.playbooks.map((p) => p.name) }, dedupKey: `playbooks.reloaded--${d}`,
     });
+    this.current = res.playbooks;
+    this.lastDigest = d;
+    this.deps.log.info({ playbooks: res.playbooks.map((p) => p.name) }, 'playbooks reloaded');
   }
 }
 

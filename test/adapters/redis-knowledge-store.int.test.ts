@@ -165,6 +165,42 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
     assert.equal(await s.loadPlanSnapshot('i1'), null);
   });
 
+  it('records a ledger entry once per id, keeping its first time, and drops entries older than a day', async () => {
+    const conn = redis.connect();
+    const s = new RedisKnowledgeStore(conn, uniquePrefix());
+    const T = 1_800_000_000_000;
+    const entry = { id: 'job-1', playbook: 'pb', subject: 'shop/web-1', incidentId: 'inc-1' };
+    // Every plan pass while the job executes (and a replay after a restart) records it again.
+    await Promise.all([1, 2, 3, 4, 5].map((i) => s.recordLedgerEntry({ ...entry, at: T + i * 1_000 })));
+    for (let i = 6; i <= 10; i++) await s.recordLedgerEntry({ ...entry, at: T + i * 1_000 });
+    assert.equal(await s.countLedgerEntries({ playbook: 'pb' }, T), 1);
+    assert.equal(await s.countLedgerEntries({ subject: 'shop/web-1' }, T), 1);
+    // Concurrent records: one of them wins, never a later sequential one.
+    const first = await s.lastLedgerEntry('shop/web-1');
+    assert.ok(first !== null && first.id === 'job-1' && first.at >= T + 1_000 && first.at <= T + 5_000, JSON.stringify(first));
+    assert.equal(await s.countLedgerEntries({ playbook: 'pb' }, first.at + 1), 0, 'counted at its first time only');
+
+    await s.recordLedgerEntry({ ...entry, id: 'job-2', incidentId: 'inc-2', at: T + 20_000 });
+    assert.equal(await s.countLedgerEntries({ playbook: 'pb' }, T), 2);
+    assert.deepEqual(await s.lastLedgerEntry('shop/web-1'), { ...entry, id: 'job-2', incidentId: 'inc-2', at: T + 20_000 });
+    assert.equal(await s.lastLedgerEntry('shop/web-2'), null);
+
+    // A day later both are dropped, from the sets and the entry hash.
+    await s.recordLedgerEntry({ ...entry, id: 'job-3', at: T + 20_001 + 24 * 3_600_000 });
+    assert.equal(await s.countLedgerEntries({ playbook: 'pb' }, 0), 1);
+    assert.equal(await s.countLedgerEntries({ subject: 'shop/web-1' }, 0), 1);
+    assert.equal((await s.lastLedgerEntry('shop/web-1'))?.id, 'job-3');
+    assert.deepEqual(await conn.hkeys(`${s.keyPrefix}:ledger:entries`), ['job-3']);
+  });
+
+  it('sequential re-records of one ledger id keep the first at', async () => {
+    const s = new RedisKnowledgeStore(redis.connect(), uniquePrefix());
+    for (let i = 1; i <= 5; i++) await s.recordLedgerEntry({ id: 'job-1', playbook: 'pb', subject: 'shop/web-1', incidentId: 'inc-1', at: 1_000 * i });
+    assert.equal(await s.countLedgerEntries({ playbook: 'pb' }, 0), 1);
+    assert.equal(await s.countLedgerEntries({ subject: 'shop/web-1' }, 0), 1);
+    assert.deepEqual(await s.lastLedgerEntry('shop/web-1'), { id: 'job-1', playbook: 'pb', subject: 'shop/web-1', incidentId: 'inc-1', at: 1_000 });
+  });
+
   it('two prefixes on one Redis never see each other', async () => {
     const conn = redis.connect();
     const a = new RedisKnowledgeStore(conn, uniquePrefix('a'));

@@ -66,6 +66,23 @@ describe('execute queue semantics on BullMQ (real Redis)', () => {
     }
   });
 
+  it("a redelivery that starts after the plan's deadline for the step is skipped: the plan has moved on", async () => {
+    const flaky = scripted('restart_envoy', [Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })]);
+    // The retry comes after BullMQ's 1 s backoff, past the step's deadline.
+    const { store, audit, job, queue, finished } = await setup(flaky, { deadlineAt: Date.now() + 600 });
+    try {
+      await queue.enqueue(job);
+      await finished;
+      assert.deepEqual([flaky.calls, flaky.effects], [1, 0]);
+      const run = await store.getActionRun(job.id);
+      assert.equal(run?.state, 'skipped');
+      assert.match(run?.detail ?? '', /the plan's deadline for this step passed at .*; the plan has moved on without this job/);
+      assert.deepEqual((await audit.list()).map((e) => e.type), ['job.started', 'job.retrying', 'job.started', 'job.skipped']);
+    } finally {
+      await queue.close(1_000);
+    }
+  });
+
   it('a permanent error is not retried and ends the job failed', async () => {
     const denied = scripted('redeploy', [new PermanentActionError('deployments shop/web is paused')]);
     const { store, job, queue, finished } = await setup(denied);

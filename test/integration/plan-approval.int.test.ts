@@ -1,5 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
 import { approveCommand } from '../../src/cli/approve.command.js';
@@ -9,6 +12,7 @@ import { makeIncidentId, type Incident } from '../../src/knowledge/model/inciden
 import type { Playbook } from '../../src/plan/playbooks/playbook.js';
 import { reconcilePlans } from '../../src/plan/reconcile-plans.js';
 import { composition } from '../../src/main.js';
+import { readPlaybookFiles } from '../../src/runtime/playbook-loader.js';
 import { playbook, step } from '../builders/playbooks.js';
 import { uniquePrefix, withRedis } from '../support/redis.js';
 
@@ -69,5 +73,38 @@ describe('approve mode: each step waits for an approval bound to the plan hash (
     const types = (await audit.list({ incidentId: stuck.id })).map((e) => e.type);
     assert.deepEqual(types.filter((t) => t === 'plan.awaiting_approval' || t === 'plan.approved' || t === 'plan.decided'),
       ['plan.awaiting_approval', 'plan.approved', 'plan.awaiting_approval', 'plan.approved', 'plan.decided', 'plan.awaiting_approval']);
+  });
+
+  it("defaults the approval's TTL to the playbook's approvalTtl; --ttl still wins", async () => {
+    const prefix = uniquePrefix('approve-ttl');
+    const conn = redis.connect();
+    const store = new RedisKnowledgeStore(conn, prefix);
+    const audit = new RedisAuditLog(conn, prefix);
+    const dir = mkdtempSync(join(tmpdir(), 'approve-ttl-'));
+    writeFileSync(join(dir, 'gated.yaml'), [
+      'playbooks:', '  - name: gated', '    mode: approve', '    match: { types: [rotation_failed] }', '    steps:', '      - action: restart_envoy',
+      '    guardrails:', '      approvalTtl: 3m', '',
+    ].join('\n'));
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, 'playbooks: [gated.yaml]\n');
+    const loaded = await readPlaybookFiles([join(dir, 'gated.yaml')]);
+    assert.deepEqual(loaded.problems, []);
+    const deps = { store, audit, playbooks: () => loaded.playbooks, enqueue: () => Promise.resolve(true) };
+    const loc = { redisUrl: redis.url, prefix };
+    const lines: string[] = [];
+    await store.openIncident(stuck);
+    await reconcilePlans(deps, T0 + 1_000);
+    assert.equal((await store.getRemediation(stuck.id))?.phase, 'awaiting_approval');
+
+    // Without --config the shipped playbooks apply; "gated" is not one of them: no silent 15m.
+    await assert.rejects(approveCommand(composition, loc, stuck.id, { by: 'alice' }, (l) => lines.push(l), T0 + 2_000), /playbook "gated".*--config.*--ttl/);
+    assert.equal(await store.getApproval(stuck.id), null);
+
+    assert.equal(await approveCommand(composition, loc, stuck.id, { by: 'alice', config }, (l) => lines.push(l), T0 + 3_000), 0);
+    assert.equal((await store.getApproval(stuck.id))?.expiresAt, T0 + 3_000 + 3 * 60_000);
+    assert.match(lines.at(-1) ?? '', new RegExp(`valid until ${new Date(T0 + 3_000 + 3 * 60_000).toISOString()}`));
+
+    assert.equal(await approveCommand(composition, loc, stuck.id, { by: 'bob', config, ttl: '40s' }, (l) => lines.push(l), T0 + 4_000), 0);
+    assert.equal((await store.getApproval(stuck.id))?.expiresAt, T0 + 4_000 + 40_000);
   });
 });

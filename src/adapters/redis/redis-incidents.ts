@@ -71,9 +71,18 @@ export class RedisIncidents {
 
   /** Resolves (idempotent: an already resolved incident is returned unchanged); null when unknown. */
   async resolve(id: string, at: number, reason: string): Promise<Incident | null> {
-    return this.update(id, (inc) => inc.status === 'resolved' ? null : {
+    const resolved = await this.update(id, (inc) => inc.status === 'resolved' ? null : {
       ...inc, status: 'resolved', resolvedAt: at, history: [...inc.history, { at, from: 'open', to: 'resolved', reason }],
     });
+    // GT: a late or repeated resolve never moves the time back.
+    if (resolved?.status === 'resolved') await this.redis.zadd(this.keys.lastResolvedByType, 'GT', resolved.resolvedAt ?? at, resolved.type);
+    return resolved;
+  }
+
+  /** When an incident of `type` was last resolved, or null. */
+  async lastResolvedAt(type: IncidentType): Promise<number | null> {
+    const score = await this.redis.zscore(this.keys.lastResolvedByType, type);
+    return score === null ? null : Number(score);
   }
 
   /** Replaces evidence and explanation of an open incident; a resolved or unknown one is left alone. */

@@ -17,7 +17,13 @@ export interface KnowledgeKeys {
   incidentRuns(incidentId: string): string;
   actionRun(runId: string): string;
   planSnapshot(incidentId: string): string;
+  /** incidentId -> InFlightPlan JSON, for plans holding a concurrency slot. */
+  readonly plansInFlight: string;
+  /** Sorted set: incident type -> when one was last resolved. */
+  readonly lastResolvedByType: string;
   readonly control: string;
+  /** Ledger entry id (job id) -> LedgerEntry JSON as first recorded. */
+  readonly ledgerEntries: string;
   ledgerByPlaybook(playbook: string): string;
   ledgerBySubject(subject: string): string;
   approval(incidentId: string): string;
@@ -40,7 +46,10 @@ export function knowledgeKeys(prefix: string): KnowledgeKeys {
     incidentRuns: (incidentId) => `${prefix}:incident-runs:${incidentId}`,
     actionRun: (runId) => `${prefix}:run:${runId}`,
     planSnapshot: (incidentId) => `${prefix}:plan:${incidentId}`,
+    plansInFlight: `${prefix}:plans:in-flight`,
+    lastResolvedByType: `${prefix}:incidents:last-resolved`,
     control: `${prefix}:control`,
+    ledgerEntries: `${prefix}:ledger:entries`,
     ledgerByPlaybook: (playbook) => `${prefix}:ledger:playbook:${playbook}`,
     ledgerBySubject: (subject) => `${prefix}:ledger:subject:${subject}`,
     approval: (incidentId) => `${prefix}:approval:${incidentId}`,

@@ -16,9 +16,12 @@
  *   P:incident-runs:<id>     set     action run ids of the incident
  *   P:run:<runId>            hash    json -> ActionRun JSON, rank -> 0 queued | 1 running | 2 terminal
  *   P:plan:<id>              string  PlanSnapshotRecord JSON
+ *   P:plans:in-flight        hash    incident id -> InFlightPlan JSON (plans holding a concurrency slot)
+ *   P:incidents:last-resolved zset   incident type, score when one was last resolved
  *   P:control                string  ControlState JSON (absent = not paused)
- *   P:ledger:playbook:<name> zset    LedgerEntry JSON, score at (actions plan started; a day kept)
- *   P:ledger:subject:<subj>  zset    LedgerEntry JSON, score at
+ *   P:ledger:entries         hash    entry id (job id) -> LedgerEntry JSON as first recorded (actions plan started)
+ *   P:ledger:playbook:<name> zset    entry id, score at of its first record (a day kept)
+ *   P:ledger:subject:<subj>  zset    entry id, score at of its first record (a day kept)
  *   P:approval:<id>          string  Approval JSON, expiring at its TTL
  *   P:audit                  stream  audit entries: seq, prevHash, hash, event (canonical JSON)
  *   P:audit:head             hash    seq, hash of the last appended entry
@@ -33,7 +36,7 @@ import type { Incident, IncidentRemediation, IncidentType } from '../../knowledg
 import type { Observation } from '../../knowledge/model/observation.js';
 import { observationStateKey } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
-import type { Approval, ControlState, KnowledgeStore, LedgerEntry, OpenIncidentResult, PlanSnapshotRecord, RecordResult } from '../../knowledge/knowledge-store.js';
+import type { Approval, ControlState, InFlightPlan, KnowledgeStore, LedgerEntry, OpenIncidentResult, PlanSnapshotRecord, RecordResult } from '../../knowledge/knowledge-store.js';
 import { RedisIncidents } from './redis-incidents.js';
 import { knowledgeKeys, parseStored, type KnowledgeKeys } from './redis-keys.js';
 
@@ -69,6 +72,26 @@ local cur = tonumber(redis.call('HGET', KEYS[1], 'rank') or '-1')
 if cur > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'rank', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[3])
+return 1
+`;
+
+/**
+ * KEYS: ledger entries hash, playbook zset, subject zset. ARGV: entry id, at, entry JSON, cutoff.
+ * Records the entry unless its id is already recorded (the first record, and its `at`, wins),
+ * then drops entries of both sets scored before the cutoff (and their JSON).
+ */
+const RECORD_LEDGER_SCRIPT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[3]) == 1 then
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
+end
+for i = 2, 3 do
+  local old = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[4])
+  for _, member in ipairs(old) do
+    redis.call('ZREM', KEYS[i], member)
+    redis.call('HDEL', KEYS[1], member)
+  end
+end
 return 1
 `;
 
@@ -161,6 +184,10 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     return this.incidents.list(filter?.status);
   }
 
+  lastResolvedAt(type: IncidentType): Promise<number | null> {
+    return this.incidents.lastResolvedAt(type);
+  }
+
   setRemediation(incidentId: string, r: IncidentRemediation): Promise<void> {
     return this.incidents.setRemediation(incidentId, r);
   }
@@ -193,7 +220,10 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   }
 
   async savePlanSnapshot(incidentId: string, rec: PlanSnapshotRecord): Promise<void> {
-    await this.redis.set(this.keys.planSnapshot(incidentId), JSON.stringify(rec));
+    const tx = this.redis.multi().set(this.keys.planSnapshot(incidentId), JSON.stringify(rec));
+    if (rec.inFlight !== undefined && rec.inFlight !== null) tx.hset(this.keys.plansInFlight, incidentId, JSON.stringify(rec.inFlight));
+    else tx.hdel(this.keys.plansInFlight, incidentId);
+    await tx.exec();
   }
 
   async loadPlanSnapshot(incidentId: string): Promise<PlanSnapshotRecord | null> {
@@ -201,7 +231,11 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   }
 
   async deletePlanSnapshot(incidentId: string): Promise<void> {
-    await this.redis.del(this.keys.planSnapshot(incidentId));
+    await this.redis.multi().del(this.keys.planSnapshot(incidentId)).hdel(this.keys.plansInFlight, incidentId).exec();
+  }
+
+  async listInFlightPlans(): Promise<InFlightPlan[]> {
+    return (await this.redis.hvals(this.keys.plansInFlight)).map((t) => JSON.parse(t) as InFlightPlan);
   }
 
   async getControl(): Promise<ControlState> {
@@ -213,14 +247,9 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   }
 
   async recordLedgerEntry(e: LedgerEntry): Promise<void> {
-    const member = JSON.stringify({ id: e.id, playbook: e.playbook, subject: e.subject, incidentId: e.incidentId, at: e.at });
-    const keep = e.at - LEDGER_KEEP_MS;
-    await this.redis.multi()
-      .zadd(this.keys.ledgerByPlaybook(e.playbook), e.at, member)
-      .zremrangebyscore(this.keys.ledgerByPlaybook(e.playbook), '-inf', `(${keep}`)
-      .zadd(this.keys.ledgerBySubject(e.subject), e.at, member)
-      .zremrangebyscore(this.keys.ledgerBySubject(e.subject), '-inf', `(${keep}`)
-      .exec();
+    const json = JSON.stringify({ id: e.id, playbook: e.playbook, subject: e.subject, incidentId: e.incidentId, at: e.at });
+    await this.redis.eval(RECORD_LEDGER_SCRIPT, 3, this.keys.ledgerEntries, this.keys.ledgerByPlaybook(e.playbook), this.keys.ledgerBySubject(e.subject),
+      e.id, e.at, json, e.at - LEDGER_KEEP_MS);
   }
 
   async countLedgerEntries(scope: { readonly playbook: string } | { readonly subject: string }, since: number): Promise<number> {
@@ -230,7 +259,11 @@ export class RedisKnowledgeStore implements KnowledgeStore {
 
   async lastLedgerEntry(subject: string): Promise<LedgerEntry | null> {
     const [last] = await this.redis.zrange(this.keys.ledgerBySubject(subject), '-1', '-1');
-    return (parseStored(last) as LedgerEntry | null) ?? null;
+    if (last === undefined) return null;
+    // Members written before entries were keyed by id are the entry JSON itself.
+    if (last.startsWith('{')) return parseStored(last) as LedgerEntry;
+    // Null only when the entry was dropped as older than a day by another set's record.
+    return parseStored(await this.redis.hget(this.keys.ledgerEntries, last)) as LedgerEntry | null;
   }
 
   async putApproval(a: Approval): Promise<void> {

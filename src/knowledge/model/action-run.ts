@@ -33,6 +33,12 @@ export interface RemediationRequest extends RemediationStep {
   readonly shadow: boolean;
   /** Per-delivery timeout of the action (aborts it); absent: no timeout beyond the queue's lock. */
   readonly timeoutMs?: number;
+  /**
+   * The plan's deadline for this step (ms). Past it the plan has moved on (next attempt, next
+   * step or escalation), so a delivery that starts later (a retry, a recovered stalled job) is
+   * skipped, and a delivery never runs beyond it.
+   */
+  readonly deadlineAt?: number;
 }
 
 /** One execution of one remediation step, as recorded in knowledge. */

@@ -75,6 +75,9 @@ export interface IncidentRemediation {
   readonly planHash?: string;
 }
 
+/** Subject of the one systemic incident (fleet_storm). */
+export const FLEET_SUBJECT = 'fleet';
+
 /** Key under which at most one open incident per (type, subject) exists. */
 export function incidentFingerprint(type: IncidentType, subject: string): string {
   return `${type}--${subject}`;
