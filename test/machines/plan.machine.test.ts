@@ -10,12 +10,12 @@ describe('plan machine', () => {
   it('a nudge naming incidents reconciles just them; nudges during a pass start the next one at once; the interval visits every plan', async () => {
     const clock = new SimulatedClock();
     const passes: PlanFocus[] = [];
-    let release: (() => void) | null = null;
+    const gate: { release: (() => void) | null } = { release: null };
     const machine = planMachine.provide({
       actors: {
         reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(async ({ input }) => {
           passes.push(input.focus);
-          await new Promise<void>((r) => { release = r; });
+          await new Promise<void>((r) => { gate.release = r; });
           return result;
         }),
       },
@@ -24,8 +24,8 @@ describe('plan machine', () => {
     actor.subscribe({ error: () => undefined });
     actor.start();
     const finishPass = async (): Promise<void> => {
-      const r = release as (() => void) | null;
-      release = null;
+      const r = gate.release;
+      gate.release = null;
       r?.();
       await waitFor(actor, (s) => !s.matches('reconciling') || passes.length > 0);
       await new Promise((r2) => setImmediate(r2));
