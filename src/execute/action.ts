@@ -7,15 +7,17 @@ import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
 import type { CloudRunPort } from '../ports/cloudrun.port.js';
 import type { KubernetesInventoryPort } from '../ports/kubernetes.port.js';
-import type { AgentDebugPort, SpireHealthPort, SpireServerPort } from '../ports/spire.port.js';
+import type { AgentDebugPort, SpireAgentRecord, SpireBundle, SpireHealthPort, SpireServerPort } from '../ports/spire.port.js';
 
 /**
- * Least privilege, enforced in code: actions refuse targets outside these. `simulated` says the
- * ports point at the simulated fleet (demo/simulate); with `production: true` an action refuses
- * simulated targets, and in a simulation it refuses real ones.
+ * Least privilege, enforced in code: actions refuse targets outside these. Whether a target
+ * belongs to the simulated fleet is read off the target itself (see SIMULATED_MARKER), never taken
+ * from the config: with `production: true` an action refuses a target that carries the marker,
+ * and in a simulation (`simulated`) one that does not.
  */
 export interface ActionScope {
   readonly production: boolean;
+  /** A demo/simulate run: the ports are meant to point at the simulated fleet, and nothing else may be touched. */
   readonly simulated: boolean;
   /** Trust domains actions may touch; empty = any. */
   readonly trustDomains: readonly string[];
@@ -87,12 +89,105 @@ export function isPermanentError(e: unknown): boolean {
 }
 
 /** The workload a workload-targeted job names, or a precheck that skips the job. */
-export async function resolveWorkloadTarget(job: RemediationRequest, ctx: ActionContext): Promise<{ readonly workload: Workload } | { readonly skip: Precheck }> {
+export async function resolveWorkloadTarget(job: RemediationRequest, ctx: ActionContext, signal?: AbortSignal): Promise<{ readonly workload: Workload } | { readonly skip: Precheck }> {
   const w = await ctx.store.getWorkload(job.target);
   if (w === null) return { skip: { proceed: false, detail: `target ${job.target} no longer exists in the inventory` } };
-  const refusal = scopeRefusal(w, ctx.scope);
+  const refusal = await workloadScopeRefusal(w, ctx, signal);
   if (refusal !== null) return { skip: { proceed: false, detail: refusal } };
   return { workload: w };
+}
+
+/**
+ * How an action tells the simulated fleet (src/sim) from real targets: by a marker the target
+ * itself carries, read live through the port the action acts through, never from the config.
+ *  - Kubernetes objects carry the label `spire-healer.io/simulated: "true"` (read on pods and
+ *    agent pods: KubePod.labels; a workload is judged by its pod);
+ *  - Cloud Run services carry it as an annotation (CloudRunService.annotations);
+ *  - SPIRE agent records carry it as the k8s_psat selector `agent_pod_label:spire-healer.io/simulated:true`
+ *    (the label of the agent pod, as k8s_psat reports it);
+ *  - SPIRE CAs carry `OU=spire-healer.io/simulated` in their subject (SPIRE's configurable
+ *    ca_subject): a trust domain, and the bundle ConfigMap it fills, are judged by the server's bundle;
+ *  - a workload no port can read is judged by the labels the inventory (or config) reported.
+ * The simulated Envoys also carry it in /server_info node.metadata, which EnvoyServerInfo does not expose.
+ */
+export const SIMULATED_MARKER = 'spire-healer.io/simulated';
+/** The RDN in a simulated SPIRE CA's subject. */
+export const SIMULATED_CA_RDN = `OU=${SIMULATED_MARKER}`;
+
+/** Whether labels or annotations carry the simulated fleet's marker. */
+export function isMarkedSimulated(meta: Readonly<Record<string, string>> | undefined): boolean {
+  return meta?.[SIMULATED_MARKER] === 'true';
+}
+
+/** Whether a SPIRE agent record carries the marker (its agent pod's label, as a k8s_psat selector). */
+export function agentRecordMarkedSimulated(rec: SpireAgentRecord): boolean {
+  return rec.selectors.some((s) => s.type === 'k8s_psat' && s.value === `agent_pod_label:${SIMULATED_MARKER}:true`);
+}
+
+/** Whether a SPIRE server's bundle is the simulated fleet's: one of its X.509 authorities carries the marker in its subject. */
+export function bundleMarkedSimulated(bundle: SpireBundle): boolean {
+  return bundle.x509Authorities.some((a) => a.certificate.subject.split(/,\s*/).includes(SIMULATED_CA_RDN));
+}
+
+/** Whether `scope` asks which fleet a target belongs to at all (production, or a simulation): only then are markers read. */
+export function judgesFleet(scope: ActionScope | undefined): boolean {
+  return scope !== undefined && (scope.production || scope.simulated);
+}
+
+/**
+ * Why `scope` forbids touching `what` given whether it carries the simulated fleet's marker
+ * (`simulated`, as read off the target), or null.
+ */
+export function fleetRefusal(what: string, simulated: boolean, scope: ActionScope | undefined): string | null {
+  if (scope === undefined) return null;
+  if (scope.production && simulated) return `refused: ${what} belongs to the simulated fleet (it carries ${SIMULATED_MARKER}) and the config says production: true`;
+  if (scope.simulated && !simulated) return `refused: ${what} does not carry the simulated fleet's marker ${SIMULATED_MARKER}; demo and simulate never touch real targets`;
+  return null;
+}
+
+/** "<project>/<region>/<service>" → projects/<project>/locations/<region>/services/<service>. */
+export function cloudRunServiceName(w: Workload): string {
+  const [project, region, service, ...rest] = w.id.split('/');
+  if (project === undefined || region === undefined || service === undefined || project === '' || region === '' || service === '' || rest.length > 0) {
+    throw new PermanentActionError(`Cloud Run workload id ${w.id} is not "<project>/<region>/<service>"`);
+  }
+  return `projects/${project}/locations/${region}/services/${service}`;
+}
+
+/** The pod name of a Kubernetes workload ("<namespace>/<pod>"). */
+export function podNameOf(w: Workload): string {
+  return w.id.startsWith(`${w.location}/`) ? w.id.slice(w.location.length + 1) : w.id.slice(w.id.lastIndexOf('/') + 1);
+}
+
+/**
+ * Whether workload `w` carries the simulated fleet's marker, read live: its pod's labels
+ * (Kubernetes), its service's annotations (Cloud Run); when the platform's port is not configured
+ * or the object does not exist, the labels the inventory reported. A failed read rejects (the
+ * action fails and is retried), never guesses.
+ */
+export async function workloadMarkedSimulated(w: Workload, ctx: ActionContext, signal?: AbortSignal): Promise<boolean> {
+  if (w.platform === 'kubernetes' && ctx.kubernetes !== undefined && ctx.kubernetes !== null) {
+    const pod = await ctx.kubernetes.getPod(w.location, podNameOf(w));
+    if (pod !== null) return isMarkedSimulated(pod.labels);
+  }
+  if (w.platform === 'cloudrun' && ctx.cloudrun !== undefined && ctx.cloudrun !== null) {
+    try {
+      return isMarkedSimulated((await ctx.cloudrun.getService(cloudRunServiceName(w), signal)).annotations);
+    } catch (e: unknown) {
+      if ((e as { failure?: unknown } | null)?.failure !== 'not_found') throw e;
+    }
+  }
+  return isMarkedSimulated(w.labels);
+}
+
+/**
+ * Why `ctx.scope` forbids touching `w`, reading its marker live when the scope judges the fleet
+ * (scopeRefusal plus workloadMarkedSimulated), or null.
+ */
+export async function workloadScopeRefusal(w: Workload, ctx: ActionContext, signal?: AbortSignal): Promise<string | null> {
+  const refusal = scopeRefusal(w, ctx.scope);
+  if (refusal !== null || !judgesFleet(ctx.scope)) return refusal;
+  return fleetRefusal(w.id, await workloadMarkedSimulated(w, ctx, signal), ctx.scope);
 }
 
 /** Whether a URL points at this machine (the simulated fleet serves only on loopback). */
@@ -105,8 +200,12 @@ export function isLoopbackUrl(url: string): boolean {
   }
 }
 
-/** Why `scope` forbids touching workload `w`, or null when it may be touched. */
-export function scopeRefusal(w: Workload, scope: ActionScope | undefined): string | null {
+/**
+ * Why `scope` forbids touching workload `w`, or null when it may be touched. `simulated`: whether
+ * `w`, as read live, carries the simulated fleet's marker (see fleetRefusal); undefined when not
+ * judged here (workloadScopeRefusal reads it). A simulation also refuses an Envoy off loopback.
+ */
+export function scopeRefusal(w: Workload, scope: ActionScope | undefined, simulated?: boolean): string | null {
   if (scope === undefined) return null;
   if (scope.trustDomains.length > 0 && !scope.trustDomains.includes(w.trustDomain)) {
     return `refused: ${w.id} is in trust domain ${w.trustDomain}, outside the configured ${scope.trustDomains.join(', ')}`;
@@ -114,7 +213,8 @@ export function scopeRefusal(w: Workload, scope: ActionScope | undefined): strin
   if (w.platform === 'kubernetes' && scope.namespaces.length > 0 && !scope.namespaces.includes(w.location)) {
     return `refused: ${w.id} is in namespace ${w.location}, outside the configured ${scope.namespaces.join(', ')}`;
   }
-  if (scope.production && scope.simulated) return `refused: ${w.id} belongs to the simulated fleet and the config says production: true`;
+  const fleet = simulated === undefined ? null : fleetRefusal(w.id, simulated, scope);
+  if (fleet !== null) return fleet;
   if (scope.simulated && !isLoopbackUrl(w.envoyAdminUrl)) return `refused: ${w.id} (${w.envoyAdminUrl}) is not part of the simulated fleet; demo and simulate never touch real targets`;
   return null;
 }

@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import { X509Certificate as NodeX509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { SIMULATED_MARKER } from './world-model.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -15,6 +16,8 @@ x509.cryptoProvider.set(webcrypto);
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const CA_VALIDITY_MS = 365 * 86_400_000;
+/** The subject RDN that marks a CA of the simulated fleet (see SIMULATED_MARKER in world-model.ts). */
+export const SIMULATED_CA_RDN = `OU=${SIMULATED_MARKER}`;
 /** Encoded public keys per leaf key, so re-signing a rotated SVID skips re-encoding the key. */
 const encodedPublicKeys = new WeakMap<CryptoKey, x509.PublicKey>();
 
@@ -83,14 +86,16 @@ export function randomSerialHex(): string {
 }
 
 /**
- * Creates a self-signed CA for `trustDomain`: subject "O=SPIFFE, CN=<td> sim CA", URI SAN
+ * Creates a self-signed CA for `trustDomain`: subject "C=US, O=SPIFFE, OU=spire-healer.io/simulated,
+ * CN=<td> sim CA" (the OU is the simulated fleet's marker, SIMULATED_CA_RDN, as a SPIRE server's
+ * configurable ca_subject would carry it), URI SAN
  * spiffe://<td>, basicConstraints CA (critical), keyUsage keyCertSign|cRLSign (critical),
  * valid from `nowMs` (floored to a second) for one year.
  */
 export async function createTrustDomainCa(trustDomain: string, nowMs: number): Promise<SimCa> {
   const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']));
   const notBefore = floorToSecond(nowMs);
-  const name = `C=US, O=SPIFFE, CN=${trustDomain} sim CA`;
+  const name = `C=US, O=SPIFFE, ${SIMULATED_CA_RDN}, CN=${trustDomain} sim CA`;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerialHex(),
     name,

@@ -5,6 +5,7 @@
 import type { MintedCert } from './certs.js';
 import type { EnvoySnapshot } from './envoy-sim.js';
 import type { SimWorkload } from './world.js';
+import { SIMULATED_LABELS } from './world-model.js';
 
 /** Everything a renderer needs about one Envoy. */
 export interface EnvoyAdminView {
@@ -134,7 +135,10 @@ export function renderReady(v: EnvoyAdminView): AdminResponse {
     : { status: 503, contentType: 'text/plain', body: 'PRE_INITIALIZING\n' };
 }
 
-/** GET /server_info: envoy.admin.v3.ServerInfo with state and whole-second uptimes ("6s"). */
+/**
+ * GET /server_info: envoy.admin.v3.ServerInfo with state and whole-second uptimes ("6s"). The
+ * node's metadata (set from the bootstrap in a real Envoy) carries the simulated fleet's marker.
+ */
 export function renderServerInfo(v: EnvoyAdminView): AdminResponse {
   const e = v.envoy;
   const info = {
@@ -142,7 +146,7 @@ export function renderServerInfo(v: EnvoyAdminView): AdminResponse {
     state: e.state === 'live' ? 'LIVE' : 'PRE_INITIALIZING',
     hot_restart_version: 'disabled',
     command_line_options: { base_id: '0', concurrency: 2, config_path: '/etc/envoy/envoy.yaml', mode: 'Serve' },
-    node: { id: v.workload.id, cluster: v.workload.location, user_agent_name: 'envoy', user_agent_build_version: { version: { major_number: 1, minor_number: 31 } } },
+    node: { id: v.workload.id, cluster: v.workload.location, metadata: { ...SIMULATED_LABELS }, user_agent_name: 'envoy', user_agent_build_version: { version: { major_number: 1, minor_number: 31 } } },
     uptime_current_epoch: `${Math.floor((v.now - e.liveSince) / 1_000)}s`,
     uptime_all_epochs: `${Math.floor((v.now - e.firstStartedAt) / 1_000)}s`,
   };

@@ -1,11 +1,15 @@
 /**
  * The simulated fleet's Cloud Run side: one service per Cloud Run workload, annotated with its
  * Envoy admin URL and SPIFFE ID (how the daemon enrols it), served by the fake Admin API v2.
+ * Every service carries spire-healer.io/simulated: "true" (SIMULATED_MARKER) as a label and as an
+ * annotation (the Cloud Run port reports annotations, not labels): what actions read to refuse this
+ * fleet in production and anything else in a simulation.
  */
 import { SimCloudRunAdminServer } from './cloudrun/cloudrun-admin-server.js';
 import { SimCloudRun } from './cloudrun/cloudrun-state.js';
 import { seedCloudRun } from './cloudrun/seed-cloudrun.js';
 import type { SimWorkload } from './world.js';
+import { SIMULATED_LABELS } from './world-model.js';
 
 export const CLOUDRUN_ADMIN_URL_ANNOTATION = 'spire-healer.io/envoy-admin-url';
 export const CLOUDRUN_SPIFFE_ID_ANNOTATION = 'spire-healer.io/spiffe-id';
@@ -42,10 +46,10 @@ export async function startSimCloudRun(
   });
   for (const { project, location } of locations) {
     seedCloudRun(state, {
-      project, location,
+      project, location, labels: SIMULATED_LABELS,
       services: (byLocation.get(`${project}/${location}`) ?? []).map((w) => ({
         serviceId: serviceIdOf(w.id), image: `europe-docker.pkg.dev/${project}/apps/${serviceIdOf(w.id).replace(/-\d+$/, '')}:1`, spiffeId: w.spiffeId,
-        annotations: { [CLOUDRUN_ADMIN_URL_ANNOTATION]: adminUrl(w.id), [CLOUDRUN_SPIFFE_ID_ANNOTATION]: w.spiffeId },
+        annotations: { [CLOUDRUN_ADMIN_URL_ANNOTATION]: adminUrl(w.id), [CLOUDRUN_SPIFFE_ID_ANNOTATION]: w.spiffeId, ...SIMULATED_LABELS },
       })),
     });
   }

@@ -12,6 +12,10 @@
  *   agent's new endpoints as annotations; a recreated workload pod restarts its Envoy, which comes
  *   back with the agent's current SVID;
  * - pod logs: SPIRE agent logs rendered from the world, Envoy startup lines.
+ *
+ * Every object it seeds carries the label spire-healer.io/simulated: "true" (SIMULATED_MARKER), pod
+ * templates included, so recreated pods keep it: what actions read to refuse this fleet in
+ * production and anything else in a simulation.
  */
 import { parseTrustBundle } from '../adapters/kubernetes/trust-bundle.js';
 import type { MintedCert } from './certs.js';
@@ -22,6 +26,7 @@ import type { KubeChange, KubeObject } from './k8s/k8s-store.js';
 import { KubeStore } from './k8s/k8s-store.js';
 import { renderAgentLog, renderEnvoyLog } from './k8s/spire-agent-log.js';
 import type { SimWorld } from './world.js';
+import { SIMULATED_LABELS } from './world-model.js';
 
 /** Agent pod annotations the daemon's discovery reads: the admin socket and the health listener. */
 export const AGENT_ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
@@ -69,6 +74,7 @@ export async function startSimKubernetes(world: SimWorld, adminUrl: (workloadId:
   seedKubernetes(store, {
     nodes: world.nodes(),
     spireNamespace: SPIRE_NAMESPACE,
+    labels: SIMULATED_LABELS,
     bundlePem: pemOf(world.configMapBundle()),
     agents: world.nodes().map((node) => ({ node, podName: `spire-agent-${node}`, annotations: agentAnnotations(agentOf, node) })),
     workloads: world.workloads().filter((w) => w.platform === 'kubernetes').map((w) => {

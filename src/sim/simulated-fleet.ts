@@ -8,6 +8,7 @@ import { FakeSpireAgent } from './spire/fake-spire-agent.js';
 import { FakeSpireServer } from './spire/fake-spire-server.js';
 import { workloadSelectors } from './spire/selectors.js';
 import { SimWorld } from './world.js';
+import { SIMULATED_LABELS } from './world-model.js';
 
 /** How often simulated time advances (agent rotations, SDS pushes, Envoy comebacks). */
 export const SIM_TICK_MS = 100;
@@ -16,7 +17,7 @@ export const SIM_TICK_MS = 100;
 export interface RunningSimFleet {
   readonly world: SimWorld;
   adminUrl(workloadId: string): string;
-  /** Every workload as the daemon may be told about it up front (the inventories report them too). */
+  /** Every workload as the daemon may be told about it up front (the inventories report them too), labelled spire-healer.io/simulated. */
   targets(): Workload[];
   sources(): SourceEndpoints;
   injectFault(fault: Scenario['faults'][number]): void;
@@ -47,7 +48,8 @@ export interface SimFleetOptions {
  * Kubernetes API and, when the scenario has Cloud Run workloads, a fake Cloud Run Admin API. The
  * world ticks in real time until stopped; each tick also carries world changes to the fakes that
  * keep their own state (the ConfigMap, Cloud Run revisions). A tick that throws is reported on
- * stderr and the next tick runs anyway: the simulator must not die quietly mid-scenario.
+ * stderr and the next tick runs anyway: the simulator must not die quietly mid-scenario. Everything
+ * it serves carries the simulated fleet's marker (SIMULATED_MARKER in world-model.ts).
  */
 export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOptions = {}): Promise<RunningSimFleet> {
   const now = opts.now ?? Date.now;
@@ -101,7 +103,7 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
     kube,
     cloudRun,
     adminUrl,
-    targets: () => world.workloads().map((w) => ({ ...w, selectors: workloadSelectors(w), envoyAdminUrl: adminUrl(w.id) })),
+    targets: () => world.workloads().map((w) => ({ ...w, labels: { ...w.labels, ...SIMULATED_LABELS }, selectors: workloadSelectors(w), envoyAdminUrl: adminUrl(w.id) })),
     sources: () => ({
       spire: { trustDomain: world.trustDomain, server: spireServer.endpoint, agents: [], delegatedIdentity: true, pollIntervalMs: pollMs },
       kubernetes: { server: kube.url, bundleConfigMap: `${SPIRE_NAMESPACE}/spire-bundle`, spireNamespace: SPIRE_NAMESPACE },

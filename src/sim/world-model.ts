@@ -1,6 +1,21 @@
 import type { Workload } from '../knowledge/model/workload.js';
 import type { SimCa } from './certs.js';
 
+/**
+ * The marker of everything the simulated fleet serves, so that an action can tell a simulated
+ * target from a real one by reading the target itself through the normal ports (the daemon's own
+ * config is never trusted for this): the label `spire-healer.io/simulated: "true"` on every
+ * Kubernetes object (pods, agent pods, controllers and their pod templates, the bundle ConfigMap,
+ * namespaces, nodes), the label and the annotation on every Cloud Run service (the Cloud Run port
+ * carries annotations), the same label as a k8s_psat `agent_pod_label` selector on the SPIRE
+ * server's agent records, the RDN `OU=spire-healer.io/simulated` in the subject of every SPIRE CA
+ * (so bundles, ConfigMaps and trust domains carry it), the Envoys' /server_info `node.metadata`,
+ * and the labels of the workloads `targets()` reports. src/execute/action.ts reads it.
+ */
+export const SIMULATED_MARKER = 'spire-healer.io/simulated';
+/** The labels/annotations that carry the marker. */
+export const SIMULATED_LABELS: Readonly<Record<string, string>> = { [SIMULATED_MARKER]: 'true' };
+
 /** How a SimWorld is built. Times are ms; `now` is the only clock the world reads. */
 export interface SimWorldOptions {
   readonly trustDomain: string;

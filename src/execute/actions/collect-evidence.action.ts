@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { EnvoyCertsData, EnvoyStatsData } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
-import { PermanentActionError, resolveWorkloadTarget, type ActionContext, type RemediationAction } from '../action.js';
+import { isMarkedSimulated, PermanentActionError, resolveWorkloadTarget, type ActionContext, type RemediationAction } from '../action.js';
 import { agentNodeOf, numberParam, platformScopeRefusal, rethrowKube, stringParam } from './kube-events.js';
 
 /** How much of the evidence fits in the action run's detail (the only place execute can put it today). */
@@ -66,7 +66,7 @@ async function agentEvidence(job: RemediationRequest, ctx: ActionContext, node: 
   if (kube !== null) {
     const pod = await kube.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`));
     if (pod !== null) {
-      const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace }, ctx.scope);
+      const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace, simulated: isMarkedSimulated(pod.labels) }, ctx.scope);
       if (refusal !== null) throw new PermanentActionError(refusal);
       const container = stringParam(job, 'container') ?? (pod.containers.length === 1 ? undefined : pod.containers.find((c) => c.includes('spire-agent')));
       const text = await kube.readPodLog(pod.namespace, pod.name, { tailLines, ...(container === undefined ? {} : { container }) })
@@ -123,22 +123,23 @@ async function workloadEvidence(w: Workload, ctx: ActionContext, signal: AbortSi
  */
 export const collectEvidenceAction: RemediationAction = {
   name: 'collect_evidence',
-  async precheck(job, ctx) {
+  async precheck(job, ctx, signal) {
     const node = agentNodeOf(job.target);
     if (node !== null) {
       const pod = await ctx.kubernetes?.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`)) ?? null;
-      const refusal = pod === null ? null : platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace }, ctx.scope);
+      const refusal = pod === null ? null
+        : platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace, simulated: isMarkedSimulated(pod.labels) }, ctx.scope);
       if (refusal !== null) return { proceed: false, detail: refusal };
       return { proceed: true, detail: `collecting the SPIRE agent log of ${node}${pod === null ? '' : ` from pod ${pod.namespace}/${pod.name}`}` };
     }
-    const resolved = await resolveWorkloadTarget(job, ctx);
+    const resolved = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in resolved) return resolved.skip;
     return { proceed: true, detail: `collecting Envoy /certs and /stats of ${resolved.workload.id}` };
   },
   async perform(job, ctx, signal) {
     const node = agentNodeOf(job.target);
     if (node !== null) return composeEvidence(await agentEvidence(job, ctx, node));
-    const resolved = await resolveWorkloadTarget(job, ctx);
+    const resolved = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in resolved) throw new PermanentActionError(resolved.skip.detail);
     return composeEvidence(await workloadEvidence(resolved.workload, ctx, signal));
   },

@@ -7,7 +7,7 @@ import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import { formatDuration, isoTime, rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { SpireAgentRecord, SpireServerPort } from '../../ports/spire.port.js';
-import { PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck } from '../action.js';
+import { agentRecordMarkedSimulated, PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck } from '../action.js';
 import { agentNodeOf, needSpireServer, pause, platformScopeRefusal } from './kube-events.js';
 import type { AgentProbePorts } from './restart-agent.action.js';
 import { durationParam, rethrowSpire, spireCode, textParam } from './step-params.js';
@@ -48,7 +48,7 @@ async function resolveAgent(job: RemediationRequest, ctx: ActionContext, server:
     if (job.target.startsWith('agent:') || job.target.startsWith('trust-domain:')) {
       return { skip: { proceed: false, detail: `agent eviction acts on agent:<node> or workload targets; ${job.target} is not one` } };
     }
-    const r = await resolveWorkloadTarget(job, ctx);
+    const r = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in r) return r;
     workload = r.workload;
     node = workload.node ?? null;
@@ -80,8 +80,10 @@ async function readAgent(server: SpireServerPort, agentId: string, signal: Abort
   }
 }
 
-/** Why the agent cannot be evicted safely (banned, cannot re-attest), or null. */
-function refusalOf(rec: SpireAgentRecord): string | null {
+/** Why the agent cannot be evicted: outside the scope (its record judged for the simulated fleet's marker), banned, cannot re-attest; or null. */
+function refusalOf(rec: SpireAgentRecord, ctx: ActionContext): string | null {
+  const fleet = platformScopeRefusal(`SPIRE agent ${rec.spiffeId}`, { simulated: agentRecordMarkedSimulated(rec) }, ctx.scope);
+  if (fleet !== null) return fleet;
   if (rec.banned) {
     return `SPIRE agent ${rec.spiffeId} is banned: an operator blocked it, and DeleteAgent would lift that ban. Not evicting; lift the ban deliberately if it should come back`;
   }
@@ -147,7 +149,7 @@ export async function precheckEviction(job: RemediationRequest, ctx: ActionConte
   if ('skip' in t) return t.skip;
   const rec = await readAgent(server, t.agentId, signal);
   if (rec === null) return { proceed: false, detail: `SPIRE agent ${t.agentId} has no record at the server: it was already evicted and attests again on its own; nothing to delete` };
-  const refusal = refusalOf(rec);
+  const refusal = refusalOf(rec, ctx);
   if (refusal !== null) return { proceed: false, detail: refusal };
   const v = await judge(job, ctx, t, rec, signal);
   if (v.behind.length === 0) return { proceed: false, detail: `SPIRE agent ${t.agentId} is not behind (${v.fine.join('; ')}): an eviction would not help` };
@@ -172,7 +174,7 @@ export async function performEviction(job: RemediationRequest, ctx: ActionContex
   if ('skip' in t) throw new Error(t.skip.detail);
   const before = await readAgent(server, t.agentId, signal);
   if (before === null) return `SPIRE agent ${t.agentId} has no record at the server any more (already evicted); nothing deleted`;
-  const refusal = refusalOf(before);
+  const refusal = refusalOf(before, ctx);
   if (refusal !== null) throw new PermanentActionError(refusal);
   const result = await server.deleteAgent(t.agentId, signal).catch((e: unknown) => rethrowSpire(e, `DeleteAgent ${t.agentId}`));
   const done = result === 'deleted'

@@ -17,7 +17,7 @@
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
 import type { SpireBundle, SpireServerPort, X509AuthorityState } from '../../ports/spire.port.js';
-import type { ActionContext, Precheck } from '../action.js';
+import { bundleMarkedSimulated, type ActionContext, type Precheck } from '../action.js';
 import { needSpireServer, pause, platformScopeRefusal } from './kube-events.js';
 import { boolParam, durationParam, rethrowSpire } from './step-params.js';
 
@@ -55,6 +55,8 @@ async function readLive(job: RemediationRequest, ctx: ActionContext, signal: Abo
   const server = needSpireServer(ctx, job);
   const bundle = await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle'));
   if (bundle.trustDomain !== td) return { skip: { proceed: false, detail: `the configured SPIRE server serves trust domain ${bundle.trustDomain}, not ${td}` } };
+  const fleet = platformScopeRefusal(`trust domain ${td}`, { simulated: bundleMarkedSimulated(bundle) }, ctx.scope);
+  if (fleet !== null) return { skip: { proceed: false, detail: fleet } };
   const state = await server.getX509AuthorityState(signal).catch((e: unknown) => rethrowSpire(e, 'GetX509AuthorityState'));
   return { td, server, bundle, state };
 }

@@ -1,8 +1,11 @@
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
-import { PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
+import {
+  agentRecordMarkedSimulated, bundleMarkedSimulated, isMarkedSimulated, judgesFleet, PermanentActionError, resolveWorkloadTarget,
+  type ActionContext, type Precheck, type RemediationAction,
+} from '../action.js';
 import { precheckAuthority, performAuthority } from './force-rotation-authority.js';
 import { performEviction, precheckEviction } from './force-rotation-agent.js';
-import { platformScopeRefusal } from './kube-events.js';
+import { agentNodeOf, platformScopeRefusal } from './kube-events.js';
 import { describeHook, HookStartError, runHook } from './run-hook.js';
 import { durationParam, stringListParam, textParam } from './step-params.js';
 
@@ -34,18 +37,42 @@ function hookRequest(job: RemediationRequest): { argv: readonly string[]; env: R
   return { argv, env };
 }
 
-/** Scope check of a hook's target: a workload by its own scope, a trust domain by the trust-domain list. */
-async function precheckHook(job: RemediationRequest, ctx: ActionContext): Promise<Precheck> {
+/**
+ * Whether a hook's trust-domain or agent target carries the simulated fleet's marker, read live
+ * where a port can: the SPIRE server's bundle for its own trust domain; the agent's pod (Kubernetes)
+ * or else its record at the SPIRE server. Unreadable counts as unmarked: a simulation refuses it.
+ * Only read when the scope judges the fleet (undefined otherwise).
+ */
+async function hookTargetMarked(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<boolean | undefined> {
+  if (!judgesFleet(ctx.scope)) return undefined;
+  const server = ctx.spireServer ?? null;
+  if (job.target.startsWith('trust-domain:')) {
+    if (server === null) return false;
+    const bundle = await server.getBundle(signal);
+    return bundle.trustDomain === job.target.slice('trust-domain:'.length) && bundleMarkedSimulated(bundle);
+  }
+  const node = agentNodeOf(job.target);
+  if (node === null) return false;
+  const pod = await ctx.kubernetes?.getAgentPod(node) ?? null;
+  if (pod !== null) return isMarkedSimulated(pod.labels);
+  if (server === null) return false;
+  const rec = (await server.listAgents(undefined, signal)).find((a) => a.selectors.some((s) => s.value === `agent_node_name:${node}`));
+  return rec !== undefined && agentRecordMarkedSimulated(rec);
+}
+
+/** Scope check of a hook's target: a workload by its own scope, a trust domain by the trust-domain list; both by the simulated fleet's marker. */
+async function precheckHook(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Precheck> {
   const { argv } = hookRequest(job);
   durationParam(job, 'timeout', 60_000, 100, 3_600_000);
-  if (job.target.startsWith('trust-domain:')) {
-    const refusal = platformScopeRefusal(job.target, { trustDomain: job.target.slice('trust-domain:'.length) }, ctx.scope);
+  if (job.target.startsWith('trust-domain:') || job.target.startsWith('agent:')) {
+    const td = job.target.startsWith('trust-domain:') ? job.target.slice('trust-domain:'.length) : undefined;
+    const refusal = platformScopeRefusal(job.target, td === undefined ? {} : { trustDomain: td }, ctx.scope);
     if (refusal !== null) return { proceed: false, detail: refusal };
-  } else if (job.target.startsWith('agent:')) {
-    const refusal = platformScopeRefusal(job.target, {}, ctx.scope);
-    if (refusal !== null) return { proceed: false, detail: refusal };
+    const simulated = await hookTargetMarked(job, ctx, signal);
+    const fleet = simulated === undefined ? null : platformScopeRefusal(job.target, { simulated }, ctx.scope);
+    if (fleet !== null) return { proceed: false, detail: fleet };
   } else {
-    const r = await resolveWorkloadTarget(job, ctx);
+    const r = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in r) return r.skip;
   }
   return { proceed: true, detail: `will run the rotation hook ${JSON.stringify(argv)} for ${job.target}` };
@@ -83,7 +110,7 @@ export const forceRotationAction: RemediationAction = {
   name: 'force_rotation',
   async precheck(job, ctx, signal) {
     switch (modeOf(job)) {
-      case 'hook': return precheckHook(job, ctx);
+      case 'hook': return precheckHook(job, ctx, signal);
       case 'authority': return precheckAuthority(job, ctx, signal);
       case 'evict': return precheckEviction(job, ctx, signal);
     }

@@ -9,7 +9,7 @@ import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { CloudRunPort } from '../../ports/cloudrun.port.js';
 import type { KubeFailure, KubeObjectRef, KubernetesInventoryPort } from '../../ports/kubernetes.port.js';
 import type { SpireServerPort } from '../../ports/spire.port.js';
-import { PermanentActionError, type ActionContext, type ActionScope } from '../action.js';
+import { fleetRefusal, PermanentActionError, type ActionContext, type ActionScope } from '../action.js';
 
 /** Event reasons, one per kind of effect. */
 export const EVENT_REASONS = {
@@ -61,9 +61,14 @@ export function needSpireServer(ctx: ActionContext, job: RemediationRequest): Sp
 
 /**
  * Why `scope` forbids touching `what` (an agent pod, a ConfigMap) in `namespace` of `trustDomain`
- * (each checked when known), or null when it may be touched. The same rules as scopeRefusal.
+ * (each checked when known), or null when it may be touched. `simulated`: whether `what`, as read
+ * live, carries the simulated fleet's marker (SIMULATED_MARKER in ../action.ts; see fleetRefusal),
+ * undefined when this call does not judge it (the caller then judges it once it has read the target).
+ * The same rules as scopeRefusal.
  */
-export function platformScopeRefusal(what: string, where: { readonly namespace?: string; readonly trustDomain?: string }, scope: ActionScope | undefined): string | null {
+export function platformScopeRefusal(
+  what: string, where: { readonly namespace?: string; readonly trustDomain?: string; readonly simulated?: boolean }, scope: ActionScope | undefined,
+): string | null {
   if (scope === undefined) return null;
   if (where.trustDomain !== undefined && scope.trustDomains.length > 0 && !scope.trustDomains.includes(where.trustDomain)) {
     return `refused: ${what} is in trust domain ${where.trustDomain}, outside the configured ${scope.trustDomains.join(', ')}`;
@@ -71,8 +76,7 @@ export function platformScopeRefusal(what: string, where: { readonly namespace?:
   if (where.namespace !== undefined && scope.namespaces.length > 0 && !scope.namespaces.includes(where.namespace)) {
     return `refused: ${what} is in namespace ${where.namespace}, outside the configured ${scope.namespaces.join(', ')}`;
   }
-  if (scope.production && scope.simulated) return `refused: ${what} belongs to the simulated fleet and the config says production: true`;
-  return null;
+  return where.simulated === undefined ? null : fleetRefusal(what, where.simulated, scope);
 }
 
 /** The node of an `agent:<node>` target, else null. */

@@ -63,7 +63,7 @@ function refusePaused(kind: KubeRolloutKind, namespace: string, name: string): P
 export const redeployAction: RemediationAction = {
   name: 'redeploy',
   async precheck(job, ctx, signal) {
-    const resolved = await resolveWorkloadTarget(job, ctx);
+    const resolved = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in resolved) return resolved.skip;
     const w = resolved.workload;
     if (w.platform === 'cloudrun') {
@@ -88,7 +88,7 @@ export const redeployAction: RemediationAction = {
     return { proceed: true, detail: `${kind} ${namespace}/${name} (${ctl.ready}/${ctl.desired} ready, generation ${ctl.generation}) runs ${w.id}` };
   },
   async perform(job, ctx, signal) {
-    const resolved = await resolveWorkloadTarget(job, ctx);
+    const resolved = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in resolved) throw new PermanentActionError(resolved.skip.detail);
     const w = resolved.workload;
     if (w.platform === 'cloudrun') return rollCloudRunRevision(job, w, ctx, signal);

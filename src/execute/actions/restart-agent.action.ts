@@ -2,7 +2,7 @@ import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Incident } from '../../knowledge/model/incident.js';
 import type { KubePod } from '../../ports/kubernetes.port.js';
 import type { AgentDebugPort, SpireHealthPort } from '../../ports/spire.port.js';
-import type { ActionContext, Precheck, RemediationAction } from '../action.js';
+import { isMarkedSimulated, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
 import {
   agentNodeOf, EVENT_REASONS, needKubernetes, numberParam, pause, platformScopeRefusal, recordActionEvent, rethrowKube,
 } from './kube-events.js';
@@ -105,7 +105,8 @@ async function locate(job: RemediationRequest, ctx: ActionContext): Promise<{ re
   if (pod === null) return { skip: { proceed: false, detail: `no SPIRE agent pod is scheduled on node ${node}: nothing to restart` } };
   const debug = await ctx.store.latestObservation(job.target, 'spire.agent.debug');
   const td = debug?.data.kind === 'spire.agent' ? /^spiffe:\/\/([^/]+)/.exec(debug.data.agentId)?.[1] : undefined;
-  const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace, ...(td === undefined ? {} : { trustDomain: td }) }, ctx.scope);
+  const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`,
+    { namespace: pod.namespace, ...(td === undefined ? {} : { trustDomain: td }), simulated: isMarkedSimulated(pod.labels) }, ctx.scope);
   if (refusal !== null) return { skip: { proceed: false, detail: refusal } };
   return { pod, node };
 }

@@ -12,7 +12,7 @@
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import type { CloudRunService } from '../../ports/cloudrun.port.js';
-import { PermanentActionError, scopeRefusal, type ActionContext } from '../action.js';
+import { cloudRunServiceName, PermanentActionError, podNameOf, workloadScopeRefusal, type ActionContext } from '../action.js';
 import { EVENT_REASONS, needCloudRun, needKubernetes, numberParam, pause, recordActionEvent, rethrowKube } from './kube-events.js';
 
 /**
@@ -25,25 +25,14 @@ export const REVISION_ANNOTATION = 'spire-healer.io/redeploy';
 /** Cloud Run failures no retry of the same job can fix. */
 const PERMANENT_RUN = new Set(['not_found', 'invalid_argument', 'rollout_failed']);
 
-/** "<project>/<region>/<service>" → projects/<project>/locations/<region>/services/<service>. */
-export function cloudRunServiceName(w: Workload): string {
-  const [project, region, service, ...rest] = w.id.split('/');
-  if (project === undefined || region === undefined || service === undefined || project === '' || region === '' || service === '' || rest.length > 0) {
-    throw new PermanentActionError(`Cloud Run workload id ${w.id} is not "<project>/<region>/<service>"`);
-  }
-  return `projects/${project}/locations/${region}/services/${service}`;
-}
-
-/** The pod name of a Kubernetes workload ("<namespace>/<pod>"). */
-export function podNameOf(w: Workload): string {
-  return w.id.startsWith(`${w.location}/`) ? w.id.slice(w.location.length + 1) : w.id.slice(w.id.lastIndexOf('/') + 1);
-}
+export { cloudRunServiceName, podNameOf };
 
 const revisionId = (name: string): string => name.slice(name.lastIndexOf('/') + 1);
 
-function checkScope(job: RemediationRequest, w: Workload, ctx: ActionContext, platform: Workload['platform']): void {
+/** The platform and the scope (the simulated fleet's marker read live included), checked again right before the write. */
+async function checkScope(job: RemediationRequest, w: Workload, ctx: ActionContext, platform: Workload['platform'], signal?: AbortSignal): Promise<void> {
   if (w.platform !== platform) throw new PermanentActionError(`${job.action}: ${w.id} runs on ${w.platform}, not ${platform}`);
-  const refusal = scopeRefusal(w, ctx.scope);
+  const refusal = await workloadScopeRefusal(w, ctx, signal);
   if (refusal !== null) throw new PermanentActionError(refusal);
 }
 
@@ -54,7 +43,7 @@ function checkScope(job: RemediationRequest, w: Workload, ctx: ActionContext, pl
  * invalid update is permanent; a service not ready in time is a transient error.
  */
 export async function rollCloudRunRevision(job: RemediationRequest, w: Workload, ctx: ActionContext, signal: AbortSignal): Promise<string> {
-  checkScope(job, w, ctx, 'cloudrun');
+  await checkScope(job, w, ctx, 'cloudrun', signal);
   const run = needCloudRun(ctx, job);
   const name = cloudRunServiceName(w);
   let rollout;
@@ -84,7 +73,7 @@ export async function rollCloudRunRevision(job: RemediationRequest, w: Workload,
  * Kubernetes Event on the pod. Needs ctx.kubernetes.
  */
 export async function deleteWorkloadPod(job: RemediationRequest, w: Workload, ctx: ActionContext): Promise<string> {
-  checkScope(job, w, ctx, 'kubernetes');
+  await checkScope(job, w, ctx, 'kubernetes');
   const kube = needKubernetes(ctx, job);
   const namespace = w.location;
   const name = podNameOf(w);

@@ -44,7 +44,7 @@ export const restartEnvoyAction: RemediationAction = {
   async precheck(job, ctx, signal) {
     const method = textParam(job, 'method') ?? 'quitquitquit';
     if (!(METHODS as readonly string[]).includes(method)) throw new PermanentActionError(`restart_envoy: params.method must be one of ${METHODS.join(', ')}, got ${method}`);
-    const resolved = await resolveWorkloadTarget(job, ctx);
+    const resolved = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in resolved) return resolved.skip;
     const target = resolved.workload;
     const certs = await ctx.envoy.readCerts(target.envoyAdminUrl, signal);
@@ -58,7 +58,7 @@ export const restartEnvoyAction: RemediationAction = {
     return { proceed: true, detail: `Envoy for ${target.id} still serves overdue SVID serial ${leaf.serialNumber}` };
   },
   async perform(job, ctx, signal) {
-    const resolved = await resolveWorkloadTarget(job, ctx);
+    const resolved = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in resolved) throw new Error(resolved.skip.detail);
     const target = resolved.workload;
     if (target.platform === 'cloudrun') return newCloudRunRevision(job, target, ctx, signal);

@@ -1,7 +1,7 @@
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { KubeConfigMapKeyRef, KubernetesInventoryPort, KubeTrustBundleRead } from '../../ports/kubernetes.port.js';
 import type { SpireBundle } from '../../ports/spire.port.js';
-import { PermanentActionError, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
+import { bundleMarkedSimulated, PermanentActionError, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
 import {
   EVENT_REASONS, kubeFailureOf, needKubernetes, needSpireServer, numberParam, platformScopeRefusal, recordActionEvent, rethrowKube, stringParam,
 } from './kube-events.js';
@@ -62,7 +62,8 @@ async function readBoth(job: RemediationRequest, ctx: ActionContext, signal: Abo
   if (dest.trustDomain !== undefined && server.trustDomain !== dest.trustDomain) {
     throw new PermanentActionError(`the SPIRE server serves trust domain ${server.trustDomain}, not ${dest.trustDomain}: refusing to write its bundle for ${job.target}`);
   }
-  const tdRefusal = platformScopeRefusal(where, { trustDomain: server.trustDomain }, ctx.scope);
+  // The ConfigMap is judged by the trust domain whose bundle it distributes (the port does not report ConfigMap labels).
+  const tdRefusal = platformScopeRefusal(where, { trustDomain: server.trustDomain, simulated: bundleMarkedSimulated(server) }, ctx.scope);
   if (tdRefusal !== null) return { skip: { proceed: false, detail: tdRefusal } };
   if (server.x509Authorities.length === 0) throw new PermanentActionError(`the SPIRE server's bundle has no X.509 authorities: refusing to empty ${where}`);
   const cm = await kube.readTrustBundle(ref).catch((e: unknown) => rethrowKube(e, `reading ${where}`));

@@ -72,6 +72,8 @@ export function seedCloudRunServices(sim: SimCloudRun, workloads: readonly Cloud
 export interface CloudRunSeed {
   readonly project: string;
   readonly location: string;
+  /** Labels every service gets besides managed-by (the simulated fleet's spire-healer.io/simulated marker). */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly services: readonly {
     /** The service id (lowercase letter first, then letters, digits, dashes). */
     readonly serviceId: string;
@@ -97,7 +99,7 @@ export function seedCloudRun(sim: SimCloudRun, seed: CloudRunSeed): string[] {
     const template = seedTemplate(s.spiffeId ?? `spiffe://example.org/cloudrun/${s.serviceId}`, s.image);
     sim.createService({
       name,
-      labels: { 'managed-by': 'spire-healer-sim' },
+      labels: { 'managed-by': 'spire-healer-sim', ...seed.labels },
       annotations: { ...s.annotations },
       template: { ...template, annotations: { ...template.annotations, ...s.templateAnnotations } },
     });

@@ -49,6 +49,12 @@ export interface KubeSeedSpec {
   /** spire-agent DaemonSet pods (label app=spire-agent), one per node usually. */
   readonly agents: readonly { readonly node: string; readonly podName: string; readonly annotations?: Readonly<Record<string, string>> }[];
   readonly workloads: readonly KubeSeedWorkload[];
+  /**
+   * Labels every seeded object carries besides its own, pod templates included (so recreated pods
+   * keep them) but not in selectors: the simulated fleet marks its objects with
+   * spire-healer.io/simulated (see SIMULATED_MARKER in ../world-model.ts).
+   */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Counts of what was created. */
@@ -133,13 +139,13 @@ function podTemplate(labels: Record<string, string>, serviceAccount: string, con
 }
 
 function controllerObject(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet', namespace: string, name: string, replicas: number,
-  template: object, selector: Record<string, string>, owner?: KubeOwnerReference): NewKubeObject {
+  template: object, selector: Record<string, string>, owner?: KubeOwnerReference, extraLabels: Readonly<Record<string, string>> = {}): NewKubeObject {
   const status = kind === 'DaemonSet'
     ? { currentNumberScheduled: replicas, desiredNumberScheduled: replicas, numberReady: replicas, updatedNumberScheduled: replicas, numberAvailable: replicas, observedGeneration: 1 }
     : { replicas, readyReplicas: replicas, availableReplicas: replicas, updatedReplicas: replicas, observedGeneration: 1, ...(kind === 'ReplicaSet' ? { fullyLabeledReplicas: replicas } : {}) };
   return {
     apiVersion: 'apps/v1', kind,
-    metadata: { name, namespace, generation: 1, labels: { ...selector }, ...(owner === undefined ? {} : { ownerReferences: [owner] }) },
+    metadata: { name, namespace, generation: 1, labels: { ...selector, ...extraLabels }, ...(owner === undefined ? {} : { ownerReferences: [owner] }) },
     spec: { ...(kind === 'DaemonSet' ? {} : { replicas }), selector: { matchLabels: selector }, template },
     status,
   };
@@ -152,10 +158,11 @@ function controllerObject(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'Re
 export function seedKubernetes(store: KubeStore, spec: KubeSeedSpec): KubeSeedResult {
   const startedAt = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
   const ips = new PodIpAllocator();
+  const extra = spec.labels ?? {};
   spec.nodes.forEach((name, i) => {
     store.create('nodes', {
       apiVersion: 'v1', kind: 'Node',
-      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } },
+      metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...extra } },
       spec: {},
       status: {
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
@@ -166,22 +173,23 @@ export function seedKubernetes(store: KubeStore, spec: KubeSeedSpec): KubeSeedRe
   const namespaces = new Set(['default', 'kube-system', spec.spireNamespace, ...spec.workloads.map((w) => w.namespace)]);
   for (const name of [...namespaces].sort()) {
     store.create('namespaces', {
-      apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name } },
+      apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...extra } },
       spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' },
     });
   }
   store.create('configmaps', {
     apiVersion: 'v1', kind: 'ConfigMap',
-    metadata: { name: BUNDLE_CONFIGMAP.name, namespace: spec.spireNamespace },
+    metadata: { name: BUNDLE_CONFIGMAP.name, namespace: spec.spireNamespace, ...(spec.labels === undefined ? {} : { labels: { ...extra } }) },
     data: { [BUNDLE_CONFIGMAP.key]: spec.bundlePem },
   });
   let controllers = 0;
   let pods = 0;
   if (spec.agents.length > 0) {
-    const labels = { app: 'spire-agent' };
+    const selector = { app: 'spire-agent' };
+    const labels = { ...selector, ...extra };
     const containers = [{ name: 'spire-agent', image: KUBE_SEED_IMAGES.spireAgent }];
     const ds = store.create('daemonsets', controllerObject('DaemonSet', spec.spireNamespace, 'spire-agent', spec.agents.length,
-      podTemplate(labels, 'spire-agent', containers), labels), 'apps');
+      podTemplate(labels, 'spire-agent', containers), selector, undefined, extra), 'apps');
     controllers += 1;
     for (const a of spec.agents) {
       store.create('pods', buildPod({
@@ -205,15 +213,17 @@ export function seedKubernetes(store: KubeStore, spec: KubeSeedSpec): KubeSeedRe
     const containers = workloadContainers(owner.name);
     const selector = { app: owner.name };
     const resource = owner.kind === 'Deployment' ? 'deployments' : owner.kind === 'StatefulSet' ? 'statefulsets' : 'daemonsets';
-    const top = store.create(resource, controllerObject(owner.kind, namespace, owner.name, members.length, podTemplate(selector, serviceAccount, containers), selector), 'apps');
+    const top = store.create(resource, controllerObject(owner.kind, namespace, owner.name, members.length,
+      podTemplate({ ...selector, ...extra }, serviceAccount, containers), selector, undefined, extra), 'apps');
     controllers += 1;
     let podOwner = ownerRef(top);
-    let labels: Record<string, string> = selector;
+    let labels: Record<string, string> = { ...selector, ...extra };
     if (owner.kind === 'Deployment') {
       const hash = templateHash(`${namespace}/${owner.name}`);
-      labels = { ...selector, 'pod-template-hash': hash };
+      const rsSelector = { ...selector, 'pod-template-hash': hash };
+      labels = { ...rsSelector, ...extra };
       const rs = store.create('replicasets', controllerObject('ReplicaSet', namespace, `${owner.name}-${hash}`, members.length,
-        podTemplate(labels, serviceAccount, containers), labels, podOwner), 'apps');
+        podTemplate(labels, serviceAccount, containers), rsSelector, podOwner, extra), 'apps');
       podOwner = ownerRef(rs);
     }
     for (const w of members) {

@@ -24,6 +24,7 @@ import { spireServices } from '../../adapters/spire/spire-protos.js';
 import type { SpireAgentRecord } from '../../ports/spire.port.js';
 import { mintSvid, type MintedCert } from '../certs.js';
 import type { SimAgentAttestation, SimAgentState, SimWorld } from '../world.js';
+import { SIMULATED_LABELS } from '../world-model.js';
 import { agentDebugHandlers, delegatedIdentityHandlers } from './agent-admin.service.js';
 import type { FakeAgentView, ServedBundle, ServedIdentity } from './agent-view.js';
 import { bindServer, makeSocketDir, removeDir, type BoundServer } from './grpc-endpoint.js';
@@ -187,14 +188,19 @@ export class FakeSpireAgent implements FakeAgentView {
 
   /**
    * The agent as the server's ListAgents reports it (its current SVID; attestation type, ban and
-   * can_reattest from the world). The server fake hides it while the world holds no record.
+   * can_reattest from the world). The server fake hides it while the world holds no record. Its
+   * selectors are what k8s_psat reports of a node and agent pod, the agent pod's
+   * spire-healer.io/simulated label included (SIMULATED_MARKER: the agent belongs to the simulated fleet).
    */
   agentRecord(): SpireAgentRecord {
     const svid = this.requireSvid();
     const att = this.attestation();
     return {
       spiffeId: this.agentId, attestationType: att?.attestationType ?? 'k8s_psat', serialHex: svid.serialHex, svidExpiresAtMs: svid.notAfterMs,
-      selectors: [{ type: 'k8s_psat', value: `agent_node_name:${this.node}` }],
+      selectors: [
+        { type: 'k8s_psat', value: `agent_node_name:${this.node}` },
+        ...Object.entries(SIMULATED_LABELS).map(([k, v]) => ({ type: 'k8s_psat', value: `agent_pod_label:${k}:${v}` })),
+      ],
       banned: att?.banned ?? false, canReattest: att?.canReattest ?? true, agentVersion: '1.11.0-sim',
     };
   }
