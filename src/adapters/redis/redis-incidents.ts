@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { OpenIncidentResult } from '../../knowledge/knowledge-store.js';
 import { incidentFingerprint, type Incident, type IncidentRemediation, type IncidentType } from '../../knowledge/model/incident.js';
 import { parseStored, type KnowledgeKeys } from './redis-keys.js';
+import { luaCommand, type LuaCommand } from './lua-command.js';
 
 /**
  * Incidents in Redis. Each incident is one hash with SEPARATE fields for the two writers:
@@ -56,13 +57,19 @@ const CAS_ATTEMPTS = 50;
 /** Incident operations of RedisKnowledgeStore (see KnowledgeStore for the contract of each). */
 export class RedisIncidents {
   /** `redis` may be shared with other users; `keys` fixes the prefix. */
-  constructor(private readonly redis: Redis, private readonly keys: KnowledgeKeys) {}
+  private readonly openScript: LuaCommand;
+  private readonly casScript: LuaCommand;
+
+  constructor(private readonly redis: Redis, private readonly keys: KnowledgeKeys) {
+    this.openScript = luaCommand(redis, 'incidentOpen', 3, OPEN_SCRIPT);
+    this.casScript = luaCommand(redis, 'incidentCas', 2, CAS_SCRIPT);
+  }
 
   /** Opens `candidate` unless an incident with the same (type, subject) is open; atomic across replicas. */
   async open(candidate: Incident): Promise<OpenIncidentResult> {
     if (candidate.status !== 'open') throw new Error(`openIncident: candidate ${candidate.id} has status ${candidate.status}, expected open`);
     const k = this.keys;
-    const reply = await this.redis.eval(OPEN_SCRIPT, 3, k.openIncidents, k.incident(candidate.id), k.incidentsByOpenedAt,
+    const reply = await this.openScript(k.openIncidents, k.incident(candidate.id), k.incidentsByOpenedAt,
       incidentFingerprint(candidate.type, candidate.subject), candidate.id, JSON.stringify(candidate), candidate.openedAt, randomUUID(), k.incidentPrefix);
     if (!Array.isArray(reply) || typeof reply[1] !== 'string') throw new Error(`openIncident: unexpected reply ${JSON.stringify(reply)}`);
     const incident = JSON.parse(reply[1]) as Incident;
@@ -153,7 +160,7 @@ export class RedisIncidents {
       const next = change(current);
       if (next === null) return current;
       const releaseSlot = current.status === 'open' && next.status === 'resolved' ? '1' : '0';
-      const written = await this.redis.eval(CAS_SCRIPT, 2, key, this.keys.openIncidents,
+      const written = await this.casScript(key, this.keys.openIncidents,
         rev, JSON.stringify(next), incidentFingerprint(next.type, next.subject), id, releaseSlot);
       if (written === 1) return next;
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));

@@ -38,6 +38,7 @@ import { observationStateKey } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import type { Approval, ControlState, InFlightPlan, KnowledgeStore, LedgerEntry, OpenIncidentResult, PlanSnapshotRecord, RecordResult } from '../../knowledge/knowledge-store.js';
 import { RedisIncidents } from './redis-incidents.js';
+import { luaCommand, type LuaCommand } from './lua-command.js';
 import { knowledgeKeys, parseStored, type KnowledgeKeys } from './redis-keys.js';
 
 /**
@@ -113,7 +114,14 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   constructor(private readonly redis: Redis, readonly keyPrefix: string) {
     this.keys = knowledgeKeys(keyPrefix);
     this.incidents = new RedisIncidents(redis, this.keys);
+    this.recordObservationScript = luaCommand(redis, 'recordObservation', 2, RECORD_OBSERVATION_SCRIPT);
+    this.putRunScript = luaCommand(redis, 'putActionRun', 2, PUT_RUN_SCRIPT);
+    this.recordLedgerScript = luaCommand(redis, 'recordLedgerEntry', 3, RECORD_LEDGER_SCRIPT);
   }
+
+  private readonly recordObservationScript: LuaCommand;
+  private readonly putRunScript: LuaCommand;
+  private readonly recordLedgerScript: LuaCommand;
 
   async putWorkload(w: Workload): Promise<void> {
     await this.redis.hset(this.keys.workloads, w.id, JSON.stringify(w));
@@ -136,8 +144,8 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     // The stored JSON starts with a placeholder the script replaces by the time the state began.
     const { stateSince: _ignored, ...rest } = o;
     const json = JSON.stringify({ stateSince: -1, ...rest });
-    const reply = await this.redis.eval(
-      RECORD_OBSERVATION_SCRIPT, 2, this.keys.observations, this.keys.observationStates,
+    const reply = await this.recordObservationScript(
+      this.keys.observations, this.keys.observationStates,
       observationField(o.subject, o.source), json, Math.round(o.observedAt), observationStateKey(o),
     );
     if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`recordObservation: unexpected reply ${JSON.stringify(reply)}`);
@@ -197,7 +205,7 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   }
 
   async putActionRun(run: ActionRun): Promise<void> {
-    await this.redis.eval(PUT_RUN_SCRIPT, 2, this.keys.actionRun(run.id), this.keys.incidentRuns(run.incidentId),
+    await this.putRunScript(this.keys.actionRun(run.id), this.keys.incidentRuns(run.incidentId),
       JSON.stringify(run), runRank[run.state], run.id);
   }
 
@@ -248,7 +256,7 @@ export class RedisKnowledgeStore implements KnowledgeStore {
 
   async recordLedgerEntry(e: LedgerEntry): Promise<void> {
     const json = JSON.stringify({ id: e.id, playbook: e.playbook, subject: e.subject, incidentId: e.incidentId, at: e.at });
-    await this.redis.eval(RECORD_LEDGER_SCRIPT, 3, this.keys.ledgerEntries, this.keys.ledgerByPlaybook(e.playbook), this.keys.ledgerBySubject(e.subject),
+    await this.recordLedgerScript(this.keys.ledgerEntries, this.keys.ledgerByPlaybook(e.playbook), this.keys.ledgerBySubject(e.subject),
       e.id, e.at, json, e.at - LEDGER_KEEP_MS);
   }
 
