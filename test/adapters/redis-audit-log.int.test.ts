@@ -90,6 +90,17 @@ describe('RedisAuditLog on a real redis-server', () => {
     assert.deepEqual(await log.verify(), { ok: true, entries: 2 });
   });
 
+  it('appends sent together keep their order; one already stored in the middle is answered with the stored entry', async () => {
+    const prefix = uniquePrefix();
+    const log = new RedisAuditLog(redis.connect(), prefix);
+    const stored = await new RedisAuditLog(redis.connect(), prefix).append(ev(9, { dedupKey: 'already' }));
+    // Issued in one tick: they travel as one batch (after the first, which goes alone).
+    const out = await Promise.all([log.append(ev(1)), log.append(ev(2)), log.append(ev(9, { dedupKey: 'already' })), log.append(ev(3)), log.append(ev(4))]);
+    assert.deepEqual(out[2], stored);
+    assert.deepEqual((await log.list()).map((e) => e.message), [stored.message, ...[1, 2, 3, 4].map((i) => ev(i).message)]);
+    assert.deepEqual(await log.verify(), { ok: true, entries: 5 });
+  });
+
   it('an empty log verifies', async () => {
     const log = new RedisAuditLog(redis.connect(), uniquePrefix());
     assert.deepEqual(await log.verify(), { ok: true, entries: 0 });
