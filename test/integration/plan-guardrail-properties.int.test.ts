@@ -82,8 +82,9 @@ describe('guardrails hold under any sequence of incidents (property, real Redis)
         } else if (o.kind === 'pause') await store.setControl({ paused: true, reason: 'drill', since: now });
         else if (o.kind === 'resume') await store.setControl({ paused: false, reason: '', since: null });
         else if (o.kind === 'storm' && storm === null) {
-          storm = { id: makeIncidentId('fleet_storm', 'fleet', now), type: 'fleet_storm', subject: 'fleet', status: 'open', openedAt: now, resolvedAt: null, explanation: 'storm', evidence: [], history: [] };
-          await store.openIncident(storm);
+          const candidate: Incident = { id: makeIncidentId('fleet_storm', 'fleet', now), type: 'fleet_storm', subject: 'fleet', status: 'open', openedAt: now, resolvedAt: null, explanation: 'storm', evidence: [], history: [] };
+          // Storm, calm, storm at the same instant reuses the resolved storm's id: no storm opens then.
+          if ((await store.openIncident(candidate)).opened) storm = candidate;
         } else if (o.kind === 'calm' && storm !== null) {
           await store.resolveIncident(storm.id, now, 'calm');
           storm = null;
