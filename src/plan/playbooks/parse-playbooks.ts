@@ -5,9 +5,12 @@ import { parseDuration } from '../../knowledge/duration.js';
 import { validateYaml, type YamlProblem } from '../../knowledge/yaml-validation.js';
 import { defaultGuardrails, POST_CONDITIONS, type FreezePeriod, type Guardrails, type Limit, type Playbook } from './playbook.js';
 
+/** What parseDuration accepts, as a JSON Schema pattern for editors (kept equal by a test). */
+export const DURATION_PATTERN = '^\\s*([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+\\s*$';
+
 const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 30s, 5m, 1h, 500ms' })
   // For the published JSON Schema (refinements cannot be expressed there).
-  .meta({ pattern: '^([0-9]+(ms|s|m|h))+$', description: 'a duration like 30s, 5m, 1h, 500ms or 1m30s' });
+  .meta({ pattern: DURATION_PATTERN, description: 'a duration like 30s, 5m, 1h, 500ms, 1m30s, 1.5h or 1d' });
 
 const platform = z.enum(['kubernetes', 'cloudrun']);
 const paramValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
