@@ -35,7 +35,12 @@ export function expiryMarginMs(lifetimeMs: number | null): number {
   return (lifetimeMs ?? 3_600_000) / 6;
 }
 
-/** Worst-case time the rest of the ladder takes with the configured timeouts, from `step`/`attempt` on. */
+/**
+ * Worst-case time the rest of the ladder takes with the configured timeouts, from `step`/`attempt`
+ * on: every attempt's job and verification and the backoffs between them, plus, per step, the
+ * settle wait after a verified attempt (the plan waits up to one more verify timeout for the
+ * incident to clear before it moves on).
+ */
 export function remainingLadderMs(steps: readonly PlaybookStep[], step: number, attempt: number): number {
   let total = 0;
   for (let i = step; i < steps.length; i++) {
@@ -46,6 +51,7 @@ export function remainingLadderMs(steps: readonly PlaybookStep[], step: number, 
       total += s.jobTimeoutMs + s.verify.timeoutMs;
       if (a > 1) total += backoffMs(s, a);
     }
+    total += s.verify.timeoutMs;
   }
   return total;
 }

@@ -26,9 +26,10 @@ function failingLadder(steps: readonly PlaybookStep[], start: number, expiresAt:
 
 describe('expiry-aware pacing', () => {
   it('a 1-hour SVID detected at half-life gets at least 3 attempts and reaches its last step before T-10min', () => {
-    // Configured for a slow world: 5 min jobs and 10 min verifies, 2 attempts each, 5 min backoff. Unpaced that is 50 min, the SVID has 30 left.
+    // Configured for a slow world: 5 min jobs and 10 min verifies, 2 attempts, 5 min backoff. Unpaced that is
+    // 70 min in the worst case (each step may also wait one verify timeout to settle after verifying); the SVID has 30 left.
     const slow = [step({ jobTimeoutMs: 5 * MIN, verify: { expect: 'envoy_new_serial', timeoutMs: 10 * MIN }, attempts: 2, backoffMs: 5 * MIN }), step({ action: 'redeploy', jobTimeoutMs: 5 * MIN, verify: { expect: 'incident_resolved', timeoutMs: 10 * MIN } })];
-    assert.equal(remainingLadderMs(slow, 0, 1), 50 * MIN);
+    assert.equal(remainingLadderMs(slow, 0, 1), (5 + 10 + 5 + 5 + 10 + 10) * MIN + (5 + 10 + 10) * MIN);
     const issued = 0;
     const expiresAt = issued + HOUR;
     const starts = failingLadder(slow, issued + HOUR / 2, expiresAt, HOUR);
