@@ -81,6 +81,10 @@ export async function buildReport(args: {
     ...observations.filter((o) => o.seen === null).map((o) => `observation ${o.source} on ${o.subject} matching /${o.matches}/`),
   ];
   const unexpected = [...seen].filter((e) => !expected.has(e));
+  // Each expected incident once: a second incident on the same subject (a re-open, a second storm) is not what was asked for.
+  const counts = new Map<string, number>();
+  for (const i of incidents) counts.set(`${i.type} ${i.subject}`, (counts.get(`${i.type} ${i.subject}`) ?? 0) + 1);
+  for (const [key, n] of counts) if (n > 1 && expected.has(key)) unexpected.push(`${n} incidents ${key}, where one was expected`);
   for (const e of args.scenario.expectedIncidents) {
     if (e.firstAction === undefined) continue;
     const first = reportIncidents.find((i) => i.type === e.type && i.subject === e.subject)?.actions.find((a) => a.action !== 'notify');
@@ -90,6 +94,8 @@ export async function buildReport(args: {
   const actionsTaken = reportIncidents.reduce((n, i) => n + i.actions.filter((a) => a.action !== 'notify').length, 0);
   const max = args.scenario.expectedMaxActions;
   if (max !== null && actionsTaken > max) unexpected.push(`${actionsTaken} remediation actions, more than the expected maximum of ${max}`);
+  const min = args.scenario.expectedMinActions;
+  if (min !== null && actionsTaken < min) missing.push(`${min - actionsTaken} more remediation action(s): ${actionsTaken} ran, at least ${min} expected`);
   const allFaultsHealed = args.faults.every((f) => f.healedAt !== null);
   const noneOpen = incidents.every((i) => i.status === 'resolved');
   return {

@@ -52,6 +52,8 @@ const scenarioSchema = z.strictObject({
   expect: z.strictObject({
     /** At most this many remediation actions (ladder steps, shadow included) in the whole run. */
     maxActions: z.int().min(0).optional(),
+    /** At least this many remediation actions (e.g. a budget that must let some through before it holds). */
+    minActions: z.int().min(0).optional(),
     /** `firstAction`: the first remediation action of that incident (what the diagnosis calls for). */
     incidents: z.array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string(), firstAction: z.enum(ACTION_NAMES).optional() })).default([]),
     observations: z.array(expectedObservation).default([]),
@@ -105,6 +107,7 @@ export interface Scenario {
   readonly expectHealed: boolean;
   /** At most this many remediation actions, or null. */
   readonly expectedMaxActions: number | null;
+  readonly expectedMinActions: number | null;
   /** Absolute paths of the run's playbook files (empty: the shipped ones). */
   readonly playbooks: readonly string[];
   readonly analyze: { readonly stormShare?: number; readonly stormMinWorkloads?: number };
@@ -173,6 +176,7 @@ export function parseScenario(file: string, text: string): Scenario {
     expectedObservations: s.expect.observations,
     expectHealed: s.expect.healed,
     expectedMaxActions: s.expect.maxActions ?? null,
+    expectedMinActions: s.expect.minActions ?? null,
     playbooks: s.playbooks.map((p) => (isAbsolute(p) ? p : join(dirname(file), p))),
     analyze: {
       ...(s.analyze.stormShare === undefined ? {} : { stormShare: s.analyze.stormShare }),
