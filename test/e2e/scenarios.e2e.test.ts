@@ -31,12 +31,14 @@ function trailGaps(entries: readonly AuditEntry[], jobId: string, healed: boolea
   };
   const mentions = (e: AuditEntry): boolean => e.message.includes(jobId) || e.data?.['jobId'] === jobId;
   const gaps: string[] = [];
-  const decided = at((e) => e.type === 'plan.decided');
+  // The decision that named this job (escalation notifications are decided by the escalation itself).
+  const decided = jobId.endsWith('--escalate') ? at((e) => e.type === 'plan.escalated' || e.type === 'plan.decided') : at((e) => e.type === 'plan.decided' && e.data?.['jobId'] === jobId);
   const enqueued = at((e) => e.type === 'job.enqueued' && mentions(e), Math.max(decided, 0));
   const started = at((e) => e.type === 'job.started' && mentions(e), Math.max(enqueued, 0));
   const effect = at((e) => TERMINAL.has(e.type) && mentions(e), Math.max(started, 0));
-  // A resolution seen while the job still ran verifies it before the job's own terminal event lands.
-  const verified = at((e) => e.type.startsWith('verification.'), Math.max(started, 0));
+  // Its step's verification (a resolution seen while the job still ran verifies it before the job's own terminal event lands).
+  const step = entries[started]?.data?.['jobId'] === jobId ? /--s(\d+)--/.exec(jobId)?.[1] : undefined;
+  const verified = at((e) => e.type.startsWith('verification.') && (step === undefined || String(e.data?.['step']) === step), Math.max(started, 0));
   const resolved = at((e) => e.type === 'incident.resolved', Math.max(started, 0));
   if (decided < 0) gaps.push('plan.decided');
   if (enqueued < 0) gaps.push('job.enqueued');
