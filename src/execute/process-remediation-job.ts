@@ -1,8 +1,8 @@
-import { createActor, fromPromise, toPromise } from 'xstate';
+import { createActor, toPromise } from 'xstate';
 import type { ActionRun, RemediationRequest } from '../knowledge/model/action-run.js';
 import { FLEET_SUBJECT } from '../knowledge/model/incident.js';
 import type { ActionContext, Precheck, RemediationAction } from './action.js';
-import { remediationJobMachine, type JobOutcome } from './remediation-job.machine.js';
+import { remediationJobMachine, type JobEffects, type JobOutcome } from './remediation-job.machine.js';
 
 /** The actions execute knows, by name. */
 export type ActionRegistry = ReadonlyMap<RemediationRequest['action'], RemediationAction>;
@@ -92,19 +92,15 @@ export async function processRemediationJob(
 async function runJobMachine(job: RemediationRequest, actions: ActionRegistry, ctx: ActionContext, signal: AbortSignal): Promise<JobOutcome> {
   const action = actions.get(job.action);
   if (action === undefined) return { result: 'failed', detail: `unknown action ${job.action}`, performed: false };
-  const machine = remediationJobMachine.provide({
-    actors: {
-      checkPreconditions: fromPromise<Precheck, RemediationRequest>(async () => {
-        const gate = await gateChecks(job, ctx);
-        if (gate !== null) return gate;
-        return untilAborted(action.precheck(job, ctx, signal), signal, `${job.action} precondition check`);
-      }),
-      performEffect: fromPromise<string, RemediationRequest>(async () => {
-        return untilAborted(action.perform(job, ctx, signal), signal, job.action);
-      }),
+  const effects: JobEffects = {
+    check: async (): Promise<Precheck> => {
+      const gate = await gateChecks(job, ctx);
+      if (gate !== null) return gate;
+      return untilAborted(action.precheck(job, ctx, signal), signal, `${job.action} precondition check`);
     },
-  });
-  const actor = createActor(machine, { input: { job } });
+    perform: () => untilAborted(action.perform(job, ctx, signal), signal, job.action),
+  };
+  const actor = createActor(remediationJobMachine, { input: { job, effects } });
   actor.subscribe({ error: () => undefined });
   actor.start();
   return toPromise(actor);

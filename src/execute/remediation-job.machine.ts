@@ -16,9 +16,18 @@ export interface JobOutcome {
   readonly retry?: boolean;
 }
 
+/** The two effects of a job, bound to its action, context and abort signal by the processor. */
+export interface JobEffects {
+  /** Gate checks, then the action's live precheck. */
+  readonly check: () => Promise<Precheck>;
+  /** The action's effect. */
+  readonly perform: () => Promise<string>;
+}
+
 /** Job machine context. */
 export interface RemediationJobContext {
   readonly job: RemediationRequest;
+  readonly effects: JobEffects;
   readonly detail: string;
   readonly performed: boolean;
   readonly result: JobOutcome['result'];
@@ -39,20 +48,21 @@ function message(e: unknown): string {
  * audit entry is the same as in auto mode, only the effect is not applied.
  */
 export const remediationJobMachine = setup({
-  types: { context: {} as RemediationJobContext, input: {} as { job: RemediationRequest }, output: {} as JobOutcome },
+  types: { context: {} as RemediationJobContext, input: {} as { job: RemediationRequest; effects: JobEffects }, output: {} as JobOutcome },
   actors: {
-    checkPreconditions: fromPromise<Precheck, RemediationRequest>(() => Promise.reject(new Error('execute: checkPreconditions not provided'))),
-    performEffect: fromPromise<string, RemediationRequest>(() => Promise.reject(new Error('execute: performEffect not provided'))),
+    // The effects come with the input, so one machine serves every job (no per-job provide()).
+    checkPreconditions: fromPromise<Precheck, JobEffects>(({ input }) => input.check()),
+    performEffect: fromPromise<string, JobEffects>(({ input }) => input.perform()),
   },
 }).createMachine({
   id: 'remediationJob',
   initial: 'checking',
-  context: ({ input }) => ({ job: input.job, detail: '', performed: false, result: 'failed', held: false, transient: false }),
+  context: ({ input }) => ({ job: input.job, effects: input.effects, detail: '', performed: false, result: 'failed', held: false, transient: false }),
   states: {
     checking: {
       invoke: {
         src: 'checkPreconditions',
-        input: ({ context }) => context.job,
+        input: ({ context }) => context.effects,
         onDone: [
           { guard: ({ event }) => !event.output.proceed, target: 'skipped', actions: assign({ result: 'skipped', detail: ({ event }) => event.output.detail, held: ({ event }) => !event.output.proceed && event.output.held === true }) },
           { guard: ({ context }) => context.job.shadow, target: 'succeeded', actions: assign({ result: 'succeeded', detail: ({ event }) => `shadow: would act (${event.output.detail}); not performed` }) },
@@ -64,7 +74,7 @@ export const remediationJobMachine = setup({
     acting: {
       invoke: {
         src: 'performEffect',
-        input: ({ context }) => context.job,
+        input: ({ context }) => context.effects,
         onDone: { target: 'succeeded', actions: assign({ result: 'succeeded', detail: ({ event }) => event.output, performed: true }) },
         onError: {
           target: 'failed',
