@@ -4,6 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { CloudRunAdminClient } from './adapters/cloudrun/cloudrun-admin.client.js';
+import { SecretManagerClient } from './adapters/secretmanager/secret-manager.client.js';
 import { EnvoyAdminHttp } from './adapters/envoy/admin-http.js';
 import { KubernetesInventory } from './adapters/kubernetes/kubernetes-inventory.js';
 import { GrpcAgentAdmin } from './adapters/spire/agent-admin.client.js';
@@ -53,22 +54,29 @@ function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; 
     return s;
   };
   const k = sources.kubernetes;
-  const [spireNs = 'spire', bundleName = 'spire-bundle'] = (k?.bundleConfigMap ?? 'spire/spire-bundle').split('/');
+  const [bundleNs = 'spire', bundleName = 'spire-bundle'] = (k?.bundleConfigMap ?? 'spire/spire-bundle').split('/');
   const kubernetes = k === undefined ? undefined : new KubernetesInventory({
     connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
-    spireNamespace: spireNs, bundleConfigMap: bundleName,
+    spireNamespace: k.spireNamespace, bundleNamespace: bundleNs, bundleConfigMap: bundleName,
     ...(sources.spire === undefined ? {} : { trustDomain: sources.spire.trustDomain }),
   });
   const run = sources.cloudRun;
   let cloudRun: CloudRunAdminClient | undefined;
+  let secretStore: SecretManagerClient | undefined;
   if (run !== undefined) {
-    const [host, port] = run.endpoint === undefined ? [undefined, undefined] : [run.endpoint.slice(0, run.endpoint.lastIndexOf(':')), Number(run.endpoint.slice(run.endpoint.lastIndexOf(':') + 1))];
-    const client = new CloudRunAdminClient({ ...(host === undefined ? {} : { apiEndpoint: host }), ...(port === undefined ? {} : { port }), insecure: run.insecure });
+    const hostPort = (endpoint: string | undefined): { apiEndpoint?: string; port?: number } => endpoint === undefined ? {} : { apiEndpoint: endpoint.slice(0, endpoint.lastIndexOf(':')), port: Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)) };
+    const client = new CloudRunAdminClient({ ...hostPort(run.endpoint), insecure: run.insecure });
     closers.push(() => client.close());
     cloudRun = client;
+    const secrets = new SecretManagerClient({ ...hostPort(run.secretManagerEndpoint), insecure: run.insecure });
+    closers.push(() => secrets.close());
+    secretStore = secrets;
   }
   return {
-    ports: { spireServer, agentDebug: admin, delegatedIdentity: admin, spireHealth: new HttpSpireHealth(), ...(kubernetes === undefined ? {} : { kubernetes }), ...(cloudRun === undefined ? {} : { cloudRun }) },
+    ports: {
+      spireServer, agentDebug: admin, delegatedIdentity: admin, spireHealth: new HttpSpireHealth(), ...(kubernetes === undefined ? {} : { kubernetes }),
+      ...(cloudRun === undefined ? {} : { cloudRun }), ...(secretStore === undefined ? {} : { secretStore }),
+    },
     close: async () => { for (const c of closers) await c(); },
   };
 }

@@ -7,6 +7,7 @@ import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
 import type { CloudRunPort } from '../ports/cloudrun.port.js';
 import type { KubernetesInventoryPort } from '../ports/kubernetes.port.js';
+import type { SecretStorePort } from '../ports/secret-store.port.js';
 import type { AgentDebugPort, SpireAgentRecord, SpireBundle, SpireHealthPort, SpireServerPort } from '../ports/spire.port.js';
 
 /**
@@ -39,6 +40,14 @@ export interface ActionContext {
   /** Live agent probes (health endpoint, Debug API) for prechecks that must not trust cached knowledge. */
   readonly spireHealth?: SpireHealthPort | null;
   readonly agentDebug?: AgentDebugPort | null;
+  /** Secret Manager, for sync_bundle's Cloud Run destination; null when not configured. */
+  readonly secrets?: SecretStorePort | null;
+  /**
+   * The Cloud Run side of sync_bundle: the configured CA-bundle secret (projects/<p>/secrets/<s>,
+   * null when none) and the Cloud Run locations watched. Their projects bound the secrets and the
+   * services sync_bundle may touch; the locations are where it looks for services mounting the secret.
+   */
+  readonly cloudRunBundle?: { readonly secret: string | null; readonly locations: readonly { readonly project: string; readonly location: string }[] } | null;
   readonly scope?: ActionScope;
 }
 
@@ -107,8 +116,10 @@ export async function resolveWorkloadTarget(job: RemediationRequest, ctx: Action
  *    (the label of the agent pod, as k8s_psat reports it);
  *  - SPIRE CAs carry `OU=spire-healer.io/simulated` in their subject (SPIRE's configurable
  *    ca_subject): a trust domain, and the bundle ConfigMap it fills, are judged by the server's bundle;
- *  - a workload no port can read is judged by the labels the inventory (or config) reported.
- * The simulated Envoys also carry it in /server_info node.metadata, which EnvoyServerInfo does not expose.
+ *  - Envoys carry it in /server_info `node.metadata` (EnvoyServerInfo.nodeMetadata; the simulated
+ *    Envoys set it as a real Envoy's bootstrap would): a workload whose pod or service no port can
+ *    read (e.g. one listed under `targets:`) is judged by the labels the inventory (or config)
+ *    reported and, when those do not carry it, by its Envoy's node metadata.
  */
 export const SIMULATED_MARKER = 'spire-healer.io/simulated';
 /** The RDN in a simulated SPIRE CA's subject. */
@@ -162,8 +173,8 @@ export function podNameOf(w: Workload): string {
 /**
  * Whether workload `w` carries the simulated fleet's marker, read live: its pod's labels
  * (Kubernetes), its service's annotations (Cloud Run); when the platform's port is not configured
- * or the object does not exist, the labels the inventory reported. A failed read rejects (the
- * action fails and is retried), never guesses.
+ * or the object does not exist, the labels the inventory (or config) reported, else its Envoy's
+ * /server_info node.metadata. A failed read rejects (the action fails and is retried), never guesses.
  */
 export async function workloadMarkedSimulated(w: Workload, ctx: ActionContext, signal?: AbortSignal): Promise<boolean> {
   if (w.platform === 'kubernetes' && ctx.kubernetes !== undefined && ctx.kubernetes !== null) {
@@ -177,7 +188,17 @@ export async function workloadMarkedSimulated(w: Workload, ctx: ActionContext, s
       if ((e as { failure?: unknown } | null)?.failure !== 'not_found') throw e;
     }
   }
-  return isMarkedSimulated(w.labels);
+  if (isMarkedSimulated(w.labels)) return true;
+  try {
+    return isMarkedSimulated((await ctx.envoy.readServerInfo(w.envoyAdminUrl, signal)).nodeMetadata);
+  } catch (e: unknown) {
+    // Keeps the port's failure class (a malformed answer is permanent, an unreachable Envoy transient), adds why it was read.
+    const failure = (e as { failure?: unknown } | null)?.failure;
+    throw Object.assign(
+      new Error(`cannot tell whether ${w.id} belongs to the simulated fleet: neither its pod nor its service could be read, and its Envoy's /server_info failed (${e instanceof Error ? e.message : String(e)})`, { cause: e }),
+      failure === undefined ? {} : { failure },
+    );
+  }
 }
 
 /**

@@ -105,7 +105,10 @@ export class KubernetesInventorySync {
   }
 }
 
-/** A pod as a fleet-model workload, or null when it cannot be monitored yet (no node, identity or admin address, or terminating). */
+/**
+ * A pod as a fleet-model workload (its labels are the pod's, for playbooks' `match.labels`), or null
+ * when it cannot be monitored yet (no node, identity or admin address, or terminating).
+ */
 export function toWorkload(k: KubeWorkload): Workload | null {
   if (k.node === null || k.spiffeId === null || k.envoyAdminUrl === null || k.terminating) return null;
   const td = /^spiffe:\/\/([^/]+)/.exec(k.spiffeId)?.[1];
@@ -117,6 +120,7 @@ export function toWorkload(k: KubeWorkload): Workload | null {
       { type: 'k8s', value: `ns:${k.namespace}` }, { type: 'k8s', value: `sa:${k.serviceAccount}` },
       { type: 'k8s', value: `pod-name:${k.podName}` }, { type: 'k8s', value: `pod-uid:${k.uid}` },
     ],
+    labels: { ...k.labels },
     envoyAdminUrl: k.envoyAdminUrl.replace(/\/+$/, ''),
   };
 }

@@ -71,13 +71,14 @@ function serviceObservation(s: CloudRunService, at: number): Observation {
   };
 }
 
-/** A service enrolled by annotation, or null. The SPIFFE ID defaults to spiffe://<td>/run/<project>/<region>/<service>. */
+/** A service enrolled by annotation (with the service's labels), or null. The SPIFFE ID defaults to spiffe://<td>/run/<project>/<region>/<service>. */
 function workloadOf(s: CloudRunService, trustDomain: string): Workload | null {
   const admin = s.annotations[CLOUDRUN_ADMIN_URL_ANNOTATION];
   if (admin === undefined || admin === '') return null;
   return {
     id: cloudRunWorkloadId(s), platform: 'cloudrun', location: `${s.project}/${s.location}`, trustDomain,
     spiffeId: s.annotations[CLOUDRUN_SPIFFE_ID_ANNOTATION] ?? `spiffe://${trustDomain}/run/${s.project}/${s.location}/${s.serviceId}`,
+    labels: { ...s.labels },
     envoyAdminUrl: admin,
   };
 }

@@ -22,6 +22,20 @@ export interface CloudRunContainer {
 }
 
 /**
+ * A Secret Manager secret mounted as a volume of the revision template (Volume.secret). Cloud Run
+ * reads the file from Secret Manager: an item of version `latest` follows the newest version, an
+ * item pinned to a number (or an alias) does not.
+ */
+export interface CloudRunSecretVolume {
+  /** Volume name. */
+  readonly volume: string;
+  /** As written in the template: "<secret>" (same project) or "projects/<project>/secrets/<secret>". */
+  readonly secret: string;
+  /** VersionToPath items; empty: one file named after the secret, at the latest version. */
+  readonly items: readonly { readonly path: string; readonly version: string }[];
+}
+
+/**
  * A Cloud Run service (v2) as plain data: int64s as numbers, enums as names, no vendor types.
  * `ready` is Cloud Run's definition of a finished, successful rollout: not reconciling,
  * observedGeneration == generation, latestReadyRevision == latestCreatedRevision and the terminal
@@ -47,9 +61,13 @@ export interface CloudRunService {
   readonly ready: boolean;
   /** One sentence per failed readiness criterion, including the terminal condition's message. */
   readonly notReady: readonly string[];
+  /** Service labels (playbooks match on them). */
+  readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
   readonly templateAnnotations: Readonly<Record<string, string>>;
   readonly containers: readonly CloudRunContainer[];
+  /** The template's secret volumes (other volume kinds are left out). */
+  readonly secretVolumes: readonly CloudRunSecretVolume[];
   /** Epoch ms of updateTime, or null when absent. */
   readonly updateTimeMs: number | null;
 }
@@ -83,6 +101,17 @@ export interface CloudRunPort {
    * (`timeout` for AbortSignal.timeout, else `rpc`), not the rollout itself.
    */
   updateTemplateAnnotation(name: string, key: string, value: string, signal?: AbortSignal): Promise<CloudRunRollout>;
+  /**
+   * One template change (a new revision), waited for as updateTemplateAnnotation: sets
+   * `template.annotations[annotation.key] = annotation.value` and, when `pin` is given, sets the
+   * version of every item of the secret volumes whose `secret` is one of `pin.secrets` (as written
+   * in the template) and whose version is a number to `pin.version`; items at `latest` or at an
+   * alias are left as they are.
+   */
+  updateSecretMount(
+    name: string, change: { readonly annotation: { readonly key: string; readonly value: string }; readonly pin?: { readonly secrets: readonly string[]; readonly version: string } },
+    signal?: AbortSignal,
+  ): Promise<CloudRunRollout>;
   /** Closes the underlying channels. */
   close(): Promise<void>;
 }

@@ -1,10 +1,15 @@
 import type { EnvoyCertsData, EnvoyStatsData } from '../knowledge/model/observation.js';
 
-/** GET /server_info, reduced: Envoy's state and how long this epoch has been up. */
+/** GET /server_info, reduced: Envoy's state, how long this epoch has been up, and its node's metadata. */
 export interface EnvoyServerInfo {
   readonly state: 'LIVE' | 'DRAINING' | 'PRE_INITIALIZING' | 'INITIALIZING';
   readonly uptimeSeconds: number;
   readonly version: string;
+  /**
+   * node.metadata (set from the bootstrap): its string values only (other JSON values are left
+   * out); empty when the payload has no node or no metadata.
+   */
+  readonly nodeMetadata: Readonly<Record<string, string>>;
 }
 
 /**

@@ -43,6 +43,8 @@ export interface KubeWorkload {
   readonly terminating: boolean;
   /** restartCount of the Envoy container (0 when unknown). */
   readonly envoyRestarts: number;
+  /** metadata.labels (playbooks match on them; the simulated fleet's marker is one). */
+  readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
 }
 

@@ -46,6 +46,20 @@ const sourcesSchema = z.strictObject({
     insecure: z.boolean().default(false),
     locations: z.array(z.strictObject({ project: z.string().min(1), location: z.string().min(1) })).min(1),
     pollInterval: duration.default('15s'),
+    /** The Secret Manager secret Cloud Run services mount as their CA bundle; sync_bundle keeps it equal to the server's bundle. */
+    bundleSecret: z.string().regex(/^projects\/[a-z0-9-]+\/secrets\/[A-Za-z0-9_-]{1,255}$/, 'expected projects/<project>/secrets/<secret>, e.g. projects/acme/secrets/spire-bundle').optional(),
+    /** host:port of the Secret Manager API; unset = secretmanager.googleapis.com with application default credentials. */
+    secretManagerEndpoint: z.string().regex(/^[^:/]+:\d+$/, 'expected host:port').optional(),
+  }).superRefine((c, ctx) => {
+    // Least privilege: the secret lives in a project the daemon already watches.
+    const project = /^projects\/([^/]+)\/secrets\/[^/]+$/.exec(c.bundleSecret ?? '')?.[1];
+    const projects = [...new Set(c.locations.map((l) => l.project))];
+    if (project !== undefined && !projects.includes(project)) {
+      ctx.addIssue({
+        code: 'custom', path: ['bundleSecret'],
+        message: `the secret's project ${project} is not one of the configured Cloud Run projects (${projects.join(', ')}): sync_bundle only writes secrets in the projects of sources.cloudRun.locations (use the project id, not its number)`,
+      });
+    }
   }).optional(),
 }).prefault({});
 
@@ -171,6 +185,8 @@ function sourcesOf(s: z.infer<typeof sourcesSchema>): SourcesConfig {
       cloudRun: {
         insecure: cloudRun.insecure, locations: cloudRun.locations, pollIntervalMs: ms(cloudRun.pollInterval),
         ...(cloudRun.endpoint === undefined ? {} : { endpoint: cloudRun.endpoint }),
+        ...(cloudRun.bundleSecret === undefined ? {} : { bundleSecret: cloudRun.bundleSecret }),
+        ...(cloudRun.secretManagerEndpoint === undefined ? {} : { secretManagerEndpoint: cloudRun.secretManagerEndpoint }),
       },
     }),
   };

@@ -200,7 +200,8 @@ export class Daemon {
     return {
       store, audit, clock, envoy, rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs },
       spireServer: this.spireServerPort(), kubernetes: ports?.kubernetes ?? null, cloudrun: ports?.cloudRun ?? null,
-      spireHealth: ports?.spireHealth ?? null, agentDebug: ports?.agentDebug ?? null,
+      spireHealth: ports?.spireHealth ?? null, agentDebug: ports?.agentDebug ?? null, secrets: ports?.secretStore ?? null,
+      cloudRunBundle: config.sources.cloudRun === undefined ? null : { secret: config.sources.cloudRun.bundleSecret ?? null, locations: config.sources.cloudRun.locations },
       scope: { production: config.production, simulated: config.simulated === true, trustDomains: config.execute.trustDomains, namespaces: config.execute.namespaces },
     };
   }

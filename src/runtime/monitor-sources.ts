@@ -13,6 +13,7 @@ import { pollCloudRun } from '../monitor/poll-cloudrun.js';
 import { pollSpire, type SpireAgentTarget } from '../monitor/poll-spire.js';
 import type { SweepResult } from '../monitor/sweep-envoys.js';
 import type { CloudRunPort } from '../ports/cloudrun.port.js';
+import type { SecretStorePort } from '../ports/secret-store.port.js';
 import type { DaemonMetrics } from '../ports/metrics.port.js';
 import type { AgentDebugPort, DelegatedIdentityPort, SpireHealthPort, SpireServerPort } from '../ports/spire.port.js';
 import type { SourcesConfig } from './config.js';
@@ -27,6 +28,8 @@ export interface MonitorSourcePorts {
   readonly delegatedIdentity?: DelegatedIdentityPort;
   readonly cloudRun?: CloudRunPort;
   readonly kubernetes?: KubernetesInventoryPort;
+  /** Secret Manager: not a monitor source, but built with the Cloud Run ports (sync_bundle writes the Cloud Run CA-bundle secret). */
+  readonly secretStore?: SecretStorePort;
 }
 
 /** What the sources need from the daemon. */

@@ -59,16 +59,21 @@ type AgentEndpoints = (node: string) => { readonly adminEndpoint: string; readon
 const pemOf = (certs: readonly MintedCert[]): string => certs.map((c) => c.pem.trim()).join('\n') + '\n';
 const fingerprints = (certs: readonly MintedCert[]): string => certs.map((c) => c.x509.fingerprint256.replaceAll(':', '').toLowerCase()).sort().join(',');
 
-function agentAnnotations(agentOf: AgentEndpoints, node: string): Record<string, string> {
+function agentAnnotations(agentOf: AgentEndpoints, node: string, announceAdmin: boolean): Record<string, string> {
   const a = agentOf(node);
-  return { [AGENT_ADMIN_ENDPOINT_ANNOTATION]: a.adminEndpoint, ...(a.healthUrl === undefined ? {} : { [AGENT_HEALTH_URL_ANNOTATION]: a.healthUrl }) };
+  return { ...(announceAdmin ? { [AGENT_ADMIN_ENDPOINT_ANNOTATION]: a.adminEndpoint } : {}), ...(a.healthUrl === undefined ? {} : { [AGENT_HEALTH_URL_ANNOTATION]: a.healthUrl }) };
 }
 
 const isAgentPod = (pod: KubeObject): boolean => pod.metadata.namespace === SPIRE_NAMESPACE && pod.metadata.labels?.[AGENT_LABEL.key] === AGENT_LABEL.value;
 const nodeOf = (pod: KubeObject): string => (pod.spec as { nodeName?: string } | undefined)?.nodeName ?? '';
 
-/** Seeds and starts the fake API server. `adminUrl` and `agentOf` come from the other fakes; without `effects` recreated pods change nothing else. */
-export async function startSimKubernetes(world: SimWorld, adminUrl: (workloadId: string) => string, agentOf: AgentEndpoints, effects?: SimKubernetesEffects): Promise<SimKubernetes> {
+/**
+ * Seeds and starts the fake API server. `adminUrl` and `agentOf` come from the other fakes; without `effects` recreated pods change nothing else.
+ * `announceAdmin` false: agent pods carry no admin-endpoint annotation (the daemon then has no Debug reading of the agents).
+ */
+export async function startSimKubernetes(
+  world: SimWorld, adminUrl: (workloadId: string) => string, agentOf: AgentEndpoints, effects?: SimKubernetesEffects, announceAdmin = true,
+): Promise<SimKubernetes> {
   const store = new KubeStore();
   let bundleSerials = world.configMapBundle().map((c) => c.serialHex).join(',');
   seedKubernetes(store, {
@@ -76,7 +81,7 @@ export async function startSimKubernetes(world: SimWorld, adminUrl: (workloadId:
     spireNamespace: SPIRE_NAMESPACE,
     labels: SIMULATED_LABELS,
     bundlePem: pemOf(world.configMapBundle()),
-    agents: world.nodes().map((node) => ({ node, podName: `spire-agent-${node}`, annotations: agentAnnotations(agentOf, node) })),
+    agents: world.nodes().map((node) => ({ node, podName: `spire-agent-${node}`, annotations: agentAnnotations(agentOf, node, announceAdmin) })),
     workloads: world.workloads().filter((w) => w.platform === 'kubernetes').map((w) => {
       const podName = w.id.slice(w.location.length + 1);
       const app = podName.replace(/-\d+$/, '');
@@ -92,7 +97,7 @@ export async function startSimKubernetes(world: SimWorld, adminUrl: (workloadId:
     beforeRecreate: async (pod) => {
       if (isAgentPod(pod)) {
         await effects?.restartAgent(nodeOf(pod));
-        return agentAnnotations(agentOf, nodeOf(pod));
+        return agentAnnotations(agentOf, nodeOf(pod), announceAdmin);
       }
       const id = `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`;
       if (world.workload(id)?.platform === 'kubernetes') effects?.restartWorkload(id);
@@ -141,7 +146,7 @@ export async function startSimKubernetes(world: SimWorld, adminUrl: (workloadId:
     refreshAgentAnnotations: (node) => {
       for (const pod of store.list('pods', SPIRE_NAMESPACE)) {
         if (!isAgentPod(pod) || nodeOf(pod) !== node) continue;
-        store.update('pods', { ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...agentAnnotations(agentOf, node) } } });
+        store.update('pods', { ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...agentAnnotations(agentOf, node, announceAdmin) } } });
       }
     },
     close: async () => {

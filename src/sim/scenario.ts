@@ -42,6 +42,8 @@ const scenarioSchema = z.strictObject({
     envoyRestart: duration.default('500ms'),
     /** Kubernetes nodes, each with a SPIRE agent; workloads are spread over them round-robin. */
     nodes: z.int().min(1).max(1_000).default(2),
+    /** False: agent pods do not announce their admin socket, so the daemon has no Debug (nor Delegated Identity) reading of any agent. */
+    agentAdminSocket: z.boolean().default(true),
     workloads: z.array(workloadGroup).min(1),
   }),
   faults: z.array(fault).default([]),
@@ -100,6 +102,8 @@ export interface Scenario {
   readonly envoyRestartMs: number;
   readonly workloads: readonly ScenarioWorkload[];
   readonly nodes: readonly string[];
+  /** Whether agent pods announce their admin socket (spire-healer.io/agent-admin-endpoint). */
+  readonly agentAdminSocket: boolean;
   readonly faults: readonly ScenarioFault[];
   readonly expectedIncidents: readonly { readonly type: IncidentType; readonly subject: string; readonly firstAction?: ActionName | undefined }[];
   readonly expectedObservations: readonly ExpectedObservation[];
@@ -171,6 +175,7 @@ export function parseScenario(file: string, text: string): Scenario {
     envoyRestartMs: ms(s.fleet.envoyRestart),
     workloads,
     nodes,
+    agentAdminSocket: s.fleet.agentAdminSocket,
     faults: s.faults.map((f) => ({ kind: f.kind, target: f.target, atMs: ms(f.at) })),
     expectedIncidents: s.expect.incidents,
     expectedObservations: s.expect.observations,

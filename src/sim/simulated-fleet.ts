@@ -79,8 +79,8 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
   const kube = await startSimKubernetes(world, adminUrl, (node) => agentOf(node), {
     restartAgent: restartAgentProcess,
     restartWorkload: (id) => { world.quitEnvoy(id, { podReplaced: true }); },
-  });
-  const cloudRun = await startSimCloudRun(world.workloads(), adminUrl, now);
+  }, scenario.agentAdminSocket);
+  const cloudRun = await startSimCloudRun(world.workloads(), adminUrl, now, world.trustBundle().certs.map((c) => c.pem).join('\n'));
 
   const carryOver = (): void => {
     kube.syncBundle();
@@ -107,7 +107,7 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
     sources: () => ({
       spire: { trustDomain: world.trustDomain, server: spireServer.endpoint, agents: [], delegatedIdentity: true, pollIntervalMs: pollMs },
       kubernetes: { server: kube.url, bundleConfigMap: `${SPIRE_NAMESPACE}/spire-bundle`, spireNamespace: SPIRE_NAMESPACE },
-      ...(cloudRun === null ? {} : { cloudRun: { endpoint: cloudRun.endpoint, insecure: true, locations: cloudRun.locations, pollIntervalMs: pollMs } }),
+      ...(cloudRun === null ? {} : { cloudRun: { endpoint: cloudRun.endpoint, insecure: true, locations: cloudRun.locations, pollIntervalMs: pollMs, bundleSecret: cloudRun.bundleSecret, secretManagerEndpoint: cloudRun.secretManagerEndpoint } }),
     }),
     injectFault: (f) => {
       world.injectFault({ kind: f.kind, target: f.target });

@@ -7,6 +7,7 @@
 export const SIM_FAULT_KINDS = [
   'envoy_sds_stuck',
   'envoy_no_certificate',
+  'envoy_sds_disconnected',
   'handshake_errors',
   'svid_rotation_stopped',
   'agent_server_lost',
@@ -43,6 +44,10 @@ export const SIM_FAULTS: Readonly<Record<SimFaultKind, SimFaultSpec>> = {
   envoy_no_certificate: {
     target: 'workload', healedBy: 'envoy_restart',
     effect: "the Envoy's listener loses its certificate (the SDS secret never arrives): connections are reset as secrets_not_ready",
+  },
+  envoy_sds_disconnected: {
+    target: 'workload', healedBy: 'envoy_restart',
+    effect: "the Envoy's SDS connection to its (healthy) agent drops and every reconnect fails: update_failure rises about once a second and it serves its last SVID until it expires",
   },
   handshake_errors: {
     target: 'workload', healedBy: 'pod_replacement',

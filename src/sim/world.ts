@@ -391,8 +391,11 @@ export class SimWorld {
     return !this.activeFaults().some((f) => f.kind === 'svid_rotation_stopped' && f.target === e.workload.id);
   }
 
+  /** What the agent offers the workload's Envoy: null while the agent is down or the Envoy's SDS connection to it is broken (envoy_sds_disconnected, unless its pending comeback heals it). */
   private offerFor(e: WorkloadEntry): AgentOffer | null {
-    return this.agents.get(e.workload.node)?.up === true ? { svid: e.agentSvid, bundle: this.server.bundle } : null;
+    if (this.agents.get(e.workload.node)?.up !== true) return null;
+    const cut = this.activeFaults().some((f) => f.kind === 'envoy_sds_disconnected' && f.target === e.workload.id && !e.healOnComeback.has(f.id));
+    return cut ? null : { svid: e.agentSvid, bundle: this.server.bundle };
   }
 
   /** The stream faults that hold a workload's Envoy now (excluding those its pending comeback heals). */

@@ -35,6 +35,14 @@ describe('toCloudRunService', () => {
     assert.deepEqual(s.notReady, []);
   });
 
+  it('maps the service labels (empty when absent), apart from the annotations', () => {
+    const s = toCloudRunService(ready({ labels: { team: 'pay', 'spire-healer.io/simulated': 'true' } }));
+    assert.deepEqual(s.labels, { team: 'pay', 'spire-healer.io/simulated': 'true' });
+    assert.deepEqual(s.annotations, { a: 'b' });
+    assert.deepEqual(toCloudRunService(ready()).labels, {});
+    assert.deepEqual(toCloudRunService(ready({ labels: null })).labels, {});
+  });
+
   it('maps the LRO shape: Long int64s and numeric enums', () => {
     // What gax's LRO decoder (protobufjs decode) yields: Long objects and enum numbers.
     const lro = { ...ready(), generation: long(4), observedGeneration: long(4), terminalCondition: { type: 'Ready', state: 3, revisionReason: 6, reason: 0 } };
@@ -71,6 +79,7 @@ describe('toCloudRunService', () => {
     'no template': { raw: ready({ template: null }), want: /no template/ },
     'a negative generation': { raw: ready({ generation: '-1' }), want: /generation is not a non-negative int64/ },
     'a non-numeric generation': { raw: ready({ generation: 'x' }), want: /generation/ },
+    'a label that is not a string': { raw: ready({ labels: { team: 3 } as unknown as Record<string, string> }), want: /labels\[team\] is not a string/ },
   };
   for (const [name, { raw, want }] of Object.entries(malformedCases)) {
     it(`malformed: ${name}`, () => {

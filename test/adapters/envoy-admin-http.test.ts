@@ -115,6 +115,12 @@ describe('EnvoyAdminHttp against the simulated Envoy admin server', () => {
     assert.match(stats, /^sds\.spiffe_\/\/example\.org\/ns\/shop\/sa\/web\.update_success: 1$/m);
     assert.doesNotMatch(stats, /handshake/);
   });
+
+  it('readServerInfo exposes node.metadata: the simulated Envoy carries the simulated fleet\'s marker', async () => {
+    const info = await admin.readServerInfo(sim.adminUrl(WEB));
+    assert.equal(info.state, 'LIVE');
+    assert.equal(info.nodeMetadata['spire-healer.io/simulated'], 'true');
+  });
 });
 
 describe('EnvoyAdminHttp failures', () => {
@@ -133,6 +139,12 @@ describe('EnvoyAdminHttp failures', () => {
       '/no-certificates/certs': { body: '{}' },
       '/hang/certs': { body: 'HANG' },
       '/busy/quitquitquit': { status: 500, body: 'boom' },
+      '/meta/server_info': { body: JSON.stringify({ state: 'LIVE', uptime_current_epoch: '12s', version: 'abc/1.31.2', node: { id: 'x', metadata: { team: 'pay', 'spire-healer.io/simulated': 'false', n: 3, on: true, nested: { a: 'b' }, list: ['c'], nil: null } } }) },
+      '/no-node/server_info': { body: JSON.stringify({ state: 'DRAINING' }) },
+      '/no-metadata/server_info': { body: JSON.stringify({ state: 'LIVE', node: { id: 'x' } }) },
+      '/garbage-node/server_info': { body: JSON.stringify({ state: 'LIVE', node: 'envoy' }) },
+      '/garbage-metadata/server_info': { body: JSON.stringify({ state: 'LIVE', node: { metadata: ['a', 'b'] } }) },
+      '/null-metadata/server_info': { body: JSON.stringify({ state: 'LIVE', node: { metadata: null } }) },
     });
   });
   after(async () => {
@@ -173,6 +185,15 @@ describe('EnvoyAdminHttp failures', () => {
     assert.equal(err.failure, 'timeout');
     const aborted = await rejectsWith(admin.readCerts(`${canned.base}/hang`, AbortSignal.timeout(50)), /aborted by caller/);
     assert.equal(aborted.failure, 'aborted');
+  });
+
+  it('server_info: node.metadata keeps string values only; no node, no metadata or garbage there is an empty map, never an error', async () => {
+    assert.deepEqual(await admin.readServerInfo(`${canned.base}/meta`),
+      { state: 'LIVE', uptimeSeconds: 12, version: 'abc/1.31.2', nodeMetadata: { team: 'pay', 'spire-healer.io/simulated': 'false' } });
+    assert.deepEqual(await admin.readServerInfo(`${canned.base}/no-node`), { state: 'DRAINING', uptimeSeconds: 0, version: '', nodeMetadata: {} });
+    for (const path of ['no-metadata', 'garbage-node', 'garbage-metadata', 'null-metadata']) {
+      assert.deepEqual((await admin.readServerInfo(`${canned.base}/${path}`)).nodeMetadata, {}, path);
+    }
   });
 
   it('quit rejects a non-200 answer naming the status', async () => {

@@ -4,10 +4,13 @@
  * fake Kubernetes API, service annotations on the fake Cloud Run API, agent records and CA subjects
  * on the fake SPIRE server), so a production-scoped context refuses the fleet and changes nothing,
  * and a simulation-scoped one refuses a target that does not carry the marker. The workload records
- * in knowledge carry no labels (as the Kubernetes inventory reports them): only the live read counts.
+ * in knowledge are stripped of their labels here: only the live read counts. A workload no platform
+ * port can read is judged by its Envoy's /server_info node.metadata.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { CloudRunAdminClient } from '../../src/adapters/cloudrun/cloudrun-admin.client.js';
 import { EnvoyAdminHttp } from '../../src/adapters/envoy/admin-http.js';
@@ -134,5 +137,53 @@ describe('the simulated fleet\'s marker, read live by every action', () => {
     assert.equal(refused.detail, 'refused: shop/real-0 does not carry the simulated fleet\'s marker spire-healer.io/simulated; demo and simulate never touch real targets');
     assert.equal((await precheck('shop/real-0', PRODUCTION)).proceed, true);
     assert.match((await precheck('agent:node-0', PRODUCTION)).detail, /^refused: SPIRE agent pod spire\/spire-agent-node-0 belongs to the simulated fleet/);
+  });
+
+  it('a workload only listed under targets: (no pod, no service, no labels) is judged by its Envoy\'s /server_info node.metadata', async () => {
+    const listed = (id: string, envoyAdminUrl: string, platform: Workload['platform'] = 'kubernetes'): Workload => ({
+      id, spiffeId: 'spiffe://example.org/vm/billing', trustDomain: 'example.org', platform, location: platform === 'kubernetes' ? 'legacy' : 'acme/europe-west1', envoyAdminUrl,
+    });
+    const run = async (action: RemediationAction, w: Workload, scope: ActionScope) => {
+      const { ctx, job } = await setup(action, w.id, scope, { extra: w });
+      return processRemediationJob(job, new Map([[action.name, action]]), ctx, signal());
+    };
+    // A simulated Envoy behind a hand-listed Kubernetes workload (no such pod) or Cloud Run one (no such service).
+    for (const w of [listed('legacy/billing-0', fleet.adminUrl('shop/web-1')), listed('acme/europe-west1/billing', fleet.adminUrl('shop/web-1'), 'cloudrun')]) {
+      const before = worldState();
+      const refused = await run(restartEnvoyAction, w, PRODUCTION);
+      assert.equal(refused.result, 'skipped', refused.detail);
+      assert.equal(refused.detail, `refused: ${w.id} belongs to the simulated fleet (it carries spire-healer.io/simulated) and the config says production: true`);
+      assert.equal(worldState(), before, 'nothing restarted');
+      const sim = await run(collectEvidenceAction, w, SIMULATION);
+      assert.equal(sim.result, 'succeeded', sim.detail);
+    }
+
+    // An Envoy whose node metadata does not carry the marker: production may act on it, a simulation refuses it.
+    const plain = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(req.url === '/server_info'
+        ? { state: 'LIVE', uptime_current_epoch: '60s', node: { id: 'billing', metadata: { team: 'billing', 'spire-healer.io/simulated': 'yes' } } }
+        : { certificates: [], stats: [] }));
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    try {
+      const w = listed('legacy/billing-1', `http://127.0.0.1:${(plain.address() as AddressInfo).port}`);
+      assert.equal((await run(collectEvidenceAction, w, PRODUCTION)).result, 'succeeded');
+      const refused = await run(collectEvidenceAction, w, SIMULATION);
+      assert.equal(refused.result, 'skipped');
+      assert.equal(refused.detail, 'refused: legacy/billing-1 does not carry the simulated fleet\'s marker spire-healer.io/simulated; demo and simulate never touch real targets');
+    } finally {
+      plain.closeAllConnections();
+      await new Promise((resolve) => plain.close(resolve));
+    }
+
+    // An Envoy that cannot be read: no guess, the job fails and is retried.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const gone = await run(collectEvidenceAction, listed('legacy/billing-2', `http://127.0.0.1:${closedPort}`), PRODUCTION);
+    assert.equal(gone.result, 'failed');
+    assert.equal(gone.transient, true);
+    assert.match(gone.detail, /cannot tell whether legacy\/billing-2 belongs to the simulated fleet: .*server_info.*ECONNREFUSED/);
   });
 });

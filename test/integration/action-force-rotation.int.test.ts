@@ -7,18 +7,20 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { EnvoyAdminHttp } from '../../src/adapters/envoy/admin-http.js';
+import { KubernetesInventory } from '../../src/adapters/kubernetes/kubernetes-inventory.js';
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
 import { GrpcAgentAdmin } from '../../src/adapters/spire/agent-admin.client.js';
 import { GrpcSpireServer } from '../../src/adapters/spire/spire-server.client.js';
 import { forceRotationAction } from '../../src/execute/actions/force-rotation.action.js';
 import type { AgentProbePorts } from '../../src/execute/actions/restart-agent.action.js';
-import type { ActionContext } from '../../src/execute/action.js';
+import type { ActionContext, ActionScope } from '../../src/execute/action.js';
 import { processRemediationJob } from '../../src/execute/process-remediation-job.js';
 import { systemClock } from '../../src/knowledge/clock.js';
 import { makeActionRunId, type ActionParams, type RemediationRequest } from '../../src/knowledge/model/action-run.js';
 import { makeIncidentId, type Incident, type IncidentType } from '../../src/knowledge/model/incident.js';
 import { pollSpire } from '../../src/monitor/poll-spire.js';
+import type { KubernetesInventoryPort } from '../../src/ports/kubernetes.port.js';
 import type { DelegatedX509SvidsUpdate } from '../../src/ports/spire.port.js';
 import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
@@ -51,8 +53,8 @@ describe('force_rotation against the simulated fleet', () => {
     await redis.stop();
   });
 
-  /** A fresh store with the fleet's workloads (with nodes), an open incident on `subject`, and a job. */
-  async function setup(subject: string, params: ActionParams = {}, type: IncidentType = 'rotation_failed'): Promise<{ ctx: ActionContext & AgentProbePorts; job: RemediationRequest }> {
+  /** A fresh store with the fleet's workloads (with nodes), an open incident on `subject`, and a job; `kube`: the context's Kubernetes port. */
+  async function setup(subject: string, params: ActionParams = {}, type: IncidentType = 'rotation_failed', kube?: KubernetesInventoryPort, scope?: ActionScope): Promise<{ ctx: ActionContext & AgentProbePorts; job: RemediationRequest }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const audit = new RedisAuditLog(conn, prefix);
@@ -61,7 +63,10 @@ describe('force_rotation against the simulated fleet', () => {
     const incident: Incident = { id: makeIncidentId(type, subject, now), type, subject, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] };
     await store.openIncident(incident);
     const job: RemediationRequest = { id: makeActionRunId(incident.id, 0, 1), incidentId: incident.id, step: 0, attempt: 1, action: 'force_rotation', target: subject, params, decidedAt: now, shadow: false };
-    const ctx = { store, audit, clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 }, spireServer: server, agentDebug: admin };
+    const ctx = {
+      store, audit, clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 }, spireServer: server, agentDebug: admin,
+      ...(kube === undefined ? {} : { kubernetes: kube }), ...(scope === undefined ? {} : { scope }),
+    };
     return { ctx, job };
   }
 
@@ -93,12 +98,17 @@ describe('force_rotation against the simulated fleet', () => {
     assert.deepEqual([fleet.world.agentAttestation('node-0').attested, fleet.world.agentAttestation('node-0').generation], [true, 1]);
   });
 
-  it('evicts an agent that stopped rotating a workload SVID: it re-attests, re-mints, and Envoy gets the new SVID', async () => {
+  /** The Events recorded in the SPIRE namespace of the fake API server. */
+  const spireEvents = () => fleet.kube.store.list('events', 'spire') as unknown as { metadata: { name: string }; reason: string; action: string; message: string; involvedObject: { kind: string; name: string; uid: string } }[];
+  const agentPod = (node: string) => fleet.kube.store.list('pods', 'spire').find((p) => (p.spec as { nodeName?: string }).nodeName === node);
+
+  it('evicts an agent that stopped rotating a workload SVID: it re-attests, re-mints, and Envoy gets the new SVID; an Event on its agent pod says so', async () => {
     const healthyBefore = fleet.actionsOnHealthyTargets();
     fleet.injectFault({ kind: 'svid_rotation_stopped', target: 'shop/web-1', atMs: 0 });
     const stuck = fleet.world.agentSvid('shop/web-1');
     await sleep(Math.max(0, stuck.notBeforeMs + 2_000 + 700 - Date.now()));
-    const { ctx, job } = await setup('shop/web-1');
+    const { ctx, job } = await setup('shop/web-1', {}, 'rotation_failed', new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }));
+    const eventsBefore = spireEvents().length;
     assert.equal(await recordDelegatedSvid(ctx, 'shop/web-1', 'node-1'), stuck.serialHex, 'the agent still holds the stuck SVID');
     const agentId = fleet.agent('node-1').agentId;
     const before = await server.getAgent(agentId);
@@ -107,6 +117,16 @@ describe('force_rotation against the simulated fleet', () => {
     assert.equal(out.result, 'succeeded', out.detail);
     assert.equal(out.performed, true);
     assert.match(out.detail, new RegExp(`DeleteAgent ${agentId} evicted the agent .*re-attested with SVID serial`));
+    assert.doesNotMatch(out.detail, /Kubernetes Event/, 'the Event was recorded');
+    const events = spireEvents().slice(eventsBefore);
+    assert.equal(events.length, 1);
+    const [event] = events;
+    assert.ok(event);
+    const pod = agentPod('node-1');
+    assert.ok(pod);
+    assert.deepEqual([event.reason, event.action, event.involvedObject.kind, event.involvedObject.name, event.involvedObject.uid],
+      ['SpireHealerForceRotation', 'DeleteAgent', 'Pod', pod.metadata.name, pod.metadata.uid]);
+    assert.match(event.message, new RegExp(`^spire-healer evicted SPIRE agent ${agentId} on node node-1 .*DeleteAgent; its agent SVID serial was ${before.serialHex}.* for incident ${job.incidentId} \\(job ${job.id}\\)$`));
     assert.equal(fleet.world.agentAttestation('node-1').generation, 2);
     const after = await server.getAgent(agentId);
     assert.notEqual(after.serialHex, before.serialHex, 'the server lists a new agent SVID');
@@ -121,6 +141,25 @@ describe('force_rotation against the simulated fleet', () => {
     const again = await processRemediationJob(job, actions, ctx, new AbortController().signal);
     assert.deepEqual(again, out, 'a re-delivered job does not evict again');
     assert.equal(fleet.world.agentAttestation('node-1').generation, 2);
+    assert.equal(spireEvents().length, eventsBefore + 1, 'nor records a second Event');
+  });
+
+  it('an Event that cannot be recorded, or whose namespace is out of scope, never fails the eviction', async () => {
+    const real = new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } });
+    const failing: KubernetesInventoryPort = Object.assign(Object.create(real) as KubernetesInventoryPort, {
+      recordEvent: () => Promise.reject(Object.assign(new Error('events is forbidden: User "system:serviceaccount:spire-healer:spire-healer" cannot create resource "events"'), { failure: { code: 'forbidden' } })),
+    });
+    const eventsBefore = spireEvents().length;
+    const generation = fleet.world.agentAttestation('node-0').generation;
+    const a = await setup('agent:node-0', { waitReattest: '10s' }, 'rotation_failed', failing);
+    const out = await forceRotationAction.perform(a.job, a.ctx, new AbortController().signal);
+    assert.match(out, /DeleteAgent \S+ evicted the agent .*re-attested .*; the Kubernetes Event could not be recorded \(events is forbidden/);
+
+    const scoped = await setup('agent:node-0', { waitReattest: '10s' }, 'rotation_failed', real, { production: false, simulated: false, trustDomains: [], namespaces: ['shop'] });
+    const second = await forceRotationAction.perform(scoped.job, scoped.ctx, new AbortController().signal);
+    assert.match(second, /evicted the agent .*re-attested .*; no Kubernetes Event recorded \(refused: SPIRE agent pod spire\/spire-agent-node-0 is in namespace spire, outside the configured shop\)$/);
+    assert.equal(fleet.world.agentAttestation('node-0').generation, generation + 2);
+    assert.equal(spireEvents().length, eventsBefore);
   });
 
   it('refuses an agent that cannot re-attest (join_token) and a banned one: skipped, never deleted', async () => {

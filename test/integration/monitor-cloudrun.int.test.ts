@@ -21,7 +21,7 @@ describe('Cloud Run poll → knowledge (real ServicesClient, fake Admin API, rea
 
   before(async () => {
     seedCloudRun(sim, {
-      project: 'acme', location: 'europe-west1',
+      project: 'acme', location: 'europe-west1', labels: { team: 'payments' },
       services: [
         { serviceId: 'pay', image: 'gcr.io/acme/pay:1', annotations: { [CLOUDRUN_ADMIN_URL_ANNOTATION]: 'http://127.0.0.1:9/envoy/pay' } },
         { serviceId: 'batch', image: 'gcr.io/acme/batch:1' },
@@ -48,6 +48,7 @@ describe('Cloud Run poll → knowledge (real ServicesClient, fake Admin API, rea
     assert.deepEqual(first.workloads.map((w) => [w.id, w.platform, w.spiffeId, w.envoyAdminUrl]), [
       ['acme/europe-west1/pay', 'cloudrun', 'spiffe://example.org/run/acme/europe-west1/pay', 'http://127.0.0.1:9/envoy/pay'],
     ]);
+    assert.deepEqual(first.workloads[0]?.labels, { 'managed-by': 'spire-healer-sim', team: 'payments' }, 'the service labels, for playbooks\' match.labels');
     const pay = await d.store.latestObservation('acme/europe-west1/pay', CLOUDRUN_SERVICE_SOURCE);
     assert.equal(pay?.data.kind === 'cloudrun.service' && pay.data.ready, true);
 

@@ -8,6 +8,9 @@ import { KubernetesInventory } from '../../src/adapters/kubernetes/kubernetes-in
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
 import { AGENT_ADMIN_ENDPOINT_ANNOTATION, K8S_BUNDLE_SOURCE, K8S_INVENTORY_SOURCE, KubernetesInventorySync } from '../../src/monitor/apply-kubernetes-inventory.js';
+import type { Incident } from '../../src/knowledge/model/incident.js';
+import { matchMismatch } from '../../src/plan/playbooks/match-playbook.js';
+import { gatherSubjectFacts } from '../../src/plan/subject-facts.js';
 import type { KubeInventory } from '../../src/ports/kubernetes.port.js';
 import { createTrustDomainCa } from '../../src/sim/certs.js';
 import { FakeKubeApiServer } from '../../src/sim/k8s/k8s-api-server.js';
@@ -67,14 +70,30 @@ describe('Kubernetes inventory → knowledge (client-node against the fake API s
       assert.deepEqual({ node: web.node, owner: web.owner, url: web.envoyAdminUrl, platform: web.platform, location: web.location },
         { node: 'node-a', owner: { kind: 'Deployment', name: 'web' }, url: 'http://127.0.0.1:1/envoy/shop%2Fweb-0', platform: 'kubernetes', location: 'shop' });
       assert.deepEqual(web.selectors?.slice(0, 3).map((s) => `${s.type}:${s.value}`), ['k8s:ns:shop', 'k8s:sa:web', 'k8s:pod-name:web-0']);
+      assert.deepEqual(Object.keys(web.labels ?? {}).sort(), ['app', 'pod-template-hash'], 'the pod\'s labels');
+      assert.equal(web.labels?.app, 'web');
       const db = await kstore.getWorkload('shop/db-0');
-      assert.match(db?.envoyAdminUrl ?? '', /^http:\/\/10\.[\d.]+:9901$/, 'podIP + the envoy-admin container port');
+      assert.ok(db);
+      assert.match(db.envoyAdminUrl, /^http:\/\/10\.[\d.]+:9901$/, 'podIP + the envoy-admin container port');
+      assert.deepEqual(db.labels, { app: 'db' });
       const bundle = await kstore.latestObservation('configmap:spire/spire-bundle', K8S_BUNDLE_SOURCE);
       assert.ok(bundle?.data.kind === 'k8s.bundle');
       assert.deepEqual(bundle.data.certificates.map((c) => c.serialNumber), [caSerial]);
 
       const again = await sync.apply(await next(() => true));
       assert.deepEqual([again.added, again.removed, again.changed], [0, 0, 0], 'an unchanged snapshot writes nothing new');
+
+      // A relabelled pod: the workload follows, and a playbook's match.labels now covers it.
+      const pod = store.get('pods', 'shop', 'web-0');
+      assert.ok(pod);
+      store.update('pods', { ...pod, metadata: { ...pod.metadata, labels: { ...pod.metadata.labels, tier: 'edge' } } });
+      const relabelled = await sync.apply(await next((inv) => inv.workloads.some((w) => w.id === 'shop/web-0' && w.labels.tier === 'edge')));
+      assert.deepEqual([relabelled.added, relabelled.removed], [0, 0]);
+      const incident: Incident = { id: 'i', type: 'rotation_failed', subject: 'shop/web-0', status: 'open', openedAt: 0, resolvedAt: null, explanation: '', evidence: [], history: [] };
+      const facts = await gatherSubjectFacts(kstore, incident);
+      assert.equal(facts.labels.tier, 'edge');
+      assert.equal(matchMismatch({ types: ['rotation_failed'], labels: { app: 'web', tier: 'edge' } }, incident, facts), null);
+      assert.equal(matchMismatch({ types: ['rotation_failed'], labels: { tier: 'core' } }, incident, facts), 'label tier=core not on shop/web-0');
 
       store.delete('pods', 'shop', 'db-0');
       const gone = await sync.apply(await next((inv) => !inv.workloads.some((w) => w.id === 'shop/db-0')));

@@ -82,6 +82,33 @@ describe('SimWorld faults', () => {
     assert.notEqual(world.faults()[0]?.healedAt, null);
   });
 
+  it('envoy_sds_disconnected: that Envoy\'s SDS fetches fail while its agent stays up and rotates; restarting it heals it', async () => {
+    const { world, advance } = await twoNodeWorld();
+    await world.addWorkload({ id: 'shop/web-1', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-a' });
+    const served = world.envoy(WEB).served?.serialHex;
+    world.injectFault({ kind: 'envoy_sds_disconnected', target: WEB });
+    await advance(TTL / 2);
+    assert.equal(world.agent('node-a').up, true);
+    assert.notEqual(world.agentSvid(WEB).serialHex, served, 'the agent rotated');
+    assert.equal(world.envoy(WEB).served?.serialHex, served, 'the Envoy did not get it');
+    assert.equal(world.envoy(WEB).sds.updateFailure, 1);
+    await advance(1_000);
+    assert.equal(world.envoy(WEB).sds.updateFailure, 2, 'about one failed fetch a second');
+    assert.equal(world.envoy('shop/web-1').sds.updateFailure, 0, 'the other Envoy on the node is fine');
+    assert.equal(world.envoy('shop/web-1').served?.serialHex, world.agentSvid('shop/web-1').serialHex);
+
+    world.quitEnvoy(WEB);
+    await advance(500);
+    assert.equal(world.envoy(WEB).state, 'live');
+    assert.equal(world.envoy(WEB).served?.serialHex, world.agentSvid(WEB).serialHex, 'the new SDS stream fetched the current SVID');
+    assert.notEqual(world.faults()[0]?.healedAt, null);
+    await advance(1_000);
+    assert.equal(world.envoy(WEB).sds.updateFailure, 0);
+    assert.equal(world.actionsOnHealthyTargets, 0);
+    world.quitEnvoy('shop/web-1');
+    assert.equal(world.actionsOnHealthyTargets, 1, 'restarting a healthy Envoy is counted');
+  });
+
   it('handshake_errors raise ssl.connection_error until cleared; a restart does not heal them', async () => {
     const { world, advance } = await twoNodeWorld();
     const f = world.injectFault({ kind: 'handshake_errors', target: API });

@@ -26,6 +26,8 @@ export interface CloudRunAdminClientOptions {
 }
 
 type RawService = protos.google.cloud.run.v2.IService;
+type RawTemplate = protos.google.cloud.run.v2.IRevisionTemplate;
+type RawVolume = protos.google.cloud.run.v2.IVolume;
 type ListRequest = protos.google.cloud.run.v2.IListServicesRequest;
 
 /** The parts of gax's LROperation this client uses (an EventEmitter that polls while 'complete' has listeners). */
@@ -102,6 +104,24 @@ export class CloudRunAdminClient implements CloudRunPort {
 
   /** @inheritdoc */
   async updateTemplateAnnotation(name: string, key: string, value: string, signal?: AbortSignal): Promise<CloudRunRollout> {
+    return this.updateTemplate(name, (template) => ({ ...template, annotations: { ...template.annotations, [key]: value } }), signal);
+  }
+
+  /** @inheritdoc */
+  async updateSecretMount(
+    name: string, change: { readonly annotation: { readonly key: string; readonly value: string }; readonly pin?: { readonly secrets: readonly string[]; readonly version: string } },
+    signal?: AbortSignal,
+  ): Promise<CloudRunRollout> {
+    const { annotation, pin } = change;
+    return this.updateTemplate(name, (template) => ({
+      ...template,
+      annotations: { ...template.annotations, [annotation.key]: annotation.value },
+      ...(pin === undefined ? {} : { volumes: (template.volumes ?? []).map((v) => pinned(v, pin.secrets, pin.version)) }),
+    }), signal);
+  }
+
+  /** GetService, `edit` its template, UpdateService (a new revision when the template changed), then waits for the operation. */
+  private async updateTemplate(name: string, edit: (template: RawTemplate) => RawTemplate, signal?: AbortSignal): Promise<CloudRunRollout> {
     const getSite = this.site('GetService', name);
     const current = await this.guard(getSite, signal, async () => {
       const raw = await this.getRaw(name);
@@ -110,8 +130,7 @@ export class CloudRunAdminClient implements CloudRunPort {
     });
     const updateSite = this.site('UpdateService', name);
     const op = await this.guard(updateSite, signal, async () => {
-      const template = current.template ?? {};
-      const service: RawService = { ...current, template: { ...template, annotations: { ...template.annotations, [key]: value } } };
+      const service: RawService = { ...current, template: edit(current.template ?? {}) };
       const [lro] = await this.client.updateService({ service }, { ...this.callOptions(), longrunning: this.pollSettings() });
       const operation: PolledOperation = lro;
       if (typeof operation.name !== 'string' || operation.name === '') throw new CloudRunError('malformed', updateSite, 'OK', 'UpdateService returned an Operation without a name');
@@ -217,6 +236,13 @@ export class CloudRunAdminClient implements CloudRunPort {
   private site(method: string, resource: string): CloudRunCallSite {
     return { endpoint: this.endpoint, method, resource };
   }
+}
+
+/** `v` with the items of a secret volume of one of `secrets` that pin a numeric version moved to `version`. */
+function pinned(v: RawVolume, secrets: readonly string[], version: string): RawVolume {
+  const src = v.secret;
+  if (src === null || src === undefined || !secrets.includes(src.secret ?? '')) return v;
+  return { ...v, secret: { ...src, items: (src.items ?? []).map((it) => (/^\d+$/.test(it.version ?? '') ? { ...it, version } : it)) } };
 }
 
 /** The error for a call the caller aborted: `timeout` for AbortSignal.timeout(), otherwise `rpc` CANCELLED. */

@@ -1,6 +1,6 @@
 import type { protos } from '@google-cloud/run';
 import type {
-  CloudRunCondition, CloudRunConditionState, CloudRunContainer, CloudRunService,
+  CloudRunCondition, CloudRunConditionState, CloudRunContainer, CloudRunSecretVolume, CloudRunService,
 } from '../../ports/cloudrun.port.js';
 
 type RawService = protos.google.cloud.run.v2.IService;
@@ -111,6 +111,15 @@ export function toCloudRunService(raw: RawService | null | undefined): CloudRunS
     name: str(c.name, `template.containers[${i}].name`),
     image: str(c.image, `template.containers[${i}].image`),
   }));
+  const secretVolumes: CloudRunSecretVolume[] = (template.volumes ?? []).flatMap((v, i) => {
+    const src = v.secret;
+    if (src === null || src === undefined) return [];
+    return [{
+      volume: str(v.name, `template.volumes[${i}].name`),
+      secret: str(src.secret, `template.volumes[${i}].secret.secret`),
+      items: (src.items ?? []).map((it, j) => ({ path: str(it.path, `template.volumes[${i}].secret.items[${j}].path`), version: str(it.version, `template.volumes[${i}].secret.items[${j}].version`) })),
+    }];
+  });
   const base = {
     generation: int64(raw.generation, 'generation'),
     observedGeneration: int64(raw.observedGeneration, 'observedGeneration'),
@@ -132,9 +141,11 @@ export function toCloudRunService(raw: RawService | null | undefined): CloudRunS
     conditions: (raw.conditions ?? []).map((c, i) => condition(c, `conditions[${i}]`)).filter((c) => c !== null),
     ready: notReady.length === 0,
     notReady,
+    labels: stringMap(raw.labels, 'labels'),
     annotations: stringMap(raw.annotations, 'annotations'),
     templateAnnotations: stringMap(template.annotations, 'template.annotations'),
     containers,
+    secretVolumes,
     updateTimeMs: timestampMs(raw.updateTime, 'updateTime'),
   };
 }

@@ -74,7 +74,18 @@ const serverInfoResponse = z.looseObject({
   state: z.enum(['LIVE', 'DRAINING', 'PRE_INITIALIZING', 'INITIALIZING'], { error: 'expected LIVE|DRAINING|PRE_INITIALIZING|INITIALIZING' }),
   uptime_current_epoch: z.string().regex(/^\d+(\.\d+)?s$/, { error: 'expected a duration like "6s"' }).default('0s'),
   version: z.string().default(''),
+  /** envoy.config.core.v3.Node; only metadata (a google.protobuf.Struct) is read, leniently (see nodeMetadataOf). */
+  node: z.unknown().optional(),
 }, { error: 'expected a JSON object' });
+
+/** The string values of node.metadata; anything else (no node, no metadata, non-string values) is left out, never an error. */
+function nodeMetadataOf(node: unknown): Record<string, string> {
+  const metadata = typeof node === 'object' && node !== null ? (node as { metadata?: unknown }).metadata : undefined;
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return {};
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(metadata)) if (typeof v === 'string') out[k] = v;
+  return out;
+}
 
 /**
  * EnvoyAdminPort over HTTP with Node's global fetch. Every failure rejects with an
@@ -129,11 +140,11 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
     }
   }
 
-  /** GET {adminUrl}/server_info: state, uptime of the current epoch, version. */
+  /** GET {adminUrl}/server_info: state, uptime of the current epoch, version, the string values of node.metadata. */
   async readServerInfo(adminUrl: string, signal?: AbortSignal): Promise<EnvoyServerInfo> {
     const url = `${trimSlash(adminUrl)}/server_info`;
     const d = this.validate(url, '/server_info', serverInfoResponse, await this.request('GET', url, signal));
-    return { state: d.state, uptimeSeconds: Number.parseFloat(d.uptime_current_epoch), version: d.version };
+    return { state: d.state, uptimeSeconds: Number.parseFloat(d.uptime_current_epoch), version: d.version, nodeMetadata: nodeMetadataOf(d.node) };
   }
 
   /** JSON.parse + schema check; failures are `malformed` errors naming the field. */

@@ -22,7 +22,10 @@ export const DEFAULT_ENVOY_ADMIN_PORT = 9901;
 
 /** How the view interprets the cluster. */
 export interface InventoryRules {
+  /** Where the SPIRE agent pods run. */
   readonly spireNamespace: string;
+  /** Namespace and name of the trust-bundle ConfigMap. */
+  readonly bundleNamespace: string;
   readonly bundleConfigMap: string;
   readonly bundleKey: string;
   /** Labels an agent pod must carry (all of them). */
@@ -102,15 +105,15 @@ export function buildInventory(src: InventorySources, rules: InventoryRules, deg
     workloads.push({
       id: `${namespace}/${name}`, namespace, podName: name, uid: pod.metadata?.uid ?? '', node: pod.spec?.nodeName ?? null,
       serviceAccount, owner: ownerOf(pod), spiffeId, envoyAdminUrl: adminUrl(pod, annotations),
-      terminating: pod.metadata?.deletionTimestamp !== undefined, envoyRestarts: envoyStatus?.restartCount ?? 0, ...common,
+      terminating: pod.metadata?.deletionTimestamp !== undefined, envoyRestarts: envoyStatus?.restartCount ?? 0, labels: { ...labels }, ...common,
     });
   }
   workloads.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   agents.sort((a, b) => (a.node ?? '').localeCompare(b.node ?? '') || a.name.localeCompare(b.name));
 
-  const cm = src.configMaps.find((c) => c.metadata?.namespace === rules.spireNamespace && c.metadata.name === rules.bundleConfigMap);
+  const cm = src.configMaps.find((c) => c.metadata?.namespace === rules.bundleNamespace && c.metadata.name === rules.bundleConfigMap);
   const bundle = cm === undefined ? null : parseTrustBundle({
-    namespace: rules.spireNamespace, name: rules.bundleConfigMap, resourceVersion: cm.metadata?.resourceVersion ?? '', data: cm.data,
+    namespace: rules.bundleNamespace, name: rules.bundleConfigMap, resourceVersion: cm.metadata?.resourceVersion ?? '', data: cm.data,
   }, rules.bundleKey);
 
   return { workloads, agents, bundle, controllers: controllers(src), degraded: [...degraded].sort(), observedAtMs: nowMs };

@@ -20,8 +20,10 @@ import { ResilientInformer, type BackoffPolicy, type InformerSpec } from './resi
 /** Options of the adapter; everything but `connection` has a default. */
 export interface KubernetesInventoryOptions {
   readonly connection: KubeConnection;
-  /** Default "spire". */
+  /** Where the SPIRE agent pods run. Default "spire". */
   readonly spireNamespace?: string;
+  /** Namespace of the trust-bundle ConfigMap. Default: spireNamespace. */
+  readonly bundleNamespace?: string;
   /** Default "spire-bundle". */
   readonly bundleConfigMap?: string;
   /** Default "bundle.crt". */
@@ -61,6 +63,7 @@ export class KubernetesInventory implements KubernetesInventoryPort {
     this.endpoint = this.kc.getCurrentCluster()?.server ?? '(unknown)';
     this.rules = {
       spireNamespace: options.spireNamespace ?? 'spire',
+      bundleNamespace: options.bundleNamespace ?? options.spireNamespace ?? 'spire',
       bundleConfigMap: options.bundleConfigMap ?? 'spire-bundle',
       bundleKey: options.bundleKey ?? 'bundle.crt',
       agentLabels: options.agentLabels ?? { app: 'spire-agent' },
@@ -79,7 +82,7 @@ export class KubernetesInventory implements KubernetesInventoryPort {
 
   watchInventory(handlers: KubeInventoryHandlers): KubeInventoryWatch {
     const { core, apps, rules } = this;
-    const ns = rules.spireNamespace;
+    const ns = rules.bundleNamespace;
     const cmSelector = `metadata.name=${rules.bundleConfigMap}`;
     const throttleMs = this.options.snapshotThrottleMs ?? 150;
     const backoff = this.options.backoff ?? { initialMs: 250, maxMs: 30_000 };
@@ -173,7 +176,7 @@ export class KubernetesInventory implements KubernetesInventoryPort {
   }
 
   trustBundleRef(): KubeConfigMapKeyRef {
-    return { namespace: this.rules.spireNamespace, name: this.rules.bundleConfigMap, key: this.rules.bundleKey };
+    return { namespace: this.rules.bundleNamespace, name: this.rules.bundleConfigMap, key: this.rules.bundleKey };
   }
 
   getPod(namespace: string, name: string): Promise<KubePod | null> {

@@ -2,13 +2,15 @@
  * force_rotation on an agent: evict it through the SPIRE Server Agent API (DeleteAgent, never
  * BanAgent) so that it attests again, gets a new agent SVID and mints its workload SVIDs anew
  * (wire facts §6.6). Only for an agent that can re-attest, is not banned, and is behind now.
+ * With Kubernetes configured, the eviction is recorded as an Event on the node's SPIRE agent pod.
  */
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import { formatDuration, isoTime, rotationStatus } from '../../knowledge/svid-rotation.js';
+import type { KubePod } from '../../ports/kubernetes.port.js';
 import type { SpireAgentRecord, SpireServerPort } from '../../ports/spire.port.js';
 import { agentRecordMarkedSimulated, PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck } from '../action.js';
-import { agentNodeOf, needSpireServer, pause, platformScopeRefusal } from './kube-events.js';
+import { agentNodeOf, EVENT_REASONS, needSpireServer, pause, platformScopeRefusal, recordActionEvent } from './kube-events.js';
 import type { AgentProbePorts } from './restart-agent.action.js';
 import { durationParam, rethrowSpire, spireCode, textParam } from './step-params.js';
 
@@ -167,6 +169,27 @@ async function awaitReattested(ctx: ActionContext, server: SpireServerPort, agen
   return null;
 }
 
+/**
+ * Records the eviction as a Kubernetes Event on the SPIRE agent pod of the agent's node, when
+ * Kubernetes is configured and the pod's namespace is in scope. Never throws: '' when recorded,
+ * else a note for the detail (like recordActionEvent: an Event must not fail the action).
+ */
+async function recordEvictionEvent(job: RemediationRequest, ctx: ActionContext, t: AgentTarget, what: string): Promise<string> {
+  const kube = ctx.kubernetes;
+  if (kube === undefined || kube === null || t.node === null) return '';
+  let pod: KubePod | null;
+  try {
+    pod = await kube.getAgentPod(t.node);
+  } catch (e: unknown) {
+    return `; the Kubernetes Event could not be recorded (reading the SPIRE agent pod of ${t.node} failed: ${e instanceof Error ? e.message : String(e)})`;
+  }
+  if (pod === null) return `; no Kubernetes Event recorded: no SPIRE agent pod on node ${t.node}`;
+  const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace }, ctx.scope);
+  if (refusal !== null) return `; no Kubernetes Event recorded (${refusal})`;
+  return recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+    EVENT_REASONS.forceRotation, 'DeleteAgent', what);
+}
+
 /** The eviction: DeleteAgent (NotFound counts as done), then waits up to `waitReattest` for the agent to come back. */
 export async function performEviction(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<string> {
   const server = needSpireServer(ctx, job);
@@ -180,10 +203,13 @@ export async function performEviction(job: RemediationRequest, ctx: ActionContex
   const done = result === 'deleted'
     ? `DeleteAgent ${t.agentId} evicted the agent (its SVID serial was ${before.serialHex})`
     : `DeleteAgent ${t.agentId} answered NotFound: already evicted`;
+  const note = result === 'deleted'
+    ? await recordEvictionEvent(job, ctx, t, `evicted SPIRE agent ${t.agentId} on node ${t.node ?? '(unknown)'} through the SPIRE server (DeleteAgent; its agent SVID serial was ${before.serialHex}) so that it re-attests and mints fresh SVIDs`)
+    : '';
   const waitMs = durationParam(job, 'waitReattest', 10_000, 0, 300_000);
-  if (waitMs === 0) return `${done}; it attests again on its own`;
+  if (waitMs === 0) return `${done}; it attests again on its own${note}`;
   const after = await awaitReattested(ctx, server, t.agentId, before.serialHex, waitMs, signal);
   return after === null
-    ? `${done}; it has not re-attested within ${formatDuration(waitMs)} yet`
-    : `${done}; it re-attested with SVID serial ${after.serialHex}, valid until ${isoTime(after.svidExpiresAtMs)}, and mints its workload SVIDs anew`;
+    ? `${done}; it has not re-attested within ${formatDuration(waitMs)} yet${note}`
+    : `${done}; it re-attested with SVID serial ${after.serialHex}, valid until ${isoTime(after.svidExpiresAtMs)}, and mints its workload SVIDs anew${note}`;
 }

@@ -13,6 +13,13 @@
  * The sequence is level-based: a prepared authority is resumed, not prepared again; an active
  * authority whose CA certificate was issued after the job was decided means the rotation already
  * happened (a re-delivered job does not rotate twice).
+ *
+ * No Kubernetes Event is recorded: the sequence changes no Kubernetes object, and the one that would
+ * fit, the Namespace of the bundle ConfigMap, is cluster-scoped. An Event about a cluster-scoped
+ * object has an empty involvedObject.namespace and lives in `default` (as client-go records them),
+ * and is found by the object's uid (a `get namespaces` grant spire-healer does not have);
+ * recordActionEvent puts the Event in its object's own namespace, so it cannot express that. The
+ * audit log records every step.
  */
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';

@@ -15,8 +15,11 @@ import { fleetRefusal, PermanentActionError, type ActionContext, type ActionScop
 export const EVENT_REASONS = {
   restartAgent: 'SpireHealerRestartAgent',
   deletePod: 'SpireHealerRestart',
+  restartEnvoy: 'SpireHealerRestartEnvoy',
   redeploy: 'SpireHealerRedeploy',
   syncBundle: 'SpireHealerBundleSync',
+  /** force_rotation by agent eviction, recorded on the node's SPIRE agent pod. */
+  forceRotation: 'SpireHealerForceRotation',
 } as const;
 
 /**

@@ -2,6 +2,8 @@
  * Platform variants of restart_envoy, for restart-envoy.action.ts to call from `perform` after
  * its own precheck (the live Envoy still serves an overdue SVID) passed:
  *
+ * - `quitEnvoy`: Kubernetes (the default): POST /quitquitquit on the Envoy admin endpoint, and a
+ *   Kubernetes Event on the pod;
  * - `deleteWorkloadPod`: Kubernetes, `params.method === 'delete_pod'`: the pod is deleted and its
  *   controller recreates it (new uid and IP; a new Envoy fetches the agent's current SVID);
  * - `newCloudRunRevision`: Cloud Run has no admin-reachable sidecar to quit, so a new revision
@@ -88,6 +90,37 @@ export async function deleteWorkloadPod(job: RemediationRequest, w: Workload, ct
   const note = await recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace, name, uid: pod.uid },
     EVENT_REASONS.deletePod, 'DeletePod', `deleted pod ${name} to restart its Envoy sidecar`);
   return `deleted pod ${namespace}/${name} (uid ${pod.uid}); its ${pod.owner.kind} ${pod.owner.name} recreates it and the new Envoy fetches a current SVID over SDS${note}`;
+}
+
+/**
+ * restart_envoy on Kubernetes (the default method): POST /quitquitquit on the workload's Envoy
+ * admin endpoint; Envoy exits cleanly and the kubelet restarts only that container. With the
+ * Kubernetes port configured, records a Kubernetes Event SpireHealerRestartEnvoy on the pod (read
+ * first for its uid); an Event that cannot be recorded is a note in the detail, never a failure.
+ * Idempotency is the caller's: restart_envoy's precheck skips an Envoy that was restarted already.
+ */
+export async function quitEnvoy(job: RemediationRequest, w: Workload, ctx: ActionContext, signal?: AbortSignal): Promise<string> {
+  await ctx.envoy.quit(w.envoyAdminUrl, signal);
+  const note = w.platform === 'kubernetes' ? await recordQuitEvent(job, w, ctx) : '';
+  return `POST ${w.envoyAdminUrl}/quitquitquit accepted; Envoy restarts and re-fetches its SVID over SDS${note}`;
+}
+
+/** The Event of a quit on the workload's pod: '' when recorded (or Kubernetes is not configured), else a note for the detail. */
+async function recordQuitEvent(job: RemediationRequest, w: Workload, ctx: ActionContext): Promise<string> {
+  const kube = ctx.kubernetes;
+  if (kube === undefined || kube === null) return '';
+  const namespace = w.location;
+  const name = podNameOf(w);
+  let uid: string;
+  try {
+    const pod = await kube.getPod(namespace, name);
+    if (pod === null) return `; no Kubernetes Event: pod ${namespace}/${name} was not found`;
+    uid = pod.uid;
+  } catch (e: unknown) {
+    return `; the Kubernetes Event could not be recorded (reading pod ${namespace}/${name}: ${e instanceof Error ? e.message : String(e)})`;
+  }
+  return recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace, name, uid },
+    EVENT_REASONS.restartEnvoy, 'RestartEnvoy', `restarted the Envoy sidecar of pod ${name} (POST /quitquitquit)`);
 }
 
 /**

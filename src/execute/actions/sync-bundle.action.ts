@@ -2,6 +2,8 @@ import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { KubeConfigMapKeyRef, KubernetesInventoryPort, KubeTrustBundleRead } from '../../ports/kubernetes.port.js';
 import type { SpireBundle } from '../../ports/spire.port.js';
 import { bundleMarkedSimulated, PermanentActionError, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
+import { bundlePem, serverPrints, short } from './bundle-pem.js';
+import { bundleSecretOf, performSecret, precheckSecret } from './sync-bundle-secret.js';
 import {
   EVENT_REASONS, kubeFailureOf, needKubernetes, needSpireServer, numberParam, platformScopeRefusal, recordActionEvent, rethrowKube, stringParam,
 } from './kube-events.js';
@@ -24,22 +26,14 @@ function destinationOf(job: RemediationRequest, kube: KubernetesInventoryPort): 
     return { ref: { ...configured, ...(key === undefined ? {} : { key }) }, trustDomain: td };
   }
   const m = /^configmap:([^/]+)\/([^/]+)$/.exec(job.target);
-  if (m === null) return { skip: { proceed: false, detail: `sync_bundle acts on configmap:<ns>/<name> and trust-domain:<td> targets; ${job.target} is neither` } };
+  if (m === null) return { skip: { proceed: false, detail: `sync_bundle acts on configmap:<ns>/<name>, secret:projects/<p>/secrets/<s> and trust-domain:<td> targets; ${job.target} is none of them` } };
   const [namespace = '', name = ''] = [m[1], m[2]];
   const isConfigured = namespace === configured.namespace && name === configured.name;
   return { ref: { namespace, name, key: key ?? (isConfigured ? configured.key : DEFAULT_KEY) }, trustDomain: undefined };
 }
 
-/** Concatenated PEM CERTIFICATE blocks of the server's X.509 authorities (what k8sbundle writes). */
-export function bundlePem(bundle: SpireBundle): string {
-  return bundle.x509Authorities.map((a) => {
-    const b64 = Buffer.from(a.certificate.der).toString('base64');
-    return `-----BEGIN CERTIFICATE-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
-  }).join('');
-}
-
-const serverPrints = (b: SpireBundle): string[] => b.x509Authorities.map((a) => a.certificate.sha256).sort();
-const short = (prints: readonly string[]): string => prints.map((p) => p.slice(0, 12)).join(', ');
+/** Re-exported: the PEM form lives in bundle-pem.ts, shared with the Secret Manager destination. */
+export { bundlePem };
 
 /** True when the ConfigMap key holds exactly the server's authorities (SHA-256 set, nothing else). */
 function holdsServerBundle(cm: KubeTrustBundleRead, server: SpireBundle): boolean {
@@ -72,7 +66,7 @@ async function readBoth(job: RemediationRequest, ctx: ActionContext, signal: Abo
 }
 
 /**
- * sync_bundle: writes the SPIRE server's current trust bundle (GetBundle, concatenated PEM of
+ * The ConfigMap destination: writes the SPIRE server's current trust bundle (GetBundle, concatenated PEM of
  * every X.509 authority) into the distributed ConfigMap key (`configmap:<ns>/<name>` key
  * `params.key` or bundle.crt; `trust-domain:<td>`: the ConfigMap the inventory watches), as SPIRE's
  * k8sbundle notifier does: a replace carrying the resourceVersion it compared against, re-read and
@@ -80,9 +74,8 @@ async function readBoth(job: RemediationRequest, ctx: ActionContext, signal: Abo
  * already holds exactly the server's authorities (SHA-256 fingerprints). Records a Kubernetes
  * Event on the ConfigMap. Needs ctx.kubernetes and ctx.spireServer.
  */
-export const syncBundleAction: RemediationAction = {
-  name: 'sync_bundle',
-  async precheck(job, ctx, signal) {
+const configMap = {
+  async precheck(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Precheck> {
     const read = await readBoth(job, ctx, signal);
     if ('skip' in read) return read.skip;
     const { dest: { ref }, server, cm } = read;
@@ -94,7 +87,7 @@ export const syncBundleAction: RemediationAction = {
     const problems = cm.bundle.problems.length === 0 ? '' : `; ${cm.bundle.problems.join('; ')}`;
     return { proceed: true, detail: `${where} holds ${have.length} certificate(s) (${short(have)}) but the server's bundle (sequence ${server.sequenceNumber}) has ${server.x509Authorities.length} (${short(serverPrints(server))})${problems}` };
   },
-  async perform(job, ctx, signal) {
+  async perform(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<string> {
     const kube = needKubernetes(ctx, job);
     const maxConflicts = numberParam(job, 'maxConflicts', 5, 0, 50);
     for (let conflicts = 0; ; conflicts++) {
@@ -117,5 +110,62 @@ export const syncBundleAction: RemediationAction = {
       return `wrote the server's ${server.x509Authorities.length} X.509 authorities (${short(serverPrints(server))}, sequence ${server.sequenceNumber}) to ${where}` +
         ` (resourceVersion ${cm.bundle.resourceVersion} → ${written})${retried}${note}`;
     }
+  },
+};
+
+/** One place the bundle is distributed to. */
+interface BundleCopy {
+  readonly what: string;
+  precheck(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Precheck>;
+  perform(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<string>;
+}
+
+/**
+ * Where a job's bundle goes: `configmap:<ns>/<name>` the ConfigMap; `secret:<name>` the Secret
+ * Manager secret; `trust-domain:<td>` the configured ConfigMap (when Kubernetes is configured) and
+ * the configured Cloud Run bundle secret (`params.secret` or `sources.cloudRun.bundleSecret`, when
+ * set), each synced on its own.
+ */
+function destinations(job: RemediationRequest, ctx: ActionContext): BundleCopy[] {
+  const secretOf = (secret: string, td: string | undefined): BundleCopy => ({
+    what: `secret ${secret}`,
+    precheck: (j, c, s) => precheckSecret(j, c, secret, td, s),
+    perform: (j, c, s) => performSecret(j, c, secret, td, s),
+  });
+  if (job.target.startsWith('secret:')) return [secretOf(job.target.slice('secret:'.length), undefined)];
+  if (!job.target.startsWith('trust-domain:')) return [{ what: job.target, ...configMap }];
+  const td = job.target.slice('trust-domain:'.length);
+  const secret = bundleSecretOf(job, ctx);
+  const hasKube = ctx.kubernetes !== undefined && ctx.kubernetes !== null;
+  if (secret === null || (ctx.secrets ?? null) === null) return [{ what: 'the bundle ConfigMap', ...configMap }];
+  return [...(hasKube ? [{ what: 'the bundle ConfigMap', ...configMap }] : []), secretOf(secret, td)];
+}
+
+/**
+ * sync_bundle: makes every distributed copy of the trust bundle that the target names equal to the
+ * SPIRE server's current bundle: the bundle ConfigMap (see `configMap` above) and, for Cloud Run,
+ * the Secret Manager secret the services mount (sync-bundle-secret.ts: a new version, then new
+ * revisions so the workloads read it). A trust-domain target with both proceeds when either is
+ * stale and acts only on the stale one(s). Needs ctx.spireServer, and ctx.kubernetes or
+ * ctx.secrets + ctx.cloudrun for its destination.
+ */
+export const syncBundleAction: RemediationAction = {
+  name: 'sync_bundle',
+  async precheck(job, ctx, signal) {
+    const dests = destinations(job, ctx);
+    const checks = await Promise.all(dests.map((d) => d.precheck(job, ctx, signal)));
+    const proceed = checks.some((c) => c.proceed);
+    const detail = checks.map((c) => c.detail).join('; ');
+    return proceed ? { proceed: true, detail } : { proceed: false, detail };
+  },
+  async perform(job, ctx, signal) {
+    const dests = destinations(job, ctx);
+    if (dests.length === 1 && dests[0] !== undefined) return dests[0].perform(job, ctx, signal);
+    const out: string[] = [];
+    for (const d of dests) {
+      const check = await d.precheck(job, ctx, signal);
+      out.push(check.proceed ? await d.perform(job, ctx, signal) : check.detail);
+    }
+    return out.join('; ');
   },
 };

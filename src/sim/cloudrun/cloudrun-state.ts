@@ -40,7 +40,10 @@ export interface SimRevisionTemplateSpec {
     readonly env?: readonly { readonly name: string; readonly value: string }[];
     readonly ports?: readonly { readonly name?: string; readonly containerPort: number }[];
     readonly args?: readonly string[];
+    readonly volumeMounts?: readonly { readonly name: string; readonly mountPath: string }[];
   }[];
+  /** Volumes (a Secret Manager secret mount: `{ name, secret: { secret, items: [{ path, version }] } }`). */
+  readonly volumes?: readonly { readonly name: string; readonly secret?: { readonly secret: string; readonly items?: readonly { readonly path: string; readonly version: string }[] } }[];
 }
 
 /** `fail`: the revision ends CONDITION_FAILED after the delay; `stuck`: it reconciles forever. */

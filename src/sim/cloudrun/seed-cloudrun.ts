@@ -86,6 +86,25 @@ export interface CloudRunSeed {
     /** SPIFFE ID recorded in the template (default spiffe://example.org/cloudrun/<serviceId>). */
     readonly spiffeId?: string;
   }[];
+  /**
+   * A CA-bundle secret every service mounts into its Envoy container at BUNDLE_MOUNT_PATH (file
+   * bundle.crt): `secret` as the template writes it ("<secret>" in the same project or
+   * projects/<p>/secrets/<s>), `version` "latest" or a number.
+   */
+  readonly bundleSecret?: { readonly secret: string; readonly version: string };
+}
+
+/** Where a seeded service's Envoy finds the mounted CA bundle (bundleSecret). */
+export const BUNDLE_MOUNT_PATH = '/etc/spire-bundle';
+/** The volume name of the mounted CA bundle. */
+export const BUNDLE_VOLUME = 'spire-bundle';
+
+function withBundleSecret(template: SimRevisionTemplateSpec, mount: { readonly secret: string; readonly version: string }): SimRevisionTemplateSpec {
+  return {
+    ...template,
+    containers: template.containers.map((c) => (c.name === 'envoy' ? { ...c, volumeMounts: [...(c.volumeMounts ?? []), { name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH }] } : c)),
+    volumes: [...(template.volumes ?? []), { name: BUNDLE_VOLUME, secret: { secret: mount.secret, items: [{ path: 'bundle.crt', version: mount.version }] } }],
+  };
 }
 
 /**
@@ -96,7 +115,8 @@ export interface CloudRunSeed {
 export function seedCloudRun(sim: SimCloudRun, seed: CloudRunSeed): string[] {
   return seed.services.map((s) => {
     const name = `projects/${seed.project}/locations/${seed.location}/services/${s.serviceId}`;
-    const template = seedTemplate(s.spiffeId ?? `spiffe://example.org/cloudrun/${s.serviceId}`, s.image);
+    const base = seedTemplate(s.spiffeId ?? `spiffe://example.org/cloudrun/${s.serviceId}`, s.image);
+    const template = seed.bundleSecret === undefined ? base : withBundleSecret(base, seed.bundleSecret);
     sim.createService({
       name,
       labels: { 'managed-by': 'spire-healer-sim', ...seed.labels },

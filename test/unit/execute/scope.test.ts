@@ -2,10 +2,12 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   agentRecordMarkedSimulated, bundleMarkedSimulated, isMarkedSimulated, isPermanentError, judgesFleet, PermanentActionError, scopeRefusal,
-  SIMULATED_CA_RDN, SIMULATED_MARKER, type ActionScope,
+  SIMULATED_CA_RDN, SIMULATED_MARKER, workloadScopeRefusal, type ActionContext, type ActionScope,
 } from '../../../src/execute/action.js';
 import { platformScopeRefusal } from '../../../src/execute/actions/kube-events.js';
 import type { Workload } from '../../../src/knowledge/model/workload.js';
+import type { EnvoyAdminPort, EnvoyServerInfo } from '../../../src/ports/envoy-admin.port.js';
+import type { KubePod, KubernetesInventoryPort } from '../../../src/ports/kubernetes.port.js';
 import type { SpireAgentRecord, SpireBundle } from '../../../src/ports/spire.port.js';
 import { SIMULATED_MARKER as SIM_SIDE_MARKER } from '../../../src/sim/world-model.js';
 import { SIMULATED_CA_RDN as SIM_SIDE_CA_RDN } from '../../../src/sim/certs.js';
@@ -81,6 +83,60 @@ describe('the simulated fleet\'s marker on platform targets', () => {
     assert.equal(bundleMarkedSimulated(bundle('C=US, O=SPIFFE', `C=US, O=SPIFFE, ${SIMULATED_CA_RDN}, CN=example.org sim CA`)), true);
     assert.equal(bundleMarkedSimulated(bundle('C=US, O=SPIFFE', 'C=US, O=SPIFFE, OU=spire-healer.io/simulated-not')), false);
     assert.equal(bundleMarkedSimulated(bundle()), false);
+  });
+});
+
+describe('a workload no platform port can read: judged by its Envoy\'s /server_info node.metadata', () => {
+  /** A context whose Envoy answers /server_info with `metadata` (or rejects with `fail`), and whose Kubernetes port has `pod` (or none). */
+  const ctxWith = (o: { metadata?: Record<string, string>; fail?: Error; pod?: Partial<KubePod>; scope: ActionScope }): { ctx: ActionContext; reads: string[] } => {
+    const reads: string[] = [];
+    const envoy = {
+      readServerInfo: (url: string): Promise<EnvoyServerInfo> => {
+        reads.push(url);
+        return o.fail !== undefined ? Promise.reject(o.fail) : Promise.resolve({ state: 'LIVE', uptimeSeconds: 1, version: '', nodeMetadata: o.metadata ?? {} });
+      },
+    } as unknown as EnvoyAdminPort;
+    const kubernetes = { getPod: () => Promise.resolve(o.pod === undefined ? null : { labels: {}, ...o.pod }) } as unknown as KubernetesInventoryPort;
+    return { ctx: { envoy, kubernetes, scope: o.scope } as unknown as ActionContext, reads };
+  };
+  const marked = { [SIMULATED_MARKER]: 'true' };
+
+  it('production refuses an Envoy whose node metadata carries the marker; a simulation acts on it', async () => {
+    const p = ctxWith({ metadata: marked, scope: scope({ production: true }) });
+    assert.match(await workloadScopeRefusal(w(), p.ctx) ?? '', /^refused: shop\/web-0 belongs to the simulated fleet/);
+    assert.deepEqual(p.reads, ['http://127.0.0.1:9901']);
+    assert.equal(await workloadScopeRefusal(w(), ctxWith({ metadata: marked, scope: scope({ simulated: true }) }).ctx), null);
+  });
+
+  it('production acts on an Envoy without it (or with another value); a simulation refuses it', async () => {
+    for (const metadata of [{}, { [SIMULATED_MARKER]: 'false', team: 'pay' }]) {
+      assert.equal(await workloadScopeRefusal(w(), ctxWith({ metadata, scope: scope({ production: true }) }).ctx), null);
+      assert.match(await workloadScopeRefusal(w(), ctxWith({ metadata, scope: scope({ simulated: true }) }).ctx) ?? '', /does not carry the simulated fleet's marker/);
+    }
+  });
+
+  it('a readable pod decides alone, as do marked labels; Envoy is read only when the fleet is judged', async () => {
+    const pod = ctxWith({ metadata: marked, pod: { labels: {} }, scope: scope({ production: true }) });
+    assert.equal(await workloadScopeRefusal(w(), pod.ctx), null, 'the pod is unmarked: its Envoy\'s metadata is not asked');
+    assert.deepEqual(pod.reads, []);
+    const labelled = ctxWith({ scope: scope({ production: true }) });
+    assert.match(await workloadScopeRefusal(w({ labels: marked }), labelled.ctx) ?? '', /belongs to the simulated fleet/);
+    assert.deepEqual(labelled.reads, []);
+    const neither = ctxWith({ metadata: marked, scope: scope() });
+    assert.equal(await workloadScopeRefusal(w(), neither.ctx), null);
+    assert.deepEqual(neither.reads, []);
+  });
+
+  it('an unreadable /server_info rejects (never a guess), keeping the port\'s failure class', async () => {
+    const unreachable = Object.assign(new Error('http://127.0.0.1:9901/server_info: GET failed: ECONNREFUSED'), { failure: 'unreachable' });
+    await assert.rejects(workloadScopeRefusal(w(), ctxWith({ fail: unreachable, scope: scope({ production: true }) }).ctx), (e: unknown) => {
+      assert.ok(e instanceof Error);
+      assert.match(e.message, /^cannot tell whether shop\/web-0 belongs to the simulated fleet: .*ECONNREFUSED/);
+      assert.equal(isPermanentError(e), false);
+      return true;
+    });
+    const malformed = Object.assign(new Error('invalid /server_info payload'), { failure: 'malformed' });
+    await assert.rejects(workloadScopeRefusal(w(), ctxWith({ fail: malformed, scope: scope({ simulated: true }) }).ctx), (e: unknown) => isPermanentError(e));
   });
 });
 

@@ -70,6 +70,9 @@ describe('diagnosis picks the first step of the shipped ladders (table)', () => 
     'agent not rotating and may re-attest: force rotation': { type: 'rotation_failed', subject: 'payments/api-0', cause: 'agent_not_rotating', first: 'force_rotation' },
     'agent not rotating but banned: straight to restart Envoy': { type: 'rotation_failed', subject: 'payments/api-0', cause: 'agent_not_rotating', facts: { agentCanReattest: false }, first: 'restart_envoy' },
     'agent SDS failing, agent up: restart Envoy': { type: 'agent_disconnected', subject: 'agent:node-1', cause: 'agent_sds_failing', facts: { kind: 'agent' }, first: 'restart_envoy' },
+    // As gathered in practice: agent_sds_failing means no Debug reading (health unknown), and this very incident is an open agent_disconnected.
+    'agent SDS failing, agent health unknown: restart Envoy (the action checks the agent live)': { type: 'agent_disconnected', subject: 'agent:node-1', cause: 'agent_sds_failing', facts: { kind: 'agent', agentHealthy: null }, first: 'restart_envoy' },
+    'agent SDS failing, agent seen unhealthy: restart Envoy (the action checks the agent live)': { type: 'agent_disconnected', subject: 'agent:node-1', cause: 'agent_sds_failing', facts: { kind: 'agent', agentHealthy: false }, first: 'restart_envoy' },
     'agent unreachable: collect evidence first': { type: 'agent_disconnected', subject: 'agent:node-1', cause: 'agent_unreachable', facts: { kind: 'agent', agentHealthy: false }, first: 'collect_evidence' },
     'stale ConfigMap: sync the bundle': { type: 'trust_bundle_drift', subject: 'configmap:spire/spire-bundle', cause: 'configmap_bundle_stale', facts: { kind: 'configmap' }, first: 'sync_bundle' },
     'stale Envoy bundle: restart Envoy': { type: 'trust_bundle_drift', subject: 'payments/api-0', cause: 'envoy_bundle_stale', first: 'restart_envoy' },

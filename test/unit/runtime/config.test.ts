@@ -34,9 +34,29 @@ describe('config', () => {
     assert.equal(c.sources.kubernetes, undefined);
   });
 
+  it('a Cloud Run bundle secret and the Secret Manager endpoint are carried to the sources', () => {
+    const c = parseConfig('c.yaml', [
+      'sources:',
+      '  cloudRun:',
+      '    locations: [{ project: acme, location: europe-west1 }]',
+      '    bundleSecret: projects/acme/secrets/spire-bundle',
+      '    secretManagerEndpoint: "127.0.0.1:9001"',
+    ].join('\n'));
+    assert.equal(c.sources.cloudRun?.bundleSecret, 'projects/acme/secrets/spire-bundle');
+    assert.equal(c.sources.cloudRun.secretManagerEndpoint, '127.0.0.1:9001');
+  });
+
   const bad: Record<string, { text: string; want: RegExp }> = {
     'a SPIRE endpoint that is not a SPIFFE endpoint URI is named': { text: 'sources:\n  spire:\n    trustDomain: example.org\n    server: /run/spire/api.sock\n', want: /c\.yaml:4:13: sources\.spire\.server: expected a SPIFFE endpoint/ },
     'a Cloud Run source without locations is named': { text: 'sources:\n  cloudRun:\n    locations: []\n', want: /sources\.cloudRun\.locations: /i },
+    'a Cloud Run bundle secret that is not a secret name is named': {
+      text: 'sources:\n  cloudRun:\n    locations: [{ project: acme, location: europe-west1 }]\n    bundleSecret: acme/spire-bundle\n',
+      want: /^c\.yaml:4:19: sources\.cloudRun\.bundleSecret: expected projects\/<project>\/secrets\/<secret>, e\.g\. projects\/acme\/secrets\/spire-bundle$/,
+    },
+    'a Cloud Run bundle secret outside the configured projects is refused (least privilege)': {
+      text: 'sources:\n  cloudRun:\n    locations: [{ project: acme, location: europe-west1 }]\n    bundleSecret: projects/other/secrets/spire-bundle\n',
+      want: /^c\.yaml:4:19: sources\.cloudRun\.bundleSecret: the secret's project other is not one of the configured Cloud Run projects \(acme\)/,
+    },
     'a bad bundle ConfigMap name is named': { text: 'sources:\n  kubernetes: { bundleConfigMap: spire-bundle }\n', want: /sources\.kubernetes\.bundleConfigMap: expected namespace\/name/ },
     'an unknown key names the key and its line': { text: 'redis:\n  url: redis://x:6379\n  prefx: a\n', want: /^c\.yaml:3:3: redis\.prefx: .*unrecognized/im },
     'a wrong type names the key': { text: 'monitor:\n  concurrency: lots\n', want: /c\.yaml:2:16: monitor\.concurrency: .*number/i },
