@@ -2,8 +2,9 @@
  * The simulated fleet's Cloud Run side: one service per Cloud Run workload, annotated with its
  * Envoy admin URL and SPIFFE ID (how the daemon enrols it), served by the fake Admin API v2.
  * Every service carries spire-healer.io/simulated: "true" (SIMULATED_MARKER) as a label and as an
- * annotation (the Cloud Run port reports annotations, not labels): what actions read to refuse this
- * fleet in production and anything else in a simulation.
+ * annotation (the Cloud Run port reports both: actions read the annotation live, and the label reaches
+ * the workload's labels, their fallback when the service cannot be read): what actions read to refuse
+ * this fleet in production and anything else in a simulation.
  *
  * Next to it runs a fake Secret Manager holding the trust-domain CA bundle secret
  * `projects/<first project>/secrets/spire-bundle` (labelled with the marker too), version 1 = the
