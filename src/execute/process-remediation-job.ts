@@ -121,7 +121,31 @@ async function gateChecks(job: RemediationRequest, ctx: ActionContext): Promise<
   ]);
   if (control.paused) return { proceed: false, held: true, detail: `remediation is paused: ${control.reason}` };
   if (storm !== null && job.action !== 'notify') return { proceed: false, held: true, detail: `fleet in storm (${storm.id}): held until it ends` };
+  const overBudget = await budgetUsedUp(job, ctx, now);
+  if (overBudget !== null) return { proceed: false, held: true, detail: overBudget };
   if (incident === null) return { proceed: false, detail: `incident ${job.incidentId} not found` };
   if (incident.status !== 'open') return { proceed: false, detail: `incident ${job.incidentId} is already resolved` };
+  return null;
+}
+
+/**
+ * Why the job's budget is used up by actions decided before it (e.g. by another replica at the
+ * same moment), or null. Its own ledger entry was recorded when it was decided; a job without
+ * one (recorded by an older version) is not held back.
+ */
+async function budgetUsedUp(job: RemediationRequest, ctx: ActionContext, now: number): Promise<string | null> {
+  const b = job.budget;
+  if (b === undefined) return null;
+  const scopes = [
+    { limit: b.perPlaybook, scope: { playbook: b.playbook }, words: `playbook ${b.playbook}` },
+    { limit: b.perSubject, scope: { subject: b.subject }, words: `subject ${b.subject}` },
+  ];
+  for (const { limit, scope, words } of scopes) {
+    if (limit === null) continue;
+    const before = await ctx.store.ledgerEntriesBefore(scope, job.id, now - limit.windowMs);
+    if (before !== null && before >= limit.count) {
+      return `over budget: ${before} actions of ${words} were decided before this one in the last ${Math.round(limit.windowMs / 1000)}s (max ${limit.count}); held back`;
+    }
+  }
   return null;
 }

@@ -120,6 +120,11 @@ export interface KnowledgeStore {
   countLedgerEntries(scope: { readonly playbook: string } | { readonly subject: string }, since: number): Promise<number>;
   /** The latest ledger entry on a subject, or null. */
   lastLedgerEntry(subject: string): Promise<LedgerEntry | null>;
+  /**
+   * How many entries of the scope were recorded at or after `since` and strictly before entry
+   * `id`; null when `id` is not in that scope's ledger.
+   */
+  ledgerEntriesBefore(scope: { readonly playbook: string } | { readonly subject: string }, id: string, since: number): Promise<number | null>;
   putApproval(a: Approval): Promise<void>;
   getApproval(incidentId: string): Promise<Approval | null>;
 

@@ -33,7 +33,7 @@ export async function ensureJob(deps: PlanDeps, incident: Incident, req: Remedia
 }
 
 /** The job of the step the plan is executing. */
-export function stepRequest(snap: IncidentPlanSnapshot, incident: Incident, now: number): RemediationRequest | null {
+export function stepRequest(snap: IncidentPlanSnapshot, incident: Incident, now: number, playbook?: Playbook): RemediationRequest | null {
   const c = snap.context;
   const step = c.steps[c.step];
   if (c.jobId === null || step === undefined) return null;
@@ -44,6 +44,9 @@ export function stepRequest(snap: IncidentPlanSnapshot, incident: Incident, now:
     // at the deadline itself and skips one that starts after it (the plan has moved on by then).
     timeoutMs: Math.max(1_000, Math.floor(((c.deadlineAt ?? now + step.jobTimeoutMs) - now) / 2)),
     ...(c.deadlineAt === null ? {} : { deadlineAt: c.deadlineAt }),
+    ...(playbook === undefined ? {} : {
+      budget: { playbook: c.playbook, subject: incident.subject, perPlaybook: playbook.guardrails.maxActionsPerPlaybook, perSubject: playbook.guardrails.maxActionsPerSubject },
+    }),
   };
 }
 

@@ -88,7 +88,7 @@ export async function reconcilePlans(deps: PlanDeps, now: number, focus?: Readon
       if (JSON.stringify(rec) !== saved) await deps.store.savePlanSnapshot(incident.id, rec);
     }
     if (after.value === 'executing') {
-      const req = stepRequest(after, incident, now);
+      const req = stepRequest(after, incident, now, playbook);
       if (req !== null) {
         // The ledger counts the action as soon as it is decided (shadow too): budgets see it before the job runs.
         await deps.store.recordLedgerEntry({ id: req.id, playbook: after.context.playbook, subject: incident.subject, incidentId: incident.id, at: now });

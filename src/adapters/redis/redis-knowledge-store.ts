@@ -265,6 +265,13 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     return this.redis.zcount(key, String(since), '+inf');
   }
 
+  async ledgerEntriesBefore(scope: { readonly playbook: string } | { readonly subject: string }, id: string, since: number): Promise<number | null> {
+    const key = 'playbook' in scope ? this.keys.ledgerByPlaybook(scope.playbook) : this.keys.ledgerBySubject(scope.subject);
+    const score = await this.redis.zscore(key, id);
+    if (score === null) return null;
+    return Number(score) < since ? 0 : this.redis.zcount(key, String(since), `(${score}`);
+  }
+
   async lastLedgerEntry(subject: string): Promise<LedgerEntry | null> {
     const [last] = await this.redis.zrange(this.keys.ledgerBySubject(subject), '-1', '-1');
     if (last === undefined) return null;

@@ -39,6 +39,26 @@ export interface RemediationRequest extends RemediationStep {
    * skipped, and a delivery never runs beyond it.
    */
   readonly deadlineAt?: number;
+  /**
+   * The playbook's action budgets this job counts against (its own ledger entry was recorded when
+   * plan decided it). Re-checked when the job starts: another replica deciding at the same moment
+   * can have used the budget up, and then this job is held back.
+   */
+  readonly budget?: JobBudget;
+}
+
+/** A budget: at most `count` actions per `windowMs`. */
+export interface BudgetLimit {
+  readonly count: number;
+  readonly windowMs: number;
+}
+
+/** The ledger scopes and limits a job counts against. */
+export interface JobBudget {
+  readonly playbook: string;
+  readonly subject: string;
+  readonly perPlaybook: BudgetLimit | null;
+  readonly perSubject: BudgetLimit | null;
 }
 
 /** One execution of one remediation step, as recorded in knowledge. */
