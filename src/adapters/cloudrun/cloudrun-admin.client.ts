@@ -1,4 +1,5 @@
 import { ServicesClient, type protos } from '@google-cloud/run';
+import { untilAborted } from '../until-aborted.js';
 import { credentials } from '@grpc/grpc-js';
 import type { CloudRunPort, CloudRunRollout, CloudRunService } from '../../ports/cloudrun.port.js';
 import { CloudRunError, toCloudRunError, type CloudRunCallSite } from './cloudrun-error.js';
@@ -191,17 +192,7 @@ export class CloudRunAdminClient implements CloudRunPort {
       signal?.throwIfAborted();
       this.ready ??= this.client.initialize();
       await this.ready;
-      if (signal === undefined) return await fn();
-      let onAbort: (() => void) | undefined;
-      const aborted = new Promise<never>((_resolve, reject) => {
-        onAbort = () => { reject(toAbortError(signal, site)); };
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-      try {
-        return await Promise.race([fn(), aborted]);
-      } finally {
-        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
-      }
+      return await untilAborted(fn, signal, () => toAbortError(signal as AbortSignal, site));
     } catch (e: unknown) {
       if (signal?.aborted === true && !(e instanceof CloudRunError)) throw toAbortError(signal, site);
       throw toCloudRunError(e, site);

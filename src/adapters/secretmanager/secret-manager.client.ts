@@ -1,4 +1,5 @@
 import { SecretManagerServiceClient, type protos } from '@google-cloud/secret-manager';
+import { untilAborted } from '../until-aborted.js';
 import { credentials } from '@grpc/grpc-js';
 import type { SecretInfo, SecretStorePort, SecretVersionRead } from '../../ports/secret-store.port.js';
 import { SecretManagerError, toSecretManagerError, type SecretCallSite } from './secret-manager-error.js';
@@ -112,17 +113,7 @@ export class SecretManagerClient implements SecretStorePort {
       signal?.throwIfAborted();
       this.ready ??= this.client.initialize();
       await this.ready;
-      if (signal === undefined) return await fn();
-      let onAbort: (() => void) | undefined;
-      const aborted = new Promise<never>((_resolve, reject) => {
-        onAbort = () => { reject(abortError(signal, site)); };
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-      try {
-        return await Promise.race([fn(), aborted]);
-      } finally {
-        if (onAbort !== undefined) signal.removeEventListener('abort', onAbort);
-      }
+      return await untilAborted(fn, signal, () => abortError(signal as AbortSignal, site));
     } catch (e: unknown) {
       if (signal?.aborted === true && !(e instanceof SecretManagerError)) throw abortError(signal, site);
       throw toSecretManagerError(e, site);
