@@ -36,6 +36,9 @@ export function describeObservation(o: Observation): string {
     case 'k8s.bundle':
       return `ConfigMap ${d.configMap} holds ${d.certificates.length} CA certificates (${d.certificates.map((c) => c.serialNumber).join(', ')})` +
         (d.problems.length > 0 ? `; problems: ${d.problems.join('; ')}` : '');
+    case 'cloudrun.bundle':
+      return `Secret ${d.secret}${d.version === null ? '' : ` version ${d.version}`} holds ${d.certificates.length} CA certificates (${d.certificates.map((c) => c.serialNumber).join(', ')})` +
+        (d.problems.length > 0 ? `; problems: ${d.problems.join('; ')}` : '');
     case 'cloudrun.service':
       return d.ready
         ? `Cloud Run service ${d.service} is ready on ${d.latestReadyRevision}`

@@ -2,11 +2,18 @@ import type { Clock } from '../knowledge/clock.js';
 import type { Observation } from '../knowledge/model/observation.js';
 import type { Workload } from '../knowledge/model/workload.js';
 import type { CloudRunPort, CloudRunService } from '../ports/cloudrun.port.js';
+import type { SecretStorePort } from '../ports/secret-store.port.js';
+import { parseBundlePem } from './parse-bundle-pem.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
 
 /** Observation source of Cloud Run service readiness. */
 export const CLOUDRUN_SERVICE_SOURCE = 'cloudrun.service';
+/** Observation source of the Cloud Run CA-bundle secret (subject `secret:<name>`). */
+export const CLOUDRUN_BUNDLE_SOURCE = 'cloudrun.bundle';
+
+/** Subject of the CA-bundle secret's observations. */
+export const secretSubject = (secret: string): string => `secret:${secret}`;
 
 /** Service annotations that enrol a Cloud Run service as a workload (its Envoy admin and identity). */
 export const CLOUDRUN_ADMIN_URL_ANNOTATION = 'spire-healer.io/envoy-admin-url';
@@ -24,6 +31,8 @@ export interface CloudRunPollDeps extends ObservationSink {
   readonly endpoint: string;
   readonly clock: Clock;
   readonly trustDomain: string;
+  /** The CA-bundle secret to observe (sources.cloudRun.bundleSecret) and how to read it; absent: not observed. */
+  readonly bundleSecret?: { readonly secret: string; readonly store: SecretStorePort; readonly endpoint: string };
 }
 
 /** The fleet-model id of a Cloud Run service: "<project>/<region>/<service>". */
@@ -58,7 +67,41 @@ export async function pollCloudRun(
       if (w !== null) workloads.push(w);
     }
   }
+  if (deps.bundleSecret !== undefined) {
+    probed++;
+    const res = await observeBundleSecret(deps, deps.bundleSecret, signal);
+    if (res.failed) failed++;
+    if (res.changed) changed++;
+  }
   return { probed, failed, changed, workloads };
+}
+
+/**
+ * Reads the latest version of the CA-bundle secret and records its certificates as a
+ * `cloudrun.bundle` observation on `secret:<name>` (no readable version: no certificates and a
+ * problem); a failed read is a `probe.error` naming the endpoint.
+ */
+async function observeBundleSecret(
+  deps: CloudRunPollDeps, b: NonNullable<CloudRunPollDeps['bundleSecret']>, signal?: AbortSignal,
+): Promise<{ readonly failed: boolean; readonly changed: boolean }> {
+  const subject = secretSubject(b.secret);
+  let obs: Observation;
+  let failed = false;
+  try {
+    const latest = await b.store.readLatest(b.secret, signal);
+    const where = `secret ${b.secret}${latest === null ? '' : ` version ${latest.version}`}`;
+    const parsed = latest === null
+      ? { certificates: [], problems: [`secret ${b.secret} has no readable version`] }
+      : parseBundlePem(Buffer.from(latest.data).toString('utf8'), where);
+    obs = {
+      subject, source: CLOUDRUN_BUNDLE_SOURCE, observedAt: deps.clock.now(),
+      data: { kind: 'cloudrun.bundle', secret: b.secret, version: latest?.version ?? null, certificates: parsed.certificates, problems: parsed.problems },
+    };
+  } catch (e) {
+    failed = true;
+    obs = probeError(subject, CLOUDRUN_BUNDLE_SOURCE, `${b.endpoint} AccessSecretVersion ${b.secret}/versions/latest`, e, deps.clock.now());
+  }
+  return { failed, changed: await recordObservation(deps, obs) };
 }
 
 function serviceObservation(s: CloudRunService, at: number): Observation {

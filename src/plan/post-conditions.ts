@@ -32,7 +32,7 @@ const fresh = (o: Observation | null, since: number): o is Observation => o !== 
 function caSerials(o: Observation): string[] | null {
   const d = o.data;
   if (d.kind === 'spire.bundle') return d.authorities.map((a) => serial(a.serialNumber)).sort();
-  if (d.kind === 'k8s.bundle' || d.kind === 'spire.agent.bundle') return d.certificates.map((c) => serial(c.serialNumber)).sort();
+  if (d.kind === 'k8s.bundle' || d.kind === 'spire.agent.bundle' || d.kind === 'cloudrun.bundle') return d.certificates.map((c) => serial(c.serialNumber)).sort();
   if (d.kind === 'envoy.certs') return d.caCerts.map((c) => serial(c.serialNumber)).sort();
   return null;
 }

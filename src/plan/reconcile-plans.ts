@@ -235,7 +235,8 @@ async function verifyInput(deps: PlanDeps, incident: Incident, f: SubjectFacts, 
   const s = deps.store;
   const subject = incident.subject;
   const envoyCerts = f.kind === 'workload' ? await s.latestObservation(subject, 'envoy.certs') : null;
-  const subjectBundle = f.kind === 'configmap' ? await s.latestObservation(subject, 'k8s.bundle') : f.kind === 'agent' ? await s.latestObservation(subject, 'spire.agent.bundle') : envoyCerts;
+  const subjectBundle = f.kind === 'configmap' ? await s.latestObservation(subject, 'k8s.bundle') : f.kind === 'secret' ? await s.latestObservation(subject, 'cloudrun.bundle')
+    : f.kind === 'agent' ? await s.latestObservation(subject, 'spire.agent.bundle') : envoyCerts;
   return {
     incident, now, since: c.jobFinishedAt ?? now, baselineSerial: c.baselineSerial, envoyCerts, subjectBundle,
     agentDebug: f.node === null ? null : await s.latestObservation(`agent:${f.node}`, 'spire.agent.debug'),

@@ -9,7 +9,7 @@ import type { Platform, Workload } from '../knowledge/model/workload.js';
  */
 export interface SubjectFacts {
   readonly subject: string;
-  readonly kind: 'workload' | 'agent' | 'trust-domain' | 'configmap' | 'other';
+  readonly kind: 'workload' | 'agent' | 'trust-domain' | 'configmap' | 'secret' | 'other';
   readonly workload: Workload | null;
   readonly trustDomain: string | null;
   readonly spiffeId: string | null;
@@ -44,6 +44,7 @@ function kindOf(subject: string, workload: Workload | null): SubjectFacts['kind'
   if (subject.startsWith('agent:')) return 'agent';
   if (subject.startsWith('trust-domain:')) return 'trust-domain';
   if (subject.startsWith('configmap:')) return 'configmap';
+  if (subject.startsWith('secret:')) return 'secret';
   return 'other';
 }
 
@@ -85,7 +86,7 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
     serverHealthy: server === null ? null : server.data.kind === 'spire.bundle',
     spiffeId: workload?.spiffeId ?? null,
     namespace: workload?.location ?? (kind === 'configmap' ? subject.slice('configmap:'.length).split('/')[0] ?? null : null),
-    platform: workload?.platform ?? (kind === 'agent' || kind === 'configmap' ? 'kubernetes' : null),
+    platform: workload?.platform ?? (kind === 'agent' || kind === 'configmap' ? 'kubernetes' : kind === 'secret' ? 'cloudrun' : null),
     labels: workload?.labels ?? {},
     node,
     service: workload === null ? null : serviceOf(workload),

@@ -98,7 +98,10 @@ export class MonitorSources {
     const cloudRun = ports.cloudRun;
     if (run !== undefined && cloudRun !== undefined) {
       this.loop('monitor.cloudrun', run.pollIntervalMs, async () => {
-        const res = await pollCloudRun({ ...sink, cloudRun, endpoint: run.endpoint ?? 'run.googleapis.com:443', clock: deps.clock, trustDomain: spire?.trustDomain ?? '' }, run.locations);
+        const bundleSecret = run.bundleSecret !== undefined && ports.secretStore !== undefined
+          ? { bundleSecret: { secret: run.bundleSecret, store: ports.secretStore, endpoint: run.secretManagerEndpoint ?? 'secretmanager.googleapis.com:443' } }
+          : {};
+        const res = await pollCloudRun({ ...sink, cloudRun, endpoint: run.endpoint ?? 'run.googleapis.com:443', clock: deps.clock, trustDomain: spire?.trustDomain ?? '', ...bundleSecret }, run.locations);
         for (const w of res.workloads) await deps.store.putWorkload(w);
         return res;
       });

@@ -81,6 +81,11 @@ export function subjectsOfFault(scenario: Scenario, fault: { readonly kind: stri
   const onNode = scenario.workloads.filter((w) => w.node === fault.target).map((w) => w.id);
   if (scenario.nodes.includes(fault.target)) return new Set([`agent:${fault.target}`, ...onNode]);
   if (fault.target === 'configmap') return new Set([`trust-domain:${scenario.trustDomain}`, 'configmap:spire/spire-bundle']);
+  if (fault.target === 'secret') {
+    // The simulated fleet's CA-bundle secret lives in the first Cloud Run workload's project (fleet-cloudrun.ts).
+    const project = scenario.workloads.find((w) => w.platform === 'cloudrun')?.location.split('/')[0] ?? '';
+    return new Set([`trust-domain:${scenario.trustDomain}`, `secret:projects/${project}/secrets/spire-bundle`]);
+  }
   const extra = fault.kind === 'ca_rotation_not_propagated' ? [`trust-domain:${scenario.trustDomain}`] : [];
   return new Set([fault.target, ...extra]);
 }

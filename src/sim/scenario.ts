@@ -4,7 +4,7 @@ import { parseDuration } from '../knowledge/duration.js';
 import { INCIDENT_TYPES, type IncidentType } from '../knowledge/model/incident.js';
 import { ACTION_NAMES, type ActionName } from '../knowledge/model/action-run.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
-import { CONFIGMAP_TARGET, SIM_FAULT_KINDS, SIM_FAULTS, type SimFaultKind } from './world-faults.js';
+import { CONFIGMAP_TARGET, SECRET_TARGET, SIM_FAULT_KINDS, SIM_FAULTS, type SimFaultKind } from './world-faults.js';
 
 const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 500ms, 2s, 5m' });
 const ms = (d: string): number => parseDuration(d) ?? 0;
@@ -19,7 +19,7 @@ const workloadGroup = z.strictObject({
 
 const fault = z.strictObject({
   kind: z.enum(SIM_FAULT_KINDS),
-  /** Workload id "<location>/<name>-<index>", node "node-<i>" or "configmap", as the kind requires. */
+  /** Workload id "<location>/<name>-<index>", node "node-<i>", "configmap" or "secret", as the kind requires. */
   target: z.string().min(1),
   at: duration,
 });
@@ -149,20 +149,21 @@ export function parseScenario(file: string, text: string): Scenario {
   s.faults.forEach((f, i) => {
     const wants = SIM_FAULTS[f.kind].target;
     const fits = wants === 'node' ? nodes.includes(f.target)
-      : wants === 'workload_or_configmap' ? f.target === CONFIGMAP_TARGET || ids.has(f.target)
+      : wants === 'workload_or_configmap' ? f.target === CONFIGMAP_TARGET || (f.target === SECRET_TARGET && cloudRun.size > 0) || ids.has(f.target)
         : wants === 'cloudrun_workload' ? cloudRun.has(f.target) : ids.has(f.target);
     if (fits) return;
     const hint = wants === 'node' ? `nodes are ${nodes.slice(0, 3).join(', ')}${nodes.length > 3 ? ', …' : ''}`
       : wants === 'cloudrun_workload' ? `cloudrun workloads are ${[...cloudRun].slice(0, 3).join(', ') || 'none'}`
-        : `workload ids look like ${workloads[0]?.id ?? '?'}${wants === 'workload_or_configmap' ? `, or "${CONFIGMAP_TARGET}"` : ''}`;
+        : `workload ids look like ${workloads[0]?.id ?? '?'}${wants === 'workload_or_configmap' ? `, "${CONFIGMAP_TARGET}", or "${SECRET_TARGET}" with cloudrun workloads` : ''}`;
     problems.push(`${file}: faults.${i}.target: ${f.kind} needs a ${wants.replace(/_/g, ' ')}; "${f.target}" is not one (${hint})`);
   });
   if (s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').length > 0 && new Set(s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').map((f) => f.at)).size > 1) {
     problems.push(`${file}: faults: every ca_rotation_not_propagated fault must share one "at" (the simulated server rotates its CA once)`);
   }
   s.expect.incidents.forEach((e, i) => {
-    const known = ids.has(e.subject) || e.subject === 'fleet' || nodes.some((n) => e.subject === `agent:${n}`) || e.subject === `trust-domain:${s.fleet.trustDomain}` || e.subject.startsWith('configmap:');
-    if (!known) problems.push(`${file}: expect.incidents.${i}.subject: "${e.subject}" is not a workload, "agent:<node>", "trust-domain:${s.fleet.trustDomain}" or "configmap:<ns>/<name>" of the fleet`);
+    const known = ids.has(e.subject) || e.subject === 'fleet' || nodes.some((n) => e.subject === `agent:${n}`) || e.subject === `trust-domain:${s.fleet.trustDomain}` || e.subject.startsWith('configmap:')
+      || (cloudRun.size > 0 && e.subject.startsWith('secret:'));
+    if (!known) problems.push(`${file}: expect.incidents.${i}.subject: "${e.subject}" is not a workload, "agent:<node>", "trust-domain:${s.fleet.trustDomain}", "configmap:<ns>/<name>" or (with cloudrun workloads) "secret:projects/<p>/secrets/<s>" of the fleet`);
   });
   if (problems.length > 0) throw new ScenarioError(problems.join('\n'));
   const ttl = ms(s.fleet.svidTtl);

@@ -7,7 +7,7 @@ import { SimEnvoyAdminServer } from './envoy-admin-server.js';
 import { FakeSpireAgent } from './spire/fake-spire-agent.js';
 import { FakeSpireServer } from './spire/fake-spire-server.js';
 import { workloadSelectors } from './spire/selectors.js';
-import { SimWorld } from './world.js';
+import { SECRET_TARGET, SimWorld } from './world.js';
 import { SIMULATED_LABELS } from './world-model.js';
 
 /** How often simulated time advances (agent rotations, SDS pushes, Envoy comebacks). */
@@ -82,11 +82,31 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
   }, scenario.agentAdminSocket);
   const cloudRun = await startSimCloudRun(world.workloads(), adminUrl, now, world.trustBundle().certs.map((c) => c.pem).join('\n'));
 
+  /**
+   * A secret ca_rotation_not_propagated heals once the secret's latest version holds exactly the
+   * server's bundle and every Cloud Run service has since rolled a new ready revision (how its
+   * instances read the new version): the services still to roll, per fault, from the sync on.
+   */
+  const secretRolls = new Map<string, Set<string>>();
   const carryOver = (): void => {
     kube.syncBundle();
     if (cloudRun === null) return;
+    for (const f of world.faults()) {
+      if (f.kind !== 'ca_rotation_not_propagated' || f.target !== SECRET_TARGET || f.healedAt !== null || secretRolls.has(f.id)) continue;
+      if (sameCerts(cloudRun.secrets.read(cloudRun.bundleSecret, 'latest'), world.trustBundle().certs.map((c) => c.pem).join('\n'))) {
+        secretRolls.set(f.id, new Set(world.workloads().filter((w) => w.platform === 'cloudrun').map((w) => w.id)));
+      }
+    }
     // A new serving revision replaced the service's instances: their Envoys start anew.
-    for (const id of cloudRun.newReadyRevisions()) world.quitEnvoy(id, { podReplaced: true });
+    for (const id of cloudRun.newReadyRevisions()) {
+      world.quitEnvoy(id, { podReplaced: true });
+      for (const pending of secretRolls.values()) pending.delete(id);
+    }
+    for (const [id, pending] of secretRolls) {
+      if (pending.size > 0) continue;
+      world.clearFault(id);
+      secretRolls.delete(id);
+    }
     for (const f of world.faults()) {
       if (f.kind === 'cloudrun_revision_not_ready' && f.healedAt === null && cloudRun.latestRevisionReady(f.target)) world.clearFault(f.id);
     }
@@ -135,4 +155,12 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
       await cloudRun?.close();
     },
   };
+}
+
+/** Whether two PEM texts hold the same set of certificates (base64 bodies compared). */
+function sameCerts(a: string | null, b: string): boolean {
+  const bodies = (t: string): string[] => [...t.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => (m[1] ?? '').replace(/\s+/g, '')).sort();
+  if (a === null) return false;
+  const [x, y] = [bodies(a), bodies(b)];
+  return x.length === y.length && x.every((v, i) => v === y[i]);
 }

@@ -35,6 +35,8 @@ export interface SimFaultSpec {
 
 /** The ConfigMap target of `ca_rotation_not_propagated`. */
 export const CONFIGMAP_TARGET = 'configmap';
+/** The Cloud Run CA-bundle secret target of `ca_rotation_not_propagated` (a world with Cloud Run workloads only). */
+export const SECRET_TARGET = 'secret';
 
 export const SIM_FAULTS: Readonly<Record<SimFaultKind, SimFaultSpec>> = {
   envoy_sds_stuck: {
@@ -67,7 +69,7 @@ export const SIM_FAULTS: Readonly<Record<SimFaultKind, SimFaultSpec>> = {
   },
   ca_rotation_not_propagated: {
     target: 'workload_or_configmap', healedBy: 'bundle_sync_or_envoy_restart',
-    effect: 'the server prepares and then activates a new CA; the target (the spire-bundle ConfigMap or one Envoy) keeps the old bundle',
+    effect: 'the server prepares and then activates a new CA; the target (the spire-bundle ConfigMap, the Cloud Run CA-bundle secret or one Envoy) keeps the old bundle',
   },
   cloudrun_revision_not_ready: {
     target: 'cloudrun_workload', healedBy: 'new_revision',
@@ -80,7 +82,7 @@ export interface SimFault {
   /** "<kind>--<target>--<n>", unique within the world. */
   readonly id: string;
   readonly kind: SimFaultKind;
-  /** Workload id, node name or "configmap" (see SIM_FAULTS[kind].target). */
+  /** Workload id, node name, "configmap" or "secret" (see SIM_FAULTS[kind].target). */
   readonly target: string;
   readonly injectedAt: number;
   readonly healedAt: number | null;
@@ -98,14 +100,15 @@ export interface SimFault {
  */
 export const HEALED_BY_REATTESTATION: ReadonlySet<SimFaultKind> = new Set<SimFaultKind>(['svid_rotation_stopped']);
 
-/** Throws unless `target` fits the fault kind's target (a node, a workload, the ConfigMap, a Cloud Run workload) in a world. */
+/** Throws unless `target` fits the fault kind's target (a node, a workload, the ConfigMap, the bundle secret when there are Cloud Run workloads, a Cloud Run workload) in a world. */
 export function checkFaultTarget(
-  kind: SimFaultKind, target: string, world: { readonly isNode: (t: string) => boolean; readonly workload: (t: string) => { readonly platform: string } | undefined },
+  kind: SimFaultKind, target: string,
+  world: { readonly isNode: (t: string) => boolean; readonly workload: (t: string) => { readonly platform: string } | undefined; readonly hasCloudRun?: boolean },
 ): void {
   const spec = SIM_FAULTS[kind];
   const w = world.workload(target);
   const ok = spec.target === 'node' ? world.isNode(target)
-    : spec.target === 'workload_or_configmap' ? target === CONFIGMAP_TARGET || w !== undefined
+    : spec.target === 'workload_or_configmap' ? target === CONFIGMAP_TARGET || (target === SECRET_TARGET && world.hasCloudRun === true) || w !== undefined
       : spec.target === 'cloudrun_workload' ? w?.platform === 'cloudrun'
         : w !== undefined;
   if (!ok) throw new Error(`fault ${kind}: target "${target}" is not a ${spec.target.replace(/_/g, ' ')} of this world`);

@@ -1,12 +1,12 @@
 import { createTrustDomainCa, mintSvid, type MintedCert, type SimCa, type SvidKeyPair } from './certs.js';
 import { SimEnvoy, type AgentOffer, type EnvoySnapshot, type SdsStreamFaults } from './envoy-sim.js';
-import { CONFIGMAP_TARGET, SIM_FAULTS, type SimFault, type SimFaultKind } from './world-faults.js';
+import { CONFIGMAP_TARGET, SECRET_TARGET, SIM_FAULTS, type SimFault, type SimFaultKind } from './world-faults.js';
 import { checkFaultTarget, HEALED_BY_REATTESTATION } from './world-faults.js';
 import { AgentRecords } from './agent-records.js';
 import { ServerAuthority } from './server-authority.js';
 import type { SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult } from './world-model.js';
 
-export { SIM_FAULT_KINDS, SIM_FAULTS, CONFIGMAP_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
+export { SIM_FAULT_KINDS, SIM_FAULTS, CONFIGMAP_TARGET, SECRET_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
 export type { SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult } from './world-model.js';
 
 interface WorkloadEntry {
@@ -138,7 +138,9 @@ export class SimWorld {
    * Envoy is restarting holds the stream it opens when it comes back.
    */
   injectFault(fault: { readonly kind: SimFaultKind; readonly target: string }): SimFault {
-    checkFaultTarget(fault.kind, fault.target, { isNode: (t) => this.agents.has(t), workload: (t) => this.entries.get(t)?.workload });
+    checkFaultTarget(fault.kind, fault.target, {
+      isNode: (t) => this.agents.has(t), workload: (t) => this.entries.get(t)?.workload, hasCloudRun: this.workloads().some((w) => w.platform === 'cloudrun'),
+    });
     const existing = this.activeFaults().find((f) => f.kind === fault.kind && f.target === fault.target);
     if (existing !== undefined) return { ...existing };
     const record: SimFault = { id: `${fault.kind}--${fault.target}--${this.faultLog.length + 1}`, kind: fault.kind, target: fault.target, injectedAt: this.now(), healedAt: null };
@@ -405,9 +407,9 @@ export class SimWorld {
     return { stuck: has('envoy_sds_stuck'), noCertificate: has('envoy_no_certificate'), bundleFrozen: has('ca_rotation_not_propagated'), handshakeErrors: has('handshake_errors') };
   }
 
-  /** Active faults on the workload itself or on its node. */
+  /** Active faults on the workload itself or on its node (and, for a Cloud Run workload, on the CA-bundle secret it mounts: a new revision is how it reads a synced secret). */
   private faultsAffecting(e: WorkloadEntry): SimFault[] {
-    return this.activeFaults().filter((f) => f.target === e.workload.id || f.target === e.workload.node);
+    return this.activeFaults().filter((f) => f.target === e.workload.id || f.target === e.workload.node || (f.target === SECRET_TARGET && e.workload.platform === 'cloudrun'));
   }
 
   private activeFaults(): SimFault[] {

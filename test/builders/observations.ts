@@ -121,6 +121,12 @@ export function configMapBundleObservation(at: number, serials: readonly string[
   return { subject: 'configmap:spire/spire-bundle', source: 'k8s.bundle', observedAt: at, data: { kind: 'k8s.bundle', configMap: 'spire/spire-bundle', certificates: bundleCerts(serials), problems: [] } };
 }
 
+/** cloudrun.bundle on the Cloud Run CA-bundle secret projects/acme/secrets/spire-bundle (latest version `version`). */
+export function secretBundleObservation(at: number, serials: readonly string[], version = '1'): Observation {
+  const secret = 'projects/acme/secrets/spire-bundle';
+  return { subject: `secret:${secret}`, source: 'cloudrun.bundle', observedAt: at, data: { kind: 'cloudrun.bundle', secret, version, certificates: bundleCerts(serials), problems: [] } };
+}
+
 /** cloudrun.service `subject` (<project>/<region>/<service>), in this readiness since `since`. */
 export function cloudRunServiceObservation(subject: string, at: number, since: number, ready: boolean): Observation {
   return {

@@ -167,5 +167,19 @@ describe('SimWorld faults', () => {
     assert.throws(() => world.injectFault({ kind: 'agent_down', target: WEB }), /target "shop\/web-0" is not a node/);
     assert.throws(() => world.injectFault({ kind: 'envoy_sds_stuck', target: 'node-a' }), /not a workload/);
     assert.throws(() => world.injectFault({ kind: 'cloudrun_revision_not_ready', target: WEB }), /not a cloudrun workload/);
+    assert.throws(() => world.injectFault({ kind: 'ca_rotation_not_propagated', target: 'secret' }), /target "secret" is not a workload or configmap/, 'the bundle secret exists only with Cloud Run workloads');
+  });
+
+  it('ca_rotation_not_propagated to the Cloud Run bundle secret: the CA rotates and the ConfigMap follows; the fault waits for a sync, and a new revision of a Cloud Run workload meanwhile is no action on a healthy target', async () => {
+    const { world, advance } = await twoNodeWorld();
+    await world.addWorkload({ id: 'acme/europe-west1/pay-0', spiffeId: 'spiffe://example.org/run/acme/europe-west1/pay', platform: 'cloudrun', location: 'acme/europe-west1', node: 'node-a' });
+    const f = world.injectFault({ kind: 'ca_rotation_not_propagated', target: 'secret' });
+    assert.equal(world.trustBundle().certs.length, 2);
+    assert.equal(world.configMapBundle().length, 2, 'only the secret is left behind');
+    world.quitEnvoy('acme/europe-west1/pay-0', { podReplaced: true });
+    await advance(TTL);
+    assert.equal(world.actionsOnHealthyTargets, 0);
+    assert.equal(world.faults().find((x) => x.id === f.id)?.healedAt, null, 'the world cannot see the secret: the fleet heals it (simulated-fleet.ts)');
+    assert.equal(world.clearFault(f.id), true);
   });
 });

@@ -16,10 +16,10 @@ const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size
  * trust_bundle_drift: the CA certificates a consumer trusts differ from the SPIRE server's bundle,
  * once the server's bundle has been stable for `bundleDriftGraceMs` (a prepared CA, or the
  * propagation window after a rotation, is not drift). Consumers: the trust-bundle ConfigMap
- * (k8s.bundle), every agent's distributed bundle (spire.agent.bundle) and every Envoy's validation
+ * (k8s.bundle), the Cloud Run CA-bundle secret (cloudrun.bundle), every agent's distributed bundle (spire.agent.bundle) and every Envoy's validation
  * context (ca_cert in /certs). When most Envoys drift
  * at once, that is one incident on the trust domain that owns theirs. Causes, by consumer:
- * `configmap_bundle_stale`, `agent_bundle_stale`, `envoy_bundle_stale`, and the roll-up
+ * `configmap_bundle_stale`, `secret_bundle_stale`, `agent_bundle_stale`, `envoy_bundle_stale`, and the roll-up
  * `trust_domain_bundle_stale`.
  */
 export const trustBundleDriftDetector: Detector = {
@@ -40,6 +40,13 @@ export const trustBundleDriftDetector: Detector = {
         const have = setOf(o.data.certificates);
         if (same(have, want)) continue;
         findings.push(drift(o, server, 'configmap_bundle_stale', `ConfigMap ${o.data.configMap} holds CA serials ${list(have)}, but ${serverWords}. Workloads that read the ConfigMap will reject peers signed by a CA it lacks.`));
+      }
+      for (const o of input.observations.values()) {
+        if (o.source !== 'cloudrun.bundle' || o.data.kind !== 'cloudrun.bundle' || !isFresh(o, input)) continue;
+        const have = setOf(o.data.certificates);
+        if (same(have, want)) continue;
+        findings.push(drift(o, server, 'secret_bundle_stale', `Secret ${o.data.secret}${o.data.version === null ? ' (no readable version)' : ` version ${o.data.version}`} holds CA serials ${list(have)}, but ${serverWords}. ` +
+          'Cloud Run services that mount it will reject peers signed by a CA it lacks once their instances read it.'));
       }
       for (const o of input.observations.values()) {
         if (o.source !== 'spire.agent.bundle' || o.data.kind !== 'spire.agent.bundle' || o.data.trustDomain !== td || !isFresh(o, input)) continue;
@@ -82,9 +89,10 @@ export const trustBundleDriftDetector: Detector = {
     const want = setOf(server.data.authorities);
     const subjects = incident.subject.startsWith('trust-domain:') ? (incident.affects ?? []) : [incident.subject];
     for (const subject of subjects) {
-      const o = input.observations.get(`${subject}|envoy.certs`) ?? input.observations.get(`${subject}|k8s.bundle`) ?? input.observations.get(`${subject}|spire.agent.bundle`);
+      const o = input.observations.get(`${subject}|envoy.certs`) ?? input.observations.get(`${subject}|k8s.bundle`) ?? input.observations.get(`${subject}|spire.agent.bundle`)
+        ?? input.observations.get(`${subject}|cloudrun.bundle`);
       if (!isFresh(o, input)) return null;
-      const have = o.data.kind === 'envoy.certs' ? setOf(o.data.caCerts) : o.data.kind === 'k8s.bundle' || o.data.kind === 'spire.agent.bundle' ? setOf(o.data.certificates) : null;
+      const have = o.data.kind === 'envoy.certs' ? setOf(o.data.caCerts) : o.data.kind === 'k8s.bundle' || o.data.kind === 'spire.agent.bundle' || o.data.kind === 'cloudrun.bundle' ? setOf(o.data.certificates) : null;
       if (have === null || !same(have, want)) return null;
     }
     return genericRecovery(incident, input);

@@ -15,7 +15,7 @@ export const INCIDENT_CAUSES = [
   // agent_disconnected
   'agent_unreachable', 'agent_sync_stale', 'agent_svid_expired', 'agent_cannot_reattest', 'agent_not_ready', 'agent_sds_failing',
   // trust_bundle_drift
-  'configmap_bundle_stale', 'agent_bundle_stale', 'envoy_bundle_stale', 'trust_domain_bundle_stale',
+  'configmap_bundle_stale', 'secret_bundle_stale', 'agent_bundle_stale', 'envoy_bundle_stale', 'trust_domain_bundle_stale',
   // mtls_errors
   'no_certificate', 'handshake_failures',
   // cloudrun_revision_not_ready, flapping, fleet_storm

@@ -139,6 +139,18 @@ export interface ConfigMapBundleData {
   readonly problems: readonly string[];
 }
 
+/** The Cloud Run CA-bundle secret (Secret Manager, its latest version): what services mounting it read. */
+export interface SecretBundleData {
+  readonly kind: 'cloudrun.bundle';
+  /** projects/<project>/secrets/<secret>. */
+  readonly secret: string;
+  /** The version `latest` resolved to, null when the secret has no readable version. */
+  readonly version: string | null;
+  readonly certificates: readonly BundleCertificate[];
+  /** Unparseable PEM blocks, no readable version…; empty when clean. */
+  readonly problems: readonly string[];
+}
+
 /** A Cloud Run service's rollout state. */
 export interface CloudRunServiceData {
   readonly kind: 'cloudrun.service';
@@ -152,7 +164,7 @@ export interface CloudRunServiceData {
 
 export type ObservationData =
   | EnvoyCertsData | EnvoyStatsData | ProbeErrorData
-  | SpireSvidData | SpireAgentData | SpireAgentBundleData | SpireHealthData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | CloudRunServiceData;
+  | SpireSvidData | SpireAgentData | SpireAgentBundleData | SpireHealthData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | SecretBundleData | CloudRunServiceData;
 
 export interface Observation {
   /** What was observed: a workload id for Envoy probes. */
@@ -190,6 +202,7 @@ export function observationStateKey(o: Observation): string {
     case 'spire.server.agent': return `server-agent:banned=${d.banned},reattest=${d.canReattest},expires=${d.svidExpiresAtMs}`;
     case 'spire.bundle': return `bundle:seq=${d.sequenceNumber}|${serials(d.authorities)}|active=${d.active ?? '-'}|prepared=${d.prepared ?? '-'}|old=${d.old ?? '-'}`;
     case 'k8s.bundle': return `configmap:${serials(d.certificates)}|problems=${d.problems.length}`;
+    case 'cloudrun.bundle': return `secret:${serials(d.certificates)}|problems=${d.problems.length}`;
     case 'cloudrun.service': return `run:ready=${d.ready}|created=${d.latestCreatedRevision}|ready=${d.latestReadyRevision}`;
   }
 }

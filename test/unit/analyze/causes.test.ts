@@ -13,7 +13,7 @@ import type { Workload } from '../../../src/knowledge/model/workload.js';
 import {
   agentBundleObservation, agentDebugObservation, agentHealthObservation, agentUnreachableObservation, cert, cloudRunServiceObservation, configMapBundleObservation,
   delegatedSvidObservation, envoyCertsObservation, envoyStatsObservation, observationMap, serverAgentObservation, serverBundleObservation,
-  serverUnreachableObservation, workload,
+  secretBundleObservation, serverUnreachableObservation, workload,
 } from '../../builders/observations.js';
 import { CAUSES_OF, causeFits } from './cause-groups.js';
 
@@ -109,6 +109,10 @@ const cases: Record<string, Case> = {
   'the trust-bundle ConfigMap lacks the server\'s CA: configmap_bundle_stale': {
     input: input([], serverBundleObservation(T0, T0 - 30_000, ['a', 'b']), configMapBundleObservation(T0, ['a'])),
     incident: 'trust_bundle_drift configmap:spire/spire-bundle', cause: 'configmap_bundle_stale',
+  },
+  'the Cloud Run CA-bundle secret lacks the server\'s CA: secret_bundle_stale': {
+    input: input([], serverBundleObservation(T0, T0 - 30_000, ['a', 'b']), secretBundleObservation(T0, ['a'])),
+    incident: 'trust_bundle_drift secret:projects/acme/secrets/spire-bundle', cause: 'secret_bundle_stale',
   },
   'an agent distributes a stale bundle: agent_bundle_stale': {
     input: input([], serverBundleObservation(T0, T0 - 30_000, ['a', 'b']), agentBundleObservation('n1', T0, ['a'])),

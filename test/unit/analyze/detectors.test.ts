@@ -31,6 +31,10 @@ const configMap = (serials: string[]): Observation => ({
   subject: 'configmap:spire/spire-bundle', source: 'k8s.bundle', observedAt: T0,
   data: { kind: 'k8s.bundle', configMap: 'spire/spire-bundle', certificates: serials.map((s) => ({ serialNumber: s, expiresAtMs: T0 + 1e9 })), problems: [] },
 });
+const secretBundle = (serials: string[], version = '1'): Observation => ({
+  subject: 'secret:projects/acme/secrets/spire-bundle', source: 'cloudrun.bundle', observedAt: T0,
+  data: { kind: 'cloudrun.bundle', secret: 'projects/acme/secrets/spire-bundle', version, certificates: serials.map((s) => ({ serialNumber: s, expiresAtMs: T0 + 1e9 })), problems: [] },
+});
 const envoyCerts = (id: string, caSerials: string[], leafFrom = T0 - 1_000): Observation => ({
   subject: id, source: 'envoy.certs', observedAt: T0,
   data: { kind: 'envoy.certs', chain: [cert('11', leafFrom, TTL)], caCerts: caSerials.map((s) => ({ serialNumber: s, uriSans: [], validFromMs: 0, expiresAtMs: T0 + 1e9 })) },
@@ -116,6 +120,13 @@ describe('detectors, keyed by the sentence they implement', () => {
     'an agent unreachable for longer than agentDownFor is disconnected': { input: input([web], agentDown('n1', T0 - 6_000)), want: ['agent_disconnected agent:n1'] },
     'a ConfigMap that lacks the server\'s new CA drifts once the bundle is stable': { input: input([], serverBundle(['a', 'b'], T0 - 30_000), configMap(['a'])), want: ['trust_bundle_drift configmap:spire/spire-bundle'] },
     'inside the rotation grace a lagging ConfigMap is not drift yet': { input: input([], serverBundle(['a', 'b'], T0 - 5_000), configMap(['a'])), want: [] },
+    'a Cloud Run bundle secret that lacks the server\'s new CA drifts once the bundle is stable': { input: input([], serverBundle(['a', 'b'], T0 - 30_000), secretBundle(['a'])), want: ['trust_bundle_drift secret:projects/acme/secrets/spire-bundle'] },
+    'inside the rotation grace a lagging bundle secret is not drift yet': { input: input([], serverBundle(['a', 'b'], T0 - 5_000), secretBundle(['a'])), want: [] },
+    'a bundle secret with no readable version drifts': {
+      input: input([], serverBundle(['a'], T0 - 30_000), { ...secretBundle([]), data: { kind: 'cloudrun.bundle', secret: 'projects/acme/secrets/spire-bundle', version: null, certificates: [], problems: ['no readable version'] } }),
+      want: ['trust_bundle_drift secret:projects/acme/secrets/spire-bundle'],
+    },
+    'a bundle secret that holds the server\'s CA set (any case) is not drift': { input: input([], serverBundle(['0A', 'b'], T0 - 30_000), secretBundle(['b', 'a'])), want: [] },
     'serials compare without case or leading zeros': { input: input([web], serverBundle(['0AB'], T0 - 30_000), configMap(['ab']), envoyCerts(web.id, ['00ab'])), want: [] },
     'one Envoy with an old validation context drifts on its own': { input: input([web, api], serverBundle(['a', 'b'], T0 - 30_000), envoyCerts(web.id, ['a']), envoyCerts(api.id, ['a', 'b'])), want: ['trust_bundle_drift shop/web-0'] },
     'rising handshake failures above 1% are mTLS errors': { input: input([web], envoyStats(web.id, { handshake: 100, connErr: 5 }, T0 - 1_000)), want: ['mtls_errors shop/web-0'] },
@@ -210,6 +221,20 @@ describe('recovery', () => {
     const healed = evaluate(after(serverBundle(['a', 'b'], T0 + 500), configMap(['a', 'b']))).resolve;
     assert.equal(healed.length, 1);
     assert.match(healed[0]?.reason ?? '', /trust bundle drift on configmap:spire\/spire-bundle is over/);
+  });
+});
+
+describe('recovery of the Cloud Run bundle secret', () => {
+  it('resolves when the secret\'s latest version holds the server\'s CA set again, not before', () => {
+    const first = evaluate(input([], serverBundle(['a', 'b'], T0 - 30_000), secretBundle(['a'])));
+    const inc = first.open[0];
+    assert.equal(inc?.cause, 'secret_bundle_stale');
+    assert.ok(inc);
+    const after = (...obs: Observation[]): AnalysisInput => ({ ...input([], ...obs.map((o) => ({ ...o, observedAt: T0 + 1_000 }))), now: T0 + 1_000, openIncidents: [inc] });
+    assert.deepEqual(evaluate(after(serverBundle(['a', 'b'], T0 - 30_000), secretBundle(['a']))).resolve, []);
+    const healed = evaluate(after(serverBundle(['a', 'b'], T0 - 30_000), secretBundle(['a', 'b'], '2'))).resolve;
+    assert.equal(healed.length, 1);
+    assert.match(healed[0]?.reason ?? '', /secret:projects\/acme\/secrets\/spire-bundle is over/);
   });
 });
 

@@ -75,6 +75,7 @@ describe('diagnosis picks the first step of the shipped ladders (table)', () => 
     'agent SDS failing, agent seen unhealthy: restart Envoy (the action checks the agent live)': { type: 'agent_disconnected', subject: 'agent:node-1', cause: 'agent_sds_failing', facts: { kind: 'agent', agentHealthy: false }, first: 'restart_envoy' },
     'agent unreachable: collect evidence first': { type: 'agent_disconnected', subject: 'agent:node-1', cause: 'agent_unreachable', facts: { kind: 'agent', agentHealthy: false }, first: 'collect_evidence' },
     'stale ConfigMap: sync the bundle': { type: 'trust_bundle_drift', subject: 'configmap:spire/spire-bundle', cause: 'configmap_bundle_stale', facts: { kind: 'configmap' }, first: 'sync_bundle' },
+    'stale Cloud Run bundle secret: sync the bundle': { type: 'trust_bundle_drift', subject: 'secret:projects/acme/secrets/spire-bundle', cause: 'secret_bundle_stale', facts: { kind: 'secret', platform: 'cloudrun' }, first: 'sync_bundle' },
     'stale Envoy bundle: restart Envoy': { type: 'trust_bundle_drift', subject: 'payments/api-0', cause: 'envoy_bundle_stale', first: 'restart_envoy' },
     'stale agent bundle: restart the agent': { type: 'trust_bundle_drift', subject: 'agent:node-1', cause: 'agent_bundle_stale', facts: { kind: 'agent' }, first: 'restart_agent' },
     'no certificate: restart Envoy': { type: 'mtls_errors', subject: 'payments/api-0', cause: 'no_certificate', first: 'restart_envoy' },
