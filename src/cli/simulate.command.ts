@@ -68,7 +68,7 @@ export async function simulateCommand(c: Composition, opts: SimulateOptions, out
 
 function printSummary(r: SimulationReport, out: (line: string) => void, throwaway: boolean): void {
   out('');
-  const verdict = r.expectHealed ? (reportPassed(r) ? 'HEALED' : 'NOT HEALED') : (reportPassed(r) ? 'DETECTED (healing not expected yet)' : 'NOT DETECTED');
+  const verdict = r.expectHealed ? (reportPassed(r) ? 'HEALED' : 'NOT HEALED') : (reportPassed(r) ? 'AS EXPECTED (the scenario expects no healing)' : 'NOT AS EXPECTED');
   out(`result: ${verdict} — ${r.incidents.length} incident(s), ${r.incidents.filter((i) => i.resolvedAt !== null).length} resolved, ` +
     `${r.incidents.reduce((n, i) => n + i.actions.length, 0)} action(s), ${r.actionsOnHealthyTargets} on healthy targets`);
   for (const f of r.faults) {
