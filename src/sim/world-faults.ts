@@ -100,6 +100,18 @@ export interface SimFault {
  */
 export const HEALED_BY_REATTESTATION: ReadonlySet<SimFaultKind> = new Set<SimFaultKind>(['svid_rotation_stopped']);
 
+/**
+ * Which of `faults` (those affecting a workload) its Envoy's restart heals when it comes back: the
+ * kinds an Envoy restart heals, those only a new pod heals when `podReplaced`, and a stale bundle
+ * on the workload itself.
+ */
+export function healedByEnvoyQuit(faults: readonly SimFault[], workloadId: string, podReplaced: boolean): SimFault[] {
+  return faults.filter((f) => {
+    const heals = SIM_FAULTS[f.kind].healedBy;
+    return heals === 'envoy_restart' || (heals === 'pod_replacement' && podReplaced) || (heals === 'bundle_sync_or_envoy_restart' && f.target === workloadId);
+  });
+}
+
 /** Throws unless `target` fits the fault kind's target (a node, a workload, the ConfigMap, the bundle secret when there are Cloud Run workloads, a Cloud Run workload) in a world. */
 export function checkFaultTarget(
   kind: SimFaultKind, target: string,

@@ -1,5 +1,6 @@
 import type { Workload } from '../knowledge/model/workload.js';
-import type { SimCa } from './certs.js';
+import type { MintedCert, SimCa, SvidKeyPair } from './certs.js';
+import type { SimEnvoy } from './envoy-sim.js';
 
 /**
  * The marker of everything the simulated fleet serves, so that an action can tell a simulated
@@ -76,4 +77,23 @@ export interface TickResult {
   readonly pushed: number;
   /** Envoys that came back from a restart. */
   readonly cameBack: number;
+}
+
+/** The world's own record of a workload (internal to SimWorld). */
+export interface WorkloadEntry {
+  readonly workload: SimWorkload;
+  /** Reused across rotations: a rotation is one signature. */
+  readonly keys: SvidKeyPair;
+  /** The SVID the agent currently holds for this workload (what a new SDS stream receives). */
+  agentSvid: MintedCert;
+  readonly envoy: SimEnvoy;
+  /** Faults active at the latest quit(s); the comeback heals them. */
+  readonly healOnComeback: Set<string>;
+}
+
+/** The world's own record of a node's agent (internal to SimWorld). */
+export interface AgentEntry {
+  up: boolean;
+  syncing: boolean;
+  lastSyncMs: number;
 }

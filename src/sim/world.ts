@@ -1,30 +1,14 @@
-import { createTrustDomainCa, mintSvid, type MintedCert, type SimCa, type SvidKeyPair } from './certs.js';
+import { createTrustDomainCa, mintSvid, type MintedCert, type SimCa } from './certs.js';
 import { SimEnvoy, type AgentOffer, type EnvoySnapshot, type SdsStreamFaults } from './envoy-sim.js';
 import { CONFIGMAP_TARGET, SECRET_TARGET, SIM_FAULTS, type SimFault, type SimFaultKind } from './world-faults.js';
-import { checkFaultTarget, HEALED_BY_REATTESTATION } from './world-faults.js';
+import { checkFaultTarget, HEALED_BY_REATTESTATION, healedByEnvoyQuit } from './world-faults.js';
 import { AgentRecords } from './agent-records.js';
+import { FaultLog } from './fault-log.js';
 import { ServerAuthority } from './server-authority.js';
-import type { SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult } from './world-model.js';
+import type { AgentEntry, SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult, WorkloadEntry } from './world-model.js';
 
 export { SIM_FAULT_KINDS, SIM_FAULTS, CONFIGMAP_TARGET, SECRET_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
 export type { SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult } from './world-model.js';
-
-interface WorkloadEntry {
-  readonly workload: SimWorkload;
-  /** Reused across rotations: a rotation is one signature. */
-  readonly keys: SvidKeyPair;
-  /** The SVID the agent currently holds for this workload (what a new SDS stream receives). */
-  agentSvid: MintedCert;
-  readonly envoy: SimEnvoy;
-  /** Faults active at the latest quit(s); the comeback heals them. */
-  readonly healOnComeback: Set<string>;
-}
-
-interface AgentEntry {
-  up: boolean;
-  syncing: boolean;
-  lastSyncMs: number;
-}
 
 const DEFAULT_NODE = 'node-0';
 
@@ -43,8 +27,7 @@ const DEFAULT_NODE = 'node-0';
 export class SimWorld {
   private readonly entries = new Map<string, WorkloadEntry>();
   private readonly agents = new Map<string, AgentEntry>();
-  private readonly faultLog: SimFault[] = [];
-  private healthyTargetActions = 0;
+  private readonly faultLog = new FaultLog();
   private tickQueue: Promise<unknown> = Promise.resolve();
   private readonly server: ServerAuthority;
   /** Agent records at the server, per node. */
@@ -120,7 +103,7 @@ export class SimWorld {
       if (e.envoy.restarting) {
         if (e.envoy.comeBackIfDue(offer, now, this.streamFaults(e))) {
           cameBack += 1;
-          this.healFaults(e.healOnComeback, now);
+          this.faultLog.heal(e.healOnComeback, now);
           e.healOnComeback.clear();
         }
       } else {
@@ -141,10 +124,8 @@ export class SimWorld {
     checkFaultTarget(fault.kind, fault.target, {
       isNode: (t) => this.agents.has(t), workload: (t) => this.entries.get(t)?.workload, hasCloudRun: this.workloads().some((w) => w.platform === 'cloudrun'),
     });
-    const existing = this.activeFaults().find((f) => f.kind === fault.kind && f.target === fault.target);
-    if (existing !== undefined) return { ...existing };
-    const record: SimFault = { id: `${fault.kind}--${fault.target}--${this.faultLog.length + 1}`, kind: fault.kind, target: fault.target, injectedAt: this.now(), healedAt: null };
-    this.faultLog.push(record);
+    const { fault: record, added } = this.faultLog.inject(fault.kind, fault.target, this.now());
+    if (!added) return { ...record };
     if (fault.kind === 'agent_down') this.agentEntry(fault.target).up = false;
     if (fault.kind === 'agent_server_lost') this.agentEntry(fault.target).syncing = false;
     if (fault.kind === 'ca_rotation_not_propagated') this.startCaRotation();
@@ -159,7 +140,7 @@ export class SimWorld {
    * later. Idempotent; throws when the world's one rotation was already used.
    */
   startCaRotation(): void {
-    this.server.startRotation(this.now() + this.options.svidTtlMs / 2, this.configMapFrozen());
+    this.server.startRotation(this.now() + this.options.svidTtlMs / 2, this.faultLog.isActive('ca_rotation_not_propagated', CONFIGMAP_TARGET));
   }
 
   /**
@@ -171,11 +152,8 @@ export class SimWorld {
   quitEnvoy(workloadId: string, how: { readonly podReplaced?: boolean } = {}): void {
     const e = this.entry(workloadId);
     const affecting = this.faultsAffecting(e);
-    if (affecting.length === 0) this.healthyTargetActions += 1;
-    for (const f of affecting) {
-      const heals = SIM_FAULTS[f.kind].healedBy;
-      if (heals === 'envoy_restart' || (heals === 'pod_replacement' && how.podReplaced === true) || (heals === 'bundle_sync_or_envoy_restart' && f.target === workloadId)) e.healOnComeback.add(f.id);
-    }
+    if (affecting.length === 0) this.faultLog.countActionOnHealthyTarget();
+    for (const f of healedByEnvoyQuit(affecting, workloadId, how.podReplaced === true)) e.healOnComeback.add(f.id);
     e.envoy.quit(this.now(), this.options.envoyRestartMs);
   }
 
@@ -186,26 +164,25 @@ export class SimWorld {
    */
   restartAgent(node: string): void {
     const agent = this.agentEntry(node);
-    const onNode = new Set(this.workloadsOn(node).map((w) => w.id));
-    const healed = this.activeFaults().filter((f) => SIM_FAULTS[f.kind].healedBy === 'agent_restart' && (f.target === node || onNode.has(f.target)));
-    if (healed.length === 0) this.healthyTargetActions += 1;
+    const healed = this.faultsOnNode(node).filter((f) => SIM_FAULTS[f.kind].healedBy === 'agent_restart');
+    if (healed.length === 0) this.faultLog.countActionOnHealthyTarget();
     agent.up = true;
     agent.syncing = true;
     agent.lastSyncMs = this.now();
-    this.healFaults(new Set(healed.map((f) => f.id)), this.now());
+    this.faultLog.heal(healed, this.now());
   }
 
   /** Copies the server's bundle into the spire-bundle ConfigMap; heals the ConfigMap's ca_rotation_not_propagated. */
   syncConfigMapBundle(): void {
-    const stale = this.activeFaults().filter((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET);
-    if (this.server.syncConfigMap() && stale.length === 0) this.healthyTargetActions += 1;
-    this.healFaults(new Set(stale.map((f) => f.id)), this.now());
+    const stale = this.faultLog.active().filter((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET);
+    if (this.server.syncConfigMap() && stale.length === 0) this.faultLog.countActionOnHealthyTarget();
+    this.faultLog.heal(stale, this.now());
   }
 
   /** Ends an active fault by id (faults healed from outside the world, e.g. a ready Cloud Run revision). Returns whether it was active. */
   clearFault(id: string): boolean {
-    const active = this.activeFaults().some((f) => f.id === id);
-    this.healFaults(new Set([id]), this.now());
+    const active = this.faultLog.active().some((f) => f.id === id);
+    this.faultLog.heal([id], this.now());
     return active;
   }
 
@@ -262,12 +239,12 @@ export class SimWorld {
 
   /** Every injected fault (copies), oldest first. */
   faults(): SimFault[] {
-    return this.faultLog.map((f) => ({ ...f }));
+    return this.faultLog.all();
   }
 
   /** Remediation actions performed on targets that had no active fault at that moment. */
   get actionsOnHealthyTargets(): number {
-    return this.healthyTargetActions;
+    return this.faultLog.actionsOnHealthyTargets;
   }
 
   /** A node's agent record at the server. Throws for an unknown node. */
@@ -290,8 +267,7 @@ export class SimWorld {
   evictAgent(node: string): boolean {
     this.agentEntry(node);
     if (!this.records.hasRecord(node)) return false;
-    const onNode = new Set(this.workloadsOn(node).map((w) => w.id));
-    if (!this.activeFaults().some((f) => f.target === node || onNode.has(f.target))) this.healthyTargetActions += 1;
+    if (this.faultsOnNode(node).length === 0) this.faultLog.countActionOnHealthyTarget();
     return this.records.evict(node, this.now());
   }
 
@@ -315,9 +291,7 @@ export class SimWorld {
       const now = this.now();
       this.records.reattested(node);
       agent.lastSyncMs = now;
-      const onNode = new Set(this.workloadsOn(node).map((w) => w.id));
-      const healed = this.activeFaults().filter((f) => HEALED_BY_REATTESTATION.has(f.kind) && (f.target === node || onNode.has(f.target)));
-      this.healFaults(new Set(healed.map((f) => f.id)), now);
+      this.faultLog.heal(this.faultsOnNode(node).filter((f) => HEALED_BY_REATTESTATION.has(f.kind)), now);
       return true;
     });
   }
@@ -331,7 +305,7 @@ export class SimWorld {
   prepareAuthority(): Promise<SimCa> {
     return this.betweenTicks(async () => {
       const ca = await createTrustDomainCa(this.options.trustDomain, this.now());
-      this.server.prepare(ca, this.configMapFrozen());
+      this.server.prepare(ca, this.faultLog.isActive('ca_rotation_not_propagated', CONFIGMAP_TARGET));
       return ca;
     });
   }
@@ -356,7 +330,7 @@ export class SimWorld {
 
   /** RevokeX509Authority on the old, tainted CA: out of the bundle (sequence + 1) and the ConfigMap. Throws otherwise. */
   revokeAuthority(): SimCa {
-    return this.server.revokeOld(this.configMapFrozen());
+    return this.server.revokeOld(this.faultLog.isActive('ca_rotation_not_propagated', CONFIGMAP_TARGET));
   }
 
   /** Whether a bundle CA certificate is tainted. */
@@ -382,44 +356,32 @@ export class SimWorld {
     });
   }
 
-  /** Whether a fault keeps the spire-bundle ConfigMap from following the server's bundle. */
-  private configMapFrozen(): boolean {
-    return this.activeFaults().some((f) => f.kind === 'ca_rotation_not_propagated' && f.target === CONFIGMAP_TARGET);
-  }
-
   private agentRotates(e: WorkloadEntry): boolean {
     const a = this.agents.get(e.workload.node);
     if (a === undefined || !a.up || !a.syncing || !this.records.attested(e.workload.node)) return false;
-    return !this.activeFaults().some((f) => f.kind === 'svid_rotation_stopped' && f.target === e.workload.id);
+    return !this.faultLog.isActive('svid_rotation_stopped', e.workload.id);
   }
 
   /** What the agent offers the workload's Envoy: null while the agent is down or the Envoy's SDS connection to it is broken (envoy_sds_disconnected, unless its pending comeback heals it). */
   private offerFor(e: WorkloadEntry): AgentOffer | null {
     if (this.agents.get(e.workload.node)?.up !== true) return null;
-    const cut = this.activeFaults().some((f) => f.kind === 'envoy_sds_disconnected' && f.target === e.workload.id && !e.healOnComeback.has(f.id));
-    return cut ? null : { svid: e.agentSvid, bundle: this.server.bundle };
+    return this.faultLog.isActive('envoy_sds_disconnected', e.workload.id, e.healOnComeback) ? null : { svid: e.agentSvid, bundle: this.server.bundle };
   }
 
   /** The stream faults that hold a workload's Envoy now (excluding those its pending comeback heals). */
   private streamFaults(e: WorkloadEntry): SdsStreamFaults {
-    const mine = this.activeFaults().filter((f) => f.target === e.workload.id && !e.healOnComeback.has(f.id));
-    const has = (k: SimFaultKind): boolean => mine.some((f) => f.kind === k);
+    const has = (k: SimFaultKind): boolean => this.faultLog.isActive(k, e.workload.id, e.healOnComeback);
     return { stuck: has('envoy_sds_stuck'), noCertificate: has('envoy_no_certificate'), bundleFrozen: has('ca_rotation_not_propagated'), handshakeErrors: has('handshake_errors') };
   }
 
   /** Active faults on the workload itself or on its node (and, for a Cloud Run workload, on the CA-bundle secret it mounts: a new revision is how it reads a synced secret). */
   private faultsAffecting(e: WorkloadEntry): SimFault[] {
-    return this.activeFaults().filter((f) => f.target === e.workload.id || f.target === e.workload.node || (f.target === SECRET_TARGET && e.workload.platform === 'cloudrun'));
+    return this.faultLog.active().filter((f) => f.target === e.workload.id || f.target === e.workload.node || (f.target === SECRET_TARGET && e.workload.platform === 'cloudrun'));
   }
 
-  private activeFaults(): SimFault[] {
-    return this.faultLog.filter((f) => f.healedAt === null);
-  }
-
-  private healFaults(ids: ReadonlySet<string>, at: number): void {
-    this.faultLog.forEach((f, i) => {
-      if (ids.has(f.id) && f.healedAt === null) this.faultLog[i] = { ...f, healedAt: at };
-    });
+  /** Active faults on a node or its workloads. */
+  private faultsOnNode(node: string): SimFault[] {
+    return this.faultLog.activeOnNode(node, this.workloadsOn(node).map((w) => w.id));
   }
 
   private agentEntry(node: string): AgentEntry {

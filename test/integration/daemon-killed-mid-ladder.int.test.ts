@@ -33,7 +33,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
@@ -49,6 +49,7 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { playbook, step } from '../builders/playbooks.js';
 import type { DaemonProcessOptions } from '../support/daemon.process.js';
+import { startReadyProcess, waitFor, type ReadyProcess } from '../support/child-process.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
 const DAEMON = 'test/support/daemon.process.ts';
@@ -77,44 +78,10 @@ const ladder = playbook({
   ],
 });
 
-interface DaemonProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-}
-
-async function startDaemonProcess(opts: DaemonProcessOptions, children: ChildProcess[]): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', DAEMON, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let err = '';
-  let out = '';
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`daemon process not ready within 30s:\n${err}`)); }, 30_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready\n')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then((e) => {
-      clearTimeout(timer);
-      reject(new Error(`daemon process exited before it was ready (${String(e.code ?? e.signal)}):\n${err}`));
-    });
-  });
-  return { child, exited, stderr: () => err };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, diag: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${diag()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+async function startDaemonProcess(opts: DaemonProcessOptions, children: ChildProcess[]): Promise<ReadyProcess> {
+  const p = await startReadyProcess(DAEMON, opts, 'daemon process');
+  children.push(p.child);
+  return p;
 }
 
 /** One plan snapshot or remediation record as written to Redis, and by which daemon. */

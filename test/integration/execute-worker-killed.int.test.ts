@@ -8,8 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BullmqRemediationQueue } from '../../src/adapters/queue/bullmq-remediation-queue.js';
@@ -21,6 +20,7 @@ import { makeIncidentId } from '../../src/knowledge/model/incident.js';
 import type { KubeObject } from '../../src/sim/k8s/k8s-store.js';
 import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
+import { startReadyProcess, waitFor, type ReadyProcess } from '../support/child-process.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 import type { WorkerProcessOptions } from '../support/remediation-worker.process.js';
 
@@ -30,37 +30,9 @@ const WORKER = 'test/support/remediation-worker.process.ts';
 const STALL = { lockDurationMs: 1_500, stalledIntervalMs: 500 };
 const TERMINAL: readonly ActionRun['state'][] = ['succeeded', 'failed', 'skipped'];
 
-interface WorkerProcess {
-  readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  stderr(): string;
-}
-
 /** Starts a worker process and resolves once it consumes jobs. */
-async function startWorkerProcess(opts: WorkerProcessOptions): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  let out = '';
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready\n')) resolve();
-    });
-    void exited.then((e) => { reject(new Error(`worker exited before it was ready (${String(e.code ?? e.signal)}):\n${err}`)); });
-  });
-  return { child, exited, stderr: () => err };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined> | T | null | undefined, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== null && v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function startWorkerProcess(opts: WorkerProcessOptions): Promise<ReadyProcess> {
+  return startReadyProcess(WORKER, opts, 'worker');
 }
 
 const restartedAt = (d: KubeObject | undefined): string | undefined =>

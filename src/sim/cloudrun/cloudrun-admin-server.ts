@@ -1,5 +1,5 @@
 import {
-  Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition,
+  Server, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { SimCloudRunMethod } from './cloudrun-call-faults.js';
@@ -7,6 +7,7 @@ import type {
   ListServicesRequestMessage, ListServicesResponseMessage, NameRequestMessage, OperationMessage, ServiceMessage,
   UpdateServiceRequestMessage,
 } from './cloudrun-messages.js';
+import { bindLoopback, shutdownGracefully } from '../grpc-loopback.js';
 import { loadCloudRunProtos } from './cloudrun-protos.js';
 import type { SimCloudRun } from './cloudrun-state.js';
 import { CloudRunStatusError } from './cloudrun-status-error.js';
@@ -92,12 +93,7 @@ export class SimCloudRunAdminServer {
 
   /** Listens on 127.0.0.1 at an ephemeral port (or `port`). */
   async start(port = 0): Promise<{ port: number }> {
-    this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
-        if (err === null) resolve(bound);
-        else reject(err);
-      });
-    });
+    this.port = await bindLoopback(this.server, port);
     return { port: this.port };
   }
 
@@ -111,15 +107,6 @@ export class SimCloudRunAdminServer {
   async close(graceMs = 1000): Promise<void> {
     if (this.port === null) return;
     this.port = null;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutdownGracefully(this.server, graceMs);
   }
 }

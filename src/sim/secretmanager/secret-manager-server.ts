@@ -1,10 +1,11 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
-  Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation,
+  Server, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { timestampOf } from '../cloudrun/cloudrun-messages.js';
+import { bindLoopback, shutdownGracefully } from '../grpc-loopback.js';
 import { SecretStatusError, type SimSecretManager, type SimSecretMethod } from './secret-manager-state.js';
 
 let cached: ServiceDefinition | undefined;
@@ -81,12 +82,7 @@ export class SimSecretManagerServer {
 
   /** Listens on 127.0.0.1 at an ephemeral port (or `port`). */
   async start(port = 0): Promise<{ port: number }> {
-    this.port = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (err, bound) => {
-        if (err === null) resolve(bound);
-        else reject(err);
-      });
-    });
+    this.port = await bindLoopback(this.server, port);
     return { port: this.port };
   }
 
@@ -94,9 +90,6 @@ export class SimSecretManagerServer {
   async close(graceMs = 1000): Promise<void> {
     if (this.port === null) return;
     this.port = null;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => { this.server.forceShutdown(); resolve(); }, graceMs);
-      this.server.tryShutdown(() => { clearTimeout(timer); resolve(); });
-    });
+    await shutdownGracefully(this.server, graceMs);
   }
 }
