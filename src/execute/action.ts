@@ -7,6 +7,7 @@ import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
 import type { CloudRunPort } from '../ports/cloudrun.port.js';
 import type { KubernetesInventoryPort } from '../ports/kubernetes.port.js';
+import { SIMULATED_CA_RDN, SIMULATED_MARKER } from '../knowledge/simulated-marker.js';
 import type { SecretStorePort } from '../ports/secret-store.port.js';
 import type { AgentDebugPort, SpireAgentRecord, SpireBundle, SpireHealthPort, SpireServerPort } from '../ports/spire.port.js';
 
@@ -121,9 +122,7 @@ export async function resolveWorkloadTarget(job: RemediationRequest, ctx: Action
  *    read (e.g. one listed under `targets:`) is judged by the labels the inventory (or config)
  *    reported and, when those do not carry it, by its Envoy's node metadata.
  */
-export const SIMULATED_MARKER = 'spire-healer.io/simulated';
-/** The RDN in a simulated SPIRE CA's subject. */
-export const SIMULATED_CA_RDN = `OU=${SIMULATED_MARKER}`;
+export { SIMULATED_CA_RDN, SIMULATED_MARKER };
 
 /** Whether labels or annotations carry the simulated fleet's marker. */
 export function isMarkedSimulated(meta: Readonly<Record<string, string>> | undefined): boolean {

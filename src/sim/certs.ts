@@ -6,7 +6,7 @@
 import 'reflect-metadata';
 import { X509Certificate as NodeX509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import { SIMULATED_MARKER } from './world-model.js';
+import { SIMULATED_CA_RDN } from '../knowledge/simulated-marker.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
@@ -16,8 +16,8 @@ x509.cryptoProvider.set(webcrypto);
 const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 const SIGNING = { name: 'ECDSA', hash: 'SHA-256' } as const;
 const CA_VALIDITY_MS = 365 * 86_400_000;
-/** The subject RDN that marks a CA of the simulated fleet (see SIMULATED_MARKER in world-model.ts). */
-export const SIMULATED_CA_RDN = `OU=${SIMULATED_MARKER}`;
+/** The subject RDN that marks a CA of the simulated fleet (knowledge/simulated-marker.ts). */
+export { SIMULATED_CA_RDN };
 /** Encoded public keys per leaf key, so re-signing a rotated SVID skips re-encoding the key. */
 const encodedPublicKeys = new WeakMap<CryptoKey, x509.PublicKey>();
 

@@ -1,3 +1,4 @@
+import { SIMULATED_MARKER } from '../knowledge/simulated-marker.js';
 import type { Workload } from '../knowledge/model/workload.js';
 import type { MintedCert, SimCa, SvidKeyPair } from './certs.js';
 import type { SimEnvoy } from './envoy-sim.js';
@@ -13,7 +14,7 @@ import type { SimEnvoy } from './envoy-sim.js';
  * (so bundles, ConfigMaps and trust domains carry it), the Envoys' /server_info `node.metadata`,
  * and the labels of the workloads `targets()` reports. src/execute/action.ts reads it.
  */
-export const SIMULATED_MARKER = 'spire-healer.io/simulated';
+export { SIMULATED_MARKER };
 /** The labels/annotations that carry the marker. */
 export const SIMULATED_LABELS: Readonly<Record<string, string>> = { [SIMULATED_MARKER]: 'true' };
 
