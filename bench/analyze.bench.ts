@@ -20,30 +20,108 @@ function fleet(n: number): AnalysisInput {
   const workloads: Workload[] = [];
   const obs: Observation[] = [];
   const ca = [{ serialNumber: 'a1', uriSans: ['spiffe://example.org'], validFromMs: NOW - 1e9, expiresAtMs: NOW + 1e9 }];
-  obs.push({ subject: 'trust-domain:example.org', source: 'spire.server.bundle', observedAt: NOW, stateSince: NOW - 3_600_000,
-    data: { kind: 'spire.bundle', trustDomain: 'example.org', sequenceNumber: '1', authorities: [{ serialNumber: 'a1', expiresAtMs: NOW + 1e9 }], active: 'k1', prepared: null, old: null } });
-  obs.push({ subject: 'configmap:spire/spire-bundle', source: 'k8s.bundle', observedAt: NOW,
-    data: { kind: 'k8s.bundle', configMap: 'spire/spire-bundle', certificates: [{ serialNumber: 'a1', expiresAtMs: NOW + 1e9 }], problems: [] } });
+  obs.push({
+    subject: 'trust-domain:example.org',
+    source: 'spire.server.bundle',
+    observedAt: NOW,
+    stateSince: NOW - 3_600_000,
+    data: {
+      kind: 'spire.bundle',
+      trustDomain: 'example.org',
+      sequenceNumber: '1',
+      authorities: [{ serialNumber: 'a1', expiresAtMs: NOW + 1e9 }],
+      active: 'k1',
+      prepared: null,
+      old: null,
+    },
+  });
+  obs.push({
+    subject: 'configmap:spire/spire-bundle',
+    source: 'k8s.bundle',
+    observedAt: NOW,
+    data: {
+      kind: 'k8s.bundle',
+      configMap: 'spire/spire-bundle',
+      certificates: [{ serialNumber: 'a1', expiresAtMs: NOW + 1e9 }],
+      problems: [],
+    },
+  });
   const nodes = Math.ceil(n / 50);
   for (let k = 0; k < nodes; k++) {
-    obs.push({ subject: `agent:node-${k}`, source: 'spire.agent.debug', observedAt: NOW, stateSince: NOW - 60_000,
-      data: { kind: 'spire.agent', node: `node-${k}`, agentId: `spiffe://example.org/agent/${k}`, lastSyncSuccessMs: k === 3 ? NOW - 600_000 : NOW - 2_000, agentSvidExpiresAtMs: NOW + TTL, cachedX509Svids: 50 } });
+    obs.push({
+      subject: `agent:node-${k}`,
+      source: 'spire.agent.debug',
+      observedAt: NOW,
+      stateSince: NOW - 60_000,
+      data: {
+        kind: 'spire.agent',
+        node: `node-${k}`,
+        agentId: `spiffe://example.org/agent/${k}`,
+        lastSyncSuccessMs: k === 3 ? NOW - 600_000 : NOW - 2_000,
+        agentSvidExpiresAtMs: NOW + TTL,
+        cachedX509Svids: 50,
+      },
+    });
   }
   for (let i = 0; i < n; i++) {
     const id = `ns-${i % 97}/app-${i}`;
     const node = `node-${i % nodes}`;
-    workloads.push({ id, spiffeId: `spiffe://example.org/ns/ns-${i % 97}/sa/app-${i}`, trustDomain: 'example.org', platform: 'kubernetes', location: `ns-${i % 97}`, node, envoyAdminUrl: `http://10.0.${i >> 8}.${i & 255}:9901` });
+    workloads.push({
+      id,
+      spiffeId: `spiffe://example.org/ns/ns-${i % 97}/sa/app-${i}`,
+      trustDomain: 'example.org',
+      platform: 'kubernetes',
+      location: `ns-${i % 97}`,
+      node,
+      envoyAdminUrl: `http://10.0.${i >> 8}.${i & 255}:9901`,
+    });
     const stuck = i % 37 === 0;
-    const leaf = { serialNumber: `s${i}`, uriSans: [workloads[i]?.spiffeId ?? ''], validFromMs: stuck ? NOW - 0.8 * TTL : NOW - 0.2 * TTL, expiresAtMs: (stuck ? NOW - 0.8 * TTL : NOW - 0.2 * TTL) + TTL };
-    obs.push({ subject: id, source: 'envoy.certs', observedAt: NOW, data: { kind: 'envoy.certs', chain: [leaf, ca[0] ?? leaf], caCerts: i % 53 === 0 ? [] : ca } });
-    obs.push({ subject: id, source: 'spire.delegated.svid', observedAt: NOW, data: { kind: 'spire.svid', node, svid: { ...leaf, validFromMs: NOW - 0.2 * TTL, expiresAtMs: NOW + 0.8 * TTL } } });
-    obs.push({ subject: id, source: 'envoy.stats', observedAt: NOW, stateSince: i % 41 === 0 ? NOW - 1_000 : NOW - 3_600_000, data: {
-      kind: 'envoy.stats', sds: [], secretsNotReady: 0, serverState: 0,
-      ssl: [{ scope: 'listener.0.0.0.0_15001', handshake: 1_000, connectionError: i % 41 === 0 ? 50 : 0, failVerifyError: 0, failVerifySan: 0, noCertificate: 0 }],
-    } });
+    const leaf = {
+      serialNumber: `s${i}`,
+      uriSans: [workloads[i]?.spiffeId ?? ''],
+      validFromMs: stuck ? NOW - 0.8 * TTL : NOW - 0.2 * TTL,
+      expiresAtMs: (stuck ? NOW - 0.8 * TTL : NOW - 0.2 * TTL) + TTL,
+    };
+    obs.push({
+      subject: id,
+      source: 'envoy.certs',
+      observedAt: NOW,
+      data: { kind: 'envoy.certs', chain: [leaf, ca[0] ?? leaf], caCerts: i % 53 === 0 ? [] : ca },
+    });
+    obs.push({
+      subject: id,
+      source: 'spire.delegated.svid',
+      observedAt: NOW,
+      data: { kind: 'spire.svid', node, svid: { ...leaf, validFromMs: NOW - 0.2 * TTL, expiresAtMs: NOW + 0.8 * TTL } },
+    });
+    obs.push({
+      subject: id,
+      source: 'envoy.stats',
+      observedAt: NOW,
+      stateSince: i % 41 === 0 ? NOW - 1_000 : NOW - 3_600_000,
+      data: {
+        kind: 'envoy.stats',
+        sds: [],
+        secretsNotReady: 0,
+        serverState: 0,
+        ssl: [
+          {
+            scope: 'listener.0.0.0.0_15001',
+            handshake: 1_000,
+            connectionError: i % 41 === 0 ? 50 : 0,
+            failVerifyError: 0,
+            failVerifySan: 0,
+            noCertificate: 0,
+          },
+        ],
+      },
+    });
   }
   return {
-    now: NOW, workloads, observations: new Map(obs.map((o) => [`${o.subject}|${o.source}`, o])), openIncidents: [],
+    now: NOW,
+    workloads,
+    observations: new Map(obs.map((o) => [`${o.subject}|${o.source}`, o])),
+    openIncidents: [],
     config: { ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 5_000 }, staleAfterMs: 30_000 },
   };
 }
@@ -67,7 +145,11 @@ for (const n of sizes) {
   }
   times.sort((a, b) => a - b);
   const q = (f: number): string => (times[Math.min(times.length - 1, Math.floor(f * times.length))] ?? 0).toFixed(1);
-  console.log(`\n${n} workloads, ${input.observations.size} observations; one pass opens ${first.open.length} incidents (${[...byType].map(([t, c]) => `${t} ${c}`).join(', ')})`);
+  console.log(
+    `\n${n} workloads, ${input.observations.size} observations; one pass opens ${first.open.length} incidents (${[...byType].map(([t, c]) => `${t} ${c}`).join(', ')})`,
+  );
   console.log(`  evaluate: median ${q(0.5)} ms, p95 ${q(0.95)} ms over ${PASSES} passes`);
-  console.log(`  heap after each quarter of the passes${gc === undefined ? ' (run with --expose-gc for exact figures)' : ''}: ${heaps.map((h) => `${h.toFixed(1)} MB`).join(', ')}`);
+  console.log(
+    `  heap after each quarter of the passes${gc === undefined ? ' (run with --expose-gc for exact figures)' : ''}: ${heaps.map((h) => `${h.toFixed(1)} MB`).join(', ')}`,
+  );
 }

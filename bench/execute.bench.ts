@@ -48,15 +48,23 @@ const noop: RemediationAction = {
   perform: () => Promise.resolve('no-op'),
 };
 const actions: ActionRegistry = new Map([['restart_envoy', noop]]);
-const unusedEnvoy = new Proxy({}, { get: () => () => Promise.reject(new Error('bench: the no-op action reads no Envoy')) }) as EnvoyAdminPort;
+const unusedEnvoy = new Proxy(
+  {},
+  { get: () => () => Promise.reject(new Error('bench: the no-op action reads no Envoy')) },
+) as EnvoyAdminPort;
 
 const redisServer = await startRedisServer();
 const redis = new Redis(redisServer.url);
-redis.on('error', (e) => { process.stderr.write(`bench redis: ${e.message}\n`); });
+redis.on('error', (e) => {
+  process.stderr.write(`bench redis: ${e.message}\n`);
+});
 
 function context(prefix: string): ActionContext {
   return {
-    store: new RedisKnowledgeStore(redis, prefix), audit: new RedisAuditLog(redis, prefix), clock: systemClock, envoy: unusedEnvoy,
+    store: new RedisKnowledgeStore(redis, prefix),
+    audit: new RedisAuditLog(redis, prefix),
+    clock: systemClock,
+    envoy: unusedEnvoy,
     rotation: { rotateAtFraction: 0.5, graceMs: 1_000 },
   };
 }
@@ -69,9 +77,11 @@ const percentile = (xs: readonly number[], p: number): number => {
 /** Runs `n` tasks with `width` producers at once. */
 async function inParallel(n: number, width: number, task: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < n) await task(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < n) await task(next++);
+    }),
+  );
 }
 
 /** Raw BullMQ: Queue.add with the same options the port uses, and a Worker whose processor does nothing. */
@@ -81,14 +91,32 @@ async function rawBullmq(prefix: string): Promise<number> {
   const queue = new Queue('raw', { connection: producer, prefix });
   let done = 0;
   let finished!: () => void;
-  const all = new Promise<void>((r) => { finished = r; });
-  const worker = new Worker('raw', (_job, _token, _signal) => Promise.resolve({ result: 'succeeded' }), { connection: consumer, prefix, concurrency: CONCURRENCY });
-  worker.on('completed', () => { if (++done === JOBS) finished(); });
+  const all = new Promise<void>((r) => {
+    finished = r;
+  });
+  const worker = new Worker('raw', (_job, _token, _signal) => Promise.resolve({ result: 'succeeded' }), {
+    connection: consumer,
+    prefix,
+    concurrency: CONCURRENCY,
+  });
+  worker.on('completed', () => {
+    if (++done === JOBS) finished();
+  });
   await worker.waitUntilReady();
   const t0 = performance.now();
-  await inParallel(JOBS, PRODUCERS, (i) => queue.add('remediate', { i }, {
-    jobId: `raw-${String(i)}`, attempts: 3, backoff: { type: 'exponential', delay: 1_000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 604_800 },
-  }));
+  await inParallel(JOBS, PRODUCERS, (i) =>
+    queue.add(
+      'remediate',
+      { i },
+      {
+        jobId: `raw-${String(i)}`,
+        attempts: 3,
+        backoff: { type: 'exponential', delay: 1_000 },
+        removeOnComplete: { age: 86_400 },
+        removeOnFail: { age: 604_800 },
+      },
+    ),
+  );
   await all;
   const secs = (performance.now() - t0) / 1000;
   await worker.close();
@@ -104,21 +132,49 @@ async function pipeline(prefix: string): Promise<number> {
   let done = 0;
   let succeeded = 0;
   let finished!: () => void;
-  const all = new Promise<void>((r) => { finished = r; });
-  await queue.startWorker(async (job, signal, delivery) => {
-    const out = await processRemediationJob(job, actions, ctx, signal, delivery);
-    if (out.result === 'succeeded') succeeded++;
-    if (++done === JOBS) finished();
-    return out;
-  }, { concurrency: CONCURRENCY });
+  const all = new Promise<void>((r) => {
+    finished = r;
+  });
+  await queue.startWorker(
+    async (job, signal, delivery) => {
+      const out = await processRemediationJob(job, actions, ctx, signal, delivery);
+      if (out.result === 'succeeded') succeeded++;
+      if (++done === JOBS) finished();
+      return out;
+    },
+    { concurrency: CONCURRENCY },
+  );
   // The incidents exist and are open (the job's gate checks read them), as when plan decides.
   const now = Date.now();
-  const requests = await Promise.all(Array.from({ length: JOBS }, async (_, i): Promise<RemediationRequest> => {
-    const target = `bench/app-${String(i)}`;
-    const incidentId = makeIncidentId('mtls_errors', target, now);
-    await ctx.store.openIncident({ id: incidentId, type: 'mtls_errors', subject: target, status: 'open', openedAt: now, resolvedAt: null, explanation: 'bench', evidence: [], history: [] });
-    return { id: makeActionRunId(incidentId, 0, 1), incidentId, step: 0, attempt: 1, action: 'restart_envoy', target, decidedAt: now, shadow: false, params: {}, timeoutMs: 30_000 };
-  }));
+  const requests = await Promise.all(
+    Array.from({ length: JOBS }, async (_, i): Promise<RemediationRequest> => {
+      const target = `bench/app-${String(i)}`;
+      const incidentId = makeIncidentId('mtls_errors', target, now);
+      await ctx.store.openIncident({
+        id: incidentId,
+        type: 'mtls_errors',
+        subject: target,
+        status: 'open',
+        openedAt: now,
+        resolvedAt: null,
+        explanation: 'bench',
+        evidence: [],
+        history: [],
+      });
+      return {
+        id: makeActionRunId(incidentId, 0, 1),
+        incidentId,
+        step: 0,
+        attempt: 1,
+        action: 'restart_envoy',
+        target,
+        decidedAt: now,
+        shadow: false,
+        params: {},
+        timeoutMs: 30_000,
+      };
+    }),
+  );
   const t0 = performance.now();
   await inParallel(JOBS, PRODUCERS, (i) => queue.enqueue(requests[i] as RemediationRequest));
   await all;
@@ -126,7 +182,8 @@ async function pipeline(prefix: string): Promise<number> {
   await queue.close();
   if (succeeded !== JOBS) throw new Error(`pipeline: ${String(succeeded)} of ${String(JOBS)} no-op jobs succeeded`);
   const chain = await ctx.audit.verify();
-  if (!chain.ok || chain.entries !== 2 * JOBS) throw new Error(`pipeline audit log: expected ${String(2 * JOBS)} entries in an intact chain, got ${JSON.stringify(chain)}`);
+  if (!chain.ok || chain.entries !== 2 * JOBS)
+    throw new Error(`pipeline audit log: expected ${String(2 * JOBS)} entries in an intact chain, got ${JSON.stringify(chain)}`);
   return JOBS / secs;
 }
 
@@ -149,7 +206,9 @@ playbooks:
 `;
 
 /** Open -> job started, with the plan loop and worker wired as in the daemon. */
-async function latency(prefix: string): Promise<{ burstP50: number; burstP99: number; burstAll: number; p50: number; p95: number; p99: number; max: number }> {
+async function latency(
+  prefix: string,
+): Promise<{ burstP50: number; burstP99: number; burstAll: number; p50: number; p95: number; p99: number; max: number }> {
   const parsed = parsePlaybooks('<bench>', PLAYBOOK);
   if (!parsed.ok) throw new Error(parsed.problems.map((p) => p.message).join('; '));
   const playbooks = parsed.playbooks;
@@ -157,46 +216,82 @@ async function latency(prefix: string): Promise<{ burstP50: number; burstP99: nu
   const { store, audit } = ctx;
   const total = INCIDENTS + PROBES;
   const workloads: Workload[] = Array.from({ length: total }, (_, i) => ({
-    id: `ns-${String(i % 50)}/app-${String(i)}`, spiffeId: `spiffe://example.org/ns/ns-${String(i % 50)}/sa/app-${String(i)}`, trustDomain: 'example.org',
-    platform: 'kubernetes', location: `ns-${String(i % 50)}`, node: `node-${String(i % 100)}`, envoyAdminUrl: `http://10.0.0.1:${String(9901 + i)}`,
+    id: `ns-${String(i % 50)}/app-${String(i)}`,
+    spiffeId: `spiffe://example.org/ns/ns-${String(i % 50)}/sa/app-${String(i)}`,
+    trustDomain: 'example.org',
+    platform: 'kubernetes',
+    location: `ns-${String(i % 50)}`,
+    node: `node-${String(i % 100)}`,
+    envoyAdminUrl: `http://10.0.0.1:${String(9901 + i)}`,
   }));
   for (const w of workloads) await store.putWorkload(w);
 
   const openedAt = new Map<string, number>();
   const startedAt = new Map<string, number>();
   const queue = new BullmqRemediationQueue({ redisUrl: redisServer.url, keyPrefix: prefix });
-  const plan = createActor(planMachine.provide({
-    actors: {
-      reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(({ input }) =>
-        reconcilePlans({ store, audit, playbooks: () => playbooks, enqueue: (req) => queue.enqueue(req) }, Date.now(), input.focus ?? undefined)),
+  const plan = createActor(
+    planMachine.provide({
+      actors: {
+        reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(({ input }) =>
+          reconcilePlans(
+            { store, audit, playbooks: () => playbooks, enqueue: (req) => queue.enqueue(req) },
+            Date.now(),
+            input.focus ?? undefined,
+          ),
+        ),
+      },
+    }),
+    { input: { intervalMs: 2_000, maxBackoffMs: 60_000 } },
+  );
+  plan.subscribe({
+    error: (e: unknown) => {
+      process.stderr.write(`plan loop failed: ${String(e)}\n`);
     },
-  }), { input: { intervalMs: 2_000, maxBackoffMs: 60_000 } });
-  plan.subscribe({ error: (e: unknown) => { process.stderr.write(`plan loop failed: ${String(e)}\n`); } });
-  await queue.startWorker(async (job, signal, delivery) => {
-    if (!startedAt.has(job.incidentId)) startedAt.set(job.incidentId, performance.now());
-    const out = await processRemediationJob(job, actions, ctx, signal, delivery);
-    plan.send({ type: 'knowledge.changed', incidentIds: [job.incidentId] });
-    return out;
-  }, { concurrency: CONCURRENCY });
+  });
+  await queue.startWorker(
+    async (job, signal, delivery) => {
+      if (!startedAt.has(job.incidentId)) startedAt.set(job.incidentId, performance.now());
+      const out = await processRemediationJob(job, actions, ctx, signal, delivery);
+      plan.send({ type: 'knowledge.changed', incidentIds: [job.incidentId] });
+      return out;
+    },
+    { concurrency: CONCURRENCY },
+  );
   plan.start();
 
   /** What analysis does when it opens an incident: record it, audit it, nudge plan. */
   const open = async (w: Workload): Promise<string> => {
     const at = Date.now();
     const incident: Incident = {
-      id: makeIncidentId('mtls_errors', w.id, at), type: 'mtls_errors', subject: w.id, status: 'open', openedAt: at, resolvedAt: null,
-      explanation: `bench: mTLS errors on ${w.id}`, evidence: [], history: [], cause: 'handshake_failures',
+      id: makeIncidentId('mtls_errors', w.id, at),
+      type: 'mtls_errors',
+      subject: w.id,
+      status: 'open',
+      openedAt: at,
+      resolvedAt: null,
+      explanation: `bench: mTLS errors on ${w.id}`,
+      evidence: [],
+      history: [],
+      cause: 'handshake_failures',
     };
     openedAt.set(incident.id, performance.now());
     await store.openIncident(incident);
-    await audit.append({ type: 'incident.opened', at, incidentId: incident.id, subject: w.id, message: incident.explanation, dedupKey: `incident.opened--${incident.id}` });
+    await audit.append({
+      type: 'incident.opened',
+      at,
+      incidentId: incident.id,
+      subject: w.id,
+      message: incident.explanation,
+      dedupKey: `incident.opened--${incident.id}`,
+    });
     plan.send({ type: 'knowledge.changed', incidentIds: [incident.id] });
     return incident.id;
   };
   const waitStarted = async (ids: readonly string[]): Promise<void> => {
     const deadline = performance.now() + 300_000;
     while (!ids.every((id) => startedAt.has(id))) {
-      if (performance.now() > deadline) throw new Error(`only ${String(ids.filter((id) => startedAt.has(id)).length)} of ${String(ids.length)} jobs started`);
+      if (performance.now() > deadline)
+        throw new Error(`only ${String(ids.filter((id) => startedAt.has(id)).length)} of ${String(ids.length)} jobs started`);
       await new Promise((r) => setTimeout(r, 5));
     }
   };
@@ -221,19 +316,30 @@ async function latency(prefix: string): Promise<{ burstP50: number; burstP99: nu
   const live = (await store.listIncidents({ status: 'open' })).length;
   if (live !== total) throw new Error(`expected ${String(total)} open incidents at the end, found ${String(live)}`);
   return {
-    burstP50: percentile(burstLat, 50), burstP99: percentile(burstLat, 99), burstAll: Math.max(...burstLat),
-    p50: percentile(probes, 50), p95: percentile(probes, 95), p99: percentile(probes, 99), max: Math.max(...probes),
+    burstP50: percentile(burstLat, 50),
+    burstP99: percentile(burstLat, 99),
+    burstAll: Math.max(...burstLat),
+    p50: percentile(probes, 50),
+    p95: percentile(probes, 95),
+    p99: percentile(probes, 99),
+    max: Math.max(...probes),
   };
 }
 
 try {
   const raw = await rawBullmq('bench-raw');
   const piped = await pipeline('bench-pipeline');
-  process.stdout.write(`throughput (${String(JOBS)} no-op jobs, concurrency ${String(CONCURRENCY)}): raw BullMQ ${raw.toFixed(0)} jobs/s, remediation pipeline ${piped.toFixed(0)} jobs/s, ratio ${(piped / raw).toFixed(2)} (target >= 0.5)\n`);
+  process.stdout.write(
+    `throughput (${String(JOBS)} no-op jobs, concurrency ${String(CONCURRENCY)}): raw BullMQ ${raw.toFixed(0)} jobs/s, remediation pipeline ${piped.toFixed(0)} jobs/s, ratio ${(piped / raw).toFixed(2)} (target >= 0.5)\n`,
+  );
   const l = await latency('bench-latency');
   const ms = (x: number): string => `${x.toFixed(1)} ms`;
-  process.stdout.write(`incident open -> job started, ${String(INCIDENTS)} incidents open: p50 ${ms(l.p50)}, p95 ${ms(l.p95)}, p99 ${ms(l.p99)}, max ${ms(l.max)} over ${String(PROBES)} new incidents (target p99 <= 50 ms)\n`);
-  process.stdout.write(`  the opening burst of ${String(INCIDENTS)} at once: p50 ${ms(l.burstP50)}, p99 ${ms(l.burstP99)}, last job started after ${ms(l.burstAll)}\n`);
+  process.stdout.write(
+    `incident open -> job started, ${String(INCIDENTS)} incidents open: p50 ${ms(l.p50)}, p95 ${ms(l.p95)}, p99 ${ms(l.p99)}, max ${ms(l.max)} over ${String(PROBES)} new incidents (target p99 <= 50 ms)\n`,
+  );
+  process.stdout.write(
+    `  the opening burst of ${String(INCIDENTS)} at once: p50 ${ms(l.burstP50)}, p99 ${ms(l.burstP99)}, last job started after ${ms(l.burstAll)}\n`,
+  );
 } finally {
   await redis.quit();
   await redisServer.stop();

@@ -11,11 +11,18 @@ const world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: 3_6
 const ids: string[] = [];
 for (let i = 0; i < n; i++) {
   const id = `ns${i % 50}/web-${i}`;
-  await world.addWorkload({ id, spiffeId: `spiffe://example.org/ns/ns${i % 50}/sa/web-${i}`, platform: 'kubernetes', location: `ns${i % 50}` });
+  await world.addWorkload({
+    id,
+    spiffeId: `spiffe://example.org/ns/ns${i % 50}/sa/web-${i}`,
+    platform: 'kubernetes',
+    location: `ns${i % 50}`,
+  });
   ids.push(id);
 }
 const server = new SimEnvoyAdminServer(world);
 const { port } = await server.start(0);
 process.stdout.write(`${JSON.stringify({ port, urls: ids.map((id) => server.adminUrl(id)) })}\n`);
 process.stdin.resume();
-process.stdin.on('end', () => { void server.close().then(() => process.exit(0)); });
+process.stdin.on('end', () => {
+  void server.close().then(() => process.exit(0));
+});

@@ -9,6 +9,8 @@ process.exitCode = code;
 // that keeps a reconnect timer or socket alive must not keep the CLI from exiting: give pending
 // output two seconds, then exit. The timer is unref'd, so a clean process exits at once.
 setTimeout(() => {
-  process.stderr.write(`spire-healer: exiting with resources still open (${process.getActiveResourcesInfo().join(', ')}); please report this\n`);
+  process.stderr.write(
+    `spire-healer: exiting with resources still open (${process.getActiveResourcesInfo().join(', ')}); please report this\n`,
+  );
   process.exit(code);
 }, 2_000).unref();

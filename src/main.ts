@@ -40,7 +40,9 @@ async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<Opene
   return {
     store: new RedisKnowledgeStore(redis, keyPrefix),
     audit: new RedisAuditLog(redis, keyPrefix),
-    close: async () => { await redis.quit(); },
+    close: async () => {
+      await redis.quit();
+    },
   };
 }
 
@@ -50,21 +52,31 @@ function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; 
   const admin = new GrpcAgentAdmin();
   const spireServer = (endpoint: string): GrpcSpireServer => {
     const s = new GrpcSpireServer({ endpoint });
-    closers.push(() => { s.close(); });
+    closers.push(() => {
+      s.close();
+    });
     return s;
   };
   const k = sources.kubernetes;
   const [bundleNs = 'spire', bundleName = 'spire-bundle'] = (k?.bundleConfigMap ?? 'spire/spire-bundle').split('/');
-  const kubernetes = k === undefined ? undefined : new KubernetesInventory({
-    connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
-    spireNamespace: k.spireNamespace, bundleNamespace: bundleNs, bundleConfigMap: bundleName,
-    ...(sources.spire === undefined ? {} : { trustDomain: sources.spire.trustDomain }),
-  });
+  const kubernetes =
+    k === undefined
+      ? undefined
+      : new KubernetesInventory({
+          connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
+          spireNamespace: k.spireNamespace,
+          bundleNamespace: bundleNs,
+          bundleConfigMap: bundleName,
+          ...(sources.spire === undefined ? {} : { trustDomain: sources.spire.trustDomain }),
+        });
   const run = sources.cloudRun;
   let cloudRun: CloudRunAdminClient | undefined;
   let secretStore: SecretManagerClient | undefined;
   if (run !== undefined) {
-    const hostPort = (endpoint: string | undefined): { apiEndpoint?: string; port?: number } => endpoint === undefined ? {} : { apiEndpoint: endpoint.slice(0, endpoint.lastIndexOf(':')), port: Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)) };
+    const hostPort = (endpoint: string | undefined): { apiEndpoint?: string; port?: number } =>
+      endpoint === undefined
+        ? {}
+        : { apiEndpoint: endpoint.slice(0, endpoint.lastIndexOf(':')), port: Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)) };
     const client = new CloudRunAdminClient({ ...hostPort(run.endpoint), insecure: run.insecure });
     closers.push(() => client.close());
     cloudRun = client;
@@ -74,10 +86,17 @@ function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; 
   }
   return {
     ports: {
-      spireServer, agentDebug: admin, delegatedIdentity: admin, spireHealth: new HttpSpireHealth(), ...(kubernetes === undefined ? {} : { kubernetes }),
-      ...(cloudRun === undefined ? {} : { cloudRun }), ...(secretStore === undefined ? {} : { secretStore }),
+      spireServer,
+      agentDebug: admin,
+      delegatedIdentity: admin,
+      spireHealth: new HttpSpireHealth(),
+      ...(kubernetes === undefined ? {} : { kubernetes }),
+      ...(cloudRun === undefined ? {} : { cloudRun }),
+      ...(secretStore === undefined ? {} : { secretStore }),
     },
-    close: async () => { for (const c of closers) await c(); },
+    close: async () => {
+      for (const c of closers) await c();
+    },
   };
 }
 
@@ -90,16 +109,37 @@ async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp
   const k = await openKnowledge(url, config.redis.keyPrefix);
   const reloader = new PlaybookReloader(paths, files.playbooks, files.texts, { audit: k.audit, clock: systemClock, log: opts.log });
   const queue = new BullmqRemediationQueue({
-    redisUrl: url, keyPrefix: config.redis.keyPrefix,
-    onError: (err) => { opts.log.warn({ err: err.message }, 'queue connection error'); },
+    redisUrl: url,
+    keyPrefix: config.redis.keyPrefix,
+    onError: (err) => {
+      opts.log.warn({ err: err.message }, 'queue connection error');
+    },
   });
   const sources = buildSourcePorts(config.sources);
   const daemon = new Daemon({
-    config, store: k.store, audit: k.audit, queue, envoy: new EnvoyAdminHttp(), metrics: new PromMetrics(),
-    clock: systemClock, log: opts.log, playbooks: () => reloader.playbooks(), playbookReloader: reloader, serveHttp: opts.serveHttp, sourcePorts: sources.ports,
+    config,
+    store: k.store,
+    audit: k.audit,
+    queue,
+    envoy: new EnvoyAdminHttp(),
+    metrics: new PromMetrics(),
+    clock: systemClock,
+    log: opts.log,
+    playbooks: () => reloader.playbooks(),
+    playbookReloader: reloader,
+    serveHttp: opts.serveHttp,
+    sourcePorts: sources.ports,
     notifier: new WebhookNotifier(),
   });
-  return { daemon, store: k.store, audit: k.audit, close: async () => { await sources.close(); await k.close(); } };
+  return {
+    daemon,
+    store: k.store,
+    audit: k.audit,
+    close: async () => {
+      await sources.close();
+      await k.close();
+    },
+  };
 }
 
 async function acquireRedis(): Promise<RedisHandle> {

@@ -7,7 +7,9 @@ export async function untilAborted<T>(fn: () => Promise<T>, signal: AbortSignal 
   if (signal === undefined) return fn();
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => { reject(abortError()); };
+    onAbort = () => {
+      reject(abortError());
+    };
     signal.addEventListener('abort', onAbort, { once: true });
   });
   try {

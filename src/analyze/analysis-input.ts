@@ -32,8 +32,17 @@ export interface AnalyzeConfig {
 
 /** Defaults for production fleets (SPIRE agents sync every 5 s; CA rotations take minutes). */
 export const defaultAnalyzeThresholds = {
-  agentSyncStaleMs: 60_000, agentDownForMs: 15_000, bundleDriftGraceMs: 300_000, mtlsWindowMs: 600_000, mtlsErrorRatio: 0.01, cloudRunNotReadyForMs: 60_000,
-  healthyForMs: 30_000, flapMaxCycles: 3, flapWindowMs: 1_800_000, stormShare: 0.5, stormMinWorkloads: 10,
+  agentSyncStaleMs: 60_000,
+  agentDownForMs: 15_000,
+  bundleDriftGraceMs: 300_000,
+  mtlsWindowMs: 600_000,
+  mtlsErrorRatio: 0.01,
+  cloudRunNotReadyForMs: 60_000,
+  healthyForMs: 30_000,
+  flapMaxCycles: 3,
+  flapWindowMs: 1_800_000,
+  stormShare: 0.5,
+  stormMinWorkloads: 10,
 } as const;
 
 /** Everything a detector may look at. Pure data; `now` is injected. */

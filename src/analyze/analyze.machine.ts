@@ -61,10 +61,7 @@ export const analyzeMachine = setup({
       },
     },
     settling: {
-      always: [
-        { guard: ({ context }) => context.rerun, target: 'evaluating', actions: assign({ rerun: false }) },
-        { target: 'idle' },
-      ],
+      always: [{ guard: ({ context }) => context.rerun, target: 'evaluating', actions: assign({ rerun: false }) }, { target: 'idle' }],
     },
     backoff: { after: { backoff: 'evaluating' } },
   },

@@ -17,7 +17,8 @@ export function correlate(findings: readonly Finding[], input: AnalysisInput): F
   for (const f of findings) if (f.type === 'agent_disconnected') agentByNode.set(f.subject.slice('agent:'.length), f);
   const ownedByFleet = new Set(findings.flatMap((f) => (f.subject.startsWith('trust-domain:') ? (f.affects ?? []) : [])));
   const agentDriftByNode = new Map<string, Finding>();
-  for (const f of findings) if (f.type === 'trust_bundle_drift' && f.subject.startsWith('agent:')) agentDriftByNode.set(f.subject.slice('agent:'.length), f);
+  for (const f of findings)
+    if (f.type === 'trust_bundle_drift' && f.subject.startsWith('agent:')) agentDriftByNode.set(f.subject.slice('agent:'.length), f);
   const driftOn = new Set(findings.filter((f) => f.type === 'trust_bundle_drift').map((f) => f.subject));
   const absorbed = new Map<Finding, string[]>();
   const owner = (f: Finding): Finding | 'fleet' | null => {
@@ -29,7 +30,9 @@ export function correlate(findings: readonly Finding[], input: AnalysisInput): F
     if (agentDrift !== undefined && (f.type === 'trust_bundle_drift' || f.type === 'mtls_errors')) return agentDrift;
     if (ownedByFleet.has(f.subject) && f.type === 'trust_bundle_drift') return 'fleet';
     if (f.type === 'mtls_errors' && (driftOn.has(f.subject) || ownedByFleet.has(f.subject))) {
-      return findings.find((d) => d.type === 'trust_bundle_drift' && (d.subject === f.subject || (d.affects ?? []).includes(f.subject))) ?? null;
+      return (
+        findings.find((d) => d.type === 'trust_bundle_drift' && (d.subject === f.subject || (d.affects ?? []).includes(f.subject))) ?? null
+      );
     }
     return null;
   };
@@ -44,6 +47,10 @@ export function correlate(findings: readonly Finding[], input: AnalysisInput): F
     if (extra === undefined) return f;
     const subjects = [...new Set([...(f.affects ?? []), ...extra.map((e) => e.slice(0, e.indexOf(' (')))])].sort();
     // The spread keeps the owner's cause.
-    return { ...f, affects: subjects, explanation: `${f.explanation} It explains ${extra.length} other symptom(s): ${[...extra].sort().join(', ')}.` };
+    return {
+      ...f,
+      affects: subjects,
+      explanation: `${f.explanation} It explains ${extra.length} other symptom(s): ${[...extra].sort().join(', ')}.`,
+    };
   });
 }

@@ -55,7 +55,10 @@ export interface AnalysisDecisions {
  *   says whether the agent is the cause.
  */
 export function evaluate(input: AnalysisInput): AnalysisDecisions {
-  const correlated = correlate(detectors.flatMap((d) => d.detect(input)), input);
+  const correlated = correlate(
+    detectors.flatMap((d) => d.detect(input)),
+    input,
+  );
   const storm = stormFinding(correlated, input);
   const findings = storm === null ? correlated : [...correlated, storm];
   const byKey = new Map(findings.map((f) => [`${f.type}|${f.subject}`, f]));
@@ -85,24 +88,39 @@ export function evaluate(input: AnalysisInput): AnalysisDecisions {
     if (f.observedAt > latestEvidenceAt(existing)) refresh.push({ incident: existing, finding: f });
     if ((existing.recoveringSince ?? null) !== null) {
       const step = stepSymptom(existing.recoveringSince ?? null, cfg.healthyForMs, { type: 'finding', at: input.now });
-      recovering.push({ incident: existing, since: step.recoveringSince, reason: `the symptom is back before ${formatDuration(cfg.healthyForMs)} of health: ${f.explanation}` });
+      recovering.push({
+        incident: existing,
+        since: step.recoveringSince,
+        reason: `the symptom is back before ${formatDuration(cfg.healthyForMs)} of health: ${f.explanation}`,
+      });
     }
   }
 
   for (const [key, incident] of openByKey) {
     if (byKey.has(key)) continue;
     if (incident.type === 'flapping') {
-      if (input.now - latestEvidenceAt(incident) >= cfg.flapWindowMs) resolve.push({ incident, reason: `${incident.subject} has not shown ${incident.flappingType ?? 'the symptom'} for ${formatDuration(cfg.flapWindowMs)}` });
+      if (input.now - latestEvidenceAt(incident) >= cfg.flapWindowMs)
+        resolve.push({
+          incident,
+          reason: `${incident.subject} has not shown ${incident.flappingType ?? 'the symptom'} for ${formatDuration(cfg.flapWindowMs)}`,
+        });
       continue;
     }
     const reason = recoveryReason(incident, input);
     if (reason === null) continue;
     const step = stepSymptom(incident.recoveringSince ?? null, cfg.healthyForMs, { type: 'recovery', at: input.now });
     if (step.state === 'resolved') {
-      const held = incident.recoveringSince === null || incident.recoveringSince === undefined ? '' : ` (healthy for ${formatDuration(input.now - incident.recoveringSince)})`;
+      const held =
+        incident.recoveringSince === null || incident.recoveringSince === undefined
+          ? ''
+          : ` (healthy for ${formatDuration(input.now - incident.recoveringSince)})`;
       resolve.push({ incident, reason: `${reason}${held}` });
     } else if ((incident.recoveringSince ?? null) === null) {
-      recovering.push({ incident, since: step.recoveringSince, reason: `recovering: ${reason.replace(/\.$/, '')}; resolves after ${formatDuration(cfg.healthyForMs)} of health` });
+      recovering.push({
+        incident,
+        since: step.recoveringSince,
+        reason: `recovering: ${reason.replace(/\.$/, '')}; resolves after ${formatDuration(cfg.healthyForMs)} of health`,
+      });
     }
   }
   // Children opened during a storm point to it (the storm lists them in `affects`).
@@ -153,8 +171,13 @@ function flappingFinding(f: Finding, input: AnalysisInput): Finding | null {
   const cycles = (input.recentlyResolved ?? []).filter((i) => i.type === f.type && i.subject === f.subject && (i.resolvedAt ?? 0) >= since);
   if (cycles.length < input.config.flapMaxCycles) return null;
   return {
-    type: 'flapping', subject: f.subject, observedAt: f.observedAt, evidence: f.evidence, cause: 'symptom_flapping',
-    explanation: `${f.type.replace(/_/g, ' ')} on ${f.subject} came back after resolving ${cycles.length} times within ${formatDuration(input.config.flapWindowMs)} ` +
+    type: 'flapping',
+    subject: f.subject,
+    observedAt: f.observedAt,
+    evidence: f.evidence,
+    cause: 'symptom_flapping',
+    explanation:
+      `${f.type.replace(/_/g, ' ')} on ${f.subject} came back after resolving ${cycles.length} times within ${formatDuration(input.config.flapWindowMs)} ` +
       `(opened ${cycles.map((i) => new Date(i.openedAt).toISOString()).join(', ')}). It is reported once as flapping instead of being reopened and remediated again: ` +
       `the cause is not the one the remediation fixes. Latest: ${f.explanation}`,
   };

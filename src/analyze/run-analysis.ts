@@ -48,7 +48,10 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
     openedTypes.push(candidate.type);
     changedIds.push(candidate.id);
     await deps.audit.append({
-      type: 'incident.opened', at: now, incidentId: candidate.id, subject: candidate.subject,
+      type: 'incident.opened',
+      at: now,
+      incidentId: candidate.id,
+      subject: candidate.subject,
       message: candidate.explanation,
       data: { type: candidate.type, evidence: candidate.evidence.map((o) => ({ source: o.source, observedAt: o.observedAt })) },
       dedupKey: `incident.opened--${candidate.id}`,
@@ -60,7 +63,11 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
   for (const { incident, since, reason } of decisions.recovering) {
     await deps.store.setRecovering(incident.id, since, now, reason);
     await deps.audit.append({
-      type: since === null ? 'incident.relapsed' : 'incident.recovering', at: now, incidentId: incident.id, subject: incident.subject, message: reason,
+      type: since === null ? 'incident.relapsed' : 'incident.recovering',
+      at: now,
+      incidentId: incident.id,
+      subject: incident.subject,
+      message: reason,
       dedupKey: `incident.${since === null ? 'relapsed' : 'recovering'}--${incident.id}--${now}`,
     });
   }
@@ -71,9 +78,20 @@ export async function runAnalysisPass(deps: AnalyzeDeps, now: number): Promise<A
     resolvedTypes.push(incident.type);
     changedIds.push(incident.id);
     await deps.audit.append({
-      type: 'incident.resolved', at: now, incidentId: incident.id, subject: incident.subject, message: reason,
+      type: 'incident.resolved',
+      at: now,
+      incidentId: incident.id,
+      subject: incident.subject,
+      message: reason,
       dedupKey: `incident.resolved--${incident.id}`,
     });
   }
-  return { opened: openedTypes.length, resolved: resolvedTypes.length, refreshed: decisions.refresh.length, openedTypes, resolvedTypes, changedIds };
+  return {
+    opened: openedTypes.length,
+    resolved: resolvedTypes.length,
+    refreshed: decisions.refresh.length,
+    openedTypes,
+    resolvedTypes,
+    changedIds,
+  };
 }

@@ -26,7 +26,8 @@ export type SymptomEvent =
 export const symptomLifecycleMachine = setup({
   types: { context: {} as SymptomContext, events: {} as SymptomEvent, input: {} as SymptomContext },
   guards: {
-    healthyLongEnough: ({ context, event }) => context.recoveringSince !== null && event.at - context.recoveringSince >= context.healthyForMs,
+    healthyLongEnough: ({ context, event }) =>
+      context.recoveringSince !== null && event.at - context.recoveringSince >= context.healthyForMs,
   },
 }).createMachine({
   id: 'symptomLifecycle',
@@ -51,7 +52,11 @@ export const symptomLifecycleMachine = setup({
 export type SymptomStep = 'open' | 'recovering' | 'resolved';
 
 /** Pure: the lifecycle state after one pass, from the stored `recoveringSince`. */
-export function stepSymptom(recoveringSince: number | null, healthyForMs: number, event: SymptomEvent): { readonly state: SymptomStep; readonly recoveringSince: number | null } {
+export function stepSymptom(
+  recoveringSince: number | null,
+  healthyForMs: number,
+  event: SymptomEvent,
+): { readonly state: SymptomStep; readonly recoveringSince: number | null } {
   const value = recoveringSince === null ? 'open' : 'recovering';
   const snapshot = symptomLifecycleMachine.resolveState({ value, context: { recoveringSince, healthyForMs } });
   const [next] = transition(symptomLifecycleMachine, snapshot, event);

@@ -23,10 +23,16 @@ export interface ApproveOptions {
  * step, other target) before it runs, the hash no longer matches and it waits again.
  */
 export async function approveCommand(
-  c: Composition, loc: KnowledgeLocation, incidentId: string, opts: ApproveOptions, out: (line: string) => void, now = Date.now(),
+  c: Composition,
+  loc: KnowledgeLocation,
+  incidentId: string,
+  opts: ApproveOptions,
+  out: (line: string) => void,
+  now = Date.now(),
 ): Promise<number> {
   const explicitTtlMs = opts.ttl === undefined ? undefined : parseDuration(opts.ttl);
-  if (explicitTtlMs === null || (explicitTtlMs !== undefined && explicitTtlMs <= 0)) throw new CliError(`--ttl ${opts.ttl ?? ''}: expected a duration like 10m or 1h`);
+  if (explicitTtlMs === null || (explicitTtlMs !== undefined && explicitTtlMs <= 0))
+    throw new CliError(`--ttl ${opts.ttl ?? ''}: expected a duration like 10m or 1h`);
   const k = await c.openKnowledge(loc.redisUrl, loc.prefix);
   try {
     const incident = await k.store.getIncident(incidentId);
@@ -39,16 +45,21 @@ export async function approveCommand(
     if (opts.plan !== undefined && opts.plan !== r.planHash) {
       throw new CliError(`the plan changed: it is now ${r.planHash}, not ${opts.plan} (${r.reason}); review it and approve again`);
     }
-    const ttlMs = explicitTtlMs ?? await playbookApprovalTtl(opts.config, r.playbook, incidentId);
+    const ttlMs = explicitTtlMs ?? (await playbookApprovalTtl(opts.config, r.playbook, incidentId));
     const by = opts.by ?? process.env['USER'] ?? 'unknown';
     await k.store.putApproval({ incidentId, planHash: r.planHash, by, at: now, expiresAt: now + ttlMs });
     await k.audit.append({
-      type: 'plan.approved', at: now, incidentId, subject: incident.subject,
+      type: 'plan.approved',
+      at: now,
+      incidentId,
+      subject: incident.subject,
       message: `${by} approved plan ${r.planHash} (step ${r.step + 1}, ${r.action ?? '?'} on ${incident.subject}) for ${Math.round(ttlMs / 1000)}s`,
       data: { by, planHash: r.planHash, step: r.step, action: r.action, expiresAt: now + ttlMs },
       dedupKey: `plan.approved--${incidentId}--${r.planHash}--${now}`,
     });
-    out(`approved plan ${r.planHash} for ${incidentId}: step ${r.step + 1} ${r.action ?? '?'} on ${incident.subject}, valid until ${new Date(now + ttlMs).toISOString()}`);
+    out(
+      `approved plan ${r.planHash} for ${incidentId}: step ${r.step + 1} ${r.action ?? '?'} on ${incident.subject}, valid until ${new Date(now + ttlMs).toISOString()}`,
+    );
     return EXIT_OK;
   } finally {
     await k.close();
@@ -61,7 +72,9 @@ async function playbookApprovalTtl(config: string | undefined, name: string, inc
   const playbook = playbooks.find((p) => p.name === name);
   if (playbook === undefined) {
     const where = config === undefined ? 'the shipped playbooks (no --config)' : `the playbooks of ${config}`;
-    throw new CliError(`incident ${incidentId} waits on playbook "${name}", which is not among ${where}: pass the daemon's --config, or --ttl`);
+    throw new CliError(
+      `incident ${incidentId} waits on playbook "${name}", which is not among ${where}: pass the daemon's --config, or --ttl`,
+    );
   }
   return playbook.guardrails.approvalTtlMs;
 }

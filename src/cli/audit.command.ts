@@ -29,7 +29,12 @@ export function parseSince(since: string, now: number): number {
 }
 
 /** `audit`: prints the log, oldest first. */
-export async function auditListCommand(c: Composition, loc: KnowledgeLocation, opts: AuditListOptions, out: (line: string) => void): Promise<number> {
+export async function auditListCommand(
+  c: Composition,
+  loc: KnowledgeLocation,
+  opts: AuditListOptions,
+  out: (line: string) => void,
+): Promise<number> {
   const k = await c.openKnowledge(loc.redisUrl, loc.prefix);
   try {
     const entries = await k.audit.list({

@@ -8,7 +8,10 @@ export const EXIT_USAGE = 2;
 /** An error that ends the command with a given exit code and a one-line message. */
 export class CliError extends Error {
   override readonly name = 'CliError';
-  constructor(message: string, readonly exitCode: number = EXIT_USAGE) {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_USAGE,
+  ) {
     super(message);
   }
 }

@@ -11,7 +11,13 @@ const iso = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toI
  * INCIDENT is an incident id, or a unique prefix of one, or "<type> <subject>" of the latest
  * incident on that subject.
  */
-export async function explainCommand(c: Composition, loc: KnowledgeLocation, ref: string, opts: { readonly json: boolean }, out: (line: string) => void): Promise<number> {
+export async function explainCommand(
+  c: Composition,
+  loc: KnowledgeLocation,
+  ref: string,
+  opts: { readonly json: boolean },
+  out: (line: string) => void,
+): Promise<number> {
   const k = await c.openKnowledge(loc.redisUrl, loc.prefix);
   try {
     const all = await k.store.listIncidents();
@@ -23,7 +29,9 @@ export async function explainCommand(c: Composition, loc: KnowledgeLocation, ref
       return EXIT_OK;
     }
     out(incident.id);
-    out(`  ${incident.type} on ${incident.subject}: ${incident.status.toUpperCase()}, opened ${iso(incident.openedAt)}, resolved ${iso(incident.resolvedAt)}`);
+    out(
+      `  ${incident.type} on ${incident.subject}: ${incident.status.toUpperCase()}, opened ${iso(incident.openedAt)}, resolved ${iso(incident.resolvedAt)}`,
+    );
     out('');
     out(`  ${incident.explanation}`);
     if (incident.parent !== undefined) out(`\n  part of: ${incident.parent}`);
@@ -32,7 +40,10 @@ export async function explainCommand(c: Composition, loc: KnowledgeLocation, ref
     for (const o of incident.evidence) out(`    ${iso(o.observedAt)}  ${o.source} on ${o.subject}: ${describeObservation(o)}`);
     out('\n  history:');
     for (const h of incident.history) out(`    ${iso(h.at)}  ${h.from} → ${h.to}: ${h.reason}`);
-    if (remediation !== null) out(`\n  remediation: ${remediation.phase} (playbook ${remediation.playbook}, step ${remediation.step}${remediation.action === null ? '' : `, ${remediation.action}`}): ${remediation.reason}`);
+    if (remediation !== null)
+      out(
+        `\n  remediation: ${remediation.phase} (playbook ${remediation.playbook}, step ${remediation.step}${remediation.action === null ? '' : `, ${remediation.action}`}): ${remediation.reason}`,
+      );
     for (const r of runs) out(`    ${r.action} on ${r.target}: ${r.state}${r.performed ? '' : ' (not performed)'} — ${r.detail}`);
     return EXIT_OK;
   } finally {
@@ -48,6 +59,16 @@ function findIncident(all: readonly Incident[], ref: string, prefix: string): In
   if (bySubject[0] !== undefined) return bySubject[0];
   const byPrefix = all.filter((i) => i.id.startsWith(ref));
   if (byPrefix.length === 1 && byPrefix[0] !== undefined) return byPrefix[0];
-  if (byPrefix.length > 1) throw new CliError(`"${ref}" matches ${byPrefix.length} incidents: ${byPrefix.slice(0, 5).map((i) => i.id).join(', ')}`, 1);
-  throw new CliError(`no incident "${ref}" under prefix ${prefix} (${all.length} incident(s) known; try: spire-healer audit --prefix ${prefix})`, 1);
+  if (byPrefix.length > 1)
+    throw new CliError(
+      `"${ref}" matches ${byPrefix.length} incidents: ${byPrefix
+        .slice(0, 5)
+        .map((i) => i.id)
+        .join(', ')}`,
+      1,
+    );
+  throw new CliError(
+    `no incident "${ref}" under prefix ${prefix} (${all.length} incident(s) known; try: spire-healer audit --prefix ${prefix})`,
+    1,
+  );
 }

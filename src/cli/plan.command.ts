@@ -7,7 +7,10 @@ import { CliError, EXIT_OK } from './exit-codes.js';
 
 /** `plan --dry-run`: for every open incident, the playbook and step that would run, or why it is held. Changes nothing. */
 export async function planDryRunCommand(
-  c: Composition, loc: KnowledgeLocation, opts: { readonly config?: string | undefined; readonly dryRun: boolean; readonly json: boolean }, out: (line: string) => void,
+  c: Composition,
+  loc: KnowledgeLocation,
+  opts: { readonly config?: string | undefined; readonly dryRun: boolean; readonly json: boolean },
+  out: (line: string) => void,
 ): Promise<number> {
   if (!opts.dryRun) throw new CliError('plan only runs with --dry-run here; the daemon (`run`) is what acts');
   const playbooks = await loadPlaybooks(opts.config === undefined ? [] : (await loadConfig(opts.config)).playbooks);
@@ -18,7 +21,9 @@ export async function planDryRunCommand(
     else if (decisions.length === 0) out(`no open incidents under prefix ${loc.prefix}: nothing would run`);
     else {
       for (const d of decisions) {
-        out(`${d.type} on ${d.subject}${d.cause === null ? '' : ` (${d.cause})`}: ${d.playbook === null ? '-' : `${d.playbook} step ${d.step ?? '-'}${d.action === null ? '' : ` ${d.action}`}`} — ${d.verdict}`);
+        out(
+          `${d.type} on ${d.subject}${d.cause === null ? '' : ` (${d.cause})`}: ${d.playbook === null ? '-' : `${d.playbook} step ${d.step ?? '-'}${d.action === null ? '' : ` ${d.action}`}`} — ${d.verdict}`,
+        );
         for (const s of d.skipped) out(`    skips ${s}`);
       }
     }

@@ -11,7 +11,11 @@ import { validateCommand } from './validate.command.js';
 import { runCommand } from './run.command.js';
 import { DEMO_SCENARIO_PATH, simulateCommand } from './simulate.command.js';
 
-interface LocationFlags { readonly config?: string; readonly redisUrl?: string; readonly prefix?: string }
+interface LocationFlags {
+  readonly config?: string;
+  readonly redisUrl?: string;
+  readonly prefix?: string;
+}
 
 function pickLocation(f: LocationFlags): LocationFlags {
   return {
@@ -37,33 +41,55 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .description('Self-healing for SPIFFE/SPIRE + Envoy mTLS fleets')
     .exitOverride()
     .enablePositionalOptions()
-    .configureOutput({ writeOut: (s) => { out(s.trimEnd()); }, writeErr: (s) => { process.stderr.write(s); } });
+    .configureOutput({
+      writeOut: (s) => {
+        out(s.trimEnd());
+      },
+      writeErr: (s) => {
+        process.stderr.write(s);
+      },
+    });
 
-  program.command('run').description('run the daemon (serves /metrics and /healthz)')
+  program
+    .command('run')
+    .description('run the daemon (serves /metrics and /healthz)')
     .requiredOption('-c, --config <file>', 'config file (YAML)')
-    .action(async (o: { config: string }) => { setExit(await runCommand(c, o.config)); });
+    .action(async (o: { config: string }) => {
+      setExit(await runCommand(c, o.config));
+    });
 
-  program.command('demo').description('simulated fleet with a stuck Envoy: watch spire-healer detect, restart and verify')
+  program
+    .command('demo')
+    .description('simulated fleet with a stuck Envoy: watch spire-healer detect, restart and verify')
     .option('--report <file>', 'write the JSON report here')
     .action(async (o: { report?: string }) => {
       out('spire-healer demo: a simulated fleet where one Envoy keeps serving an SVID that should have rotated.\n');
       setExit(await simulateCommand(c, { scenarioPath: DEMO_SCENARIO_PATH, reportPath: o.report, quiet: false, json: false }, out));
     });
 
-  program.command('simulate').description('run a scenario file against the simulated fleet')
+  program
+    .command('simulate')
+    .description('run a scenario file against the simulated fleet')
     .requiredOption('-s, --scenario <file>', 'scenario file (YAML, see docs/scenarios.md)')
     .option('--report <file>', 'write the JSON report here')
     .option('--prefix <prefix>', 'Redis key prefix for this run (default sim-<scenario name>)')
     .option('--json', 'print the report as JSON instead of the timeline', false)
     .option('-q, --quiet', 'print nothing; use the exit code and --report', false)
     .action(async (o: { scenario: string; report?: string; prefix?: string; json: boolean; quiet: boolean }) => {
-      setExit(await simulateCommand(c, { scenarioPath: o.scenario, reportPath: o.report, prefix: o.prefix, quiet: o.quiet || o.json, json: o.json }, out));
+      setExit(
+        await simulateCommand(
+          c,
+          { scenarioPath: o.scenario, reportPath: o.report, prefix: o.prefix, quiet: o.quiet || o.json, json: o.json },
+          out,
+        ),
+      );
     });
 
-  const locationOptions = (cmd: Command): Command => cmd
-    .option('-c, --config <file>', 'config file to take redis.url and redis.keyPrefix from')
-    .option('--redis-url <url>', 'Redis URL (default: REDIS_URL, then the config)')
-    .option('--prefix <prefix>', 'key prefix (default: the config, then spire-healer)');
+  const locationOptions = (cmd: Command): Command =>
+    cmd
+      .option('-c, --config <file>', 'config file to take redis.url and redis.keyPrefix from')
+      .option('--redis-url <url>', 'Redis URL (default: REDIS_URL, then the config)')
+      .option('--prefix <prefix>', 'key prefix (default: the config, then spire-healer)');
 
   // `audit` and `audit verify` both take the location flags; positional options keep each
   // command's flags its own, and verify also honours flags given before the word "verify".
@@ -75,54 +101,95 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .action(async (o: LocationFlags & { json: boolean; since?: string; incident?: string }) => {
       setExit(await auditListCommand(c, await resolveLocation(o), { json: o.json, since: o.since, incident: o.incident }, out));
     });
-  locationOptions(audit.command('verify').description('check the hash chain; exit 1 naming the first changed or deleted entry'))
-    .action(async (o: LocationFlags) => {
+  locationOptions(audit.command('verify').description('check the hash chain; exit 1 naming the first changed or deleted entry')).action(
+    async (o: LocationFlags) => {
       const parent = audit.opts<LocationFlags>();
       const flags: LocationFlags = { ...pickLocation(parent), ...pickLocation(o) };
       setExit(await auditVerifyCommand(c, await resolveLocation(flags), out));
-    });
+    },
+  );
 
-  locationOptions(program.command('explain').description('explain an incident: finding, evidence, what it explains, what was done')
-    .argument('<incident>', 'incident id (or a unique prefix), or "<type> <subject>" for the latest on that subject')
-    .option('--json', 'print it as JSON', false))
-    .action(async (ref: string, o: LocationFlags & { json: boolean }) => {
-      setExit(await explainCommand(c, await resolveLocation(o), ref, { json: o.json }, out));
-    });
+  locationOptions(
+    program
+      .command('explain')
+      .description('explain an incident: finding, evidence, what it explains, what was done')
+      .argument('<incident>', 'incident id (or a unique prefix), or "<type> <subject>" for the latest on that subject')
+      .option('--json', 'print it as JSON', false),
+  ).action(async (ref: string, o: LocationFlags & { json: boolean }) => {
+    setExit(await explainCommand(c, await resolveLocation(o), ref, { json: o.json }, out));
+  });
 
-  locationOptions(program.command('pause').description('kill switch: stop all remediation (queued jobs end skipped)')
-    .requiredOption('-r, --reason <text>', 'why; recorded in the audit log'))
-    .action(async (o: LocationFlags & { reason: string }) => { setExit(await setPausedCommand(c, await resolveLocation(o), true, o.reason, out)); });
-  locationOptions(program.command('resume').description('lift the kill switch')
-    .option('-r, --reason <text>', 'why; recorded in the audit log'))
-    .action(async (o: LocationFlags & { reason?: string }) => { setExit(await setPausedCommand(c, await resolveLocation(o), false, o.reason, out)); });
-  locationOptions(program.command('status').description('kill switch and open incidents with their remediation phase')
-    .option('--json', 'print it as JSON', false))
-    .action(async (o: LocationFlags & { json: boolean }) => { setExit(await statusCommand(c, await resolveLocation(o), { json: o.json }, out)); });
-  locationOptions(program.command('plan').description('what remediation would do now for each open incident, and what holds it back')
-    .option('--dry-run', 'decide without acting (required)', false)
-    .option('--json', 'print it as JSON', false))
-    .action(async (o: LocationFlags & { dryRun: boolean; json: boolean }) => {
-      setExit(await planDryRunCommand(c, await resolveLocation(o), { config: o.config, dryRun: o.dryRun, json: o.json }, out));
-    });
-  locationOptions(program.command('approve').description('approve the plan step an incident waits on (playbooks in approve mode)')
-    .argument('<incident>', 'incident id (see status)')
-    .option('--plan <hash>', 'approve only if the pending plan still has this hash')
-    .option('--ttl <duration>', 'how long the approval stays valid (default: the playbook\'s guardrails.approvalTtl, from --config\'s playbooks)')
-    .option('--by <name>', 'who approves (default: $USER)'))
-    .action(async (id: string, o: LocationFlags & { plan?: string; ttl?: string; by?: string }) => {
-      setExit(await approveCommand(c, await resolveLocation(o), id, { plan: o.plan, ttl: o.ttl, by: o.by, config: o.config }, out));
-    });
-  program.command('validate').description('check playbook, scenario and config files; every problem as file:line:column; exit 2 on any')
+  locationOptions(
+    program
+      .command('pause')
+      .description('kill switch: stop all remediation (queued jobs end skipped)')
+      .requiredOption('-r, --reason <text>', 'why; recorded in the audit log'),
+  ).action(async (o: LocationFlags & { reason: string }) => {
+    setExit(await setPausedCommand(c, await resolveLocation(o), true, o.reason, out));
+  });
+  locationOptions(
+    program.command('resume').description('lift the kill switch').option('-r, --reason <text>', 'why; recorded in the audit log'),
+  ).action(async (o: LocationFlags & { reason?: string }) => {
+    setExit(await setPausedCommand(c, await resolveLocation(o), false, o.reason, out));
+  });
+  locationOptions(
+    program
+      .command('status')
+      .description('kill switch and open incidents with their remediation phase')
+      .option('--json', 'print it as JSON', false),
+  ).action(async (o: LocationFlags & { json: boolean }) => {
+    setExit(await statusCommand(c, await resolveLocation(o), { json: o.json }, out));
+  });
+  locationOptions(
+    program
+      .command('plan')
+      .description('what remediation would do now for each open incident, and what holds it back')
+      .option('--dry-run', 'decide without acting (required)', false)
+      .option('--json', 'print it as JSON', false),
+  ).action(async (o: LocationFlags & { dryRun: boolean; json: boolean }) => {
+    setExit(await planDryRunCommand(c, await resolveLocation(o), { config: o.config, dryRun: o.dryRun, json: o.json }, out));
+  });
+  locationOptions(
+    program
+      .command('approve')
+      .description('approve the plan step an incident waits on (playbooks in approve mode)')
+      .argument('<incident>', 'incident id (see status)')
+      .option('--plan <hash>', 'approve only if the pending plan still has this hash')
+      .option(
+        '--ttl <duration>',
+        "how long the approval stays valid (default: the playbook's guardrails.approvalTtl, from --config's playbooks)",
+      )
+      .option('--by <name>', 'who approves (default: $USER)'),
+  ).action(async (id: string, o: LocationFlags & { plan?: string; ttl?: string; by?: string }) => {
+    setExit(await approveCommand(c, await resolveLocation(o), id, { plan: o.plan, ttl: o.ttl, by: o.by, config: o.config }, out));
+  });
+  program
+    .command('validate')
+    .description('check playbook, scenario and config files; every problem as file:line:column; exit 2 on any')
     .argument('<files...>', 'files to check')
-    .action(async (files: string[]) => { setExit(await validateCommand(files, out, (l) => { process.stderr.write(`${l}\n`); })); });
+    .action(async (files: string[]) => {
+      setExit(
+        await validateCommand(files, out, (l) => {
+          process.stderr.write(`${l}\n`);
+        }),
+      );
+    });
 
   return program;
 }
 
 /** Runs the CLI and returns the exit code; never throws. */
-export async function runCli(argv: readonly string[], c: Composition, out: (line: string) => void = (l) => { process.stdout.write(`${l}\n`); }): Promise<number> {
+export async function runCli(
+  argv: readonly string[],
+  c: Composition,
+  out: (line: string) => void = (l) => {
+    process.stdout.write(`${l}\n`);
+  },
+): Promise<number> {
   let code = 0;
-  const program = buildProgram(c, out, (n) => { code = n; });
+  const program = buildProgram(c, out, (n) => {
+    code = n;
+  });
   try {
     await program.parseAsync([...argv]);
     return code;

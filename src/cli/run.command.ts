@@ -21,8 +21,12 @@ export async function runCommand(c: Composition, configPath: string): Promise<nu
       log.info({ signal: sig }, 'shutdown requested');
       resolve();
     };
-    process.once('SIGTERM', () => { stop('SIGTERM'); });
-    process.once('SIGINT', () => { stop('SIGINT'); });
+    process.once('SIGTERM', () => {
+      stop('SIGTERM');
+    });
+    process.once('SIGINT', () => {
+      stop('SIGINT');
+    });
   });
   await composed.daemon.stop();
   await composed.close();

@@ -45,7 +45,9 @@ export async function simulateCommand(c: Composition, opts: SimulateOptions, out
     const t0 = systemClock.now();
     if (!opts.quiet) {
       out(`spire-healer simulate: ${scenario.name} — ${scenario.description}`);
-      out(`fleet: ${scenario.workloads.length} workloads in ${scenario.trustDomain}, SVID TTL ${scenario.svidTtlMs / 1000}s; faults: ${scenario.faults.map((f) => `${f.kind} on ${f.target} at +${f.atMs / 1000}s`).join(', ') || 'none'}`);
+      out(
+        `fleet: ${scenario.workloads.length} workloads in ${scenario.trustDomain}, SVID TTL ${scenario.svidTtlMs / 1000}s; faults: ${scenario.faults.map((f) => `${f.kind} on ${f.target} at +${f.atMs / 1000}s`).join(', ') || 'none'}`,
+      );
       out(`redis: ${redis.throwaway ? 'throwaway redis-server (set REDIS_URL to keep the audit log)' : redis.url}, key prefix ${prefix}`);
       out('');
     }
@@ -55,7 +57,13 @@ export async function simulateCommand(c: Composition, opts: SimulateOptions, out
       clock: systemClock,
       keyPrefix: prefix,
       redisUrl: redis.url,
-      ...(opts.quiet ? {} : { onAudit: (e) => { if (isTimelineWorthy(e)) out(formatTimelineEntry(e, t0)); } }),
+      ...(opts.quiet
+        ? {}
+        : {
+            onAudit: (e) => {
+              if (isTimelineWorthy(e)) out(formatTimelineEntry(e, t0));
+            },
+          }),
     });
     if (opts.reportPath !== undefined) await writeFile(opts.reportPath, `${JSON.stringify(report, null, 2)}\n`);
     if (opts.json) out(JSON.stringify(report, null, 2));
@@ -68,17 +76,27 @@ export async function simulateCommand(c: Composition, opts: SimulateOptions, out
 
 function printSummary(r: SimulationReport, out: (line: string) => void, throwaway: boolean): void {
   out('');
-  const verdict = r.expectHealed ? (reportPassed(r) ? 'HEALED' : 'NOT HEALED') : (reportPassed(r) ? 'AS EXPECTED (the scenario expects no healing)' : 'NOT AS EXPECTED');
-  out(`result: ${verdict} — ${r.incidents.length} incident(s), ${r.incidents.filter((i) => i.resolvedAt !== null).length} resolved, ` +
-    `${r.incidents.reduce((n, i) => n + i.actions.length, 0)} action(s), ${r.actionsOnHealthyTargets} on healthy targets`);
+  const verdict = r.expectHealed
+    ? reportPassed(r)
+      ? 'HEALED'
+      : 'NOT HEALED'
+    : reportPassed(r)
+      ? 'AS EXPECTED (the scenario expects no healing)'
+      : 'NOT AS EXPECTED';
+  out(
+    `result: ${verdict} — ${r.incidents.length} incident(s), ${r.incidents.filter((i) => i.resolvedAt !== null).length} resolved, ` +
+      `${r.incidents.reduce((n, i) => n + i.actions.length, 0)} action(s), ${r.actionsOnHealthyTargets} on healthy targets`,
+  );
   for (const f of r.faults) {
     out(`  fault ${f.kind} on ${f.target}: injected ${f.injectedAt ?? '-'}, healed ${f.healedAt ?? 'NO'}`);
     for (const o of f.observedAs.slice(0, 2)) out(`    seen ${o.at} ${o.source} on ${o.subject}: ${o.message}`);
   }
-  for (const o of r.observations) out(`  expected ${o.source} on ${o.subject} /${o.matches}/: ${o.seen === null ? 'NOT SEEN' : `seen ${o.seen.at}`}`);
+  for (const o of r.observations)
+    out(`  expected ${o.source} on ${o.subject} /${o.matches}/: ${o.seen === null ? 'NOT SEEN' : `seen ${o.seen.at}`}`);
   if (!r.expectations.met) {
     if (r.expectations.missing.length > 0) out(`  expected but not seen: ${r.expectations.missing.join('; ')}`);
     if (r.expectations.unexpected.length > 0) out(`  opened but not expected: ${r.expectations.unexpected.join('; ')}`);
   }
-  if (!throwaway) out(`audit log: spire-healer audit --prefix ${r.auditPrefix} (verify with: spire-healer audit verify --prefix ${r.auditPrefix})`);
+  if (!throwaway)
+    out(`audit log: spire-healer audit --prefix ${r.auditPrefix} (verify with: spire-healer audit verify --prefix ${r.auditPrefix})`);
 }

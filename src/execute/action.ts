@@ -48,7 +48,10 @@ export interface ActionContext {
    * null when none) and the Cloud Run locations watched. Their projects bound the secrets and the
    * services sync_bundle may touch; the locations are where it looks for services mounting the secret.
    */
-  readonly cloudRunBundle?: { readonly secret: string | null; readonly locations: readonly { readonly project: string; readonly location: string }[] } | null;
+  readonly cloudRunBundle?: {
+    readonly secret: string | null;
+    readonly locations: readonly { readonly project: string; readonly location: string }[];
+  } | null;
   readonly scope?: ActionScope;
 }
 
@@ -88,7 +91,7 @@ export function isPermanentError(e: unknown): boolean {
   if (e instanceof PermanentActionError) return true;
   if (typeof e !== 'object' || e === null) return false;
   const f = (e as { failure?: unknown }).failure;
-  if (typeof f === 'object' && f !== null && 'retryable' in f) return (f).retryable === false;
+  if (typeof f === 'object' && f !== null && 'retryable' in f) return f.retryable === false;
   if (typeof f === 'string') return ['not_found', 'invalid_argument', 'malformed'].includes(f);
   const code = (e as { code?: unknown }).code;
   // A SPIRE port failure (SpireFailure): string code plus its own retryable verdict.
@@ -99,7 +102,11 @@ export function isPermanentError(e: unknown): boolean {
 }
 
 /** The workload a workload-targeted job names, or a precheck that skips the job. */
-export async function resolveWorkloadTarget(job: RemediationRequest, ctx: ActionContext, signal?: AbortSignal): Promise<{ readonly workload: Workload } | { readonly skip: Precheck }> {
+export async function resolveWorkloadTarget(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  signal?: AbortSignal,
+): Promise<{ readonly workload: Workload } | { readonly skip: Precheck }> {
   const w = await ctx.store.getWorkload(job.target);
   if (w === null) return { skip: { proceed: false, detail: `target ${job.target} no longer exists in the inventory` } };
   const refusal = await workloadScopeRefusal(w, ctx, signal);
@@ -150,15 +157,25 @@ export function judgesFleet(scope: ActionScope | undefined): boolean {
  */
 export function fleetRefusal(what: string, simulated: boolean, scope: ActionScope | undefined): string | null {
   if (scope === undefined) return null;
-  if (scope.production && simulated) return `refused: ${what} belongs to the simulated fleet (it carries ${SIMULATED_MARKER}) and the config says production: true`;
-  if (scope.simulated && !simulated) return `refused: ${what} does not carry the simulated fleet's marker ${SIMULATED_MARKER}; demo and simulate never touch real targets`;
+  if (scope.production && simulated)
+    return `refused: ${what} belongs to the simulated fleet (it carries ${SIMULATED_MARKER}) and the config says production: true`;
+  if (scope.simulated && !simulated)
+    return `refused: ${what} does not carry the simulated fleet's marker ${SIMULATED_MARKER}; demo and simulate never touch real targets`;
   return null;
 }
 
 /** "<project>/<region>/<service>" → projects/<project>/locations/<region>/services/<service>. */
 export function cloudRunServiceName(w: Workload): string {
   const [project, region, service, ...rest] = w.id.split('/');
-  if (project === undefined || region === undefined || service === undefined || project === '' || region === '' || service === '' || rest.length > 0) {
+  if (
+    project === undefined ||
+    region === undefined ||
+    service === undefined ||
+    project === '' ||
+    region === '' ||
+    service === '' ||
+    rest.length > 0
+  ) {
     throw new PermanentActionError(`Cloud Run workload id ${w.id} is not "<project>/<region>/<service>"`);
   }
   return `projects/${project}/locations/${region}/services/${service}`;
@@ -194,7 +211,10 @@ export async function workloadMarkedSimulated(w: Workload, ctx: ActionContext, s
     // Keeps the port's failure class (a malformed answer is permanent, an unreachable Envoy transient), adds why it was read.
     const failure = (e as { failure?: unknown } | null)?.failure;
     throw Object.assign(
-      new Error(`cannot tell whether ${w.id} belongs to the simulated fleet: neither its pod nor its service could be read, and its Envoy's /server_info failed (${e instanceof Error ? e.message : String(e)})`, { cause: e }),
+      new Error(
+        `cannot tell whether ${w.id} belongs to the simulated fleet: neither its pod nor its service could be read, and its Envoy's /server_info failed (${e instanceof Error ? e.message : String(e)})`,
+        { cause: e },
+      ),
       failure === undefined ? {} : { failure },
     );
   }
@@ -235,6 +255,7 @@ export function scopeRefusal(w: Workload, scope: ActionScope | undefined, simula
   }
   const fleet = simulated === undefined ? null : fleetRefusal(w.id, simulated, scope);
   if (fleet !== null) return fleet;
-  if (scope.simulated && !isLoopbackUrl(w.envoyAdminUrl)) return `refused: ${w.id} (${w.envoyAdminUrl}) is not part of the simulated fleet; demo and simulate never touch real targets`;
+  if (scope.simulated && !isLoopbackUrl(w.envoyAdminUrl))
+    return `refused: ${w.id} (${w.envoyAdminUrl}) is not part of the simulated fleet; demo and simulate never touch real targets`;
   return null;
 }

@@ -19,9 +19,20 @@ export interface Delivery {
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
   if (signal.aborted) return Promise.reject(new Error(`${what}: ${abortReason(signal)}`));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => { reject(new Error(`${what}: ${abortReason(signal)}`)); };
+    const onAbort = () => {
+      reject(new Error(`${what}: ${abortReason(signal)}`));
+    };
     signal.addEventListener('abort', onAbort, { once: true });
-    p.then((v) => { signal.removeEventListener('abort', onAbort); resolve(v); }, (e: unknown) => { signal.removeEventListener('abort', onAbort); reject(e instanceof Error ? e : new Error(String(e))); });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
   });
 }
 
@@ -41,23 +52,47 @@ function abortReason(signal: AbortSignal): string {
  * target that has healed.
  */
 export async function processRemediationJob(
-  job: RemediationRequest, actions: ActionRegistry, ctx: ActionContext, signal: AbortSignal, delivery: Delivery = { attempt: 1, maxAttempts: 1 },
+  job: RemediationRequest,
+  actions: ActionRegistry,
+  ctx: ActionContext,
+  signal: AbortSignal,
+  delivery: Delivery = { attempt: 1, maxAttempts: 1 },
 ): Promise<JobOutcome> {
   const existing = await ctx.store.getActionRun(job.id);
   if (existing !== null && terminal.has(existing.state)) {
-    return { result: existing.state as JobOutcome['result'], detail: existing.detail, performed: existing.performed, ...(existing.held === true ? { held: true } : {}) };
+    return {
+      result: existing.state as JobOutcome['result'],
+      detail: existing.detail,
+      performed: existing.performed,
+      ...(existing.held === true ? { held: true } : {}),
+    };
   }
   const startedAt = ctx.clock.now();
   const base: ActionRun = existing ?? {
-    id: job.id, incidentId: job.incidentId, step: job.step, attempt: job.attempt, action: job.action, target: job.target,
-    state: 'queued', enqueuedAt: job.decidedAt, startedAt: null, finishedAt: null, detail: '', performed: false,
+    id: job.id,
+    incidentId: job.incidentId,
+    step: job.step,
+    attempt: job.attempt,
+    action: job.action,
+    target: job.target,
+    state: 'queued',
+    enqueuedAt: job.decidedAt,
+    startedAt: null,
+    finishedAt: null,
+    detail: '',
+    performed: false,
   };
   // Independent writes: the run record and the audit entry go to Redis together.
   await Promise.all([
     ctx.store.putActionRun({ ...base, state: 'running', startedAt }),
     ctx.audit.append({
-      type: 'job.started', at: startedAt, incidentId: job.incidentId, subject: job.target,
-      message: `started ${job.action} on ${job.target} (job ${job.id})`, data: { jobId: job.id }, dedupKey: `job.started--${job.id}${delivery.attempt > 1 ? `--d${delivery.attempt}` : ''}`,
+      type: 'job.started',
+      at: startedAt,
+      incidentId: job.incidentId,
+      subject: job.target,
+      message: `started ${job.action} on ${job.target} (job ${job.id})`,
+      data: { jobId: job.id },
+      dedupKey: `job.started--${job.id}${delivery.attempt > 1 ? `--d${delivery.attempt}` : ''}`,
     }),
   ]);
 
@@ -71,16 +106,31 @@ export async function processRemediationJob(
     const detail = `delivery ${delivery.attempt}/${delivery.maxAttempts} failed, will retry: ${outcome.detail}`;
     await ctx.store.putActionRun({ ...base, state: 'queued', startedAt, finishedAt: null, detail });
     await ctx.audit.append({
-      type: 'job.retrying', at: finishedAt, incidentId: job.incidentId, subject: job.target, message: `${job.action} on ${job.target}: ${detail}`,
-      data: { jobId: job.id, delivery: delivery.attempt, maxAttempts: delivery.maxAttempts }, dedupKey: `job.retrying--${job.id}--${delivery.attempt}`,
+      type: 'job.retrying',
+      at: finishedAt,
+      incidentId: job.incidentId,
+      subject: job.target,
+      message: `${job.action} on ${job.target}: ${detail}`,
+      data: { jobId: job.id, delivery: delivery.attempt, maxAttempts: delivery.maxAttempts },
+      dedupKey: `job.retrying--${job.id}--${delivery.attempt}`,
     });
     return { ...outcome, retry: true, detail };
   }
   await Promise.all([
-    ctx.store.putActionRun({ ...base, state: outcome.result, startedAt, finishedAt, detail: outcome.detail, performed: outcome.performed, ...(outcome.held === true ? { held: true } : {}) }),
+    ctx.store.putActionRun({
+      ...base,
+      state: outcome.result,
+      startedAt,
+      finishedAt,
+      detail: outcome.detail,
+      performed: outcome.performed,
+      ...(outcome.held === true ? { held: true } : {}),
+    }),
     ctx.audit.append({
       type: outcome.result === 'succeeded' ? 'job.succeeded' : outcome.result === 'skipped' ? 'job.skipped' : 'job.failed',
-      at: finishedAt, incidentId: job.incidentId, subject: job.target,
+      at: finishedAt,
+      incidentId: job.incidentId,
+      subject: job.target,
       message: `${job.action} on ${job.target} ${outcome.result}: ${outcome.detail}`,
       data: { jobId: job.id, performed: outcome.performed, durationMs: finishedAt - startedAt },
       dedupKey: `job.finished--${job.id}`,
@@ -89,7 +139,12 @@ export async function processRemediationJob(
   return outcome;
 }
 
-async function runJobMachine(job: RemediationRequest, actions: ActionRegistry, ctx: ActionContext, signal: AbortSignal): Promise<JobOutcome> {
+async function runJobMachine(
+  job: RemediationRequest,
+  actions: ActionRegistry,
+  ctx: ActionContext,
+  signal: AbortSignal,
+): Promise<JobOutcome> {
   const action = actions.get(job.action);
   if (action === undefined) return { result: 'failed', detail: `unknown action ${job.action}`, performed: false };
   const effects: JobEffects = {
@@ -114,13 +169,19 @@ async function runJobMachine(job: RemediationRequest, actions: ActionRegistry, c
 async function gateChecks(job: RemediationRequest, ctx: ActionContext): Promise<Precheck | null> {
   const now = ctx.clock.now();
   if (job.deadlineAt !== undefined && now >= job.deadlineAt) {
-    return { proceed: false, detail: `the plan's deadline for this step passed at ${new Date(job.deadlineAt).toISOString()}; the plan has moved on without this job` };
+    return {
+      proceed: false,
+      detail: `the plan's deadline for this step passed at ${new Date(job.deadlineAt).toISOString()}; the plan has moved on without this job`,
+    };
   }
   const [control, storm, incident] = await Promise.all([
-    ctx.store.getControl(), ctx.store.findOpenIncident('fleet_storm', FLEET_SUBJECT), ctx.store.getIncident(job.incidentId),
+    ctx.store.getControl(),
+    ctx.store.findOpenIncident('fleet_storm', FLEET_SUBJECT),
+    ctx.store.getIncident(job.incidentId),
   ]);
   if (control.paused) return { proceed: false, held: true, detail: `remediation is paused: ${control.reason}` };
-  if (storm !== null && job.action !== 'notify') return { proceed: false, held: true, detail: `fleet in storm (${storm.id}): held until it ends` };
+  if (storm !== null && job.action !== 'notify')
+    return { proceed: false, held: true, detail: `fleet in storm (${storm.id}): held until it ends` };
   const overBudget = await budgetUsedUp(job, ctx, now);
   if (overBudget !== null) return { proceed: false, held: true, detail: overBudget };
   if (incident === null) return { proceed: false, detail: `incident ${job.incidentId} not found` };

@@ -57,18 +57,44 @@ export const remediationJobMachine = setup({
 }).createMachine({
   id: 'remediationJob',
   initial: 'checking',
-  context: ({ input }) => ({ job: input.job, effects: input.effects, detail: '', performed: false, result: 'failed', held: false, transient: false }),
+  context: ({ input }) => ({
+    job: input.job,
+    effects: input.effects,
+    detail: '',
+    performed: false,
+    result: 'failed',
+    held: false,
+    transient: false,
+  }),
   states: {
     checking: {
       invoke: {
         src: 'checkPreconditions',
         input: ({ context }) => context.effects,
         onDone: [
-          { guard: ({ event }) => !event.output.proceed, target: 'skipped', actions: assign({ result: 'skipped', detail: ({ event }) => event.output.detail, held: ({ event }) => !event.output.proceed && event.output.held === true }) },
-          { guard: ({ context }) => context.job.shadow, target: 'succeeded', actions: assign({ result: 'succeeded', detail: ({ event }) => `shadow: would act (${event.output.detail}); not performed` }) },
+          {
+            guard: ({ event }) => !event.output.proceed,
+            target: 'skipped',
+            actions: assign({
+              result: 'skipped',
+              detail: ({ event }) => event.output.detail,
+              held: ({ event }) => !event.output.proceed && event.output.held === true,
+            }),
+          },
+          {
+            guard: ({ context }) => context.job.shadow,
+            target: 'succeeded',
+            actions: assign({ result: 'succeeded', detail: ({ event }) => `shadow: would act (${event.output.detail}); not performed` }),
+          },
           { target: 'acting', actions: assign({ detail: ({ event }) => event.output.detail }) },
         ],
-        onError: { target: 'failed', actions: assign({ detail: ({ event }) => `precondition check failed: ${message(event.error)}`, transient: ({ event }) => !isPermanentError(event.error) }) },
+        onError: {
+          target: 'failed',
+          actions: assign({
+            detail: ({ event }) => `precondition check failed: ${message(event.error)}`,
+            transient: ({ event }) => !isPermanentError(event.error),
+          }),
+        },
       },
     },
     acting: {
@@ -79,7 +105,8 @@ export const remediationJobMachine = setup({
         onError: {
           target: 'failed',
           actions: assign({
-            detail: ({ event }) => `action failed${isPermanentError(event.error) ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
+            detail: ({ event }) =>
+              `action failed${isPermanentError(event.error) ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
             transient: ({ event }) => !isPermanentError(event.error),
           }),
         },
@@ -89,5 +116,11 @@ export const remediationJobMachine = setup({
     skipped: { type: 'final' },
     failed: { type: 'final' },
   },
-  output: ({ context }) => ({ result: context.result, detail: context.detail, performed: context.performed, ...(context.held ? { held: true } : {}), ...(context.transient ? { transient: true } : {}) }),
+  output: ({ context }) => ({
+    result: context.result,
+    detail: context.detail,
+    performed: context.performed,
+    ...(context.held ? { held: true } : {}),
+    ...(context.transient ? { transient: true } : {}),
+  }),
 });

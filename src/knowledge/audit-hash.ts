@@ -10,7 +10,9 @@ export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  const keys = Object.keys(obj)
+    .filter((k) => obj[k] !== undefined)
+    .sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
 }
 
@@ -24,5 +26,7 @@ export interface HashedAuditFields {
 /** sha256 over the canonical form of (seq, prevHash, event without dedupKey). */
 export function hashAuditEntry(fields: HashedAuditFields): string {
   const { dedupKey: _dedup, ...event } = fields.event;
-  return createHash('sha256').update(canonicalJson({ seq: fields.seq, prevHash: fields.prevHash, event })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ seq: fields.seq, prevHash: fields.prevHash, event }))
+    .digest('hex');
 }

@@ -64,7 +64,11 @@ export interface AuditQuery {
 
 export type AuditVerification =
   | { readonly ok: true; readonly entries: number }
-  | { readonly ok: false; readonly entries: number; readonly firstBad: { readonly seq: number; readonly id: string; readonly problem: string } };
+  | {
+      readonly ok: false;
+      readonly entries: number;
+      readonly firstBad: { readonly seq: number; readonly id: string; readonly problem: string };
+    };
 
 export interface AuditLog {
   append(event: AuditEventInput): Promise<AuditEntry>;

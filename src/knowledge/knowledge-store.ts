@@ -11,8 +11,7 @@ export interface RecordResult {
 
 /** Result of trying to open an incident: at most one open incident per (type, subject). */
 export type OpenIncidentResult =
-  | { readonly opened: true; readonly incident: Incident }
-  | { readonly opened: false; readonly incident: Incident };
+  { readonly opened: true; readonly incident: Incident } | { readonly opened: false; readonly incident: Incident };
 
 /** Persisted per-incident plan machine (xstate persisted snapshot plus a version for migrations). */
 export interface PlanSnapshotRecord {
@@ -124,7 +123,11 @@ export interface KnowledgeStore {
    * How many entries of the scope were recorded at or after `since` and strictly before entry
    * `id`; null when `id` is not in that scope's ledger.
    */
-  ledgerEntriesBefore(scope: { readonly playbook: string } | { readonly subject: string }, id: string, since: number): Promise<number | null>;
+  ledgerEntriesBefore(
+    scope: { readonly playbook: string } | { readonly subject: string },
+    id: string,
+    since: number,
+  ): Promise<number | null>;
   putApproval(a: Approval): Promise<void>;
   getApproval(incidentId: string): Promise<Approval | null>;
 

@@ -20,7 +20,10 @@ export interface PemCertificate {
 }
 
 /** The certificates of `text` and what is wrong with it. */
-export function parsePemCertificates(text: string, where: string): { readonly certificates: PemCertificate[]; readonly problems: string[] } {
+export function parsePemCertificates(
+  text: string,
+  where: string,
+): { readonly certificates: PemCertificate[]; readonly problems: string[] } {
   const certificates: PemCertificate[] = [];
   const problems: string[] = [];
   let index = 0;

@@ -36,7 +36,7 @@ export function validateYaml<S extends z.ZodType>(file: string, text: string, sc
     ok: false,
     problems: res.error.issues.map((issue) => {
       const path = issue.path.map((p) => (typeof p === 'symbol' ? p.toString() : p));
-      const keys = 'keys' in issue && Array.isArray(issue.keys) ? (issue.keys) : [];
+      const keys = 'keys' in issue && Array.isArray(issue.keys) ? issue.keys : [];
       const at = keys.length > 0 ? [...path, keys[0] ?? ''] : path;
       const pos = lc.linePos(nodeOffset(doc, at, keys.length > 0));
       return { file, line: pos.line, column: pos.col, path: at.join('.'), message: issue.message };
@@ -49,7 +49,8 @@ function nodeOffset(doc: ReturnType<typeof parseDocument>, path: readonly (strin
   for (let n = path.length; n >= 0; n--) {
     const prefix = path.slice(0, n);
     if (atKey && n === path.length && n > 0) {
-      const parent = doc.getIn(prefix.slice(0, -1), true) as { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | undefined;
+      const parent = doc.getIn(prefix.slice(0, -1), true) as
+        { items?: { key?: { value?: unknown; range?: [number, number, number] } }[] } | undefined;
       const key = parent?.items?.find((it) => it.key?.value === prefix[n - 1])?.key;
       if (key?.range) return key.range[0];
     }

@@ -69,7 +69,9 @@ export class KubernetesInventorySync {
     const agents = inv.agents.flatMap((a) => {
       const endpoint = a.annotations[AGENT_ADMIN_ENDPOINT_ANNOTATION];
       const health = a.annotations[AGENT_HEALTH_URL_ANNOTATION];
-      return a.node === null || endpoint === undefined || endpoint === '' ? [] : [{ node: a.node, adminEndpoint: endpoint, ...(health === undefined || health === '' ? {} : { healthUrl: health }) }];
+      return a.node === null || endpoint === undefined || endpoint === ''
+        ? []
+        : [{ node: a.node, adminEndpoint: endpoint, ...(health === undefined || health === '' ? {} : { healthUrl: health }) }];
     });
     return { workloads: current.size, added, removed, agents, changed: changed + added + removed };
   }
@@ -88,16 +90,22 @@ export class KubernetesInventorySync {
 
   /** Records a failing list or watch as an observation on "kubernetes:<resource>". */
   async failure(f: KubeFailure): Promise<void> {
-    await recordObservation(this.deps, probeError(`kubernetes:${f.resource}`, K8S_INVENTORY_SOURCE, f.endpoint, f.message, this.deps.clock.now()));
+    await recordObservation(
+      this.deps,
+      probeError(`kubernetes:${f.resource}`, K8S_INVENTORY_SOURCE, f.endpoint, f.message, this.deps.clock.now()),
+    );
   }
 
   private bundleObservation(inv: KubeInventory): Observation {
     const [ns = 'spire', name = 'spire-bundle'] = this.deps.bundleConfigMap.split('/');
     const b = inv.bundle;
     return {
-      subject: configMapSubject(ns, name), source: K8S_BUNDLE_SOURCE, observedAt: this.deps.clock.now(),
+      subject: configMapSubject(ns, name),
+      source: K8S_BUNDLE_SOURCE,
+      observedAt: this.deps.clock.now(),
       data: {
-        kind: 'k8s.bundle', configMap: `${ns}/${name}`,
+        kind: 'k8s.bundle',
+        configMap: `${ns}/${name}`,
         certificates: b === null ? [] : b.certificates.map((c) => ({ serialNumber: c.serialHex, expiresAtMs: c.notAfterMs })),
         problems: b === null ? [`ConfigMap ${ns}/${name} does not exist`] : b.problems,
       },
@@ -114,11 +122,18 @@ export function toWorkload(k: KubeWorkload): Workload | null {
   const td = /^spiffe:\/\/([^/]+)/.exec(k.spiffeId)?.[1];
   if (td === undefined) return null;
   return {
-    id: k.id, spiffeId: k.spiffeId, trustDomain: td, platform: 'kubernetes', location: k.namespace, node: k.node,
+    id: k.id,
+    spiffeId: k.spiffeId,
+    trustDomain: td,
+    platform: 'kubernetes',
+    location: k.namespace,
+    node: k.node,
     ...(k.owner === null ? {} : { owner: { kind: k.owner.kind, name: k.owner.name } }),
     selectors: [
-      { type: 'k8s', value: `ns:${k.namespace}` }, { type: 'k8s', value: `sa:${k.serviceAccount}` },
-      { type: 'k8s', value: `pod-name:${k.podName}` }, { type: 'k8s', value: `pod-uid:${k.uid}` },
+      { type: 'k8s', value: `ns:${k.namespace}` },
+      { type: 'k8s', value: `sa:${k.serviceAccount}` },
+      { type: 'k8s', value: `pod-name:${k.podName}` },
+      { type: 'k8s', value: `pod-uid:${k.uid}` },
     ],
     labels: { ...k.labels },
     envoyAdminUrl: k.envoyAdminUrl.replace(/\/+$/, ''),

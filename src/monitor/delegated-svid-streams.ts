@@ -94,8 +94,12 @@ export class DelegatedSvidStreams {
   }
 
   private open(t: DelegatedSvidTarget): void {
-    const machine = streamSourceMachine.provide({ actors: { stream: fromCallback<StreamSourceEvent, { source: string }>(({ sendBack }) => this.subscribe(t, sendBack)) } });
-    const actor = createActor(machine, { input: { source: `${SPIRE_SVID_SOURCE}:${t.workloadId}`, intervalMs: this.deps.retryMs, maxBackoffMs: this.deps.maxBackoffMs } });
+    const machine = streamSourceMachine.provide({
+      actors: { stream: fromCallback<StreamSourceEvent, { source: string }>(({ sendBack }) => this.subscribe(t, sendBack)) },
+    });
+    const actor = createActor(machine, {
+      input: { source: `${SPIRE_SVID_SOURCE}:${t.workloadId}`, intervalMs: this.deps.retryMs, maxBackoffMs: this.deps.maxBackoffMs },
+    });
     actor.start();
     this.streams.set(t.workloadId, { key: keyOf(t), actor });
   }
@@ -114,7 +118,9 @@ export class DelegatedSvidStreams {
         if (closed) return;
         closed = true;
         this.current.delete(t.workloadId);
-        queueMicrotask(() => { watch.close(); });
+        queueMicrotask(() => {
+          watch.close();
+        });
         if (f.code === 'STREAM_ENDED') {
           sendBack({ type: 'stream.ended' });
           return;
@@ -130,13 +136,21 @@ export class DelegatedSvidStreams {
   }
 
   private toObservation(t: DelegatedSvidTarget, u: DelegatedX509SvidsUpdate): Observation {
-    const mine = u.svids.filter((s) => s.spiffeId === t.spiffeId).sort((a, b) => (b.chain[0]?.notBeforeMs ?? 0) - (a.chain[0]?.notBeforeMs ?? 0))[0];
+    const mine = u.svids
+      .filter((s) => s.spiffeId === t.spiffeId)
+      .sort((a, b) => (b.chain[0]?.notBeforeMs ?? 0) - (a.chain[0]?.notBeforeMs ?? 0))[0];
     const leaf = mine?.chain[0];
     return {
-      subject: t.workloadId, source: SPIRE_SVID_SOURCE, observedAt: this.deps.clock.now(),
+      subject: t.workloadId,
+      source: SPIRE_SVID_SOURCE,
+      observedAt: this.deps.clock.now(),
       data: {
-        kind: 'spire.svid', node: t.node,
-        svid: leaf === undefined ? null : { serialNumber: leaf.serialHex, uriSans: leaf.uriSans, validFromMs: leaf.notBeforeMs, expiresAtMs: leaf.notAfterMs },
+        kind: 'spire.svid',
+        node: t.node,
+        svid:
+          leaf === undefined
+            ? null
+            : { serialNumber: leaf.serialHex, uriSans: leaf.uriSans, validFromMs: leaf.notBeforeMs, expiresAtMs: leaf.notAfterMs },
       },
     };
   }
@@ -144,12 +158,19 @@ export class DelegatedSvidStreams {
   private record(t: DelegatedSvidTarget, obs: Observation): void {
     const write = recordObservation(this.deps, obs);
     void (this.deps.track?.(write) ?? write).then(
-      (changed) => { if (changed) this.deps.onChanged?.(); },
-      (err: unknown) => { this.deps.onRecordError(err, t); },
+      (changed) => {
+        if (changed) this.deps.onChanged?.();
+      },
+      (err: unknown) => {
+        this.deps.onRecordError(err, t);
+      },
     );
   }
 }
 
 function keyOf(t: DelegatedSvidTarget): string {
-  return `${t.adminEndpoint}|${t.spiffeId}|${t.selectors.map((s) => `${s.type}:${s.value}`).sort().join(',')}`;
+  return `${t.adminEndpoint}|${t.spiffeId}|${t.selectors
+    .map((s) => `${s.type}:${s.value}`)
+    .sort()
+    .join(',')}`;
 }

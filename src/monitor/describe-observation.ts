@@ -6,8 +6,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 export function describeObservation(o: Observation): string {
   const d = o.data;
   switch (d.kind) {
-    case 'probe.error': return d.error.includes(d.endpoint) ? `${d.probe} failed: ${d.error}` : `${d.probe} at ${d.endpoint} could not be read: ${d.error}`;
-    case 'envoy.stats': return `Envoy for ${o.subject} failure counters now ${observationStateKey(o).slice('stats:'.length)}`;
+    case 'probe.error':
+      return d.error.includes(d.endpoint) ? `${d.probe} failed: ${d.error}` : `${d.probe} at ${d.endpoint} could not be read: ${d.error}`;
+    case 'envoy.stats':
+      return `Envoy for ${o.subject} failure counters now ${observationStateKey(o).slice('stats:'.length)}`;
     case 'envoy.certs': {
       const leaf = d.chain[0];
       if (leaf === undefined) return `Envoy for ${o.subject} serves no certificate (empty cert_chain)`;
@@ -20,25 +22,38 @@ export function describeObservation(o: Observation): string {
       return `SPIRE agent on ${d.node} holds SVID serial ${d.svid.serialNumber} for ${o.subject}, valid until ${iso(d.svid.expiresAtMs)} (${used}% of its lifetime used)`;
     }
     case 'spire.agent': {
-      const synced = d.lastSyncSuccessMs === 0 ? 'never synced with its server' : `last synced with its server at ${iso(d.lastSyncSuccessMs)} (${Math.max(0, Math.floor((o.observedAt - d.lastSyncSuccessMs) / 1_000))} s ago)`;
+      const synced =
+        d.lastSyncSuccessMs === 0
+          ? 'never synced with its server'
+          : `last synced with its server at ${iso(d.lastSyncSuccessMs)} (${Math.max(0, Math.floor((o.observedAt - d.lastSyncSuccessMs) / 1_000))} s ago)`;
       return `SPIRE agent on ${d.node} (${d.agentId}) ${synced}, its own SVID expires ${d.agentSvidExpiresAtMs === null ? 'at an unknown time' : `at ${iso(d.agentSvidExpiresAtMs)}`}`;
     }
     case 'spire.health':
-      return d.healthy ? `SPIRE agent on ${d.node} reports ready` : `SPIRE agent on ${d.node} reports NOT ready (HTTP ${d.status}; ${d.failing.join(', ') || 'no subsystem named'})`;
+      return d.healthy
+        ? `SPIRE agent on ${d.node} reports ready`
+        : `SPIRE agent on ${d.node} reports NOT ready (HTTP ${d.status}; ${d.failing.join(', ') || 'no subsystem named'})`;
     case 'spire.agent.bundle':
       return `SPIRE agent on ${d.node} distributes ${d.certificates.length} CA certificate(s) for ${d.trustDomain} (${d.certificates.map((c) => c.serialNumber).join(', ')})`;
     case 'spire.server.agent':
-      return `SPIRE server lists agent ${d.agentId} on ${d.node}: ${d.banned ? 'BANNED' : 'not banned'}, ${d.canReattest ? 'can re-attest' : 'cannot re-attest'}, ` +
-        `agent SVID expires ${iso(d.svidExpiresAtMs)}`;
+      return (
+        `SPIRE server lists agent ${d.agentId} on ${d.node}: ${d.banned ? 'BANNED' : 'not banned'}, ${d.canReattest ? 'can re-attest' : 'cannot re-attest'}, ` +
+        `agent SVID expires ${iso(d.svidExpiresAtMs)}`
+      );
     case 'spire.bundle':
-      return `SPIRE server bundle for ${d.trustDomain} is at sequence ${d.sequenceNumber} with ${d.authorities.length} X.509 authorities ` +
-        `(active ${d.active ?? 'none'}, prepared ${d.prepared ?? 'none'})`;
+      return (
+        `SPIRE server bundle for ${d.trustDomain} is at sequence ${d.sequenceNumber} with ${d.authorities.length} X.509 authorities ` +
+        `(active ${d.active ?? 'none'}, prepared ${d.prepared ?? 'none'})`
+      );
     case 'k8s.bundle':
-      return `ConfigMap ${d.configMap} holds ${d.certificates.length} CA certificates (${d.certificates.map((c) => c.serialNumber).join(', ')})` +
-        (d.problems.length > 0 ? `; problems: ${d.problems.join('; ')}` : '');
+      return (
+        `ConfigMap ${d.configMap} holds ${d.certificates.length} CA certificates (${d.certificates.map((c) => c.serialNumber).join(', ')})` +
+        (d.problems.length > 0 ? `; problems: ${d.problems.join('; ')}` : '')
+      );
     case 'cloudrun.bundle':
-      return `Secret ${d.secret}${d.version === null ? '' : ` version ${d.version}`} holds ${d.certificates.length} CA certificates (${d.certificates.map((c) => c.serialNumber).join(', ')})` +
-        (d.problems.length > 0 ? `; problems: ${d.problems.join('; ')}` : '');
+      return (
+        `Secret ${d.secret}${d.version === null ? '' : ` version ${d.version}`} holds ${d.certificates.length} CA certificates (${d.certificates.map((c) => c.serialNumber).join(', ')})` +
+        (d.problems.length > 0 ? `; problems: ${d.problems.join('; ')}` : '')
+      );
     case 'cloudrun.service':
       return d.ready
         ? `Cloud Run service ${d.service} is ready on ${d.latestReadyRevision}`

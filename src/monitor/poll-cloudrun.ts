@@ -36,7 +36,8 @@ export interface CloudRunPollDeps extends ObservationSink {
 }
 
 /** The fleet-model id of a Cloud Run service: "<project>/<region>/<service>". */
-export const cloudRunWorkloadId = (s: { project: string; location: string; serviceId: string }): string => `${s.project}/${s.location}/${s.serviceId}`;
+export const cloudRunWorkloadId = (s: { project: string; location: string; serviceId: string }): string =>
+  `${s.project}/${s.location}/${s.serviceId}`;
 
 /**
  * Lists the services of every configured location: one `cloudrun.service` observation per service
@@ -44,7 +45,9 @@ export const cloudRunWorkloadId = (s: { project: string; location: string; servi
  * A location that cannot be listed is one `probe.error` observation (subject "cloudrun:<project>/<region>").
  */
 export async function pollCloudRun(
-  deps: CloudRunPollDeps, locations: readonly CloudRunLocation[], signal?: AbortSignal,
+  deps: CloudRunPollDeps,
+  locations: readonly CloudRunLocation[],
+  signal?: AbortSignal,
 ): Promise<SweepResult & { readonly workloads: readonly Workload[] }> {
   let failed = 0;
   let changed = 0;
@@ -56,7 +59,13 @@ export async function pollCloudRun(
       services = await deps.cloudRun.listServices(loc.project, loc.location, signal);
     } catch (e) {
       failed++;
-      const obs = probeError(`cloudrun:${loc.project}/${loc.location}`, CLOUDRUN_SERVICE_SOURCE, `${deps.endpoint} ListServices projects/${loc.project}/locations/${loc.location}`, e, deps.clock.now());
+      const obs = probeError(
+        `cloudrun:${loc.project}/${loc.location}`,
+        CLOUDRUN_SERVICE_SOURCE,
+        `${deps.endpoint} ListServices projects/${loc.project}/locations/${loc.location}`,
+        e,
+        deps.clock.now(),
+      );
       if (await recordObservation(deps, obs)) changed++;
       continue;
     }
@@ -82,7 +91,9 @@ export async function pollCloudRun(
  * problem); a failed read is a `probe.error` naming the endpoint.
  */
 async function observeBundleSecret(
-  deps: CloudRunPollDeps, b: NonNullable<CloudRunPollDeps['bundleSecret']>, signal?: AbortSignal,
+  deps: CloudRunPollDeps,
+  b: NonNullable<CloudRunPollDeps['bundleSecret']>,
+  signal?: AbortSignal,
 ): Promise<{ readonly failed: boolean; readonly changed: boolean }> {
   const subject = secretSubject(b.secret);
   let obs: Observation;
@@ -90,12 +101,21 @@ async function observeBundleSecret(
   try {
     const latest = await b.store.readLatest(b.secret, signal);
     const where = `secret ${b.secret}${latest === null ? '' : ` version ${latest.version}`}`;
-    const parsed = latest === null
-      ? { certificates: [], problems: [`secret ${b.secret} has no readable version`] }
-      : parseBundlePem(Buffer.from(latest.data).toString('utf8'), where);
+    const parsed =
+      latest === null
+        ? { certificates: [], problems: [`secret ${b.secret} has no readable version`] }
+        : parseBundlePem(Buffer.from(latest.data).toString('utf8'), where);
     obs = {
-      subject, source: CLOUDRUN_BUNDLE_SOURCE, observedAt: deps.clock.now(),
-      data: { kind: 'cloudrun.bundle', secret: b.secret, version: latest?.version ?? null, certificates: parsed.certificates, problems: parsed.problems },
+      subject,
+      source: CLOUDRUN_BUNDLE_SOURCE,
+      observedAt: deps.clock.now(),
+      data: {
+        kind: 'cloudrun.bundle',
+        secret: b.secret,
+        version: latest?.version ?? null,
+        certificates: parsed.certificates,
+        problems: parsed.problems,
+      },
     };
   } catch (e) {
     failed = true;
@@ -106,10 +126,16 @@ async function observeBundleSecret(
 
 function serviceObservation(s: CloudRunService, at: number): Observation {
   return {
-    subject: cloudRunWorkloadId(s), source: CLOUDRUN_SERVICE_SOURCE, observedAt: at,
+    subject: cloudRunWorkloadId(s),
+    source: CLOUDRUN_SERVICE_SOURCE,
+    observedAt: at,
     data: {
-      kind: 'cloudrun.service', service: s.name, ready: s.ready,
-      latestCreatedRevision: s.latestCreatedRevision, latestReadyRevision: s.latestReadyRevision, notReady: s.notReady,
+      kind: 'cloudrun.service',
+      service: s.name,
+      ready: s.ready,
+      latestCreatedRevision: s.latestCreatedRevision,
+      latestReadyRevision: s.latestReadyRevision,
+      notReady: s.notReady,
     },
   };
 }
@@ -119,7 +145,10 @@ function workloadOf(s: CloudRunService, trustDomain: string): Workload | null {
   const admin = s.annotations[CLOUDRUN_ADMIN_URL_ANNOTATION];
   if (admin === undefined || admin === '') return null;
   return {
-    id: cloudRunWorkloadId(s), platform: 'cloudrun', location: `${s.project}/${s.location}`, trustDomain,
+    id: cloudRunWorkloadId(s),
+    platform: 'cloudrun',
+    location: `${s.project}/${s.location}`,
+    trustDomain,
     spiffeId: s.annotations[CLOUDRUN_SPIFFE_ID_ANNOTATION] ?? `spiffe://${trustDomain}/run/${s.project}/${s.location}/${s.serviceId}`,
     labels: { ...s.labels },
     envoyAdminUrl: admin,

@@ -1,7 +1,13 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { BundleCertificate, Observation } from '../knowledge/model/observation.js';
 import type {
-  AgentDebugPort, DelegatedIdentityPort, SpireAgentRecord, SpireCertificate, SpireHealthPort, SpireServerPort, X509BundlesUpdate,
+  AgentDebugPort,
+  DelegatedIdentityPort,
+  SpireAgentRecord,
+  SpireCertificate,
+  SpireHealthPort,
+  SpireServerPort,
+  X509BundlesUpdate,
 } from '../ports/spire.port.js';
 import { runPaced } from './paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
@@ -68,7 +74,8 @@ export async function pollSpire(deps: SpirePollDeps, agents: readonly SpireAgent
     if (a === undefined) return;
     await record(await readAgent(deps, a, signal));
     if (deps.bundles !== undefined) await record(await readAgentBundle(deps, deps.bundles, a));
-    if (deps.health !== undefined && a.healthUrl !== undefined) await record(await readAgentHealth(deps, deps.health, a, a.healthUrl, signal));
+    if (deps.health !== undefined && a.healthUrl !== undefined)
+      await record(await readAgentHealth(deps, deps.health, a, a.healthUrl, signal));
   });
   return { probed: agents.length + (server === null ? 0 : 1), failed, changed };
 }
@@ -78,11 +85,17 @@ async function readBundle(deps: SpirePollDeps, port: SpireServerPort, endpoint: 
   try {
     const [bundle, slots] = await Promise.all([port.getBundle(signal), port.getX509AuthorityState(signal)]);
     return {
-      subject, source: SPIRE_BUNDLE_SOURCE, observedAt: deps.clock.now(),
+      subject,
+      source: SPIRE_BUNDLE_SOURCE,
+      observedAt: deps.clock.now(),
       data: {
-        kind: 'spire.bundle', trustDomain: bundle.trustDomain, sequenceNumber: bundle.sequenceNumber,
+        kind: 'spire.bundle',
+        trustDomain: bundle.trustDomain,
+        sequenceNumber: bundle.sequenceNumber,
         authorities: bundle.x509Authorities.map((a) => bundleCertificate(a.certificate)),
-        active: slots.active?.authorityId ?? null, prepared: slots.prepared?.authorityId ?? null, old: slots.old?.authorityId ?? null,
+        active: slots.active?.authorityId ?? null,
+        prepared: slots.prepared?.authorityId ?? null,
+        old: slots.old?.authorityId ?? null,
       },
     };
   } catch (e) {
@@ -91,12 +104,26 @@ async function readBundle(deps: SpirePollDeps, port: SpireServerPort, endpoint: 
 }
 
 /** ListAgents: one observation per attested agent (banned, can re-attest, SVID expiry), or one probe error. */
-async function readServerAgents(deps: SpirePollDeps, port: SpireServerPort, endpoint: string, signal?: AbortSignal): Promise<Observation[]> {
+async function readServerAgents(
+  deps: SpirePollDeps,
+  port: SpireServerPort,
+  endpoint: string,
+  signal?: AbortSignal,
+): Promise<Observation[]> {
   try {
     const agents = await port.listAgents(undefined, signal);
     return agents.map((a) => ({
-      subject: agentSubject(nodeOfAgent(a)), source: SPIRE_SERVER_AGENT_SOURCE, observedAt: deps.clock.now(),
-      data: { kind: 'spire.server.agent', node: nodeOfAgent(a), agentId: a.spiffeId, banned: a.banned, canReattest: a.canReattest, svidExpiresAtMs: a.svidExpiresAtMs },
+      subject: agentSubject(nodeOfAgent(a)),
+      source: SPIRE_SERVER_AGENT_SOURCE,
+      observedAt: deps.clock.now(),
+      data: {
+        kind: 'spire.server.agent',
+        node: nodeOfAgent(a),
+        agentId: a.spiffeId,
+        banned: a.banned,
+        canReattest: a.canReattest,
+        svidExpiresAtMs: a.svidExpiresAtMs,
+      },
     }));
   } catch (e) {
     return [probeError(trustDomainSubject(deps.trustDomain), SPIRE_SERVER_AGENT_SOURCE, endpoint, e, deps.clock.now())];
@@ -108,10 +135,16 @@ async function readAgent(deps: SpirePollDeps, a: SpireAgentTarget, signal?: Abor
   try {
     const info = await deps.debug.getInfo(a.adminEndpoint, signal);
     return {
-      subject, source: SPIRE_AGENT_SOURCE, observedAt: deps.clock.now(),
+      subject,
+      source: SPIRE_AGENT_SOURCE,
+      observedAt: deps.clock.now(),
       data: {
-        kind: 'spire.agent', node: a.node, agentId: info.svidChain[0]?.spiffeId ?? '',
-        lastSyncSuccessMs: info.lastSyncSuccessMs, agentSvidExpiresAtMs: info.agentSvidExpiresAtMs, cachedX509Svids: info.cachedX509SvidsCount,
+        kind: 'spire.agent',
+        node: a.node,
+        agentId: info.svidChain[0]?.spiffeId ?? '',
+        lastSyncSuccessMs: info.lastSyncSuccessMs,
+        agentSvidExpiresAtMs: info.agentSvidExpiresAtMs,
+        cachedX509Svids: info.cachedX509SvidsCount,
       },
     };
   } catch (e) {
@@ -120,7 +153,12 @@ async function readAgent(deps: SpirePollDeps, a: SpireAgentTarget, signal?: Abor
 }
 
 /** The agent's current bundle for the trust domain: the first full-state SubscribeToX509Bundles message, then the stream is closed. */
-async function readAgentBundle(deps: SpirePollDeps, port: DelegatedIdentityPort, a: SpireAgentTarget, timeoutMs = 5_000): Promise<Observation> {
+async function readAgentBundle(
+  deps: SpirePollDeps,
+  port: DelegatedIdentityPort,
+  a: SpireAgentTarget,
+  timeoutMs = 5_000,
+): Promise<Observation> {
   const subject = agentSubject(a.node);
   const td = `spiffe://${deps.trustDomain}`;
   try {
@@ -130,28 +168,67 @@ async function readAgentBundle(deps: SpirePollDeps, port: DelegatedIdentityPort,
         if (done) return;
         done = true;
         clearTimeout(timer);
-        queueMicrotask(() => { watch.close(); });
+        queueMicrotask(() => {
+          watch.close();
+        });
         f();
       };
-      const timer = setTimeout(() => { finish(() => { reject(new Error(`no bundle within ${timeoutMs} ms`)); }); }, timeoutMs);
+      const timer = setTimeout(() => {
+        finish(() => {
+          reject(new Error(`no bundle within ${timeoutMs} ms`));
+        });
+      }, timeoutMs);
       const watch = port.watchX509Bundles(a.adminEndpoint, {
-        onUpdate: (u) => { finish(() => { resolve(u); }); },
-        onError: (f) => { finish(() => { reject(new Error(f.message)); }); },
+        onUpdate: (u) => {
+          finish(() => {
+            resolve(u);
+          });
+        },
+        onError: (f) => {
+          finish(() => {
+            reject(new Error(f.message));
+          });
+        },
       });
     });
     const certs = update.bundles[td] ?? [];
-    return { subject, source: SPIRE_AGENT_BUNDLE_SOURCE, observedAt: deps.clock.now(), data: { kind: 'spire.agent.bundle', node: a.node, trustDomain: deps.trustDomain, certificates: certs.map(bundleCertificate) } };
+    return {
+      subject,
+      source: SPIRE_AGENT_BUNDLE_SOURCE,
+      observedAt: deps.clock.now(),
+      data: { kind: 'spire.agent.bundle', node: a.node, trustDomain: deps.trustDomain, certificates: certs.map(bundleCertificate) },
+    };
   } catch (e) {
-    return probeError(subject, SPIRE_AGENT_BUNDLE_SOURCE, `${a.adminEndpoint} DelegatedIdentity/SubscribeToX509Bundles`, e, deps.clock.now());
+    return probeError(
+      subject,
+      SPIRE_AGENT_BUNDLE_SOURCE,
+      `${a.adminEndpoint} DelegatedIdentity/SubscribeToX509Bundles`,
+      e,
+      deps.clock.now(),
+    );
   }
 }
 
-async function readAgentHealth(deps: SpirePollDeps, port: SpireHealthPort, a: SpireAgentTarget, url: string, signal?: AbortSignal): Promise<Observation> {
+async function readAgentHealth(
+  deps: SpirePollDeps,
+  port: SpireHealthPort,
+  a: SpireAgentTarget,
+  url: string,
+  signal?: AbortSignal,
+): Promise<Observation> {
   const subject = agentSubject(a.node);
   try {
     const h = await port.check(url, 'ready', signal);
-    const failing = Object.entries(h.subsystems).filter(([, d]) => Object.keys(d).length > 0).map(([name]) => name).sort();
-    return { subject, source: SPIRE_AGENT_HEALTH_SOURCE, observedAt: deps.clock.now(), data: { kind: 'spire.health', node: a.node, healthy: h.healthy, status: h.status, failing } };
+    const failing = Object.entries(h.subsystems)
+      .filter(([, d]) => Object.keys(d).length > 0)
+      .map(([name]) => name)
+      .sort();
+    return {
+      subject,
+      source: SPIRE_AGENT_HEALTH_SOURCE,
+      observedAt: deps.clock.now(),
+      data: { kind: 'spire.health', node: a.node, healthy: h.healthy, status: h.status, failing },
+    };
   } catch (e) {
     return probeError(subject, SPIRE_AGENT_HEALTH_SOURCE, `${url}/ready`, e, deps.clock.now());
   }

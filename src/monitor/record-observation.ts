@@ -31,7 +31,9 @@ export async function recordObservation(sink: ObservationSink, obs: Observation)
 /** A failed read as an observation: the source, what was unreachable or malformed, and why. */
 export function probeError(subject: string, source: string, endpoint: string, error: unknown, at: number): Observation {
   return {
-    subject, source, observedAt: at,
+    subject,
+    source,
+    observedAt: at,
     data: { kind: 'probe.error', probe: source, endpoint, error: error instanceof Error ? error.message : String(error) },
   };
 }

@@ -37,20 +37,47 @@ export async function planDryRun(store: KnowledgeStore, playbooks: readonly Play
   const open = incidents.filter((i) => i.status === 'open');
   const out: DryRunDecision[] = [];
   for (const incident of open) {
-    const base = { incident: incident.id, type: incident.type, subject: incident.subject, cause: incident.cause ?? null, skipped: [] as string[], guardrail: null };
+    const base = {
+      incident: incident.id,
+      type: incident.type,
+      subject: incident.subject,
+      cause: incident.cause ?? null,
+      skipped: [] as string[],
+      guardrail: null,
+    };
     const facts = await gatherSubjectFacts(store, incident);
     const restored = live.find((l) => l.incident.id === incident.id)?.state ?? null;
-    const playbook = restored === null ? selectPlaybook(playbooks, incident, facts) : playbooks.find((p) => p.name === restored.context.playbook);
+    const playbook =
+      restored === null ? selectPlaybook(playbooks, incident, facts) : playbooks.find((p) => p.name === restored.context.playbook);
     if (playbook === undefined) {
-      out.push({ ...base, playbook: restored?.context.playbook ?? null, step: null, action: null, verdict: restored === null ? `held: no playbook matches incident type ${incident.type} on ${incident.subject}` : `held: playbook ${restored.context.playbook} is no longer loaded` });
+      out.push({
+        ...base,
+        playbook: restored?.context.playbook ?? null,
+        step: null,
+        action: null,
+        verdict:
+          restored === null
+            ? `held: no playbook matches incident type ${incident.type} on ${incident.subject}`
+            : `held: playbook ${restored.context.playbook} is no longer loaded`,
+      });
       continue;
     }
     const state = restored ?? initialPlanState(incident, playbook, facts);
-    const value = (state.value as string);
-    let ctx: IncidentPlanContext = { ...state.context, steps: WAITING.has(value) ? playbook.steps : state.context.steps, mode: playbook.mode };
+    const value = state.value as string;
+    let ctx: IncidentPlanContext = {
+      ...state.context,
+      steps: WAITING.has(value) ? playbook.steps : state.context.steps,
+      mode: playbook.mode,
+    };
     if (!WAITING.has(value)) {
       const step = ctx.steps[ctx.step];
-      out.push({ ...base, playbook: playbook.name, step: ctx.step + 1, action: step?.action ?? null, verdict: value === 'escalated' ? `held: ladder escalated to a human (${ctx.reason})` : `in progress: ${value} (${ctx.reason})` });
+      out.push({
+        ...base,
+        playbook: playbook.name,
+        step: ctx.step + 1,
+        action: step?.action ?? null,
+        verdict: value === 'escalated' ? `held: ladder escalated to a human (${ctx.reason})` : `in progress: ${value} (${ctx.reason})`,
+      });
       continue;
     }
     const skipped: string[] = [];
@@ -63,10 +90,18 @@ export async function planDryRun(store: KnowledgeStore, playbooks: readonly Play
         continue;
       }
       const at = { ...base, skipped, playbook: playbook.name, step: ctx.step + 1, action: step?.action ?? null };
-      if (gate.kind === 'skip') out.push({ ...at, step: null, action: null, verdict: `held: no step applies, would escalate (${gate.reason})` });
+      if (gate.kind === 'skip')
+        out.push({ ...at, step: null, action: null, verdict: `held: no step applies, would escalate (${gate.reason})` });
       else if (gate.kind === 'hold') out.push({ ...at, guardrail: gate.guardrail, verdict: `held by ${gate.guardrail}: ${gate.reason}` });
       else if (gate.kind === 'await_approval') out.push({ ...at, verdict: `waits for approval: ${gate.reason}` });
-      else out.push({ ...at, verdict: playbook.mode === 'shadow' ? 'would record (shadow: decided and audited, not performed)' : `would run${gate.note === '' ? '' : ` (${gate.note})`}` });
+      else
+        out.push({
+          ...at,
+          verdict:
+            playbook.mode === 'shadow'
+              ? 'would record (shadow: decided and audited, not performed)'
+              : `would run${gate.note === '' ? '' : ` (${gate.note})`}`,
+        });
       break;
     }
   }

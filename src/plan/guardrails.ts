@@ -27,7 +27,17 @@ export interface GuardInput {
 
 /** A guardrail holding a step back, named so that dry-run, audit and metrics can say which. */
 export interface GuardHold {
-  readonly guardrail: 'kill_switch' | 'storm' | 'storm_cooldown' | 'freeze' | 'cooldown' | 'max_actions_playbook' | 'max_actions_subject' | 'max_concurrent' | 'blast_radius_service' | 'blast_radius_node';
+  readonly guardrail:
+    | 'kill_switch'
+    | 'storm'
+    | 'storm_cooldown'
+    | 'freeze'
+    | 'cooldown'
+    | 'max_actions_playbook'
+    | 'max_actions_subject'
+    | 'max_concurrent'
+    | 'blast_radius_service'
+    | 'blast_radius_node';
   readonly reason: string;
 }
 
@@ -58,32 +68,56 @@ export function activeFreeze(periods: readonly FreezePeriod[], now: number): Fre
 export function checkGuardrails(g: GuardInput): GuardHold | null {
   const r = g.playbook.guardrails;
   if (g.control.paused) return { guardrail: 'kill_switch', reason: `kill switch on: ${g.control.reason}` };
-  if (g.storm.open !== null && g.incident.type !== 'fleet_storm') return { guardrail: 'storm', reason: `fleet in storm (${g.storm.open.id}): ${g.storm.open.explanation}` };
+  if (g.storm.open !== null && g.incident.type !== 'fleet_storm')
+    return { guardrail: 'storm', reason: `fleet in storm (${g.storm.open.id}): ${g.storm.open.explanation}` };
   if (g.storm.lastResolvedAt !== null && g.now < g.storm.lastResolvedAt + r.stormCooldownMs) {
-    return { guardrail: 'storm_cooldown', reason: `storm cooldown: the last fleet storm ended ${formatDuration(g.now - g.storm.lastResolvedAt)} ago, under ${formatDuration(r.stormCooldownMs)}` };
+    return {
+      guardrail: 'storm_cooldown',
+      reason: `storm cooldown: the last fleet storm ended ${formatDuration(g.now - g.storm.lastResolvedAt)} ago, under ${formatDuration(r.stormCooldownMs)}`,
+    };
   }
   const freeze = activeFreeze(r.freeze, g.now);
   if (freeze !== undefined) return { guardrail: 'freeze', reason: `freeze period: ${freeze.reason}` };
   const last = g.ledger.lastOnSubject;
   if (last !== null && last.incidentId !== g.incident.id && g.now < last.at + r.cooldownMs) {
-    return { guardrail: 'cooldown', reason: `cooldown: ${g.facts.subject} was acted on ${formatDuration(g.now - last.at)} ago (incident ${last.incidentId}), under ${formatDuration(r.cooldownMs)}` };
+    return {
+      guardrail: 'cooldown',
+      reason: `cooldown: ${g.facts.subject} was acted on ${formatDuration(g.now - last.at)} ago (incident ${last.incidentId}), under ${formatDuration(r.cooldownMs)}`,
+    };
   }
   if (r.maxActionsPerPlaybook !== null && g.ledger.playbookInWindow >= r.maxActionsPerPlaybook.count) {
-    return { guardrail: 'max_actions_playbook', reason: `budget: playbook ${g.playbook.name} took ${g.ledger.playbookInWindow} actions in the last ${formatDuration(r.maxActionsPerPlaybook.windowMs)} (max ${r.maxActionsPerPlaybook.count})` };
+    return {
+      guardrail: 'max_actions_playbook',
+      reason: `budget: playbook ${g.playbook.name} took ${g.ledger.playbookInWindow} actions in the last ${formatDuration(r.maxActionsPerPlaybook.windowMs)} (max ${r.maxActionsPerPlaybook.count})`,
+    };
   }
   if (r.maxActionsPerSubject !== null && g.ledger.subjectInWindow >= r.maxActionsPerSubject.count) {
-    return { guardrail: 'max_actions_subject', reason: `budget: ${g.facts.subject} had ${g.ledger.subjectInWindow} actions in the last ${formatDuration(r.maxActionsPerSubject.windowMs)} (max ${r.maxActionsPerSubject.count})` };
+    return {
+      guardrail: 'max_actions_subject',
+      reason: `budget: ${g.facts.subject} had ${g.ledger.subjectInWindow} actions in the last ${formatDuration(r.maxActionsPerSubject.windowMs)} (max ${r.maxActionsPerSubject.count})`,
+    };
   }
   if (r.maxConcurrent !== null && g.inFlight.playbook >= r.maxConcurrent) {
-    return { guardrail: 'max_concurrent', reason: `concurrency: ${g.inFlight.playbook} steps of playbook ${g.playbook.name} in flight (max ${r.maxConcurrent})` };
+    return {
+      guardrail: 'max_concurrent',
+      reason: `concurrency: ${g.inFlight.playbook} steps of playbook ${g.playbook.name} in flight (max ${r.maxConcurrent})`,
+    };
   }
   if (r.blastRadius.perService !== null && g.facts.service !== null) {
     const allowed = allowedBy(r.blastRadius.perService, g.groupSizes.service);
-    if (g.inFlight.service >= allowed) return { guardrail: 'blast_radius_service', reason: `blast radius: ${g.inFlight.service} of ${g.groupSizes.service ?? '?'} replicas of ${g.facts.service} already in remediation (max ${allowed})` };
+    if (g.inFlight.service >= allowed)
+      return {
+        guardrail: 'blast_radius_service',
+        reason: `blast radius: ${g.inFlight.service} of ${g.groupSizes.service ?? '?'} replicas of ${g.facts.service} already in remediation (max ${allowed})`,
+      };
   }
   if (r.blastRadius.perNode !== null && g.facts.node !== null) {
     const allowed = allowedBy(r.blastRadius.perNode, g.groupSizes.node);
-    if (g.inFlight.node >= allowed) return { guardrail: 'blast_radius_node', reason: `blast radius: ${g.inFlight.node} of ${g.groupSizes.node ?? '?'} workloads on node ${g.facts.node} already in remediation (max ${allowed})` };
+    if (g.inFlight.node >= allowed)
+      return {
+        guardrail: 'blast_radius_node',
+        reason: `blast radius: ${g.inFlight.node} of ${g.groupSizes.node ?? '?'} workloads on node ${g.facts.node} already in remediation (max ${allowed})`,
+      };
   }
   return null;
 }

@@ -48,21 +48,33 @@ export type StepGate =
   | { readonly kind: 'skip'; readonly reason: string }
   | { readonly kind: 'hold'; readonly guardrail: string; readonly reason: string }
   | { readonly kind: 'await_approval'; readonly planHash: string; readonly reason: string }
-  | { readonly kind: 'go'; readonly jobTimeoutMs: number; readonly verifyTimeoutMs: number; readonly baselineSerial: string | null; readonly note: string };
+  | {
+      readonly kind: 'go';
+      readonly jobTimeoutMs: number;
+      readonly verifyTimeoutMs: number;
+      readonly baselineSerial: string | null;
+      readonly note: string;
+    };
 
 /** Events: all carry the time they refer to; the machine never reads a clock. */
 export type IncidentPlanEvent =
   | {
-    readonly type: 'plan.tick';
-    readonly now: number;
-    /** Only used in ready/held/awaitingApproval. */
-    readonly gate: StepGate;
-    /** Only used while verifying: the step's post-condition on fresh observations. */
-    readonly verify: VerifyResult | null;
-    /** The incident shows recovery (verified steps wait for resolution while it does). */
-    readonly recovering: boolean;
-  }
-  | { readonly type: 'job.finished'; readonly at: number; readonly result: 'succeeded' | 'failed' | 'skipped'; readonly detail: string; readonly held: boolean }
+      readonly type: 'plan.tick';
+      readonly now: number;
+      /** Only used in ready/held/awaitingApproval. */
+      readonly gate: StepGate;
+      /** Only used while verifying: the step's post-condition on fresh observations. */
+      readonly verify: VerifyResult | null;
+      /** The incident shows recovery (verified steps wait for resolution while it does). */
+      readonly recovering: boolean;
+    }
+  | {
+      readonly type: 'job.finished';
+      readonly at: number;
+      readonly result: 'succeeded' | 'failed' | 'skipped';
+      readonly detail: string;
+      readonly held: boolean;
+    }
   | { readonly type: 'playbook.updated'; readonly mode: PlaybookMode; readonly steps: readonly PlaybookStep[] }
   | { readonly type: 'incident.resolved'; readonly at: number; readonly reason: string };
 
@@ -79,10 +91,10 @@ const when = (ms: number | null): string => (ms === null ? '?' : new Date(ms).to
 /**
  * Per-incident remediation ladder, used as a pure reducer (`transition()`):
  *
- *   ready / held / awaitingApproval --gate go--> executing --job ok/skipped--> verifying --post-condition--> verified --resolved--> resolved
- *        |  gate skip (precondition)              | job failed / deadline       | deadline                    | settle deadline, no recovery
- *        v                                        v                             v                             v
- *     advancing --more steps--> ready          retrying --attempts left--> ready (attempt+1)             advancing --none left--> escalated
+ *  ready / held / awaitingApproval --gate go--> executing --job ok/skipped--> verifying --post-condition--> verified --resolved--> resolved
+ *       |  gate skip (precondition)              | job failed / deadline       | deadline                    | settle deadline, no recovery
+ *       v                                        v                             v                             v
+ *    advancing --more steps--> ready          retrying --attempts left--> ready (attempt+1)             advancing --none left--> escalated
  *
  * `incident.resolved` ends the plan from any state. `escalated` means a person is needed. Gates
  * (guardrails, approvals, preconditions, pacing) are computed by the reconciler and passed in
@@ -100,7 +112,8 @@ export const incidentPlanMachine = setup({
     verified: ({ event }) => tickOf(event)?.verify?.holds === true,
     jobFailed: ({ event }) => event.type === 'job.finished' && event.result === 'failed',
     jobHeld: ({ event }) => event.type === 'job.finished' && event.held,
-    settleDeadlinePassed: ({ context, event }) => event.type === 'plan.tick' && !event.recovering && context.deadlineAt !== null && event.now >= context.deadlineAt,
+    settleDeadlinePassed: ({ context, event }) =>
+      event.type === 'plan.tick' && !event.recovering && context.deadlineAt !== null && event.now >= context.deadlineAt,
     hasNextStep: ({ context }) => context.step + 1 < context.steps.length,
     hasNextAttempt: ({ context }) => context.attempt < (stepOf(context)?.attempts ?? 1),
   },
@@ -137,26 +150,48 @@ export const incidentPlanMachine = setup({
       const at = event.type === 'job.finished' ? event.at : 0;
       // The first line only: evidence a job collected (logs) is in its own audit entry, not repeated here.
       const detail = event.type === 'job.finished' ? `${event.result}: ${event.detail.split('\n', 1)[0] ?? ''}` : '';
-      return { jobFinishedAt: at, deadlineAt: at + context.verifyTimeoutMs, reason: `job ${context.jobId ?? '?'} ${detail}; verifying ${stepOf(context)?.verify.expect ?? '?'}` };
+      return {
+        jobFinishedAt: at,
+        deadlineAt: at + context.verifyTimeoutMs,
+        reason: `job ${context.jobId ?? '?'} ${detail}; verifying ${stepOf(context)?.verify.expect ?? '?'}`,
+      };
     }),
     heldJob: assign(({ context, event }) => ({
-      rerun: context.rerun + 1, jobId: null, deadlineAt: null, heldBy: 'job_skipped',
+      rerun: context.rerun + 1,
+      jobId: null,
+      deadlineAt: null,
+      heldBy: 'job_skipped',
       reason: `job ${context.jobId ?? '?'} was held back: ${event.type === 'job.finished' ? event.detail : ''}`,
     })),
     markVerified: assign(({ context, event }) => {
       const t = tickOf(event);
-      return { deadlineAt: (t?.now ?? 0) + context.verifyTimeoutMs, reason: `verified ${stepOf(context)?.verify.expect ?? '?'}: ${t?.verify?.detail ?? ''}` };
+      return {
+        deadlineAt: (t?.now ?? 0) + context.verifyTimeoutMs,
+        reason: `verified ${stepOf(context)?.verify.expect ?? '?'}: ${t?.verify?.detail ?? ''}`,
+      };
     }),
     noteFailure: assign(({ context, event }) => ({
       retryFrom: event.type === 'job.finished' ? event.at : event.type === 'plan.tick' ? event.now : null,
       reason:
-        event.type === 'job.finished' ? `job ${context.jobId ?? '?'} failed: ${event.detail}`
-        : event.type === 'plan.tick' && event.verify !== null ? `post-condition ${stepOf(context)?.verify.expect ?? '?'} not met by ${when(context.deadlineAt)}: ${event.verify.detail}`
-        : `deadline ${when(context.deadlineAt)} passed in step ${context.step + 1}`,
+        event.type === 'job.finished'
+          ? `job ${context.jobId ?? '?'} failed: ${event.detail}`
+          : event.type === 'plan.tick' && event.verify !== null
+            ? `post-condition ${stepOf(context)?.verify.expect ?? '?'} not met by ${when(context.deadlineAt)}: ${event.verify.detail}`
+            : `deadline ${when(context.deadlineAt)} passed in step ${context.step + 1}`,
     })),
-    noteUnsettled: assign(({ context }) => ({ reason: `step ${context.step + 1} verified, but the incident did not clear by ${when(context.deadlineAt)}` })),
+    noteUnsettled: assign(({ context }) => ({
+      reason: `step ${context.step + 1} verified, but the incident did not clear by ${when(context.deadlineAt)}`,
+    })),
     nextAttempt: assign(({ context }) => ({ attempt: context.attempt + 1, jobId: null, deadlineAt: null, jobFinishedAt: null })),
-    nextStep: assign(({ context }) => ({ step: context.step + 1, attempt: 1, rerun: 0, jobId: null, deadlineAt: null, jobFinishedAt: null, retryFrom: null })),
+    nextStep: assign(({ context }) => ({
+      step: context.step + 1,
+      attempt: 1,
+      rerun: 0,
+      jobId: null,
+      deadlineAt: null,
+      jobFinishedAt: null,
+      retryFrom: null,
+    })),
     updatePlaybook: assign(({ event }) => (event.type === 'playbook.updated' ? { mode: event.mode, steps: event.steps } : {})),
     noteResolved: assign(({ event }) => ({ reason: event.type === 'incident.resolved' ? event.reason : '' })),
   },
@@ -164,8 +199,19 @@ export const incidentPlanMachine = setup({
   id: 'incidentPlan',
   initial: 'ready',
   context: ({ input }) => ({
-    ...input, step: 0, attempt: 1, rerun: 0, jobId: null, deadlineAt: null, verifyTimeoutMs: 0, jobFinishedAt: null, retryFrom: null,
-    baselineSerial: null, heldBy: null, awaitingPlanHash: null, reason: 'incident opened',
+    ...input,
+    step: 0,
+    attempt: 1,
+    rerun: 0,
+    jobId: null,
+    deadlineAt: null,
+    verifyTimeoutMs: 0,
+    jobFinishedAt: null,
+    retryFrom: null,
+    baselineSerial: null,
+    heldBy: null,
+    awaitingPlanHash: null,
+    reason: 'incident opened',
   }),
   on: { 'incident.resolved': { target: '.resolved', actions: 'noteResolved' } },
   states: {
@@ -192,16 +238,10 @@ export const incidentPlanMachine = setup({
     },
     verified: { on: { 'plan.tick': { guard: 'settleDeadlinePassed', target: 'advancing', actions: 'noteUnsettled' } } },
     retrying: {
-      always: [
-        { guard: 'hasNextAttempt', target: 'ready', actions: 'nextAttempt' },
-        { target: 'advancing' },
-      ],
+      always: [{ guard: 'hasNextAttempt', target: 'ready', actions: 'nextAttempt' }, { target: 'advancing' }],
     },
     advancing: {
-      always: [
-        { guard: 'hasNextStep', target: 'ready', actions: 'nextStep' },
-        { target: 'escalated' },
-      ],
+      always: [{ guard: 'hasNextStep', target: 'ready', actions: 'nextStep' }, { target: 'escalated' }],
     },
     escalated: {},
     resolved: { type: 'final' },

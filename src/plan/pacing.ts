@@ -77,13 +77,16 @@ export function paceStep(input: PacingInput): PacedStep {
   if (step === undefined) return { jobTimeoutMs: 0, verifyTimeoutMs: 0, scale: 1, note: '' };
   const budget = ladderBudgetMs(input);
   const need = remainingLadderMs(input.steps, input.step, input.attempt);
-  if (budget === null || need <= budget) return { jobTimeoutMs: step.jobTimeoutMs, verifyTimeoutMs: step.verify.timeoutMs, scale: 1, note: '' };
+  if (budget === null || need <= budget)
+    return { jobTimeoutMs: step.jobTimeoutMs, verifyTimeoutMs: step.verify.timeoutMs, scale: 1, note: '' };
   const scale = Math.max(0, budget) / need;
   const jobTimeoutMs = Math.min(step.jobTimeoutMs, Math.max(MIN_JOB_MS, Math.floor(step.jobTimeoutMs * scale)));
   const verifyTimeoutMs = Math.min(step.verify.timeoutMs, Math.max(MIN_VERIFY_MS, Math.floor(step.verify.timeoutMs * scale)));
   const left = Math.round(Math.max(0, budget) / 1000);
   return {
-    jobTimeoutMs, verifyTimeoutMs, scale,
+    jobTimeoutMs,
+    verifyTimeoutMs,
+    scale,
     note: `paced to fit the ${left}s left before expiry minus margin: timeouts ${Math.round(jobTimeoutMs / 1000)}s/${Math.round(verifyTimeoutMs / 1000)}s instead of ${Math.round(step.jobTimeoutMs / 1000)}s/${Math.round(step.verify.timeoutMs / 1000)}s`,
   };
 }

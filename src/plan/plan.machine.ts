@@ -40,7 +40,9 @@ const focusOf = (e: PlanEvent): PlanFocus => (e.incidentIds === undefined ? null
 export const planMachine = setup({
   types: { context: {} as PlanContext, events: {} as PlanEvent, input: {} as PlanInput },
   actors: {
-    reconcile: fromPromise<PlanPassResult, { readonly focus: PlanFocus }>(() => Promise.reject(new Error('plan: reconcile actor not provided'))),
+    reconcile: fromPromise<PlanPassResult, { readonly focus: PlanFocus }>(() =>
+      Promise.reject(new Error('plan: reconcile actor not provided')),
+    ),
   },
   actions: {
     focusAll: assign({ focus: null }),
@@ -49,7 +51,11 @@ export const planMachine = setup({
       const ids = focusOf(event);
       return ids === null ? { pendingAll: true } : { pendingIds: [...context.pendingIds, ...ids] };
     }),
-    focusOnPending: assign(({ context }) => ({ focus: context.pendingAll ? null : [...new Set(context.pendingIds)], pendingAll: false, pendingIds: [] })),
+    focusOnPending: assign(({ context }) => ({
+      focus: context.pendingAll ? null : [...new Set(context.pendingIds)],
+      pendingAll: false,
+      pendingIds: [],
+    })),
     countPass: assign({
       passes: ({ context }) => context.passes + 1,
       enqueued: ({ context, event }) => context.enqueued + ((event as { output?: PlanPassResult }).output?.enqueued ?? 0),

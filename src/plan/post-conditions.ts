@@ -26,13 +26,18 @@ export interface VerifyResult {
   readonly detail: string;
 }
 
-const serial = (s: string): string => s.toLowerCase().replace(/[^0-9a-f]/g, '').replace(/^0+(?=.)/, '');
+const serial = (s: string): string =>
+  s
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, '')
+    .replace(/^0+(?=.)/, '');
 const fresh = (o: Observation | null, since: number): o is Observation => o !== null && o.observedAt > since;
 
 function caSerials(o: Observation): string[] | null {
   const d = o.data;
   if (d.kind === 'spire.bundle') return d.authorities.map((a) => serial(a.serialNumber)).sort();
-  if (d.kind === 'k8s.bundle' || d.kind === 'spire.agent.bundle' || d.kind === 'cloudrun.bundle') return d.certificates.map((c) => serial(c.serialNumber)).sort();
+  if (d.kind === 'k8s.bundle' || d.kind === 'spire.agent.bundle' || d.kind === 'cloudrun.bundle')
+    return d.certificates.map((c) => serial(c.serialNumber)).sort();
   if (d.kind === 'envoy.certs') return d.caCerts.map((c) => serial(c.serialNumber)).sort();
   return null;
 }
@@ -51,22 +56,30 @@ export function checkPostCondition(expect: PostCondition, v: VerifyInput): Verif
       return { holds: false, detail: 'the incident is still open on fresh evidence' };
     }
     case 'envoy_new_serial': {
-      if (!fresh(v.envoyCerts, v.since) || v.envoyCerts.data.kind !== 'envoy.certs') return { holds: false, detail: 'no Envoy /certs read since the job finished' };
+      if (!fresh(v.envoyCerts, v.since) || v.envoyCerts.data.kind !== 'envoy.certs')
+        return { holds: false, detail: 'no Envoy /certs read since the job finished' };
       const leaf = v.envoyCerts.data.chain[0];
       if (leaf === undefined) return { holds: false, detail: 'Envoy still serves no certificate' };
-      if (v.baselineSerial !== null && serial(leaf.serialNumber) === serial(v.baselineSerial)) return { holds: false, detail: `Envoy still serves serial ${leaf.serialNumber}` };
-      if (rotationStatus(leaf, v.now, v.rotation).overdue) return { holds: false, detail: `Envoy serves serial ${leaf.serialNumber}, which is also past its rotation point` };
-      return { holds: true, detail: `Envoy now serves serial ${leaf.serialNumber}${v.baselineSerial === null ? '' : ` (was ${v.baselineSerial})`}` };
+      if (v.baselineSerial !== null && serial(leaf.serialNumber) === serial(v.baselineSerial))
+        return { holds: false, detail: `Envoy still serves serial ${leaf.serialNumber}` };
+      if (rotationStatus(leaf, v.now, v.rotation).overdue)
+        return { holds: false, detail: `Envoy serves serial ${leaf.serialNumber}, which is also past its rotation point` };
+      return {
+        holds: true,
+        detail: `Envoy now serves serial ${leaf.serialNumber}${v.baselineSerial === null ? '' : ` (was ${v.baselineSerial})`}`,
+      };
     }
     case 'agent_sync_fresh': {
-      if (!fresh(v.agentDebug, v.since) || v.agentDebug.data.kind !== 'spire.agent') return { holds: false, detail: 'no agent debug read since the job finished' };
+      if (!fresh(v.agentDebug, v.since) || v.agentDebug.data.kind !== 'spire.agent')
+        return { holds: false, detail: 'no agent debug read since the job finished' };
       const at = v.agentDebug.data.lastSyncSuccessMs;
       return at > v.since
         ? { holds: true, detail: `the agent synced with the server at ${new Date(at).toISOString()}` }
         : { holds: false, detail: `the agent's last sync (${new Date(at).toISOString()}) is older than the step` };
     }
     case 'bundle_fingerprints_equal': {
-      if (v.serverBundle === null || v.subjectBundle === null || !fresh(v.subjectBundle, v.since)) return { holds: false, detail: 'no fresh bundle of the subject and the server to compare' };
+      if (v.serverBundle === null || v.subjectBundle === null || !fresh(v.subjectBundle, v.since))
+        return { holds: false, detail: 'no fresh bundle of the subject and the server to compare' };
       const want = caSerials(v.serverBundle);
       const have = caSerials(v.subjectBundle);
       if (want === null || have === null) return { holds: false, detail: 'a bundle read failed' };
@@ -75,7 +88,8 @@ export function checkPostCondition(expect: PostCondition, v: VerifyInput): Verif
         : { holds: false, detail: `the subject holds CA serials ${have.join(', ') || '(none)'}, the server ${want.join(', ')}` };
     }
     case 'cloudrun_ready': {
-      if (!fresh(v.cloudRun, v.since) || v.cloudRun.data.kind !== 'cloudrun.service') return { holds: false, detail: 'no Cloud Run read since the job finished' };
+      if (!fresh(v.cloudRun, v.since) || v.cloudRun.data.kind !== 'cloudrun.service')
+        return { holds: false, detail: 'no Cloud Run read since the job finished' };
       return v.cloudRun.data.ready
         ? { holds: true, detail: `revision ${v.cloudRun.data.latestReadyRevision} is ready` }
         : { holds: false, detail: v.cloudRun.data.notReady.join('; ') };

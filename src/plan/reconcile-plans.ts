@@ -5,7 +5,12 @@ import type { RemediationRequest } from '../knowledge/model/action-run.js';
 import type { Workload } from '../knowledge/model/workload.js';
 import { FLEET_SUBJECT, type Incident } from '../knowledge/model/incident.js';
 import type { RotationPolicy } from '../knowledge/svid-rotation.js';
-import { incidentPlanMachine, type IncidentPlanContext, type IncidentPlanEvent, type IncidentPlanSnapshot } from './incident-plan.machine.js';
+import {
+  incidentPlanMachine,
+  type IncidentPlanContext,
+  type IncidentPlanEvent,
+  type IncidentPlanSnapshot,
+} from './incident-plan.machine.js';
 import { ensureJob, escalationRequest, recordTransition, stepRequest } from './plan-effects.js';
 import { selectPlaybook } from './playbooks/match-playbook.js';
 import { defaultGuardrails, type Playbook } from './playbooks/playbook.js';
@@ -54,8 +59,15 @@ const WAITING = new Set(['ready', 'held', 'awaitingApproval']);
  * other in-flight plan from the in-flight index, so a new incident is acted on without a pass
  * over every open one. Without it, every live plan is visited (deadlines, verification).
  */
-export async function reconcilePlans(deps: PlanDeps, now: number, focus?: ReadonlySet<string> | readonly string[]): Promise<PlanPassResult> {
-  const { pass, live } = focus === undefined ? await loadLivePlans(deps, await deps.store.listIncidents(), now) : await loadFocusedPlans(deps, [...new Set(focus)], now);
+export async function reconcilePlans(
+  deps: PlanDeps,
+  now: number,
+  focus?: ReadonlySet<string> | readonly string[],
+): Promise<PlanPassResult> {
+  const { pass, live } =
+    focus === undefined
+      ? await loadLivePlans(deps, await deps.store.listIncidents(), now)
+      : await loadFocusedPlans(deps, [...new Set(focus)], now);
   let enqueued = 0;
   let count = 0;
   const phases: Record<string, number> = {};
@@ -82,7 +94,9 @@ export async function reconcilePlans(deps: PlanDeps, now: number, focus?: Readon
     if (after.value === 'held') held[after.context.heldBy ?? 'unknown'] = (held[after.context.heldBy ?? 'unknown'] ?? 0) + 1;
     if (state.status === 'done') await deps.store.deletePlanSnapshot(incident.id);
     else {
-      const inFlight: InFlightPlan | null = IN_FLIGHT.has(after.value) ? { incidentId: incident.id, playbook: after.context.playbook, group: after.context.group } : null;
+      const inFlight: InFlightPlan | null = IN_FLIGHT.has(after.value)
+        ? { incidentId: incident.id, playbook: after.context.playbook, group: after.context.group }
+        : null;
       const rec: PlanSnapshotRecord = { version: PLAN_SNAPSHOT_VERSION, snapshot: after, inFlight };
       // Unchanged plans (most of them, most passes) are not written again.
       if (JSON.stringify(rec) !== saved) await deps.store.savePlanSnapshot(incident.id, rec);
@@ -91,7 +105,13 @@ export async function reconcilePlans(deps: PlanDeps, now: number, focus?: Readon
       const req = stepRequest(after, incident, now, playbook);
       if (req !== null) {
         // The ledger counts the action as soon as it is decided (shadow too): budgets see it before the job runs.
-        await deps.store.recordLedgerEntry({ id: req.id, playbook: after.context.playbook, subject: incident.subject, incidentId: incident.id, at: now });
+        await deps.store.recordLedgerEntry({
+          id: req.id,
+          playbook: after.context.playbook,
+          subject: incident.subject,
+          incidentId: incident.id,
+          at: now,
+        });
         pass.inFlight.add(incident.id, after.context);
         if (await ensureJob(deps, incident, req, now, '')) enqueued++;
       }
@@ -123,16 +143,28 @@ function livePlan(incident: Incident, rec: PlanSnapshotRecord | null): LivePlan 
  * Reads the fleet-wide pass state and every live plan (an incident open, or resolved with a
  * snapshot left), counting in-flight plans for concurrency and blast radius. Reads only.
  */
-export async function loadLivePlans(deps: Pick<PlanDeps, 'store'>, incidents: readonly Incident[], now: number): Promise<{ pass: PassState; live: LivePlan[] }> {
+export async function loadLivePlans(
+  deps: Pick<PlanDeps, 'store'>,
+  incidents: readonly Incident[],
+  now: number,
+): Promise<{ pass: PassState; live: LivePlan[] }> {
   const storms = incidents.filter((i) => i.type === 'fleet_storm');
-  const lastResolvedAt = storms.reduce<number | null>((m, i) => (i.resolvedAt !== null && (m === null || i.resolvedAt > m) ? i.resolvedAt : m), null);
-  const pass = passState(now, await deps.store.getControl(), { open: storms.find((i) => i.status === 'open') ?? null, lastResolvedAt }, await deps.store.listWorkloads());
+  const lastResolvedAt = storms.reduce<number | null>(
+    (m, i) => (i.resolvedAt !== null && (m === null || i.resolvedAt > m) ? i.resolvedAt : m),
+    null,
+  );
+  const pass = passState(
+    now,
+    await deps.store.getControl(),
+    { open: storms.find((i) => i.status === 'open') ?? null, lastResolvedAt },
+    await deps.store.listWorkloads(),
+  );
   const live: LivePlan[] = [];
   for (const incident of incidents) {
     const rec = await deps.store.loadPlanSnapshot(incident.id);
     if (incident.status === 'resolved' && rec === null) continue;
     const plan = livePlan(incident, rec);
-    if (plan.state !== null && IN_FLIGHT.has((plan.state.value))) pass.inFlight.add(incident.id, plan.state.context);
+    if (plan.state !== null && IN_FLIGHT.has(plan.state.value)) pass.inFlight.add(incident.id, plan.state.context);
     live.push(plan);
   }
   return { pass, live };
@@ -143,10 +175,18 @@ export async function loadLivePlans(deps: Pick<PlanDeps, 'store'>, incidents: re
  * (the open storm by its subject, the last storm's end from the store) and in-flight plans from
  * the in-flight index; then the focused incidents' own plans.
  */
-async function loadFocusedPlans(deps: Pick<PlanDeps, 'store'>, ids: readonly string[], now: number): Promise<{ pass: PassState; live: LivePlan[] }> {
+async function loadFocusedPlans(
+  deps: Pick<PlanDeps, 'store'>,
+  ids: readonly string[],
+  now: number,
+): Promise<{ pass: PassState; live: LivePlan[] }> {
   const s = deps.store;
   const [control, open, lastResolvedAt, workloads, inFlight, incidents] = await Promise.all([
-    s.getControl(), s.findOpenIncident('fleet_storm', FLEET_SUBJECT), s.lastResolvedAt('fleet_storm'), s.listWorkloads(), s.listInFlightPlans(),
+    s.getControl(),
+    s.findOpenIncident('fleet_storm', FLEET_SUBJECT),
+    s.lastResolvedAt('fleet_storm'),
+    s.listWorkloads(),
+    s.listInFlightPlans(),
     Promise.all(ids.map((id) => s.getIncident(id))),
   ]);
   const pass = passState(now, control, { open, lastResolvedAt }, workloads);
@@ -175,7 +215,11 @@ function passState(now: number, control: ControlState, storm: PassState['storm']
 /** The plan machine's first state for an incident and its playbook. */
 export function initialPlanState(incident: Incident, playbook: Playbook, facts: SubjectFacts): MachineState {
   return initialTransition(incidentPlanMachine, {
-    incidentId: incident.id, subject: incident.subject, playbook: playbook.name, mode: playbook.mode, steps: playbook.steps,
+    incidentId: incident.id,
+    subject: incident.subject,
+    playbook: playbook.name,
+    mode: playbook.mode,
+    steps: playbook.steps,
     group: { service: facts.service, node: facts.node },
   })[0];
 }
@@ -187,7 +231,15 @@ async function startPlan(deps: PlanDeps, incident: Incident, facts: SubjectFacts
     const existing = await deps.store.getRemediation(incident.id);
     if (existing?.phase !== 'held' || existing.reason !== reason) {
       await deps.store.setRemediation(incident.id, { phase: 'held', playbook: '', step: 0, action: null, updatedAt: now, reason });
-      await deps.audit.append({ type: 'plan.held', at: now, incidentId: incident.id, subject: incident.subject, message: reason, data: { guardrail: null }, dedupKey: `plan.noPlaybook--${incident.id}` });
+      await deps.audit.append({
+        type: 'plan.held',
+        at: now,
+        incidentId: incident.id,
+        subject: incident.subject,
+        message: reason,
+        data: { guardrail: null },
+        dedupKey: `plan.noPlaybook--${incident.id}`,
+      });
     }
     return null;
   }
@@ -203,30 +255,58 @@ function persistable(state: MachineState): IncidentPlanSnapshot {
 }
 
 async function pendingEvents(
-  deps: PlanDeps, pass: PassState, incident: Incident, state: MachineState, playbook: Playbook | undefined, facts: SubjectFacts | null,
+  deps: PlanDeps,
+  pass: PassState,
+  incident: Incident,
+  state: MachineState,
+  playbook: Playbook | undefined,
+  facts: SubjectFacts | null,
 ): Promise<IncidentPlanEvent[]> {
   if (incident.status === 'resolved' || facts === null) {
-    return [{ type: 'incident.resolved', at: incident.resolvedAt ?? pass.now, reason: incident.history.at(-1)?.reason ?? 'incident resolved' }];
+    return [
+      { type: 'incident.resolved', at: incident.resolvedAt ?? pass.now, reason: incident.history.at(-1)?.reason ?? 'incident resolved' },
+    ];
   }
   const events: IncidentPlanEvent[] = [];
   const c = state.context;
-  const value = (state.value as string);
+  const value = state.value as string;
   if (value === 'executing' && c.jobId !== null) {
     const run = await deps.store.getActionRun(c.jobId);
     if (run !== null && (run.state === 'succeeded' || run.state === 'failed' || run.state === 'skipped')) {
       events.push({ type: 'job.finished', at: run.finishedAt ?? pass.now, result: run.state, detail: run.detail, held: run.held === true });
     }
   }
-  if (WAITING.has(value) && playbook !== undefined && (playbook.mode !== c.mode || JSON.stringify(playbook.steps) !== JSON.stringify(c.steps))) {
+  if (
+    WAITING.has(value) &&
+    playbook !== undefined &&
+    (playbook.mode !== c.mode || JSON.stringify(playbook.steps) !== JSON.stringify(c.steps))
+  ) {
     events.push({ type: 'playbook.updated', mode: playbook.mode, steps: playbook.steps });
   }
   const recovering = incident.recoveringSince !== null && incident.recoveringSince !== undefined;
   // Gates are decided for the context the machine will have after the events above.
   const ctx: IncidentPlanContext = events.some((e) => e.type === 'playbook.updated')
-    ? { ...c, steps: playbook?.steps ?? c.steps, mode: playbook?.mode ?? c.mode } : c;
-  const effective = playbook === undefined ? { name: c.playbook, origin: '<removed>', mode: ctx.mode, match: { types: [incident.type] }, steps: ctx.steps, escalate: { webhook: null, timeoutMs: 10_000 }, guardrails: defaultGuardrails } : { ...playbook, mode: ctx.mode };
-  const gate = WAITING.has(value) ? (await decideGate(deps.store, pass, ctx, effective, incident, facts)).gate : { kind: 'hold' as const, guardrail: 'none', reason: '' };
-  const verify = value === 'verifying' && c.jobFinishedAt !== null ? checkPostCondition(c.steps[c.step]?.verify.expect ?? 'incident_resolved', await verifyInput(deps, incident, facts, c, pass.now)) : null;
+    ? { ...c, steps: playbook?.steps ?? c.steps, mode: playbook?.mode ?? c.mode }
+    : c;
+  const effective =
+    playbook === undefined
+      ? {
+          name: c.playbook,
+          origin: '<removed>',
+          mode: ctx.mode,
+          match: { types: [incident.type] },
+          steps: ctx.steps,
+          escalate: { webhook: null, timeoutMs: 10_000 },
+          guardrails: defaultGuardrails,
+        }
+      : { ...playbook, mode: ctx.mode };
+  const gate = WAITING.has(value)
+    ? (await decideGate(deps.store, pass, ctx, effective, incident, facts)).gate
+    : { kind: 'hold' as const, guardrail: 'none', reason: '' };
+  const verify =
+    value === 'verifying' && c.jobFinishedAt !== null
+      ? checkPostCondition(c.steps[c.step]?.verify.expect ?? 'incident_resolved', await verifyInput(deps, incident, facts, c, pass.now))
+      : null;
   events.push({ type: 'plan.tick', now: pass.now, gate, verify, recovering });
   return events;
 }
@@ -235,10 +315,21 @@ async function verifyInput(deps: PlanDeps, incident: Incident, f: SubjectFacts, 
   const s = deps.store;
   const subject = incident.subject;
   const envoyCerts = f.kind === 'workload' ? await s.latestObservation(subject, 'envoy.certs') : null;
-  const subjectBundle = f.kind === 'configmap' ? await s.latestObservation(subject, 'k8s.bundle') : f.kind === 'secret' ? await s.latestObservation(subject, 'cloudrun.bundle')
-    : f.kind === 'agent' ? await s.latestObservation(subject, 'spire.agent.bundle') : envoyCerts;
+  const subjectBundle =
+    f.kind === 'configmap'
+      ? await s.latestObservation(subject, 'k8s.bundle')
+      : f.kind === 'secret'
+        ? await s.latestObservation(subject, 'cloudrun.bundle')
+        : f.kind === 'agent'
+          ? await s.latestObservation(subject, 'spire.agent.bundle')
+          : envoyCerts;
   return {
-    incident, now, since: c.jobFinishedAt ?? now, baselineSerial: c.baselineSerial, envoyCerts, subjectBundle,
+    incident,
+    now,
+    since: c.jobFinishedAt ?? now,
+    baselineSerial: c.baselineSerial,
+    envoyCerts,
+    subjectBundle,
     agentDebug: f.node === null ? null : await s.latestObservation(`agent:${f.node}`, 'spire.agent.debug'),
     serverBundle: f.trustDomain === null ? null : await s.latestObservation(`trust-domain:${f.trustDomain}`, 'spire.server.bundle'),
     cloudRun: f.platform === 'cloudrun' ? await s.latestObservation(subject, 'cloudrun.service') : null,

@@ -41,7 +41,11 @@ export class InFlightTally {
       const set = this.members.get(key);
       return set === undefined ? 0 : set.size - (set.has(incidentId) ? 1 : 0);
     };
-    return { playbook: n(`pb|${ctx.playbook}`), service: n(ctx.group.service === null ? null : `svc|${ctx.group.service}`), node: n(ctx.group.node === null ? null : `node|${ctx.group.node}`) };
+    return {
+      playbook: n(`pb|${ctx.playbook}`),
+      service: n(ctx.group.service === null ? null : `svc|${ctx.group.service}`),
+      node: n(ctx.group.node === null ? null : `node|${ctx.group.node}`),
+    };
   }
 
   private keysOf(ctx: Pick<IncidentPlanContext, 'playbook' | 'group'>): string[] {
@@ -65,7 +69,12 @@ export interface GateDecision {
  * expiry. Reads the ledger and approvals from the store; writes nothing.
  */
 export async function decideGate(
-  store: KnowledgeStore, pass: PassState, ctx: IncidentPlanContext, playbook: Playbook, incident: Incident, facts: SubjectFacts,
+  store: KnowledgeStore,
+  pass: PassState,
+  ctx: IncidentPlanContext,
+  playbook: Playbook,
+  incident: Incident,
+  facts: SubjectFacts,
 ): Promise<GateDecision> {
   const now = pass.now;
   const step = ctx.steps[ctx.step];
@@ -80,12 +89,17 @@ export async function decideGate(
     store.lastLedgerEntry(incident.subject),
   ]);
   const hold = checkGuardrails({
-    now, playbook, incident, facts, control: pass.control, storm: pass.storm,
+    now,
+    playbook,
+    incident,
+    facts,
+    control: pass.control,
+    storm: pass.storm,
     ledger: { playbookInWindow, subjectInWindow, lastOnSubject: last === null ? null : { at: last.at, incidentId: last.incidentId } },
     inFlight: pass.inFlight.count(incident.id, ctx),
     groupSizes: {
-      service: ctx.group.service === null ? null : pass.groupSizes.service.get(ctx.group.service) ?? null,
-      node: ctx.group.node === null ? null : pass.groupSizes.node.get(ctx.group.node) ?? null,
+      service: ctx.group.service === null ? null : (pass.groupSizes.service.get(ctx.group.service) ?? null),
+      node: ctx.group.node === null ? null : (pass.groupSizes.node.get(ctx.group.node) ?? null),
     },
   });
   if (hold !== null) return { gate: { kind: 'hold', guardrail: hold.guardrail, reason: hold.reason }, hold };
@@ -94,7 +108,12 @@ export async function decideGate(
   // Run rollout, mTLS errors or bundle drift are not bounded by the served leaf's lifetime.
   const expiryBound = EXPIRY_BOUND_TYPES.has(incident.type);
   const pacing = {
-    now, expiresAt: expiryBound ? facts.expiresAt : null, lifetimeMs: expiryBound ? facts.lifetimeMs : null, steps: ctx.steps, step: ctx.step, attempt: ctx.attempt,
+    now,
+    expiresAt: expiryBound ? facts.expiresAt : null,
+    lifetimeMs: expiryBound ? facts.lifetimeMs : null,
+    steps: ctx.steps,
+    step: ctx.step,
+    attempt: ctx.attempt,
   };
   if (ctx.attempt > 1 && ctx.retryFrom !== null) {
     // Exponential while the SPIRE server is failing; back to the base delay once it answers again.
@@ -109,11 +128,44 @@ export async function decideGate(
     const hash = planHash({ incidentId: incident.id, playbook: playbook.name, steps: ctx.steps, step: ctx.step, target: incident.subject });
     const a = await store.getApproval(incident.id);
     const words = `step ${ctx.step + 1} (${step.action} on ${incident.subject}, plan ${hash})`;
-    if (a === null) return { gate: { kind: 'await_approval', planHash: hash, reason: `waiting for approval of ${words}: run spire-healer approve ${incident.id}` }, hold: null };
-    if (a.planHash !== hash) return { gate: { kind: 'await_approval', planHash: hash, reason: `the approval by ${a.by} was for plan ${a.planHash}; the plan is now ${hash}: approve ${words} again` }, hold: null };
-    if (a.expiresAt <= now) return { gate: { kind: 'await_approval', planHash: hash, reason: `the approval by ${a.by} expired at ${new Date(a.expiresAt).toISOString()}: approve ${words} again` }, hold: null };
+    if (a === null)
+      return {
+        gate: {
+          kind: 'await_approval',
+          planHash: hash,
+          reason: `waiting for approval of ${words}: run spire-healer approve ${incident.id}`,
+        },
+        hold: null,
+      };
+    if (a.planHash !== hash)
+      return {
+        gate: {
+          kind: 'await_approval',
+          planHash: hash,
+          reason: `the approval by ${a.by} was for plan ${a.planHash}; the plan is now ${hash}: approve ${words} again`,
+        },
+        hold: null,
+      };
+    if (a.expiresAt <= now)
+      return {
+        gate: {
+          kind: 'await_approval',
+          planHash: hash,
+          reason: `the approval by ${a.by} expired at ${new Date(a.expiresAt).toISOString()}: approve ${words} again`,
+        },
+        hold: null,
+      };
   }
 
   const paced = paceStep(pacing);
-  return { gate: { kind: 'go', jobTimeoutMs: paced.jobTimeoutMs, verifyTimeoutMs: paced.verifyTimeoutMs, baselineSerial: facts.leafSerial, note: paced.note }, hold: null };
+  return {
+    gate: {
+      kind: 'go',
+      jobTimeoutMs: paced.jobTimeoutMs,
+      verifyTimeoutMs: paced.verifyTimeoutMs,
+      baselineSerial: facts.leafSerial,
+      note: paced.note,
+    },
+    hold: null,
+  };
 }

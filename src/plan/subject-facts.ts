@@ -70,13 +70,21 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
     if (debug !== null) {
       const disconnected = (await store.findOpenIncident('agent_disconnected', `agent:${node}`)) !== null;
       agentHealthy = debug.data.kind === 'spire.agent' && !disconnected;
-      if (debug.data.kind === 'spire.agent' && debug.data.agentSvidExpiresAtMs !== null) agentSvid = { expiresAt: debug.data.agentSvidExpiresAtMs };
+      if (debug.data.kind === 'spire.agent' && debug.data.agentSvidExpiresAtMs !== null)
+        agentSvid = { expiresAt: debug.data.agentSvidExpiresAtMs };
     }
   }
-  const expiry = workload !== null ? leafExpiry(await store.latestObservation(subject, ENVOY_CERTS)) : kind === 'agent' && agentSvid !== null ? { expiresAt: agentSvid.expiresAt, lifetimeMs: null, serial: null } : null;
+  const expiry =
+    workload !== null
+      ? leafExpiry(await store.latestObservation(subject, ENVOY_CERTS))
+      : kind === 'agent' && agentSvid !== null
+        ? { expiresAt: agentSvid.expiresAt, lifetimeMs: null, serial: null }
+        : null;
   const fromEvidence = incident.evidence.find((o) => o.data.kind === 'spire.bundle');
-  const trustDomain = workload?.trustDomain ?? (kind === 'trust-domain' ? subject.slice('trust-domain:'.length) : null)
-    ?? (fromEvidence?.data.kind === 'spire.bundle' ? fromEvidence.data.trustDomain : null);
+  const trustDomain =
+    workload?.trustDomain ??
+    (kind === 'trust-domain' ? subject.slice('trust-domain:'.length) : null) ??
+    (fromEvidence?.data.kind === 'spire.bundle' ? fromEvidence.data.trustDomain : null);
   const server = trustDomain === null ? null : await store.latestObservation(`trust-domain:${trustDomain}`, SERVER_BUNDLE);
   return {
     subject,
@@ -85,7 +93,7 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
     trustDomain,
     serverHealthy: server === null ? null : server.data.kind === 'spire.bundle',
     spiffeId: workload?.spiffeId ?? null,
-    namespace: workload?.location ?? (kind === 'configmap' ? subject.slice('configmap:'.length).split('/')[0] ?? null : null),
+    namespace: workload?.location ?? (kind === 'configmap' ? (subject.slice('configmap:'.length).split('/')[0] ?? null) : null),
     platform: workload?.platform ?? (kind === 'agent' || kind === 'configmap' ? 'kubernetes' : kind === 'secret' ? 'cloudrun' : null),
     labels: workload?.labels ?? {},
     node,
@@ -101,5 +109,7 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
 function leafExpiry(o: Observation | null): { expiresAt: number; lifetimeMs: number; serial: string } | null {
   if (o?.data.kind !== 'envoy.certs') return null;
   const leaf = o.data.chain[0];
-  return leaf === undefined ? null : { expiresAt: leaf.expiresAtMs, lifetimeMs: leaf.expiresAtMs - leaf.validFromMs, serial: leaf.serialNumber };
+  return leaf === undefined
+    ? null
+    : { expiresAt: leaf.expiresAtMs, lifetimeMs: leaf.expiresAtMs - leaf.validFromMs, serial: leaf.serialNumber };
 }

@@ -1,6 +1,6 @@
 /** google.cloud.run.v2.Condition.State names. */
 export type CloudRunConditionState =
-  | 'STATE_UNSPECIFIED' | 'CONDITION_PENDING' | 'CONDITION_RECONCILING' | 'CONDITION_FAILED' | 'CONDITION_SUCCEEDED';
+  'STATE_UNSPECIFIED' | 'CONDITION_PENDING' | 'CONDITION_RECONCILING' | 'CONDITION_FAILED' | 'CONDITION_SUCCEEDED';
 
 /** A Cloud Run condition as plain data. */
 export interface CloudRunCondition {
@@ -74,7 +74,7 @@ export interface CloudRunService {
 
 /** Why a Cloud Run call failed. `rollout_failed`: the update's operation finished with an error. */
 export type CloudRunFailure =
-  | 'not_found' | 'invalid_argument' | 'unavailable' | 'timeout' | 'aborted' | 'malformed' | 'rollout_failed' | 'rpc';
+  'not_found' | 'invalid_argument' | 'unavailable' | 'timeout' | 'aborted' | 'malformed' | 'rollout_failed' | 'rpc';
 
 /** The outcome of forcing a new revision: the operation's name and the service once it finished. */
 export interface CloudRunRollout {
@@ -109,7 +109,11 @@ export interface CloudRunPort {
    * alias are left as they are.
    */
   updateSecretMount(
-    name: string, change: { readonly annotation: { readonly key: string; readonly value: string }; readonly pin?: { readonly secrets: readonly string[]; readonly version: string } },
+    name: string,
+    change: {
+      readonly annotation: { readonly key: string; readonly value: string };
+      readonly pin?: { readonly secrets: readonly string[]; readonly version: string };
+    },
     signal?: AbortSignal,
   ): Promise<CloudRunRollout>;
   /** Closes the underlying channels. */

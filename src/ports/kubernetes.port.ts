@@ -118,8 +118,19 @@ export interface KubeInventory {
 
 /** Why a Kubernetes call failed. */
 export type KubeFailureCode =
-  | 'not_found' | 'conflict' | 'unauthorized' | 'forbidden' | 'invalid' | 'expired' | 'too_many_requests'
-  | 'server_error' | 'unavailable' | 'malformed' | 'network' | 'timeout' | 'unknown';
+  | 'not_found'
+  | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'invalid'
+  | 'expired'
+  | 'too_many_requests'
+  | 'server_error'
+  | 'unavailable'
+  | 'malformed'
+  | 'network'
+  | 'timeout'
+  | 'unknown';
 
 /** A failed call or watch, as data. */
 export interface KubeFailure {

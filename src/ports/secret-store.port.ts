@@ -6,8 +6,16 @@
 
 /** Why a Secret Manager call failed (from its gRPC status; `malformed`: the answer was not the message it should be). */
 export type SecretStoreFailure =
-  | 'not_found' | 'permission_denied' | 'unauthenticated' | 'invalid_argument' | 'failed_precondition'
-  | 'unavailable' | 'timeout' | 'aborted' | 'malformed' | 'rpc';
+  | 'not_found'
+  | 'permission_denied'
+  | 'unauthenticated'
+  | 'invalid_argument'
+  | 'failed_precondition'
+  | 'unavailable'
+  | 'timeout'
+  | 'aborted'
+  | 'malformed'
+  | 'rpc';
 
 /** A secret's metadata (never its payload). */
 export interface SecretInfo {
@@ -47,4 +55,3 @@ export interface SecretStorePort {
   /** Closes the underlying channel. */
   close(): Promise<void>;
 }
-

@@ -26,9 +26,15 @@ export interface SourceEndpoints {
     readonly insecure: boolean;
     readonly locations: readonly { readonly project: string; readonly location: string }[];
     readonly pollIntervalMs: number;
-    /** projects/<project>/secrets/<secret>: the CA-bundle secret Cloud Run services mount; sync_bundle keeps it equal to the server's bundle. */
+    /**
+     * projects/<project>/secrets/<secret>: the CA-bundle secret Cloud Run services mount; sync_bundle keeps it equal to the server's
+     * bundle.
+     */
     readonly bundleSecret?: string;
-    /** host:port of the Secret Manager API; absent = secretmanager.googleapis.com with application default credentials (`insecure` applies too). */
+    /**
+     * host:port of the Secret Manager API; absent = secretmanager.googleapis.com with application default credentials (`insecure`
+     * applies too).
+     */
     readonly secretManagerEndpoint?: string;
   };
 }

@@ -80,10 +80,25 @@ export interface DelegatedX509SvidsUpdate {
  * BAD_ENDPOINT (not a SPIFFE endpoint URI), STREAM_ENDED (the server closed a stream with OK).
  */
 export type SpireFailureCode =
-  | 'CANCELLED' | 'UNKNOWN' | 'INVALID_ARGUMENT' | 'DEADLINE_EXCEEDED' | 'NOT_FOUND' | 'ALREADY_EXISTS'
-  | 'PERMISSION_DENIED' | 'RESOURCE_EXHAUSTED' | 'FAILED_PRECONDITION' | 'ABORTED' | 'OUT_OF_RANGE'
-  | 'UNIMPLEMENTED' | 'INTERNAL' | 'UNAVAILABLE' | 'DATA_LOSS' | 'UNAUTHENTICATED'
-  | 'MALFORMED' | 'BAD_ENDPOINT' | 'STREAM_ENDED';
+  | 'CANCELLED'
+  | 'UNKNOWN'
+  | 'INVALID_ARGUMENT'
+  | 'DEADLINE_EXCEEDED'
+  | 'NOT_FOUND'
+  | 'ALREADY_EXISTS'
+  | 'PERMISSION_DENIED'
+  | 'RESOURCE_EXHAUSTED'
+  | 'FAILED_PRECONDITION'
+  | 'ABORTED'
+  | 'OUT_OF_RANGE'
+  | 'UNIMPLEMENTED'
+  | 'INTERNAL'
+  | 'UNAVAILABLE'
+  | 'DATA_LOSS'
+  | 'UNAUTHENTICATED'
+  | 'MALFORMED'
+  | 'BAD_ENDPOINT'
+  | 'STREAM_ENDED';
 
 /** Why a SPIRE call failed, as the monitor records it (the message names endpoint, RPC and code). */
 export interface SpireFailure {

@@ -58,7 +58,13 @@ const PLAYBOOK_POLL_MS = 2_000;
 /** Every action a playbook can name (see ACTION_NAMES), keyed by name. */
 export function actionRegistry(notifier: NotifierPort): ActionRegistry {
   const all: RemediationAction[] = [
-    forceRotationAction, restartEnvoyAction, restartAgentAction, redeployAction, syncBundleAction, collectEvidenceAction, createNotifyAction(notifier),
+    forceRotationAction,
+    restartEnvoyAction,
+    restartAgentAction,
+    redeployAction,
+    syncBundleAction,
+    collectEvidenceAction,
+    createNotifyAction(notifier),
   ];
   return new Map(all.map((a) => [a.name, a]));
 }
@@ -89,39 +95,73 @@ export class Daemon {
     const control = await store.getControl();
     metrics.setPaused(control.paused);
 
-    const plan = this.spawn('plan', planMachine.provide({ actors: { reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(({ input }) => this.inFlight.track(this.planPass(input.focus))) } }),
-      { intervalMs: config.intervals.planMs, maxBackoffMs: config.intervals.maxBackoffMs });
-    const analyze = this.spawn('analyze', analyzeMachine.provide({
-      actors: { evaluate: fromPromise(async () => {
-        const res = await this.inFlight.track(this.analyzePass());
-        // Plan looks at just the incidents that changed; a storm's start or end concerns every plan.
-        const storm = [...res.openedTypes, ...res.resolvedTypes].includes('fleet_storm');
-        if (res.opened + res.resolved > 0) plan.send(storm ? { type: 'knowledge.changed' } : { type: 'knowledge.changed', incidentIds: res.changedIds });
-        return res;
-      }) },
-    }), { intervalMs: config.intervals.analyzeMs, maxBackoffMs: config.intervals.maxBackoffMs });
-    this.spawn('monitor', monitorMachine.provide({
-      actors: { sweep: fromPromise(async () => {
-        const res = await this.inFlight.track(this.monitorPass());
-        if (res.changed > 0) analyze.send({ type: 'knowledge.changed' });
-        return res;
-      }) },
-    }), { intervalMs: config.intervals.monitorMs, maxBackoffMs: config.intervals.maxBackoffMs });
+    const plan = this.spawn(
+      'plan',
+      planMachine.provide({
+        actors: {
+          reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(({ input }) => this.inFlight.track(this.planPass(input.focus))),
+        },
+      }),
+      { intervalMs: config.intervals.planMs, maxBackoffMs: config.intervals.maxBackoffMs },
+    );
+    const analyze = this.spawn(
+      'analyze',
+      analyzeMachine.provide({
+        actors: {
+          evaluate: fromPromise(async () => {
+            const res = await this.inFlight.track(this.analyzePass());
+            // Plan looks at just the incidents that changed; a storm's start or end concerns every plan.
+            const storm = [...res.openedTypes, ...res.resolvedTypes].includes('fleet_storm');
+            if (res.opened + res.resolved > 0)
+              plan.send(storm ? { type: 'knowledge.changed' } : { type: 'knowledge.changed', incidentIds: res.changedIds });
+            return res;
+          }),
+        },
+      }),
+      { intervalMs: config.intervals.analyzeMs, maxBackoffMs: config.intervals.maxBackoffMs },
+    );
+    this.spawn(
+      'monitor',
+      monitorMachine.provide({
+        actors: {
+          sweep: fromPromise(async () => {
+            const res = await this.inFlight.track(this.monitorPass());
+            if (res.changed > 0) analyze.send({ type: 'knowledge.changed' });
+            return res;
+          }),
+        },
+      }),
+      { intervalMs: config.intervals.monitorMs, maxBackoffMs: config.intervals.maxBackoffMs },
+    );
     this.sources = startMonitorSources({
-      sources: config.sources, ports: this.parts.sourcePorts ?? {}, store, audit: this.parts.audit, clock: this.parts.clock, metrics, log,
-      concurrency: config.monitor.concurrency, maxBackoffMs: config.intervals.maxBackoffMs, freshnessMs: config.analyze.staleAfterMs,
+      sources: config.sources,
+      ports: this.parts.sourcePorts ?? {},
+      store,
+      audit: this.parts.audit,
+      clock: this.parts.clock,
+      metrics,
+      log,
+      concurrency: config.monitor.concurrency,
+      maxBackoffMs: config.intervals.maxBackoffMs,
+      freshnessMs: config.analyze.staleAfterMs,
       spawn: (name, machine, input) => this.spawn(name, machine, input),
       track: (p) => this.inFlight.track(p),
-      onChanged: () => { analyze.send({ type: 'knowledge.changed' }); },
+      onChanged: () => {
+        analyze.send({ type: 'knowledge.changed' });
+      },
     });
 
-    await this.parts.queue.startWorker(async (job, signal, delivery) => {
-      const outcome = await processRemediationJob(job, this.actions, this.actionContext(), signal, delivery);
-      if (outcome.retry !== true) metrics.actionFinished(job.action, outcome.result, outcome.performed);
-      // A job finishing during shutdown has no plan loop left to nudge.
-      if ((plan.getSnapshot() as { status: string }).status === 'active') plan.send({ type: 'knowledge.changed', incidentIds: [job.incidentId] });
-      return outcome;
-    }, { concurrency: config.execute.concurrency });
+    await this.parts.queue.startWorker(
+      async (job, signal, delivery) => {
+        const outcome = await processRemediationJob(job, this.actions, this.actionContext(), signal, delivery);
+        if (outcome.retry !== true) metrics.actionFinished(job.action, outcome.result, outcome.performed);
+        // A job finishing during shutdown has no plan loop left to nudge.
+        if ((plan.getSnapshot() as { status: string }).status === 'active')
+          plan.send({ type: 'knowledge.changed', incidentIds: [job.incidentId] });
+        return outcome;
+      },
+      { concurrency: config.execute.concurrency },
+    );
     metrics.stageState('execute', 'running');
 
     if (this.parts.serveHttp) {
@@ -148,7 +188,8 @@ export class Daemon {
     this.sources?.stop();
     await this.parts.playbookReloader?.stop();
     // Stopped actors do not stop the passes they started: let those finish before closing anything.
-    if (!(await this.inFlight.settle(graceMs))) this.parts.log.warn({ pending: this.inFlight.size }, 'stage passes still running at shutdown');
+    if (!(await this.inFlight.settle(graceMs)))
+      this.parts.log.warn({ pending: this.inFlight.size }, 'stage passes still running at shutdown');
     await worker;
     await this.parts.queue.close(graceMs);
     this.parts.metrics.stageState('execute', 'stopped');
@@ -177,8 +218,12 @@ export class Daemon {
   private spawn(name: string, machine: AnyStateMachine, input: unknown): AnyActorRef {
     const ref = createActor(machine, { input } as never) as AnyActorRef;
     ref.subscribe({
-      next: (snap: { value: unknown }) => { this.parts.metrics.stageState(name, String(snap.value)); },
-      error: (err: unknown) => { this.parts.log.error({ stage: name, err }, 'stage actor failed'); },
+      next: (snap: { value: unknown }) => {
+        this.parts.metrics.stageState(name, String(snap.value));
+      },
+      error: (err: unknown) => {
+        this.parts.log.error({ stage: name, err }, 'stage actor failed');
+      },
     });
     ref.start();
     this.actors.push({ name, ref });
@@ -198,11 +243,27 @@ export class Daemon {
   private actionContext(): ActionContext {
     const { store, audit, clock, envoy, config, sourcePorts: ports } = this.parts;
     return {
-      store, audit, clock, envoy, rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs },
-      spireServer: this.spireServerPort(), kubernetes: ports?.kubernetes ?? null, cloudrun: ports?.cloudRun ?? null,
-      spireHealth: ports?.spireHealth ?? null, agentDebug: ports?.agentDebug ?? null, secrets: ports?.secretStore ?? null,
-      cloudRunBundle: config.sources.cloudRun === undefined ? null : { secret: config.sources.cloudRun.bundleSecret ?? null, locations: config.sources.cloudRun.locations },
-      scope: { production: config.production, simulated: config.simulated === true, trustDomains: config.execute.trustDomains, namespaces: config.execute.namespaces },
+      store,
+      audit,
+      clock,
+      envoy,
+      rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs },
+      spireServer: this.spireServerPort(),
+      kubernetes: ports?.kubernetes ?? null,
+      cloudrun: ports?.cloudRun ?? null,
+      spireHealth: ports?.spireHealth ?? null,
+      agentDebug: ports?.agentDebug ?? null,
+      secrets: ports?.secretStore ?? null,
+      cloudRunBundle:
+        config.sources.cloudRun === undefined
+          ? null
+          : { secret: config.sources.cloudRun.bundleSecret ?? null, locations: config.sources.cloudRun.locations },
+      scope: {
+        production: config.production,
+        simulated: config.simulated === true,
+        trustDomains: config.execute.trustDomains,
+        namespaces: config.execute.namespaces,
+      },
     };
   }
 
@@ -210,10 +271,20 @@ export class Daemon {
     const { store, audit, envoy, clock, metrics, config } = this.parts;
     const t0 = performance.now();
     const workloads = await store.listWorkloads();
-    const res = await sweepEnvoys({
-      store, audit, envoy, clock, concurrency: config.monitor.concurrency, spreadOverMs: Math.floor(config.intervals.monitorMs / 2),
-      onObservation: (o, changed) => { metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed); },
-    }, workloads);
+    const res = await sweepEnvoys(
+      {
+        store,
+        audit,
+        envoy,
+        clock,
+        concurrency: config.monitor.concurrency,
+        spreadOverMs: Math.floor(config.intervals.monitorMs / 2),
+        onObservation: (o, changed) => {
+          metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed);
+        },
+      },
+      workloads,
+    );
     metrics.sweepDuration('monitor', (performance.now() - t0) / 1000);
     return res;
   }
@@ -221,10 +292,17 @@ export class Daemon {
   private async analyzePass(): Promise<AnalysisPassResult> {
     const { store, audit, clock, metrics, config } = this.parts;
     const t0 = performance.now();
-    const res = await runAnalysisPass({
-      store, audit,
-      config: { ...config.analyze, rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs } },
-    }, clock.now());
+    const res = await runAnalysisPass(
+      {
+        store,
+        audit,
+        config: {
+          ...config.analyze,
+          rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs },
+        },
+      },
+      clock.now(),
+    );
     for (const t of res.openedTypes) metrics.incidentsOpened(t, 1);
     for (const t of res.resolvedTypes) metrics.incidentsResolved(t, 1);
     metrics.setOpenIncidents((await store.listIncidents({ status: 'open' })).length);
@@ -237,7 +315,11 @@ export class Daemon {
     const { store, audit, clock, metrics, queue, playbooks } = this.parts;
     const t0 = performance.now();
     const rotation = { rotateAtFraction: this.parts.config.analyze.rotateAtFraction, graceMs: this.parts.config.analyze.rotationGraceMs };
-    const res = await reconcilePlans({ store, audit, playbooks, rotation, enqueue: (req) => queue.enqueue(req) }, clock.now(), focus ?? undefined);
+    const res = await reconcilePlans(
+      { store, audit, playbooks, rotation, enqueue: (req) => queue.enqueue(req) },
+      clock.now(),
+      focus ?? undefined,
+    );
     metrics.setPaused(res.paused);
     // Phase and hold gauges describe every plan: only a full pass knows them all.
     if (focus === null) {

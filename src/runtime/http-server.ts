@@ -9,7 +9,10 @@ export type HealthCheck = () => Promise<{ readonly ok: boolean; readonly detail:
 export class DaemonHttpServer {
   private server: Server | null = null;
 
-  constructor(private readonly metrics: DaemonMetrics, private readonly health: HealthCheck) {}
+  constructor(
+    private readonly metrics: DaemonMetrics,
+    private readonly health: HealthCheck,
+  ) {}
 
   /** Listens on "host:port" (port 0 picks a free one); resolves with the bound address. */
   async listen(listen: string): Promise<{ host: string; port: number }> {
@@ -40,7 +43,9 @@ export class DaemonHttpServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => { resolve(); });
+      server.listen(port, host, () => {
+        resolve();
+      });
     });
     this.server = server;
     const addr = server.address() as AddressInfo;
@@ -52,6 +57,10 @@ export class DaemonHttpServer {
     this.server = null;
     if (s === null) return;
     s.closeAllConnections();
-    await new Promise<void>((resolve) => s.close(() => { resolve(); }));
+    await new Promise<void>((resolve) =>
+      s.close(() => {
+        resolve();
+      }),
+    );
   }
 }

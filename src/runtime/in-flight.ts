@@ -9,7 +9,9 @@ export class InFlight {
   /** Registers `p` until it settles; returns it unchanged. */
   track<T>(p: Promise<T>): Promise<T> {
     this.pending.add(p);
-    const done = (): void => { this.pending.delete(p); };
+    const done = (): void => {
+      this.pending.delete(p);
+    };
     p.then(done, done);
     return p;
   }
@@ -22,7 +24,11 @@ export class InFlight {
   /** Waits until every tracked promise settled, or `graceMs` passed. Returns whether all settled. */
   async settle(graceMs: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<false>((resolve) => { timer = setTimeout(() => { resolve(false); }, graceMs); });
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(false);
+      }, graceMs);
+    });
     try {
       while (this.pending.size > 0) {
         const all = Promise.allSettled([...this.pending]).then(() => true as const);

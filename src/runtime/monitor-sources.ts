@@ -71,37 +71,86 @@ export class MonitorSources {
   constructor(private readonly deps: MonitorSourcesDeps) {
     const { sources, ports } = deps;
     const sink = {
-      store: deps.store, audit: deps.audit,
-      onObservation: (o: Observation, changed: boolean) => { deps.metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed); },
+      store: deps.store,
+      audit: deps.audit,
+      onObservation: (o: Observation, changed: boolean) => {
+        deps.metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed);
+      },
     };
     const delegated = ports.delegatedIdentity;
-    this.streams = sources.spire?.delegatedIdentity === true && delegated !== undefined
-      ? new DelegatedSvidStreams({
-        ...sink, port: delegated, clock: deps.clock, retryMs: 500, maxBackoffMs: deps.maxBackoffMs, onChanged: deps.onChanged, track: deps.track,
-        onRecordError: (err, t) => { deps.log.warn({ err, workload: t.workloadId }, 'could not record a Delegated Identity observation'); },
-      })
-      : null;
+    this.streams =
+      sources.spire?.delegatedIdentity === true && delegated !== undefined
+        ? new DelegatedSvidStreams({
+            ...sink,
+            port: delegated,
+            clock: deps.clock,
+            retryMs: 500,
+            maxBackoffMs: deps.maxBackoffMs,
+            onChanged: deps.onChanged,
+            track: deps.track,
+            onRecordError: (err, t) => {
+              deps.log.warn({ err, workload: t.workloadId }, 'could not record a Delegated Identity observation');
+            },
+          })
+        : null;
     const spire = sources.spire;
     const debug = ports.agentDebug;
     if (spire !== undefined && debug !== undefined) {
-      const server = spire.server !== undefined && ports.spireServer !== undefined ? { port: ports.spireServer(spire.server), endpoint: spire.server } : null;
+      const server =
+        spire.server !== undefined && ports.spireServer !== undefined
+          ? { port: ports.spireServer(spire.server), endpoint: spire.server }
+          : null;
       this.loop('monitor.spire', spire.pollIntervalMs, async () => {
-        const res = await pollSpire({ ...sink, server, debug, ...(delegated === undefined ? {} : { bundles: delegated }), ...(ports.spireHealth === undefined ? {} : { health: ports.spireHealth }), clock: deps.clock, trustDomain: spire.trustDomain, concurrency: deps.concurrency, spreadOverMs: spire.pollIntervalMs / 2 }, this.agents());
+        const res = await pollSpire(
+          {
+            ...sink,
+            server,
+            debug,
+            ...(delegated === undefined ? {} : { bundles: delegated }),
+            ...(ports.spireHealth === undefined ? {} : { health: ports.spireHealth }),
+            clock: deps.clock,
+            trustDomain: spire.trustDomain,
+            concurrency: deps.concurrency,
+            spreadOverMs: spire.pollIntervalMs / 2,
+          },
+          this.agents(),
+        );
         await this.syncStreams();
-        const refreshed = await this.streams?.refresh() ?? 0;
+        const refreshed = (await this.streams?.refresh()) ?? 0;
         return { ...res, changed: res.changed + refreshed };
       });
     }
     const kube = sources.kubernetes;
-    if (kube !== undefined && ports.kubernetes !== undefined) this.watchKubernetes(ports.kubernetes, new KubernetesInventorySync({ ...sink, clock: deps.clock, bundleConfigMap: kube.bundleConfigMap }));
+    if (kube !== undefined && ports.kubernetes !== undefined)
+      this.watchKubernetes(
+        ports.kubernetes,
+        new KubernetesInventorySync({ ...sink, clock: deps.clock, bundleConfigMap: kube.bundleConfigMap }),
+      );
     const run = sources.cloudRun;
     const cloudRun = ports.cloudRun;
     if (run !== undefined && cloudRun !== undefined) {
       this.loop('monitor.cloudrun', run.pollIntervalMs, async () => {
-        const bundleSecret = run.bundleSecret !== undefined && ports.secretStore !== undefined
-          ? { bundleSecret: { secret: run.bundleSecret, store: ports.secretStore, endpoint: run.secretManagerEndpoint ?? 'secretmanager.googleapis.com:443' } }
-          : {};
-        const res = await pollCloudRun({ ...sink, cloudRun, endpoint: run.endpoint ?? 'run.googleapis.com:443', clock: deps.clock, trustDomain: spire?.trustDomain ?? '', ...bundleSecret }, run.locations);
+        const bundleSecret =
+          run.bundleSecret !== undefined && ports.secretStore !== undefined
+            ? {
+                bundleSecret: {
+                  secret: run.bundleSecret,
+                  store: ports.secretStore,
+                  endpoint: run.secretManagerEndpoint ?? 'secretmanager.googleapis.com:443',
+                },
+              }
+            : {};
+        const res = await pollCloudRun(
+          {
+            ...sink,
+            cloudRun,
+            endpoint: run.endpoint ?? 'run.googleapis.com:443',
+            clock: deps.clock,
+            trustDomain: spire?.trustDomain ?? '',
+            ...bundleSecret,
+          },
+          run.locations,
+        );
         for (const w of res.workloads) await deps.store.putWorkload(w);
         return res;
       });
@@ -148,9 +197,20 @@ export class MonitorSources {
     const stream = fromCallback<StreamSourceEvent, { source: string }>(({ sendBack }) => {
       let chain: Promise<unknown> = Promise.resolve();
       const serially = (what: string, f: () => Promise<void>): void => {
-        chain = this.deps.track(chain.then(f).catch((err: unknown) => { log.warn({ err }, `kubernetes inventory: could not apply ${what}`); }));
+        chain = this.deps.track(
+          chain.then(f).catch((err: unknown) => {
+            log.warn({ err }, `kubernetes inventory: could not apply ${what}`);
+          }),
+        );
       };
-      const refresher = setInterval(() => { serially('a refresh', async () => { await sync.refresh(); }); }, Math.max(250, Math.floor(this.deps.freshnessMs / 3)));
+      const refresher = setInterval(
+        () => {
+          serially('a refresh', async () => {
+            await sync.refresh();
+          });
+        },
+        Math.max(250, Math.floor(this.deps.freshnessMs / 3)),
+      );
       const watch = port.watchInventory({
         onSnapshot: (inv) => {
           serially('a snapshot', async () => {
@@ -171,20 +231,30 @@ export class MonitorSources {
         void watch.close();
       };
     });
-    this.deps.spawn('monitor.kubernetes', streamSourceMachine.provide({ actors: { stream } }), { source: 'kubernetes', intervalMs: 1_000, maxBackoffMs: this.deps.maxBackoffMs });
+    this.deps.spawn('monitor.kubernetes', streamSourceMachine.provide({ actors: { stream } }), {
+      source: 'kubernetes',
+      intervalMs: 1_000,
+      maxBackoffMs: this.deps.maxBackoffMs,
+    });
   }
 
   private loop(name: string, intervalMs: number, pass: () => Promise<SweepResult>): void {
     const { metrics, onChanged } = this.deps;
-    this.deps.spawn(name, monitorMachine.provide({
-      actors: { sweep: fromPromise(async () => {
-        const t0 = performance.now();
-        const res = await this.deps.track(pass());
-        metrics.sweepDuration(name, (performance.now() - t0) / 1000);
-        if (res.changed > 0) onChanged();
-        return res;
-      }) },
-    }), { intervalMs, maxBackoffMs: this.deps.maxBackoffMs });
+    this.deps.spawn(
+      name,
+      monitorMachine.provide({
+        actors: {
+          sweep: fromPromise(async () => {
+            const t0 = performance.now();
+            const res = await this.deps.track(pass());
+            metrics.sweepDuration(name, (performance.now() - t0) / 1000);
+            if (res.changed > 0) onChanged();
+            return res;
+          }),
+        },
+      }),
+      { intervalMs, maxBackoffMs: this.deps.maxBackoffMs },
+    );
   }
 }
 

@@ -39,7 +39,11 @@ export class PlaybookReloader {
   start(intervalMs: number): void {
     if (this.timer !== null) return;
     // check() never rejects; the catch is a last guard so a timer can never crash the daemon.
-    this.timer = setInterval(() => { this.check().catch((e: unknown) => { this.logFailure(e); }); }, intervalMs);
+    this.timer = setInterval(() => {
+      this.check().catch((e: unknown) => {
+        this.logFailure(e);
+      });
+    }, intervalMs);
     this.timer.unref();
   }
 
@@ -55,8 +59,12 @@ export class PlaybookReloader {
    */
   check(): Promise<void> {
     this.checking ??= this.doCheck()
-      .catch((e: unknown) => { this.logFailure(e); })
-      .finally(() => { this.checking = null; });
+      .catch((e: unknown) => {
+        this.logFailure(e);
+      })
+      .finally(() => {
+        this.checking = null;
+      });
     return this.checking;
   }
 
@@ -74,19 +82,26 @@ export class PlaybookReloader {
     if (d === this.lastDigest) return;
     const at = this.deps.clock.now();
     if (res.problems.length > 0) {
-      if (this.rejectedDigest !== d) this.deps.log.error({ problems: res.problems }, 'playbook reload rejected; keeping the last good playbooks');
+      if (this.rejectedDigest !== d)
+        this.deps.log.error({ problems: res.problems }, 'playbook reload rejected; keeping the last good playbooks');
       this.rejectedDigest = d;
       await this.deps.audit.append({
-        type: 'playbooks.rejected', at, message: `playbook change rejected, still using ${this.current.map((p) => p.name).join(', ')}: ${res.problems.join('; ')}`,
-        data: { problems: res.problems }, dedupKey: `playbooks.rejected--${d}`,
+        type: 'playbooks.rejected',
+        at,
+        message: `playbook change rejected, still using ${this.current.map((p) => p.name).join(', ')}: ${res.problems.join('; ')}`,
+        data: { problems: res.problems },
+        dedupKey: `playbooks.rejected--${d}`,
       });
       this.lastDigest = d;
       return;
     }
     // Audited before it takes effect: no playbook set is ever in force without its audit entry.
     await this.deps.audit.append({
-      type: 'playbooks.reloaded', at, message: `playbooks reloaded: ${res.playbooks.map((p) => `${p.name} (${p.mode})`).join(', ')}`,
-      data: { playbooks: res.playbooks.map((p) => p.name) }, dedupKey: `playbooks.reloaded--${d}`,
+      type: 'playbooks.reloaded',
+      at,
+      message: `playbooks reloaded: ${res.playbooks.map((p) => `${p.name} (${p.mode})`).join(', ')}`,
+      data: { playbooks: res.playbooks.map((p) => p.name) },
+      dedupKey: `playbooks.reloaded--${d}`,
     });
     this.current = res.playbooks;
     this.lastDigest = d;

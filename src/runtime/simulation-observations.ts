@@ -27,7 +27,10 @@ function toReport(e: AuditEntry): ReportObservation {
 }
 
 /** The latest observation per expected (subject, source), keyed "subject|source". */
-export async function latestForExpected(store: KnowledgeStore, expected: readonly ExpectedObservation[]): Promise<Map<string, Observation>> {
+export async function latestForExpected(
+  store: KnowledgeStore,
+  expected: readonly ExpectedObservation[],
+): Promise<Map<string, Observation>> {
   const out = new Map<string, Observation>();
   for (const x of expected) {
     const o = await store.latestObservation(x.subject, x.source);
@@ -43,7 +46,9 @@ export async function latestForExpected(store: KnowledgeStore, expected: readonl
  * Returns the map to hand to matchExpectedObservations: remembered matches over `latest`.
  */
 export function rememberMatchingLatest(
-  expected: readonly ExpectedObservation[], latest: ReadonlyMap<string, Observation>, remembered: Map<string, Observation>,
+  expected: readonly ExpectedObservation[],
+  latest: ReadonlyMap<string, Observation>,
+  remembered: Map<string, Observation>,
 ): Map<string, Observation> {
   for (const x of expected) {
     const key = `${x.subject}|${x.source}`;
@@ -61,16 +66,27 @@ export function rememberMatchingLatest(
  * without changing the audited state).
  */
 export function matchExpectedObservations(
-  expected: readonly ExpectedObservation[], entries: readonly AuditEntry[], since: number, latest: ReadonlyMap<string, Observation> = new Map(),
+  expected: readonly ExpectedObservation[],
+  entries: readonly AuditEntry[],
+  since: number,
+  latest: ReadonlyMap<string, Observation> = new Map(),
 ): ObservationExpectation[] {
   return expected.map((x) => {
     const re = new RegExp(x.matches);
-    const hit = entries.find((e) => isObservation(e) && e.at >= since && e.subject === x.subject && sourceOf(e) === x.source && (re.test(e.message) || re.test(stateOf(e))));
+    const hit = entries.find(
+      (e) =>
+        isObservation(e) &&
+        e.at >= since &&
+        e.subject === x.subject &&
+        sourceOf(e) === x.source &&
+        (re.test(e.message) || re.test(stateOf(e))),
+    );
     if (hit !== undefined) return { ...x, seen: toReport(hit) };
     const last = latest.get(`${x.subject}|${x.source}`);
     if (last !== undefined && last.observedAt >= since) {
       const message = describeObservation(last);
-      if (re.test(message) || re.test(observationStateKey(last))) return { ...x, seen: { subject: x.subject, source: x.source, at: new Date(last.observedAt).toISOString(), message } };
+      if (re.test(message) || re.test(observationStateKey(last)))
+        return { ...x, seen: { subject: x.subject, source: x.source, at: new Date(last.observedAt).toISOString(), message } };
     }
     return { ...x, seen: null };
   });
@@ -96,13 +112,22 @@ export function subjectsOfFault(scenario: Scenario, fault: { readonly kind: stri
  * stops), the latest observations of those subjects, which show the frozen state with its age.
  */
 export function faultEvidence(
-  scenario: Scenario, fault: FaultRecord, entries: readonly AuditEntry[], latest: readonly Observation[], limit = 4,
+  scenario: Scenario,
+  fault: FaultRecord,
+  entries: readonly AuditEntry[],
+  latest: readonly Observation[],
+  limit = 4,
 ): ReportObservation[] {
   if (fault.injectedAt === null) return [];
   const since = fault.injectedAt;
   const subjects = subjectsOfFault(scenario, fault);
-  const audited = entries.filter((e) => isObservation(e) && e.at >= since && e.subject !== undefined && subjects.has(e.subject)).slice(0, limit).map(toReport);
+  const audited = entries
+    .filter((e) => isObservation(e) && e.at >= since && e.subject !== undefined && subjects.has(e.subject))
+    .slice(0, limit)
+    .map(toReport);
   if (audited.length > 0) return audited;
-  return latest.filter((o) => o.observedAt >= since && subjects.has(o.subject)).slice(0, limit)
+  return latest
+    .filter((o) => o.observedAt >= since && subjects.has(o.subject))
+    .slice(0, limit)
     .map((o) => ({ subject: o.subject, source: o.source, at: new Date(o.observedAt).toISOString(), message: describeObservation(o) }));
 }

@@ -1,7 +1,12 @@
 import type { AuditEntry } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import type { Observation } from '../knowledge/model/observation.js';
-import { faultEvidence, matchExpectedObservations, type ObservationExpectation, type ReportObservation } from './simulation-observations.js';
+import {
+  faultEvidence,
+  matchExpectedObservations,
+  type ObservationExpectation,
+  type ReportObservation,
+} from './simulation-observations.js';
 import type { Scenario } from '../sim/scenario.js';
 import type { FaultRecord } from './simulated-fleet.js';
 
@@ -60,16 +65,36 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 
 /** Builds the report from what knowledge recorded and what the simulated world says. */
 export async function buildReport(args: {
-  scenario: Scenario; store: KnowledgeStore; faults: readonly FaultRecord[]; actionsOnHealthyTargets: number;
-  startedAt: number; finishedAt: number; auditPrefix: string; audit: readonly AuditEntry[]; latest?: ReadonlyMap<string, Observation>;
+  scenario: Scenario;
+  store: KnowledgeStore;
+  faults: readonly FaultRecord[];
+  actionsOnHealthyTargets: number;
+  startedAt: number;
+  finishedAt: number;
+  auditPrefix: string;
+  audit: readonly AuditEntry[];
+  latest?: ReadonlyMap<string, Observation>;
 }): Promise<SimulationReport> {
   const incidents = (await args.store.listIncidents()).sort((a, b) => a.openedAt - b.openedAt);
   const reportIncidents: ReportIncident[] = [];
   for (const i of incidents) {
     const runs = await args.store.listActionRuns(i.id);
     reportIncidents.push({
-      id: i.id, type: i.type, subject: i.subject, openedAt: new Date(i.openedAt).toISOString(), resolvedAt: iso(i.resolvedAt), explanation: i.explanation,
-      actions: runs.map((r) => ({ action: r.action, target: r.target, result: r.state, performed: r.performed, detail: r.detail, startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt) })),
+      id: i.id,
+      type: i.type,
+      subject: i.subject,
+      openedAt: new Date(i.openedAt).toISOString(),
+      resolvedAt: iso(i.resolvedAt),
+      explanation: i.explanation,
+      actions: runs.map((r) => ({
+        action: r.action,
+        target: r.target,
+        result: r.state,
+        performed: r.performed,
+        detail: r.detail,
+        startedAt: iso(r.startedAt),
+        finishedAt: iso(r.finishedAt),
+      })),
     });
   }
   const seen = new Set(incidents.map((i) => `${i.type} ${i.subject}`));
@@ -89,13 +114,15 @@ export async function buildReport(args: {
     if (e.firstAction === undefined) continue;
     const first = reportIncidents.find((i) => i.type === e.type && i.subject === e.subject)?.actions.find((a) => a.action !== 'notify');
     if (first === undefined) missing.push(`${e.firstAction} as the first action on ${e.type} ${e.subject} (no action ran)`);
-    else if (first.action !== e.firstAction) unexpected.push(`${first.action} as the first action on ${e.type} ${e.subject}, where ${e.firstAction} was expected`);
+    else if (first.action !== e.firstAction)
+      unexpected.push(`${first.action} as the first action on ${e.type} ${e.subject}, where ${e.firstAction} was expected`);
   }
   const actionsTaken = reportIncidents.reduce((n, i) => n + i.actions.filter((a) => a.action !== 'notify').length, 0);
   const max = args.scenario.expectedMaxActions;
   if (max !== null && actionsTaken > max) unexpected.push(`${actionsTaken} remediation actions, more than the expected maximum of ${max}`);
   const min = args.scenario.expectedMinActions;
-  if (min !== null && actionsTaken < min) missing.push(`${min - actionsTaken} more remediation action(s): ${actionsTaken} ran, at least ${min} expected`);
+  if (min !== null && actionsTaken < min)
+    missing.push(`${min - actionsTaken} more remediation action(s): ${actionsTaken} ran, at least ${min} expected`);
   const allFaultsHealed = args.faults.every((f) => f.healedAt !== null);
   const noneOpen = incidents.every((i) => i.status === 'resolved');
   return {
@@ -105,7 +132,11 @@ export async function buildReport(args: {
     incidents: reportIncidents,
     actionsOnHealthyTargets: args.actionsOnHealthyTargets,
     faults: args.faults.map((f) => ({
-      kind: f.kind, target: f.target, injectedAt: iso(f.injectedAt), healedAt: iso(f.healedAt), observedAs: faultEvidence(args.scenario, f, args.audit, latestAll),
+      kind: f.kind,
+      target: f.target,
+      injectedAt: iso(f.injectedAt),
+      healedAt: iso(f.healedAt),
+      observedAs: faultEvidence(args.scenario, f, args.audit, latestAll),
     })),
     observations,
     expectations: { met: missing.length === 0 && unexpected.length === 0, missing, unexpected },

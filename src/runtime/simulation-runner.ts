@@ -41,9 +41,18 @@ export function simulationConfig(scenario: Scenario, fleet: SimulatedFleet, redi
     intervals: { monitorMs: 500, analyzeMs: 250, planMs: 250, maxBackoffMs: 5_000 },
     // Thresholds scaled to the simulator's seconds-long SVIDs and 500 ms polls.
     analyze: {
-      ...base.analyze, rotateAtFraction: 0.5, rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 4)), staleAfterMs: 3_000,
-      agentSyncStaleMs: 3_000, agentDownForMs: 1_000, bundleDriftGraceMs: 2_000, mtlsWindowMs: 3_000, cloudRunNotReadyForMs: 1_000,
-      healthyForMs: 1_000, flapWindowMs: 30_000, ...scenario.analyze,
+      ...base.analyze,
+      rotateAtFraction: 0.5,
+      rotationGraceMs: Math.min(2_000, Math.round(scenario.svidTtlMs / 4)),
+      staleAfterMs: 3_000,
+      agentSyncStaleMs: 3_000,
+      agentDownForMs: 1_000,
+      bundleDriftGraceMs: 2_000,
+      mtlsWindowMs: 3_000,
+      cloudRunNotReadyForMs: 1_000,
+      healthyForMs: 1_000,
+      flapWindowMs: 30_000,
+      ...scenario.analyze,
     },
     playbooks: scenario.playbooks,
     simulated: true,
@@ -61,7 +70,11 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
   const fleet = await deps.startFleet(scenario);
   const sd = await deps.createDaemon(simulationConfig(scenario, fleet, deps.redisUrl, deps.keyPrefix));
   const startedAt = deps.clock.now();
-  const timers = scenario.faults.map((f) => setTimeout(() => { fleet.injectFault(f); }, f.atMs));
+  const timers = scenario.faults.map((f) =>
+    setTimeout(() => {
+      fleet.injectFault(f);
+    }, f.atMs),
+  );
   let lastSeq = 0;
   const remembered = new Map<string, Observation>();
   const entries: AuditEntry[] = [];
@@ -82,7 +95,11 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
       const elapsed = deps.clock.now() - startedAt;
       if (elapsed >= scenario.timeoutMs) break;
       if (elapsed < Math.max(scenario.minDurationMs, lastFaultAt)) continue;
-      const latest = rememberMatchingLatest(scenario.expectedObservations, await latestForExpected(sd.store, scenario.expectedObservations), remembered);
+      const latest = rememberMatchingLatest(
+        scenario.expectedObservations,
+        await latestForExpected(sd.store, scenario.expectedObservations),
+        remembered,
+      );
       const seenAll = matchExpectedObservations(scenario.expectedObservations, entries, startedAt, latest).every((o) => o.seen !== null);
       if (!scenario.expectHealed) {
         // Detection only: stop once every expected observation and incident has been seen.
@@ -101,9 +118,19 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
   }
   await drainAudit();
   const report = await buildReport({
-    scenario, store: sd.store, faults: fleet.faults(), actionsOnHealthyTargets: fleet.actionsOnHealthyTargets(),
-    startedAt, finishedAt: deps.clock.now(), auditPrefix: deps.keyPrefix, audit: entries,
-    latest: rememberMatchingLatest(scenario.expectedObservations, await latestForExpected(sd.store, scenario.expectedObservations), remembered),
+    scenario,
+    store: sd.store,
+    faults: fleet.faults(),
+    actionsOnHealthyTargets: fleet.actionsOnHealthyTargets(),
+    startedAt,
+    finishedAt: deps.clock.now(),
+    auditPrefix: deps.keyPrefix,
+    audit: entries,
+    latest: rememberMatchingLatest(
+      scenario.expectedObservations,
+      await latestForExpected(sd.store, scenario.expectedObservations),
+      remembered,
+    ),
   });
   // The daemon's clients first, so none is left reconnecting to a fake that went away.
   await sd.close();

@@ -70,7 +70,7 @@ export interface MintedSvid {
 
 /** Generates an EC P-256 key pair suitable for an SVID leaf. */
 export async function generateSvidKeyPair(): Promise<SvidKeyPair> {
-  return (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']));
+  return await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
 }
 
 /** Whole-second floor: the precision an X.509 validity time can carry. */
@@ -93,7 +93,7 @@ export function randomSerialHex(): string {
  * valid from `nowMs` (floored to a second) for one year.
  */
 export async function createTrustDomainCa(trustDomain: string, nowMs: number): Promise<SimCa> {
-  const keys = (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
   const notBefore = floorToSecond(nowMs);
   const name = `C=US, O=SPIFFE, ${SIMULATED_CA_RDN}, CN=${trustDomain} sim CA`;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({

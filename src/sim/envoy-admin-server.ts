@@ -1,8 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  renderCerts, renderReady, renderServerInfo, renderStats, type AdminResponse, type EnvoyAdminView,
-} from './envoy-admin-views.js';
+import { renderCerts, renderReady, renderServerInfo, renderStats, type AdminResponse, type EnvoyAdminView } from './envoy-admin-views.js';
 import type { SimWorld } from './world.js';
 
 /** Path prefix under which each workload's Envoy admin root lives: /envoy/<encodeURIComponent(id)>. */

@@ -62,7 +62,9 @@ export function renderCerts(v: EnvoyAdminView): AdminResponse {
     // A listener whose SDS secret never arrived has no chain (Envoy prints an empty list).
     cert_chain: served === null ? [] : [certificateDetails(served, '<inline>', v.now)],
   };
-  const json = JSON.stringify({ certificates: [context, context] }, null, 1).replace(/</g, '\\u003c').replace(/>/g, '\\u003e');
+  const json = JSON.stringify({ certificates: [context, context] }, null, 1)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e');
   return { status: 200, contentType: 'application/json', body: `${json}\n` };
 }
 
@@ -97,7 +99,8 @@ export function collectStats(v: EnvoyAdminView): Map<string, number> {
   stats.set(`cluster.${OUTBOUND_CLUSTER}.client_ssl_socket_factory.ssl_context_update_by_sds`, e.sds.updateSuccess);
   stats.set('cluster.spire_agent.upstream_cx_active', e.sdsStuck ? 0 : 1);
   const firstExpiry = Math.min(e.served?.notAfterMs ?? Infinity, ...e.caCerts.map((c) => c.notAfterMs));
-  if (Number.isFinite(firstExpiry)) stats.set('server.days_until_first_cert_expiring', Math.max(0, Math.floor((firstExpiry - v.now) / DAY_MS)));
+  if (Number.isFinite(firstExpiry))
+    stats.set('server.days_until_first_cert_expiring', Math.max(0, Math.floor((firstExpiry - v.now) / DAY_MS)));
   stats.set('server.live', e.state === 'live' ? 1 : 0);
   // server.state gauge: 0 LIVE, 1 DRAINING, 2 PRE_INITIALIZING, 3 INITIALIZING.
   stats.set('server.state', e.state === 'live' ? 0 : 2);
@@ -123,7 +126,11 @@ export function renderStats(v: EnvoyAdminView, query: URLSearchParams): AdminRes
     entries = entries.filter(([name]) => re.test(name));
   }
   if (query.get('format') === 'json') {
-    return { status: 200, contentType: 'application/json', body: JSON.stringify({ stats: entries.map(([name, value]) => ({ name, value })) }) };
+    return {
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ stats: entries.map(([name, value]) => ({ name, value })) }),
+    };
   }
   return { status: 200, contentType: 'text/plain', body: entries.map(([name, value]) => `${name}: ${value}\n`).join('') };
 }
@@ -146,7 +153,13 @@ export function renderServerInfo(v: EnvoyAdminView): AdminResponse {
     state: e.state === 'live' ? 'LIVE' : 'PRE_INITIALIZING',
     hot_restart_version: 'disabled',
     command_line_options: { base_id: '0', concurrency: 2, config_path: '/etc/envoy/envoy.yaml', mode: 'Serve' },
-    node: { id: v.workload.id, cluster: v.workload.location, metadata: { ...SIMULATED_LABELS }, user_agent_name: 'envoy', user_agent_build_version: { version: { major_number: 1, minor_number: 31 } } },
+    node: {
+      id: v.workload.id,
+      cluster: v.workload.location,
+      metadata: { ...SIMULATED_LABELS },
+      user_agent_name: 'envoy',
+      user_agent_build_version: { version: { major_number: 1, minor_number: 31 } },
+    },
     uptime_current_epoch: `${Math.floor((v.now - e.liveSince) / 1_000)}s`,
     uptime_all_epochs: `${Math.floor((v.now - e.firstStartedAt) / 1_000)}s`,
   };

@@ -56,7 +56,10 @@ export const BUNDLE_SECRET_ID = 'spire-bundle';
 
 /** Seeds and starts the fake Admin API; null when the world has no Cloud Run workloads. */
 export async function startSimCloudRun(
-  workloads: readonly SimWorkload[], adminUrl: (workloadId: string) => string, now: () => number, bundlePem = '',
+  workloads: readonly SimWorkload[],
+  adminUrl: (workloadId: string) => string,
+  now: () => number,
+  bundlePem = '',
 ): Promise<SimCloudRunFleet | null> {
   const run = workloads.filter((w) => w.platform === 'cloudrun');
   if (run.length === 0) return null;
@@ -74,9 +77,14 @@ export async function startSimCloudRun(
   secrets.addVersion(bundleSecret, Buffer.from(bundlePem));
   for (const { project, location } of locations) {
     seedCloudRun(state, {
-      project, location, labels: SIMULATED_LABELS, bundleSecret: { secret: project === secretProject ? BUNDLE_SECRET_ID : bundleSecret, version: 'latest' },
+      project,
+      location,
+      labels: SIMULATED_LABELS,
+      bundleSecret: { secret: project === secretProject ? BUNDLE_SECRET_ID : bundleSecret, version: 'latest' },
       services: (byLocation.get(`${project}/${location}`) ?? []).map((w) => ({
-        serviceId: serviceIdOf(w.id), image: `europe-docker.pkg.dev/${project}/apps/${serviceIdOf(w.id).replace(/-\d+$/, '')}:1`, spiffeId: w.spiffeId,
+        serviceId: serviceIdOf(w.id),
+        image: `europe-docker.pkg.dev/${project}/apps/${serviceIdOf(w.id).replace(/-\d+$/, '')}:1`,
+        spiffeId: w.spiffeId,
         annotations: { [CLOUDRUN_ADMIN_URL_ANNOTATION]: adminUrl(w.id), [CLOUDRUN_SPIFFE_ID_ANNOTATION]: w.spiffeId, ...SIMULATED_LABELS },
       })),
     });
@@ -92,15 +100,21 @@ export async function startSimCloudRun(
   const serving = (id: string): string => state.servingRevision(serviceName(id));
   const lastServing = new Map(run.map((w) => [w.id, serving(w.id)]));
   return {
-    state, endpoint: `127.0.0.1:${port}`, locations, serviceName,
+    state,
+    endpoint: `127.0.0.1:${port}`,
+    locations,
+    serviceName,
     latestRevisionReady: (id) => state.revisions(serviceName(id)).at(-1)?.state === 'ready',
-    newReadyRevisions: () => run.flatMap((w) => {
-      const now = serving(w.id);
-      if (now === lastServing.get(w.id)) return [];
-      lastServing.set(w.id, now);
-      return [w.id];
-    }),
-    secrets, secretManagerEndpoint: `127.0.0.1:${secretPort}`, bundleSecret,
+    newReadyRevisions: () =>
+      run.flatMap((w) => {
+        const now = serving(w.id);
+        if (now === lastServing.get(w.id)) return [];
+        lastServing.set(w.id, now);
+        return [w.id];
+      }),
+    secrets,
+    secretManagerEndpoint: `127.0.0.1:${secretPort}`,
+    bundleSecret,
     mountedBundle: (id) => {
       type SecretVolume = { name?: string; secret?: { items?: { version?: string }[] } | null };
       const volumes = (state.getService(serviceName(id)).template?.volumes ?? []) as SecretVolume[];
@@ -108,7 +122,10 @@ export async function startSimCloudRun(
       const version = volume?.secret?.items?.[0]?.version;
       return version === undefined ? null : secrets.read(bundleSecret, version === '' ? 'latest' : version);
     },
-    close: async () => { await server.close(); await secretServer.close(); },
+    close: async () => {
+      await server.close();
+      await secretServer.close();
+    },
   };
 }
 

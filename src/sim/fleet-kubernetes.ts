@@ -57,39 +57,66 @@ export interface SimKubernetes {
 type AgentEndpoints = (node: string) => { readonly adminEndpoint: string; readonly healthUrl: string | undefined };
 
 const pemOf = (certs: readonly MintedCert[]): string => certs.map((c) => c.pem.trim()).join('\n') + '\n';
-const fingerprints = (certs: readonly MintedCert[]): string => certs.map((c) => c.x509.fingerprint256.replaceAll(':', '').toLowerCase()).sort().join(',');
+const fingerprints = (certs: readonly MintedCert[]): string =>
+  certs
+    .map((c) => c.x509.fingerprint256.replaceAll(':', '').toLowerCase())
+    .sort()
+    .join(',');
 
 function agentAnnotations(agentOf: AgentEndpoints, node: string, announceAdmin: boolean): Record<string, string> {
   const a = agentOf(node);
-  return { ...(announceAdmin ? { [AGENT_ADMIN_ENDPOINT_ANNOTATION]: a.adminEndpoint } : {}), ...(a.healthUrl === undefined ? {} : { [AGENT_HEALTH_URL_ANNOTATION]: a.healthUrl }) };
+  return {
+    ...(announceAdmin ? { [AGENT_ADMIN_ENDPOINT_ANNOTATION]: a.adminEndpoint } : {}),
+    ...(a.healthUrl === undefined ? {} : { [AGENT_HEALTH_URL_ANNOTATION]: a.healthUrl }),
+  };
 }
 
-const isAgentPod = (pod: KubeObject): boolean => pod.metadata.namespace === SPIRE_NAMESPACE && pod.metadata.labels?.[AGENT_LABEL.key] === AGENT_LABEL.value;
+const isAgentPod = (pod: KubeObject): boolean =>
+  pod.metadata.namespace === SPIRE_NAMESPACE && pod.metadata.labels?.[AGENT_LABEL.key] === AGENT_LABEL.value;
 const nodeOf = (pod: KubeObject): string => (pod.spec as { nodeName?: string } | undefined)?.nodeName ?? '';
 
 /**
- * Seeds and starts the fake API server. `adminUrl` and `agentOf` come from the other fakes; without `effects` recreated pods change nothing else.
+ * Seeds and starts the fake API server. `adminUrl` and `agentOf` come from the other fakes; without `effects` recreated pods change
+ * nothing else.
  * `announceAdmin` false: agent pods carry no admin-endpoint annotation (the daemon then has no Debug reading of the agents).
  */
 export async function startSimKubernetes(
-  world: SimWorld, adminUrl: (workloadId: string) => string, agentOf: AgentEndpoints, effects?: SimKubernetesEffects, announceAdmin = true,
+  world: SimWorld,
+  adminUrl: (workloadId: string) => string,
+  agentOf: AgentEndpoints,
+  effects?: SimKubernetesEffects,
+  announceAdmin = true,
 ): Promise<SimKubernetes> {
   const store = new KubeStore();
-  let bundleSerials = world.configMapBundle().map((c) => c.serialHex).join(',');
+  let bundleSerials = world
+    .configMapBundle()
+    .map((c) => c.serialHex)
+    .join(',');
   seedKubernetes(store, {
     nodes: world.nodes(),
     spireNamespace: SPIRE_NAMESPACE,
     labels: SIMULATED_LABELS,
     bundlePem: pemOf(world.configMapBundle()),
-    agents: world.nodes().map((node) => ({ node, podName: `spire-agent-${node}`, annotations: agentAnnotations(agentOf, node, announceAdmin) })),
-    workloads: world.workloads().filter((w) => w.platform === 'kubernetes').map((w) => {
-      const podName = w.id.slice(w.location.length + 1);
-      const app = podName.replace(/-\d+$/, '');
-      return {
-        id: w.id, namespace: w.location, podName, node: w.node, serviceAccount: app,
-        owner: { kind: 'Deployment' as const, name: app }, spiffeId: w.spiffeId, envoyAdminUrl: adminUrl(w.id),
-      };
-    }),
+    agents: world
+      .nodes()
+      .map((node) => ({ node, podName: `spire-agent-${node}`, annotations: agentAnnotations(agentOf, node, announceAdmin) })),
+    workloads: world
+      .workloads()
+      .filter((w) => w.platform === 'kubernetes')
+      .map((w) => {
+        const podName = w.id.slice(w.location.length + 1);
+        const app = podName.replace(/-\d+$/, '');
+        return {
+          id: w.id,
+          namespace: w.location,
+          podName,
+          node: w.node,
+          serviceAccount: app,
+          owner: { kind: 'Deployment' as const, name: app },
+          spiffeId: w.spiffeId,
+          envoyAdminUrl: adminUrl(w.id),
+        };
+      }),
   });
 
   const stopControllers = startKubeControllers(store, {
@@ -107,13 +134,33 @@ export async function startSimKubernetes(
 
   // A client wrote the ConfigMap: when it now holds exactly the server's bundle, the world's ConfigMap is synced.
   const unsubscribe = store.subscribe((c: KubeChange) => {
-    if (c.resource !== 'configmaps' || c.type === 'DELETED' || c.object.metadata.namespace !== SPIRE_NAMESPACE || c.object.metadata.name !== BUNDLE_CONFIGMAP.name) return;
-    const parsed = parseTrustBundle({ namespace: SPIRE_NAMESPACE, name: BUNDLE_CONFIGMAP.name, resourceVersion: c.object.metadata.resourceVersion, data: c.object.data as Record<string, string> | undefined }, BUNDLE_CONFIGMAP.key);
+    if (
+      c.resource !== 'configmaps' ||
+      c.type === 'DELETED' ||
+      c.object.metadata.namespace !== SPIRE_NAMESPACE ||
+      c.object.metadata.name !== BUNDLE_CONFIGMAP.name
+    )
+      return;
+    const parsed = parseTrustBundle(
+      {
+        namespace: SPIRE_NAMESPACE,
+        name: BUNDLE_CONFIGMAP.name,
+        resourceVersion: c.object.metadata.resourceVersion,
+        data: c.object.data as Record<string, string> | undefined,
+      },
+      BUNDLE_CONFIGMAP.key,
+    );
     if (parsed.problems.length > 0) return;
-    const written = parsed.certificates.map((x) => x.sha256).sort().join(',');
+    const written = parsed.certificates
+      .map((x) => x.sha256)
+      .sort()
+      .join(',');
     if (written === fingerprints(world.configMapBundle()) || written !== fingerprints(world.trustBundle().certs)) return;
     world.syncConfigMapBundle();
-    bundleSerials = world.configMapBundle().map((x) => x.serialHex).join(',');
+    bundleSerials = world
+      .configMapBundle()
+      .map((x) => x.serialHex)
+      .join(',');
   });
 
   const server = new FakeKubeApiServer(store, {
@@ -122,7 +169,10 @@ export async function startSimKubernetes(
       if (isAgentPod(pod)) {
         const node = nodeOf(pod);
         return renderAgentLog({
-          node, trustDomain: world.trustDomain, startedAtMs, nowMs: world.now(),
+          node,
+          trustDomain: world.trustDomain,
+          startedAtMs,
+          nowMs: world.now(),
           spiffeIds: world.workloadsOn(node).map((w) => w.spiffeId),
           faults: world.faults().filter((f) => f.target === node),
         });
@@ -133,20 +183,28 @@ export async function startSimKubernetes(
   });
   const { url } = await server.start(0);
   return {
-    url, store, server,
+    url,
+    store,
+    server,
     syncBundle: () => {
       const certs = world.configMapBundle();
       const serials = certs.map((c) => c.serialHex).join(',');
       if (serials === bundleSerials) return;
       bundleSerials = serials;
       store.apply('configmaps', {
-        apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: BUNDLE_CONFIGMAP.name, namespace: SPIRE_NAMESPACE }, data: { [BUNDLE_CONFIGMAP.key]: pemOf(certs) },
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: BUNDLE_CONFIGMAP.name, namespace: SPIRE_NAMESPACE },
+        data: { [BUNDLE_CONFIGMAP.key]: pemOf(certs) },
       });
     },
     refreshAgentAnnotations: (node) => {
       for (const pod of store.list('pods', SPIRE_NAMESPACE)) {
         if (!isAgentPod(pod) || nodeOf(pod) !== node) continue;
-        store.update('pods', { ...pod, metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...agentAnnotations(agentOf, node, announceAdmin) } } });
+        store.update('pods', {
+          ...pod,
+          metadata: { ...pod.metadata, annotations: { ...pod.metadata.annotations, ...agentAnnotations(agentOf, node, announceAdmin) } },
+        });
       }
     },
     close: async () => {

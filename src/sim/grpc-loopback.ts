@@ -14,7 +14,13 @@ export function bindLoopback(server: Server, port: number): Promise<number> {
 /** Stops accepting calls; waits up to `graceMs` for in-flight ones, then drops the connections. */
 export function shutdownGracefully(server: Server, graceMs: number): Promise<void> {
   return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => { server.forceShutdown(); resolve(); }, graceMs);
-    server.tryShutdown(() => { clearTimeout(timer); resolve(); });
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }

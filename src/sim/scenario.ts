@@ -30,14 +30,27 @@ const expectedObservation = z.strictObject({
   /** Observation source, e.g. spire.agent.debug, envoy.stats, k8s.bundle. */
   source: z.string().min(1),
   /** Regular expression matched against the audited description and state of the observation. */
-  matches: z.string().refine((r) => { try { new RegExp(r); return true; } catch { return false; } }, { message: 'expected a valid regular expression' }),
+  matches: z.string().refine(
+    (r) => {
+      try {
+        new RegExp(r);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a valid regular expression' },
+  ),
 });
 
 const scenarioSchema = z.strictObject({
   name: z.string().min(1),
   description: z.string().default(''),
   fleet: z.strictObject({
-    trustDomain: z.string().regex(/^[a-z0-9.-]+$/, 'expected a trust domain name like example.org').default('example.org'),
+    trustDomain: z
+      .string()
+      .regex(/^[a-z0-9.-]+$/, 'expected a trust domain name like example.org')
+      .default('example.org'),
     svidTtl: duration.default('10s'),
     envoyRestart: duration.default('500ms'),
     /** Kubernetes nodes, each with a SPIRE agent; workloads are spread over them round-robin. */
@@ -51,22 +64,28 @@ const scenarioSchema = z.strictObject({
   playbooks: z.array(z.string().min(1)).default([]),
   /** Analysis thresholds to change for this run. */
   analyze: z.strictObject({ stormShare: z.number().min(0).max(1).optional(), stormMinWorkloads: z.int().min(1).optional() }).prefault({}),
-  expect: z.strictObject({
-    /** At most this many remediation actions (ladder steps, shadow included) in the whole run. */
-    maxActions: z.int().min(0).optional(),
-    /** At least this many remediation actions (e.g. a budget that must let some through before it holds). */
-    minActions: z.int().min(0).optional(),
-    /** `firstAction`: the first remediation action of that incident (what the diagnosis calls for). */
-    incidents: z.array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string(), firstAction: z.enum(ACTION_NAMES).optional() })).default([]),
-    observations: z.array(expectedObservation).default([]),
-    /** False for faults whose remediation is not built yet: the run then passes on detection alone. */
-    healed: z.boolean().default(true),
-  }).prefault({}),
-  run: z.strictObject({
-    /** Keep running at least this long even when everything is healed (lets healthy rotations happen). */
-    minDuration: duration.default('0s'),
-    timeout: duration.default('60s'),
-  }).prefault({}),
+  expect: z
+    .strictObject({
+      /** At most this many remediation actions (ladder steps, shadow included) in the whole run. */
+      maxActions: z.int().min(0).optional(),
+      /** At least this many remediation actions (e.g. a budget that must let some through before it holds). */
+      minActions: z.int().min(0).optional(),
+      /** `firstAction`: the first remediation action of that incident (what the diagnosis calls for). */
+      incidents: z
+        .array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string(), firstAction: z.enum(ACTION_NAMES).optional() }))
+        .default([]),
+      observations: z.array(expectedObservation).default([]),
+      /** False for faults whose remediation is not built yet: the run then passes on detection alone. */
+      healed: z.boolean().default(true),
+    })
+    .prefault({}),
+  run: z
+    .strictObject({
+      /** Keep running at least this long even when everything is healed (lets healthy rotations happen). */
+      minDuration: duration.default('0s'),
+      timeout: duration.default('60s'),
+    })
+    .prefault({}),
 });
 
 /** One simulated workload, as generated from a scenario group. */
@@ -105,7 +124,11 @@ export interface Scenario {
   /** Whether agent pods announce their admin socket (spire-healer.io/agent-admin-endpoint). */
   readonly agentAdminSocket: boolean;
   readonly faults: readonly ScenarioFault[];
-  readonly expectedIncidents: readonly { readonly type: IncidentType; readonly subject: string; readonly firstAction?: ActionName | undefined }[];
+  readonly expectedIncidents: readonly {
+    readonly type: IncidentType;
+    readonly subject: string;
+    readonly firstAction?: ActionName | undefined;
+  }[];
   readonly expectedObservations: readonly ExpectedObservation[];
   /** Whether the run must end with every fault healed. */
   readonly expectHealed: boolean;
@@ -132,38 +155,65 @@ export function parseScenario(file: string, text: string): Scenario {
   const nodes = Array.from({ length: s.fleet.nodes }, (_, i) => `node-${i}`);
   const problems: string[] = [];
   s.fleet.workloads.forEach((g, i) => {
-    if (g.platform === 'cloudrun' && !/^[a-z0-9-]+\/[a-z0-9-]+$/.test(g.location)) problems.push(`${file}: fleet.workloads.${i}.location: a cloudrun group's location is "<project>/<region>", got "${g.location}"`);
-    if (g.platform === 'kubernetes' && g.location.includes('/')) problems.push(`${file}: fleet.workloads.${i}.location: a kubernetes group's location is a namespace, got "${g.location}"`);
+    if (g.platform === 'cloudrun' && !/^[a-z0-9-]+\/[a-z0-9-]+$/.test(g.location))
+      problems.push(`${file}: fleet.workloads.${i}.location: a cloudrun group's location is "<project>/<region>", got "${g.location}"`);
+    if (g.platform === 'kubernetes' && g.location.includes('/'))
+      problems.push(`${file}: fleet.workloads.${i}.location: a kubernetes group's location is a namespace, got "${g.location}"`);
   });
   if (problems.length > 0) throw new ScenarioError(problems.join('\n'));
-  const workloads: ScenarioWorkload[] = s.fleet.workloads.flatMap((g) =>
-    Array.from({ length: g.count }, (_, i) => ({
-      id: `${g.location}/${g.name}-${i}`,
-      spiffeId: g.platform === 'kubernetes' ? `spiffe://${s.fleet.trustDomain}/ns/${g.location}/sa/${g.name}` : `spiffe://${s.fleet.trustDomain}/run/${g.location}/${g.name}`,
-      platform: g.platform,
-      location: g.location,
-    }))).map((w, i) => ({ ...w, node: nodes[i % nodes.length] ?? 'node-0' }));
+  const workloads: ScenarioWorkload[] = s.fleet.workloads
+    .flatMap((g) =>
+      Array.from({ length: g.count }, (_, i) => ({
+        id: `${g.location}/${g.name}-${i}`,
+        spiffeId:
+          g.platform === 'kubernetes'
+            ? `spiffe://${s.fleet.trustDomain}/ns/${g.location}/sa/${g.name}`
+            : `spiffe://${s.fleet.trustDomain}/run/${g.location}/${g.name}`,
+        platform: g.platform,
+        location: g.location,
+      })),
+    )
+    .map((w, i) => ({ ...w, node: nodes[i % nodes.length] ?? 'node-0' }));
   const ids = new Set(workloads.map((w) => w.id));
   if (ids.size !== workloads.length) throw new ScenarioError(`${file}: fleet.workloads: two groups generate the same workload ids`);
   const cloudRun = new Set(workloads.filter((w) => w.platform === 'cloudrun').map((w) => w.id));
   s.faults.forEach((f, i) => {
     const wants = SIM_FAULTS[f.kind].target;
-    const fits = wants === 'node' ? nodes.includes(f.target)
-      : wants === 'workload_or_configmap' ? f.target === CONFIGMAP_TARGET || (f.target === SECRET_TARGET && cloudRun.size > 0) || ids.has(f.target)
-        : wants === 'cloudrun_workload' ? cloudRun.has(f.target) : ids.has(f.target);
+    const fits =
+      wants === 'node'
+        ? nodes.includes(f.target)
+        : wants === 'workload_or_configmap'
+          ? f.target === CONFIGMAP_TARGET || (f.target === SECRET_TARGET && cloudRun.size > 0) || ids.has(f.target)
+          : wants === 'cloudrun_workload'
+            ? cloudRun.has(f.target)
+            : ids.has(f.target);
     if (fits) return;
-    const hint = wants === 'node' ? `nodes are ${nodes.slice(0, 3).join(', ')}${nodes.length > 3 ? ', …' : ''}`
-      : wants === 'cloudrun_workload' ? `cloudrun workloads are ${[...cloudRun].slice(0, 3).join(', ') || 'none'}`
-        : `workload ids look like ${workloads[0]?.id ?? '?'}${wants === 'workload_or_configmap' ? `, "${CONFIGMAP_TARGET}", or "${SECRET_TARGET}" with cloudrun workloads` : ''}`;
+    const hint =
+      wants === 'node'
+        ? `nodes are ${nodes.slice(0, 3).join(', ')}${nodes.length > 3 ? ', …' : ''}`
+        : wants === 'cloudrun_workload'
+          ? `cloudrun workloads are ${[...cloudRun].slice(0, 3).join(', ') || 'none'}`
+          : `workload ids look like ${workloads[0]?.id ?? '?'}${wants === 'workload_or_configmap' ? `, "${CONFIGMAP_TARGET}", or "${SECRET_TARGET}" with cloudrun workloads` : ''}`;
     problems.push(`${file}: faults.${i}.target: ${f.kind} needs a ${wants.replace(/_/g, ' ')}; "${f.target}" is not one (${hint})`);
   });
-  if (s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').length > 0 && new Set(s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').map((f) => f.at)).size > 1) {
+  if (
+    s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').length > 0 &&
+    new Set(s.faults.filter((f) => f.kind === 'ca_rotation_not_propagated').map((f) => f.at)).size > 1
+  ) {
     problems.push(`${file}: faults: every ca_rotation_not_propagated fault must share one "at" (the simulated server rotates its CA once)`);
   }
   s.expect.incidents.forEach((e, i) => {
-    const known = ids.has(e.subject) || e.subject === 'fleet' || nodes.some((n) => e.subject === `agent:${n}`) || e.subject === `trust-domain:${s.fleet.trustDomain}` || e.subject.startsWith('configmap:')
-      || (cloudRun.size > 0 && e.subject.startsWith('secret:'));
-    if (!known) problems.push(`${file}: expect.incidents.${i}.subject: "${e.subject}" is not a workload, "agent:<node>", "trust-domain:${s.fleet.trustDomain}", "configmap:<ns>/<name>" or (with cloudrun workloads) "secret:projects/<p>/secrets/<s>" of the fleet`);
+    const known =
+      ids.has(e.subject) ||
+      e.subject === 'fleet' ||
+      nodes.some((n) => e.subject === `agent:${n}`) ||
+      e.subject === `trust-domain:${s.fleet.trustDomain}` ||
+      e.subject.startsWith('configmap:') ||
+      (cloudRun.size > 0 && e.subject.startsWith('secret:'));
+    if (!known)
+      problems.push(
+        `${file}: expect.incidents.${i}.subject: "${e.subject}" is not a workload, "agent:<node>", "trust-domain:${s.fleet.trustDomain}", "configmap:<ns>/<name>" or (with cloudrun workloads) "secret:projects/<p>/secrets/<s>" of the fleet`,
+      );
   });
   if (problems.length > 0) throw new ScenarioError(problems.join('\n'));
   const ttl = ms(s.fleet.svidTtl);

@@ -74,7 +74,8 @@ export class ServerAuthority {
 
   /** Copies the bundle into the ConfigMap; returns whether it was already equal. */
   syncConfigMap(): boolean {
-    const same = this.configMapCerts.length === this.certs.length && this.configMapCerts.every((c, i) => c.serialHex === this.certs[i]?.serialHex);
+    const same =
+      this.configMapCerts.length === this.certs.length && this.configMapCerts.every((c, i) => c.serialHex === this.certs[i]?.serialHex);
     this.configMapCerts = this.certs;
     return same;
   }
@@ -108,7 +109,10 @@ export class ServerAuthority {
   revokeOld(configMapFrozen: boolean): SimCa {
     const old = this.slots.old;
     if (old === null || !this.tainted.has(old.cert.serialHex)) throw new Error('only an old, tainted X.509 authority can be revoked');
-    this.publish(this.certs.filter((c) => c.serialHex !== old.cert.serialHex), configMapFrozen);
+    this.publish(
+      this.certs.filter((c) => c.serialHex !== old.cert.serialHex),
+      configMapFrozen,
+    );
     return old;
   }
 

@@ -54,7 +54,12 @@ export interface SimFleetOptions {
 export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOptions = {}): Promise<RunningSimFleet> {
   const now = opts.now ?? Date.now;
   const pollMs = opts.pollIntervalMs ?? 500;
-  const world = await SimWorld.create({ trustDomain: scenario.trustDomain, svidTtlMs: scenario.svidTtlMs, envoyRestartMs: scenario.envoyRestartMs, now });
+  const world = await SimWorld.create({
+    trustDomain: scenario.trustDomain,
+    svidTtlMs: scenario.svidTtlMs,
+    envoyRestartMs: scenario.envoyRestartMs,
+    now,
+  });
   for (const w of scenario.workloads) {
     await world.addWorkload({ id: w.id, spiffeId: w.spiffeId, platform: w.platform, location: w.location, node: w.node });
   }
@@ -76,11 +81,27 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
     await a.stop();
     await a.start();
   };
-  const kube = await startSimKubernetes(world, adminUrl, (node) => agentOf(node), {
-    restartAgent: restartAgentProcess,
-    restartWorkload: (id) => { world.quitEnvoy(id, { podReplaced: true }); },
-  }, scenario.agentAdminSocket);
-  const cloudRun = await startSimCloudRun(world.workloads(), adminUrl, now, world.trustBundle().certs.map((c) => c.pem).join('\n'));
+  const kube = await startSimKubernetes(
+    world,
+    adminUrl,
+    (node) => agentOf(node),
+    {
+      restartAgent: restartAgentProcess,
+      restartWorkload: (id) => {
+        world.quitEnvoy(id, { podReplaced: true });
+      },
+    },
+    scenario.agentAdminSocket,
+  );
+  const cloudRun = await startSimCloudRun(
+    world.workloads(),
+    adminUrl,
+    now,
+    world
+      .trustBundle()
+      .certs.map((c) => c.pem)
+      .join('\n'),
+  );
 
   /**
    * A secret ca_rotation_not_propagated heals once the secret's latest version holds exactly the
@@ -93,8 +114,24 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
     if (cloudRun === null) return;
     for (const f of world.faults()) {
       if (f.kind !== 'ca_rotation_not_propagated' || f.target !== SECRET_TARGET || f.healedAt !== null || secretRolls.has(f.id)) continue;
-      if (sameCerts(cloudRun.secrets.read(cloudRun.bundleSecret, 'latest'), world.trustBundle().certs.map((c) => c.pem).join('\n'))) {
-        secretRolls.set(f.id, new Set(world.workloads().filter((w) => w.platform === 'cloudrun').map((w) => w.id)));
+      if (
+        sameCerts(
+          cloudRun.secrets.read(cloudRun.bundleSecret, 'latest'),
+          world
+            .trustBundle()
+            .certs.map((c) => c.pem)
+            .join('\n'),
+        )
+      ) {
+        secretRolls.set(
+          f.id,
+          new Set(
+            world
+              .workloads()
+              .filter((w) => w.platform === 'cloudrun')
+              .map((w) => w.id),
+          ),
+        );
       }
     }
     // A new serving revision replaced the service's instances: their Envoys start anew.
@@ -115,7 +152,12 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
   let pending: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     if (!ticking) return;
-    pending = world.tick().then(carryOver).catch((e: unknown) => { process.stderr.write(`sim: tick failed: ${String(e)}\n`); });
+    pending = world
+      .tick()
+      .then(carryOver)
+      .catch((e: unknown) => {
+        process.stderr.write(`sim: tick failed: ${String(e)}\n`);
+      });
   }, SIM_TICK_MS);
 
   return {
@@ -123,17 +165,37 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
     kube,
     cloudRun,
     adminUrl,
-    targets: () => world.workloads().map((w) => ({ ...w, labels: { ...w.labels, ...SIMULATED_LABELS }, selectors: workloadSelectors(w), envoyAdminUrl: adminUrl(w.id) })),
+    targets: () =>
+      world.workloads().map((w) => ({
+        ...w,
+        labels: { ...w.labels, ...SIMULATED_LABELS },
+        selectors: workloadSelectors(w),
+        envoyAdminUrl: adminUrl(w.id),
+      })),
     sources: () => ({
       spire: { trustDomain: world.trustDomain, server: spireServer.endpoint, agents: [], delegatedIdentity: true, pollIntervalMs: pollMs },
       kubernetes: { server: kube.url, bundleConfigMap: `${SPIRE_NAMESPACE}/spire-bundle`, spireNamespace: SPIRE_NAMESPACE },
-      ...(cloudRun === null ? {} : { cloudRun: { endpoint: cloudRun.endpoint, insecure: true, locations: cloudRun.locations, pollIntervalMs: pollMs, bundleSecret: cloudRun.bundleSecret, secretManagerEndpoint: cloudRun.secretManagerEndpoint } }),
+      ...(cloudRun === null
+        ? {}
+        : {
+            cloudRun: {
+              endpoint: cloudRun.endpoint,
+              insecure: true,
+              locations: cloudRun.locations,
+              pollIntervalMs: pollMs,
+              bundleSecret: cloudRun.bundleSecret,
+              secretManagerEndpoint: cloudRun.secretManagerEndpoint,
+            },
+          }),
     }),
     injectFault: (f) => {
       world.injectFault({ kind: f.kind, target: f.target });
       if (f.kind === 'agent_down') void agentOf(f.target).stop();
       if (f.kind === 'cloudrun_revision_not_ready' && cloudRun !== null) {
-        cloudRun.state.setServiceNotReady(cloudRun.serviceName(f.target), 'The user-provided container failed the configured startup probe checks.');
+        cloudRun.state.setServiceNotReady(
+          cloudRun.serviceName(f.target),
+          'The user-provided container failed the configured startup probe checks.',
+        );
       }
       carryOver();
     },
@@ -159,7 +221,8 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
 
 /** Whether two PEM texts hold the same set of certificates (base64 bodies compared). */
 function sameCerts(a: string | null, b: string): boolean {
-  const bodies = (t: string): string[] => [...t.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => (m[1] ?? '').replace(/\s+/g, '')).sort();
+  const bodies = (t: string): string[] =>
+    [...t.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => (m[1] ?? '').replace(/\s+/g, '')).sort();
   if (a === null) return false;
   const [x, y] = [bodies(a), bodies(b)];
   return x.length === y.length && x.every((v, i) => v === y[i]);

@@ -22,8 +22,12 @@ export type SimFaultKind = (typeof SIM_FAULT_KINDS)[number];
 export type SimFaultTargetKind = 'workload' | 'node' | 'workload_or_configmap' | 'cloudrun_workload';
 
 /** What ends a fault in the world. */
-/** What ends a fault: `pod_replacement` is a new pod (rollout restart, pod delete, new Cloud Run revision), which an Envoy container restart is not. */
-export type SimFaultHealer = 'envoy_restart' | 'pod_replacement' | 'agent_restart' | 'bundle_sync_or_envoy_restart' | 'new_revision' | 'clear';
+/**
+ * What ends a fault: `pod_replacement` is a new pod (rollout restart, pod delete, new Cloud Run revision), which an Envoy container
+ * restart is not.
+ */
+export type SimFaultHealer =
+  'envoy_restart' | 'pod_replacement' | 'agent_restart' | 'bundle_sync_or_envoy_restart' | 'new_revision' | 'clear';
 
 /** One fault kind's contract. */
 export interface SimFaultSpec {
@@ -40,39 +44,51 @@ export const SECRET_TARGET = 'secret';
 
 export const SIM_FAULTS: Readonly<Record<SimFaultKind, SimFaultSpec>> = {
   envoy_sds_stuck: {
-    target: 'workload', healedBy: 'envoy_restart',
+    target: 'workload',
+    healedBy: 'envoy_restart',
     effect: "the Envoy's SDS stream stops delivering updates; it keeps serving its SVID until it expires",
   },
   envoy_no_certificate: {
-    target: 'workload', healedBy: 'envoy_restart',
+    target: 'workload',
+    healedBy: 'envoy_restart',
     effect: "the Envoy's listener loses its certificate (the SDS secret never arrives): connections are reset as secrets_not_ready",
   },
   envoy_sds_disconnected: {
-    target: 'workload', healedBy: 'envoy_restart',
-    effect: "the Envoy's SDS connection to its (healthy) agent drops and every reconnect fails: update_failure rises about once a second and it serves its last SVID until it expires",
+    target: 'workload',
+    healedBy: 'envoy_restart',
+    effect:
+      "the Envoy's SDS connection to its (healthy) agent drops and every reconnect fails: update_failure rises about once a second and it serves its last SVID until it expires",
   },
   handshake_errors: {
-    target: 'workload', healedBy: 'pod_replacement',
-    effect: 'peers fail TLS handshakes with the Envoy (its pod is in a bad state): ssl.connection_error rises every tick until the pod is replaced',
+    target: 'workload',
+    healedBy: 'pod_replacement',
+    effect:
+      'peers fail TLS handshakes with the Envoy (its pod is in a bad state): ssl.connection_error rises every tick until the pod is replaced',
   },
   svid_rotation_stopped: {
-    target: 'workload', healedBy: 'agent_restart',
+    target: 'workload',
+    healedBy: 'agent_restart',
     effect: "the SPIRE agent stops rotating the workload's SVID; Envoy serves it until it expires",
   },
   agent_server_lost: {
-    target: 'node', healedBy: 'agent_restart',
+    target: 'node',
+    healedBy: 'agent_restart',
     effect: 'the SPIRE agent loses its server: last_sync_success freezes, no SVID (nor its own) rotates, health stays green',
   },
   agent_down: {
-    target: 'node', healedBy: 'agent_restart',
+    target: 'node',
+    healedBy: 'agent_restart',
     effect: "the SPIRE agent is down: its sockets are gone, Envoys' SDS fetches fail and nothing rotates",
   },
   ca_rotation_not_propagated: {
-    target: 'workload_or_configmap', healedBy: 'bundle_sync_or_envoy_restart',
-    effect: 'the server prepares and then activates a new CA; the target (the spire-bundle ConfigMap, the Cloud Run CA-bundle secret or one Envoy) keeps the old bundle',
+    target: 'workload_or_configmap',
+    healedBy: 'bundle_sync_or_envoy_restart',
+    effect:
+      'the server prepares and then activates a new CA; the target (the spire-bundle ConfigMap, the Cloud Run CA-bundle secret or one Envoy) keeps the old bundle',
   },
   cloudrun_revision_not_ready: {
-    target: 'cloudrun_workload', healedBy: 'new_revision',
+    target: 'cloudrun_workload',
+    healedBy: 'new_revision',
     effect: "the Cloud Run service's latest revision is not ready (the latest ready revision stays on the previous one)",
   },
 };
@@ -108,20 +124,36 @@ export const HEALED_BY_REATTESTATION: ReadonlySet<SimFaultKind> = new Set<SimFau
 export function healedByEnvoyQuit(faults: readonly SimFault[], workloadId: string, podReplaced: boolean): SimFault[] {
   return faults.filter((f) => {
     const heals = SIM_FAULTS[f.kind].healedBy;
-    return heals === 'envoy_restart' || (heals === 'pod_replacement' && podReplaced) || (heals === 'bundle_sync_or_envoy_restart' && f.target === workloadId);
+    return (
+      heals === 'envoy_restart' ||
+      (heals === 'pod_replacement' && podReplaced) ||
+      (heals === 'bundle_sync_or_envoy_restart' && f.target === workloadId)
+    );
   });
 }
 
-/** Throws unless `target` fits the fault kind's target (a node, a workload, the ConfigMap, the bundle secret when there are Cloud Run workloads, a Cloud Run workload) in a world. */
+/**
+ * Throws unless `target` fits the fault kind's target (a node, a workload, the ConfigMap, the bundle secret when there are Cloud Run
+ * workloads, a Cloud Run workload) in a world.
+ */
 export function checkFaultTarget(
-  kind: SimFaultKind, target: string,
-  world: { readonly isNode: (t: string) => boolean; readonly workload: (t: string) => { readonly platform: string } | undefined; readonly hasCloudRun?: boolean },
+  kind: SimFaultKind,
+  target: string,
+  world: {
+    readonly isNode: (t: string) => boolean;
+    readonly workload: (t: string) => { readonly platform: string } | undefined;
+    readonly hasCloudRun?: boolean;
+  },
 ): void {
   const spec = SIM_FAULTS[kind];
   const w = world.workload(target);
-  const ok = spec.target === 'node' ? world.isNode(target)
-    : spec.target === 'workload_or_configmap' ? target === CONFIGMAP_TARGET || (target === SECRET_TARGET && world.hasCloudRun === true) || w !== undefined
-      : spec.target === 'cloudrun_workload' ? w?.platform === 'cloudrun'
-        : w !== undefined;
+  const ok =
+    spec.target === 'node'
+      ? world.isNode(target)
+      : spec.target === 'workload_or_configmap'
+        ? target === CONFIGMAP_TARGET || (target === SECRET_TARGET && world.hasCloudRun === true) || w !== undefined
+        : spec.target === 'cloudrun_workload'
+          ? w?.platform === 'cloudrun'
+          : w !== undefined;
   if (!ok) throw new Error(`fault ${kind}: target "${target}" is not a ${spec.target.replace(/_/g, ' ')} of this world`);
 }

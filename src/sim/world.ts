@@ -5,10 +5,28 @@ import { checkFaultTarget, HEALED_BY_REATTESTATION, healedByEnvoyQuit } from './
 import { AgentRecords } from './agent-records.js';
 import { FaultLog } from './fault-log.js';
 import { ServerAuthority } from './server-authority.js';
-import type { AgentEntry, SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult, WorkloadEntry } from './world-model.js';
+import type {
+  AgentEntry,
+  SimAgentAttestation,
+  SimAgentState,
+  SimAuthorityState,
+  SimWorkload,
+  SimWorkloadSpec,
+  SimWorldOptions,
+  TickResult,
+  WorkloadEntry,
+} from './world-model.js';
 
 export { SIM_FAULT_KINDS, SIM_FAULTS, CONFIGMAP_TARGET, SECRET_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
-export type { SimAgentAttestation, SimAgentState, SimAuthorityState, SimWorkload, SimWorkloadSpec, SimWorldOptions, TickResult } from './world-model.js';
+export type {
+  SimAgentAttestation,
+  SimAgentState,
+  SimAuthorityState,
+  SimWorkload,
+  SimWorkloadSpec,
+  SimWorldOptions,
+  TickResult,
+} from './world-model.js';
 
 const DEFAULT_NODE = 'node-0';
 
@@ -33,15 +51,23 @@ export class SimWorld {
   /** Agent records at the server, per node. */
   private readonly records = new AgentRecords();
 
-  private constructor(private readonly options: SimWorldOptions, ca: SimCa, spare: SimCa) {
+  private constructor(
+    private readonly options: SimWorldOptions,
+    ca: SimCa,
+    spare: SimCa,
+  ) {
     this.server = new ServerAuthority(ca, spare);
   }
 
   /** Builds a world with a fresh CA for the trust domain (and the one a CA rotation will prepare). Rejects a TTL under 2s. */
   static async create(options: SimWorldOptions): Promise<SimWorld> {
-    if (!(options.svidTtlMs >= 2_000)) throw new Error(`svidTtlMs must be at least 2000 (X.509 times are whole seconds), got ${options.svidTtlMs}`);
+    if (!(options.svidTtlMs >= 2_000))
+      throw new Error(`svidTtlMs must be at least 2000 (X.509 times are whole seconds), got ${options.svidTtlMs}`);
     if (!(options.envoyRestartMs >= 0)) throw new Error(`envoyRestartMs must be >= 0, got ${options.envoyRestartMs}`);
-    const [ca, spare] = await Promise.all([createTrustDomainCa(options.trustDomain, options.now()), createTrustDomainCa(options.trustDomain, options.now())]);
+    const [ca, spare] = await Promise.all([
+      createTrustDomainCa(options.trustDomain, options.now()),
+      createTrustDomainCa(options.trustDomain, options.now()),
+    ]);
     return new SimWorld(options, ca, spare);
   }
 
@@ -74,7 +100,11 @@ export class SimWorld {
     const workload: SimWorkload = { ...spec, node: spec.node ?? DEFAULT_NODE, trustDomain: this.options.trustDomain };
     if (!this.agents.has(workload.node)) this.agents.set(workload.node, { up: true, syncing: true, lastSyncMs: now });
     this.entries.set(spec.id, {
-      workload, keys: svid.keys, agentSvid: svid.cert, envoy: new SimEnvoy({ svid: svid.cert, bundle: this.server.bundle }, now), healOnComeback: new Set(),
+      workload,
+      keys: svid.keys,
+      agentSvid: svid.cert,
+      envoy: new SimEnvoy({ svid: svid.cert, bundle: this.server.bundle }, now),
+      healOnComeback: new Set(),
     });
     return workload;
   }
@@ -122,7 +152,9 @@ export class SimWorld {
    */
   injectFault(fault: { readonly kind: SimFaultKind; readonly target: string }): SimFault {
     checkFaultTarget(fault.kind, fault.target, {
-      isNode: (t) => this.agents.has(t), workload: (t) => this.entries.get(t)?.workload, hasCloudRun: this.workloads().some((w) => w.platform === 'cloudrun'),
+      isNode: (t) => this.agents.has(t),
+      workload: (t) => this.entries.get(t)?.workload,
+      hasCloudRun: this.workloads().some((w) => w.platform === 'cloudrun'),
     });
     const { fault: record, added } = this.faultLog.inject(fault.kind, fault.target, this.now());
     if (!added) return { ...record };
@@ -140,7 +172,10 @@ export class SimWorld {
    * later. Idempotent; throws when the world's one rotation was already used.
    */
   startCaRotation(): void {
-    this.server.startRotation(this.now() + this.options.svidTtlMs / 2, this.faultLog.isActive('ca_rotation_not_propagated', CONFIGMAP_TARGET));
+    this.server.startRotation(
+      this.now() + this.options.svidTtlMs / 2,
+      this.faultLog.isActive('ca_rotation_not_propagated', CONFIGMAP_TARGET),
+    );
   }
 
   /**
@@ -271,7 +306,10 @@ export class SimWorld {
     return this.records.evict(node, this.now());
   }
 
-  /** BanAgent (the healer never bans; tests do): the record stays, banned, and the agent cannot attest until evictAgent. False when no record. */
+  /**
+   * BanAgent (the healer never bans; tests do): the record stays, banned, and the agent cannot attest until evictAgent. False when
+   * no record.
+   */
   banAgent(node: string): boolean {
     this.agentEntry(node);
     return this.records.ban(node, this.now());
@@ -291,7 +329,10 @@ export class SimWorld {
       const now = this.now();
       this.records.reattested(node);
       agent.lastSyncMs = now;
-      this.faultLog.heal(this.faultsOnNode(node).filter((f) => HEALED_BY_REATTESTATION.has(f.kind)), now);
+      this.faultLog.heal(
+        this.faultsOnNode(node).filter((f) => HEALED_BY_REATTESTATION.has(f.kind)),
+        now,
+      );
       return true;
     });
   }
@@ -349,7 +390,9 @@ export class SimWorld {
   private async reissue(entries: readonly WorkloadEntry[]): Promise<void> {
     const now = this.now();
     const ca = this.ca;
-    const minted = await Promise.all(entries.map((e) => mintSvid({ ca, spiffeId: e.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: e.keys })));
+    const minted = await Promise.all(
+      entries.map((e) => mintSvid({ ca, spiffeId: e.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: e.keys })),
+    );
     entries.forEach((e, i) => {
       const m = minted[i];
       if (m !== undefined) e.agentSvid = m.cert;
@@ -362,26 +405,47 @@ export class SimWorld {
     return !this.faultLog.isActive('svid_rotation_stopped', e.workload.id);
   }
 
-  /** What the agent offers the workload's Envoy: null while the agent is down or the Envoy's SDS connection to it is broken (envoy_sds_disconnected, unless its pending comeback heals it). */
+  /**
+   * What the agent offers the workload's Envoy: null while the agent is down or the Envoy's SDS connection to it is broken
+   * (envoy_sds_disconnected, unless its pending comeback heals it).
+   */
   private offerFor(e: WorkloadEntry): AgentOffer | null {
     if (this.agents.get(e.workload.node)?.up !== true) return null;
-    return this.faultLog.isActive('envoy_sds_disconnected', e.workload.id, e.healOnComeback) ? null : { svid: e.agentSvid, bundle: this.server.bundle };
+    return this.faultLog.isActive('envoy_sds_disconnected', e.workload.id, e.healOnComeback)
+      ? null
+      : { svid: e.agentSvid, bundle: this.server.bundle };
   }
 
   /** The stream faults that hold a workload's Envoy now (excluding those its pending comeback heals). */
   private streamFaults(e: WorkloadEntry): SdsStreamFaults {
     const has = (k: SimFaultKind): boolean => this.faultLog.isActive(k, e.workload.id, e.healOnComeback);
-    return { stuck: has('envoy_sds_stuck'), noCertificate: has('envoy_no_certificate'), bundleFrozen: has('ca_rotation_not_propagated'), handshakeErrors: has('handshake_errors') };
+    return {
+      stuck: has('envoy_sds_stuck'),
+      noCertificate: has('envoy_no_certificate'),
+      bundleFrozen: has('ca_rotation_not_propagated'),
+      handshakeErrors: has('handshake_errors'),
+    };
   }
 
-  /** Active faults on the workload itself or on its node (and, for a Cloud Run workload, on the CA-bundle secret it mounts: a new revision is how it reads a synced secret). */
+  /**
+   * Active faults on the workload itself or on its node (and, for a Cloud Run workload, on the CA-bundle secret it mounts: a new
+   * revision is how it reads a synced secret).
+   */
   private faultsAffecting(e: WorkloadEntry): SimFault[] {
-    return this.faultLog.active().filter((f) => f.target === e.workload.id || f.target === e.workload.node || (f.target === SECRET_TARGET && e.workload.platform === 'cloudrun'));
+    return this.faultLog
+      .active()
+      .filter(
+        (f) =>
+          f.target === e.workload.id || f.target === e.workload.node || (f.target === SECRET_TARGET && e.workload.platform === 'cloudrun'),
+      );
   }
 
   /** Active faults on a node or its workloads. */
   private faultsOnNode(node: string): SimFault[] {
-    return this.faultLog.activeOnNode(node, this.workloadsOn(node).map((w) => w.id));
+    return this.faultLog.activeOnNode(
+      node,
+      this.workloadsOn(node).map((w) => w.id),
+    );
   }
 
   private agentEntry(node: string): AgentEntry {

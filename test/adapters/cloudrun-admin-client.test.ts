@@ -30,10 +30,16 @@ async function failsWith(p: Promise<unknown>, failure: CloudRunFailure): Promise
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
   const srv = createServer();
-  await new Promise<void>((resolve) => { srv.listen(0, '127.0.0.1', resolve); });
+  await new Promise<void>((resolve) => {
+    srv.listen(0, '127.0.0.1', resolve);
+  });
   const address = srv.address();
   assert.ok(address !== null && typeof address === 'object');
-  await new Promise<void>((resolve) => { srv.close(() => { resolve(); }); });
+  await new Promise<void>((resolve) => {
+    srv.close(() => {
+      resolve();
+    });
+  });
   return address.port;
 }
 
@@ -45,13 +51,22 @@ describe('CloudRunAdminClient (real ServicesClient) against the fake over gRPC',
 
   before(async () => {
     seedCloudRun(sim, {
-      project: PROJECT, location: LOCATION,
+      project: PROJECT,
+      location: LOCATION,
       services: IDS.map((serviceId) => ({ serviceId, image: `gcr.io/acme/${serviceId}:1`, annotations: { owner: `team-${serviceId}` } })),
     });
     seedCloudRun(sim, { project: PROJECT, location: 'us-east1', services: [{ serviceId: 'elsewhere', image: 'gcr.io/acme/x:1' }] });
     const { port } = await server.start();
     endpoint = `127.0.0.1:${port}`;
-    client = new CloudRunAdminClient({ apiEndpoint: '127.0.0.1', port, insecure: true, pageSize: 3, pollInitialDelayMs: 25, callTimeoutMs: 3000, rolloutTimeoutMs: 5000 });
+    client = new CloudRunAdminClient({
+      apiEndpoint: '127.0.0.1',
+      port,
+      insecure: true,
+      pageSize: 3,
+      pollInitialDelayMs: 25,
+      callTimeoutMs: 3000,
+      rolloutTimeoutMs: 5000,
+    });
   });
   after(async () => {
     await client.close();
@@ -60,7 +75,10 @@ describe('CloudRunAdminClient (real ServicesClient) against the fake over gRPC',
 
   it('listServices follows page tokens (7 services, page size 3) and stays in the location', async () => {
     const services = await client.listServices(PROJECT, LOCATION);
-    assert.deepEqual(services.map((s) => s.serviceId), [...IDS].sort());
+    assert.deepEqual(
+      services.map((s) => s.serviceId),
+      [...IDS].sort(),
+    );
     assert.ok(services.every((s) => s.project === PROJECT && s.location === LOCATION));
   });
 
@@ -80,13 +98,25 @@ describe('CloudRunAdminClient (real ServicesClient) against the fake over gRPC',
     assert.equal(s.terminalCondition?.type, 'Ready');
     assert.equal(s.terminalCondition.state, 'CONDITION_SUCCEEDED');
     assert.equal(s.terminalCondition.reason, '');
-    assert.equal(s.terminalCondition.lastTransitionMs, Number(wire.terminalCondition?.lastTransitionTime?.seconds) * 1000 + (wire.terminalCondition?.lastTransitionTime?.nanos ?? 0) / 1e6);
-    assert.deepEqual(s.conditions.map((c) => [c.type, c.state]), [['RoutesReady', 'CONDITION_SUCCEEDED'], ['ConfigurationsReady', 'CONDITION_SUCCEEDED']]);
+    assert.equal(
+      s.terminalCondition.lastTransitionMs,
+      Number(wire.terminalCondition?.lastTransitionTime?.seconds) * 1000 + (wire.terminalCondition?.lastTransitionTime?.nanos ?? 0) / 1e6,
+    );
+    assert.deepEqual(
+      s.conditions.map((c) => [c.type, c.state]),
+      [
+        ['RoutesReady', 'CONDITION_SUCCEEDED'],
+        ['ConfigurationsReady', 'CONDITION_SUCCEEDED'],
+      ],
+    );
     assert.equal(s.ready, true);
     assert.deepEqual(s.notReady, []);
     assert.deepEqual(s.annotations, { owner: 'team-web' });
     assert.equal(s.templateAnnotations['spire-healer.dev/spiffe-id'], 'spiffe://example.org/cloudrun/web');
-    assert.deepEqual(s.containers.map((c) => c.name), ['envoy', 'app', 'spire-agent']);
+    assert.deepEqual(
+      s.containers.map((c) => c.name),
+      ['envoy', 'app', 'spire-agent'],
+    );
     assert.equal(s.containers[1]?.image, 'gcr.io/acme/web:1');
     assert.equal(typeof s.updateTimeMs, 'number');
     assert.ok(Math.abs((s.updateTimeMs ?? 0) - Date.now()) < 60_000);
@@ -103,8 +133,15 @@ describe('CloudRunAdminClient (real ServicesClient) against the fake over gRPC',
     assert.match(s.latestReadyRevision, /\/revisions\/api-00002-[a-z]{3}$/);
     assert.notEqual(s.latestReadyRevision, before.latestReadyRevision);
     assert.equal(s.templateAnnotations[RESTART], '2025-01-01T00:00:00Z');
-    assert.equal(s.templateAnnotations['spire-healer.dev/spiffe-id'], before.templateAnnotations['spire-healer.dev/spiffe-id'], 'other annotations kept');
-    assert.deepEqual(sim.revisions(svc('api')).map((r) => r.state), ['ready', 'ready']);
+    assert.equal(
+      s.templateAnnotations['spire-healer.dev/spiffe-id'],
+      before.templateAnnotations['spire-healer.dev/spiffe-id'],
+      'other annotations kept',
+    );
+    assert.deepEqual(
+      sim.revisions(svc('api')).map((r) => r.state),
+      ['ready', 'ready'],
+    );
     const again = await client.updateTemplateAnnotation(svc('api'), RESTART, '2025-01-01T00:00:00Z');
     assert.equal(again.service.latestReadyRevision, s.latestReadyRevision, 'an unchanged template makes no revision');
     assert.equal(sim.revisions(svc('api')).length, 2);
@@ -120,8 +157,14 @@ describe('CloudRunAdminClient (real ServicesClient) against the fake over gRPC',
     const after = await client.getService(svc('db'));
     assert.equal(after.latestReadyRevision, before.latestReadyRevision);
     assert.equal(after.ready, false);
-    assert.ok(after.notReady.some((r) => r.startsWith('latestReadyRevision')), after.notReady.join('; '));
-    assert.ok(after.notReady.some((r) => /CONDITION_FAILED \(REVISION_FAILED: Revision 'db-00002/.test(r)), after.notReady.join('; '));
+    assert.ok(
+      after.notReady.some((r) => r.startsWith('latestReadyRevision')),
+      after.notReady.join('; '),
+    );
+    assert.ok(
+      after.notReady.some((r) => /CONDITION_FAILED \(REVISION_FAILED: Revision 'db-00002/.test(r)),
+      after.notReady.join('; '),
+    );
     assert.equal(after.conditions.find((c) => c.type === 'ConfigurationsReady')?.reason, 'HEALTH_CHECK_CONTAINER_ERROR');
     sim.clearRevisionFaults(svc('db'));
   });
@@ -140,7 +183,13 @@ describe('CloudRunAdminClient (real ServicesClient) against the fake over gRPC',
   });
 
   it('a rollout that never settles is a timeout, bounded by rolloutTimeoutMs', async () => {
-    const quick = new CloudRunAdminClient({ apiEndpoint: '127.0.0.1', port: Number(endpoint.split(':')[1]), insecure: true, pollInitialDelayMs: 25, rolloutTimeoutMs: 300 });
+    const quick = new CloudRunAdminClient({
+      apiEndpoint: '127.0.0.1',
+      port: Number(endpoint.split(':')[1]),
+      insecure: true,
+      pollInitialDelayMs: 25,
+      rolloutTimeoutMs: 300,
+    });
     try {
       sim.failRevisions(svc('queue'), 'never ready', { mode: 'stuck', count: 1 });
       const t0 = Date.now();
@@ -157,7 +206,8 @@ describe('CloudRunAdminClient (real ServicesClient) against the fake over gRPC',
 
   it('an unknown service is not_found, naming endpoint, method, resource and code', async () => {
     const err = await failsWith(client.getService(svc('nope')), 'not_found');
-    for (const part of [endpoint, 'GetService', svc('nope'), 'NOT_FOUND']) assert.ok(err.message.includes(part), `${part} missing from: ${err.message}`);
+    for (const part of [endpoint, 'GetService', svc('nope'), 'NOT_FOUND'])
+      assert.ok(err.message.includes(part), `${part} missing from: ${err.message}`);
     await failsWith(client.updateTemplateAnnotation(svc('nope'), RESTART, 'x'), 'not_found');
   });
 

@@ -14,11 +14,24 @@ const long = (n: number) => ({ low: n, high: 0, unsigned: false, toString: () =>
 /** A ready service in the grpc unary shape (int64 strings, enum names). */
 function ready(over: Partial<RawService> = {}): RawService {
   return {
-    name: NAME, uid: 'u-1', uri: 'https://web.run.app', etag: '"e1"', generation: '3', observedGeneration: '3', reconciling: false,
-    latestCreatedRevision: REV1, latestReadyRevision: REV1,
-    terminalCondition: { type: 'Ready', state: 'CONDITION_SUCCEEDED', message: '', lastTransitionTime: { seconds: '1735732800', nanos: 250_000_000 } },
+    name: NAME,
+    uid: 'u-1',
+    uri: 'https://web.run.app',
+    etag: '"e1"',
+    generation: '3',
+    observedGeneration: '3',
+    reconciling: false,
+    latestCreatedRevision: REV1,
+    latestReadyRevision: REV1,
+    terminalCondition: {
+      type: 'Ready',
+      state: 'CONDITION_SUCCEEDED',
+      message: '',
+      lastTransitionTime: { seconds: '1735732800', nanos: 250_000_000 },
+    },
     conditions: [{ type: 'RoutesReady', state: 'CONDITION_SUCCEEDED' }],
-    annotations: { a: 'b' }, template: { annotations: { t: 'u' }, containers: [{ name: 'app', image: 'img:1' }] },
+    annotations: { a: 'b' },
+    template: { annotations: { t: 'u' }, containers: [{ name: 'app', image: 'img:1' }] },
     updateTime: { seconds: '1735732800', nanos: 0 },
     ...over,
   };
@@ -45,7 +58,12 @@ describe('toCloudRunService', () => {
 
   it('maps the LRO shape: Long int64s and numeric enums', () => {
     // What gax's LRO decoder (protobufjs decode) yields: Long objects and enum numbers.
-    const lro = { ...ready(), generation: long(4), observedGeneration: long(4), terminalCondition: { type: 'Ready', state: 3, revisionReason: 6, reason: 0 } };
+    const lro = {
+      ...ready(),
+      generation: long(4),
+      observedGeneration: long(4),
+      terminalCondition: { type: 'Ready', state: 3, revisionReason: 6, reason: 0 },
+    };
     const s = toCloudRunService(lro as unknown as RawService);
     assert.equal(s.generation, 4);
     assert.equal(s.terminalCondition?.state, 'CONDITION_FAILED');
@@ -56,7 +74,10 @@ describe('toCloudRunService', () => {
   const notReadyCases: Record<string, { over: Partial<RawService>; want: RegExp }> = {
     'a rollout in progress': { over: { reconciling: true }, want: /reconciling/ },
     'observedGeneration behind generation': { over: { generation: '4' }, want: /observedGeneration 3 lags generation 4/ },
-    'latest created revision not ready': { over: { latestCreatedRevision: REV2 }, want: /latestReadyRevision ".*web-00001-abc" is not latestCreatedRevision ".*web-00002-xyz"/ },
+    'latest created revision not ready': {
+      over: { latestCreatedRevision: REV2 },
+      want: /latestReadyRevision ".*web-00001-abc" is not latestCreatedRevision ".*web-00002-xyz"/,
+    },
     'terminal condition failed, with reason and message': {
       over: { terminalCondition: { type: 'Ready', state: 'CONDITION_FAILED', reason: 'REVISION_FAILED', message: 'boom' } },
       want: /terminal condition Ready is CONDITION_FAILED \(REVISION_FAILED: boom\)/,
@@ -79,11 +100,17 @@ describe('toCloudRunService', () => {
     'no template': { raw: ready({ template: null }), want: /no template/ },
     'a negative generation': { raw: ready({ generation: '-1' }), want: /generation is not a non-negative int64/ },
     'a non-numeric generation': { raw: ready({ generation: 'x' }), want: /generation/ },
-    'a label that is not a string': { raw: ready({ labels: { team: 3 } as unknown as Record<string, string> }), want: /labels\[team\] is not a string/ },
+    'a label that is not a string': {
+      raw: ready({ labels: { team: 3 } as unknown as Record<string, string> }),
+      want: /labels\[team\] is not a string/,
+    },
   };
   for (const [name, { raw, want }] of Object.entries(malformedCases)) {
     it(`malformed: ${name}`, () => {
-      assert.throws(() => toCloudRunService(raw), (e: unknown) => e instanceof MalformedServiceError && want.test(e.message));
+      assert.throws(
+        () => toCloudRunService(raw),
+        (e: unknown) => e instanceof MalformedServiceError && want.test(e.message),
+      );
     });
   }
 });

@@ -39,7 +39,11 @@ async function cannedServer(routes: Record<string, { status?: number; body: stri
 
 function closeServer(server: Server): Promise<void> {
   server.closeAllConnections();
-  return new Promise((resolve) => server.close(() => { resolve(); }));
+  return new Promise((resolve) =>
+    server.close(() => {
+      resolve();
+    }),
+  );
 }
 
 describe('EnvoyAdminHttp against the simulated Envoy admin server', () => {
@@ -63,8 +67,13 @@ describe('EnvoyAdminHttp against the simulated Envoy admin server', () => {
     const certs = await admin.readCerts(sim.adminUrl(WEB));
     const served = world.envoy(WEB).served;
     assert.equal(certs.kind, 'envoy.certs');
-    assert.deepEqual(certs.chain, [{ serialNumber: served?.serialHex, uriSans: ['spiffe://example.org/ns/shop/sa/web'], validFromMs: T0, expiresAtMs: T0 + 10_000 }]);
-    assert.deepEqual(certs.caCerts.map((c) => c.serialNumber), [world.ca.cert.serialHex]);
+    assert.deepEqual(certs.chain, [
+      { serialNumber: served?.serialHex, uriSans: ['spiffe://example.org/ns/shop/sa/web'], validFromMs: T0, expiresAtMs: T0 + 10_000 },
+    ]);
+    assert.deepEqual(
+      certs.caCerts.map((c) => c.serialNumber),
+      [world.ca.cert.serialHex],
+    );
     assert.deepEqual(certs.caCerts[0]?.uriSans, ['spiffe://example.org']);
   });
 
@@ -101,7 +110,11 @@ describe('EnvoyAdminHttp against the simulated Envoy admin server', () => {
   });
 
   it('an unknown workload is a 404 naming the URL', async () => {
-    const err = await rejectsWith(admin.readCerts(sim.adminUrl('shop/ghost-0')), /shop%2Fghost-0\/certs: HTTP 404/, /no simulated envoy for workload "shop\/ghost-0"/);
+    const err = await rejectsWith(
+      admin.readCerts(sim.adminUrl('shop/ghost-0')),
+      /shop%2Fghost-0\/certs: HTTP 404/,
+      /no simulated envoy for workload "shop\/ghost-0"/,
+    );
     assert.equal(err.status, 404);
   });
 
@@ -116,7 +129,7 @@ describe('EnvoyAdminHttp against the simulated Envoy admin server', () => {
     assert.doesNotMatch(stats, /handshake/);
   });
 
-  it('readServerInfo exposes node.metadata: the simulated Envoy carries the simulated fleet\'s marker', async () => {
+  it("readServerInfo exposes node.metadata: the simulated Envoy carries the simulated fleet's marker", async () => {
     const info = await admin.readServerInfo(sim.adminUrl(WEB));
     assert.equal(info.state, 'LIVE');
     assert.equal(info.nodeMetadata['spire-healer.io/simulated'], 'true');
@@ -125,7 +138,14 @@ describe('EnvoyAdminHttp against the simulated Envoy admin server', () => {
 
 describe('EnvoyAdminHttp failures', () => {
   const admin = new EnvoyAdminHttp({ timeoutMs: 300 });
-  const leaf = { path: '<inline>', serial_number: 'ABCDEF01', subject_alt_names: [{ uri: 'spiffe://example.org/a' }], days_until_expiration: '0', valid_from: '2025-01-01T12:00:00Z', expiration_time: '2025-01-01T12:00:10Z' };
+  const leaf = {
+    path: '<inline>',
+    serial_number: 'ABCDEF01',
+    subject_alt_names: [{ uri: 'spiffe://example.org/a' }],
+    days_until_expiration: '0',
+    valid_from: '2025-01-01T12:00:00Z',
+    expiration_time: '2025-01-01T12:00:10Z',
+  };
   let canned: { server: Server; base: string };
 
   before(async () => {
@@ -139,7 +159,17 @@ describe('EnvoyAdminHttp failures', () => {
       '/no-certificates/certs': { body: '{}' },
       '/hang/certs': { body: 'HANG' },
       '/busy/quitquitquit': { status: 500, body: 'boom' },
-      '/meta/server_info': { body: JSON.stringify({ state: 'LIVE', uptime_current_epoch: '12s', version: 'abc/1.31.2', node: { id: 'x', metadata: { team: 'pay', 'spire-healer.io/simulated': 'false', n: 3, on: true, nested: { a: 'b' }, list: ['c'], nil: null } } }) },
+      '/meta/server_info': {
+        body: JSON.stringify({
+          state: 'LIVE',
+          uptime_current_epoch: '12s',
+          version: 'abc/1.31.2',
+          node: {
+            id: 'x',
+            metadata: { team: 'pay', 'spire-healer.io/simulated': 'false', n: 3, on: true, nested: { a: 'b' }, list: ['c'], nil: null },
+          },
+        }),
+      },
       '/no-node/server_info': { body: JSON.stringify({ state: 'DRAINING' }) },
       '/no-metadata/server_info': { body: JSON.stringify({ state: 'LIVE', node: { id: 'x' } }) },
       '/garbage-node/server_info': { body: JSON.stringify({ state: 'LIVE', node: 'envoy' }) },
@@ -161,14 +191,22 @@ describe('EnvoyAdminHttp failures', () => {
   });
 
   it('a wrong field type names the field path', async () => {
-    await rejectsWith(admin.readCerts(`${canned.base}/wrong-types`), /certificates\[0\]\.cert_chain\[0\]\.expiration_time: expected RFC3339 string/);
-    await rejectsWith(admin.readCerts(`${canned.base}/numeric-serial`), /certificates\[0\]\.cert_chain\[0\]\.serial_number: expected hex string/);
+    await rejectsWith(
+      admin.readCerts(`${canned.base}/wrong-types`),
+      /certificates\[0\]\.cert_chain\[0\]\.expiration_time: expected RFC3339 string/,
+    );
+    await rejectsWith(
+      admin.readCerts(`${canned.base}/numeric-serial`),
+      /certificates\[0\]\.cert_chain\[0\]\.serial_number: expected hex string/,
+    );
     await rejectsWith(admin.readCerts(`${canned.base}/not-object`), /invalid \/certs payload: \(root\): expected a JSON object/);
   });
 
   it('missing or empty chains are allowed; the chain and CA come from the first context with a chain', async () => {
     const certs = await admin.readCerts(`${canned.base}/empty-contexts`);
-    assert.deepEqual(certs.chain, [{ serialNumber: 'abcdef01', uriSans: ['spiffe://example.org/a'], validFromMs: T0, expiresAtMs: T0 + 10_000 }]);
+    assert.deepEqual(certs.chain, [
+      { serialNumber: 'abcdef01', uriSans: ['spiffe://example.org/a'], validFromMs: T0, expiresAtMs: T0 + 10_000 },
+    ]);
     assert.deepEqual(certs.caCerts, [], 'the CA of the context that has the chain (empty), not of another context');
     assert.deepEqual(await admin.readCerts(`${canned.base}/no-certificates`), { kind: 'envoy.certs', chain: [], caCerts: [] });
   });
@@ -176,7 +214,10 @@ describe('EnvoyAdminHttp failures', () => {
   it('a closed port is ECONNREFUSED naming the URL', async () => {
     const closed = await cannedServer({});
     await closeServer(closed.server);
-    const err = await rejectsWith(admin.readCerts(closed.base), new RegExp(`^${closed.base.replace(/\./g, '\\.')}/certs: GET failed: ECONNREFUSED`));
+    const err = await rejectsWith(
+      admin.readCerts(closed.base),
+      new RegExp(`^${closed.base.replace(/\./g, '\\.')}/certs: GET failed: ECONNREFUSED`),
+    );
     assert.equal(err.failure, 'unreachable');
   });
 
@@ -188,9 +229,18 @@ describe('EnvoyAdminHttp failures', () => {
   });
 
   it('server_info: node.metadata keeps string values only; no node, no metadata or garbage there is an empty map, never an error', async () => {
-    assert.deepEqual(await admin.readServerInfo(`${canned.base}/meta`),
-      { state: 'LIVE', uptimeSeconds: 12, version: 'abc/1.31.2', nodeMetadata: { team: 'pay', 'spire-healer.io/simulated': 'false' } });
-    assert.deepEqual(await admin.readServerInfo(`${canned.base}/no-node`), { state: 'DRAINING', uptimeSeconds: 0, version: '', nodeMetadata: {} });
+    assert.deepEqual(await admin.readServerInfo(`${canned.base}/meta`), {
+      state: 'LIVE',
+      uptimeSeconds: 12,
+      version: 'abc/1.31.2',
+      nodeMetadata: { team: 'pay', 'spire-healer.io/simulated': 'false' },
+    });
+    assert.deepEqual(await admin.readServerInfo(`${canned.base}/no-node`), {
+      state: 'DRAINING',
+      uptimeSeconds: 0,
+      version: '',
+      nodeMetadata: {},
+    });
     for (const path of ['no-metadata', 'garbage-node', 'garbage-metadata', 'null-metadata']) {
       assert.deepEqual((await admin.readServerInfo(`${canned.base}/${path}`)).nodeMetadata, {}, path);
     }

@@ -24,10 +24,19 @@ describe('reduceEnvoyStats (pure)', () => {
       ['cluster.spire_agent.upstream_cx_active', 1],
     ]);
     const web = d.sds.find((s) => s.secret === 'spiffe_//example.org/ns/shop/sa/web');
-    assert.deepEqual(web, { secret: 'spiffe_//example.org/ns/shop/sa/web', updateSuccess: 7, updateRejected: 2, updateFailure: 0, initFetchTimeout: 0, keyRotationFailed: 0, updateTimeMs: 1_795_000_000_000 });
+    assert.deepEqual(web, {
+      secret: 'spiffe_//example.org/ns/shop/sa/web',
+      updateSuccess: 7,
+      updateRejected: 2,
+      updateFailure: 0,
+      initFetchTimeout: 0,
+      keyRotationFailed: 0,
+      updateTimeMs: 1_795_000_000_000,
+    });
     assert.equal(d.sds.find((s) => s.secret === 'ROOTCA')?.initFetchTimeout, 1);
     assert.deepEqual(d.ssl.map((s) => [s.scope, s.handshake, s.failVerifyError, s.failVerifySan]).sort(), [
-      ['cluster.outbound_api', 0, 0, 1], ['listener.0.0.0.0_15001', 100, 3, 0],
+      ['cluster.outbound_api', 0, 0, 1],
+      ['listener.0.0.0.0_15001', 100, 3, 0],
     ]);
     assert.equal(d.secretsNotReady, 5);
     assert.equal(d.serverState, 0);
@@ -35,8 +44,13 @@ describe('reduceEnvoyStats (pure)', () => {
 
   it('the audited state ignores handshakes but changes with failure counters', () => {
     const obs = (handshake: number, verify: number): Observation => ({
-      subject: 's', source: 'envoy.stats', observedAt: 0,
-      data: reduceEnvoyStats([['listener.x.ssl.handshake', handshake], ['listener.x.ssl.fail_verify_error', verify]]),
+      subject: 's',
+      source: 'envoy.stats',
+      observedAt: 0,
+      data: reduceEnvoyStats([
+        ['listener.x.ssl.handshake', handshake],
+        ['listener.x.ssl.fail_verify_error', verify],
+      ]),
     });
     assert.equal(observationStateKey(obs(1, 0)), observationStateKey(obs(500, 0)));
     assert.notEqual(observationStateKey(obs(1, 0)), observationStateKey(obs(1, 1)));
@@ -50,11 +64,18 @@ describe('EnvoyAdminHttp /stats, /ready, /server_info against the simulated Envo
   const envoy = new EnvoyAdminHttp({ timeoutMs: 1_000 });
   before(async () => {
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: 10_000, envoyRestartMs: 500, now: () => now });
-    await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop' });
+    await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+    });
     server = new SimEnvoyAdminServer(world);
     await server.start(0);
   });
-  after(async () => { await server.close(); });
+  after(async () => {
+    await server.close();
+  });
 
   it('reads the SDS counters of the workload SVID and the bundle, and the TLS scopes', async () => {
     const s = await envoy.readStats(server.adminUrl('shop/web-0'));
@@ -98,7 +119,11 @@ describe('EnvoyAdminHttp /stats and /server_info with bad payloads', () => {
   });
   after(async () => {
     srv.closeAllConnections();
-    await new Promise<void>((r) => srv.close(() => { r(); }));
+    await new Promise<void>((r) =>
+      srv.close(() => {
+        r();
+      }),
+    );
   });
 
   it('text readouts (string values) are ignored, not fatal', async () => {
@@ -106,10 +131,17 @@ describe('EnvoyAdminHttp /stats and /server_info with bad payloads', () => {
     assert.equal(s.serverState, null);
   });
   it('a wrong shape names the field', async () => {
-    await assert.rejects(envoy().readStats(`${base}/b`), (e: unknown) => e instanceof EnvoyAdminError && /\/stats\?format=json: invalid \/stats payload: stats: expected array/.test(e.message));
+    await assert.rejects(
+      envoy().readStats(`${base}/b`),
+      (e: unknown) =>
+        e instanceof EnvoyAdminError && /\/stats\?format=json: invalid \/stats payload: stats: expected array/.test(e.message),
+    );
   });
   it('text where JSON was asked is invalid JSON naming the endpoint', async () => {
-    await assert.rejects(envoy().readStats(`${base}/c`), (e: unknown) => e instanceof EnvoyAdminError && e.failure === 'malformed' && /invalid JSON/.test(e.message));
+    await assert.rejects(
+      envoy().readStats(`${base}/c`),
+      (e: unknown) => e instanceof EnvoyAdminError && e.failure === 'malformed' && /invalid JSON/.test(e.message),
+    );
   });
   it('an unknown server state names the field', async () => {
     await assert.rejects(envoy().readServerInfo(`${base}/d`), /state: expected LIVE\|DRAINING/);

@@ -17,24 +17,39 @@ function observe(adapter: KubernetesInventory) {
   const snapshots: KubeInventory[] = [];
   const errors: { failure: KubeFailure; retryInMs: number | null }[] = [];
   const watch: KubeInventoryWatch = adapter.watchInventory({
-    onSnapshot: (inv) => { snapshots.push(inv); },
-    onError: (failure, retryInMs) => { errors.push({ failure, retryInMs }); },
+    onSnapshot: (inv) => {
+      snapshots.push(inv);
+    },
+    onError: (failure, retryInMs) => {
+      errors.push({ failure, retryInMs });
+    },
   });
   const until = async <T>(what: string, probe: () => T | undefined, timeoutMs = 5000): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const v = probe();
       if (v !== undefined) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; errors: ${errors.map((e) => e.failure.message).join(' | ')}`);
+      if (Date.now() > deadline)
+        throw new Error(`timed out waiting for ${what}; errors: ${errors.map((e) => e.failure.message).join(' | ')}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   };
   const snapshot = (what: string, pred: (inv: KubeInventory) => boolean, timeoutMs?: number): Promise<KubeInventory> =>
-    until(what, () => { const s = snapshots.at(-1); return s !== undefined && pred(s) ? s : undefined; }, timeoutMs);
+    until(
+      what,
+      () => {
+        const s = snapshots.at(-1);
+        return s !== undefined && pred(s) ? s : undefined;
+      },
+      timeoutMs,
+    );
   return { snapshots, errors, watch, until, snapshot };
 }
 
-const hasPod = (id: string) => (inv: KubeInventory): boolean => inv.workloads.some((w) => w.id === id);
+const hasPod =
+  (id: string) =>
+  (inv: KubeInventory): boolean =>
+    inv.workloads.some((w) => w.id === id);
 
 describe('KubernetesInventory against the fake API server', () => {
   let store: KubeStore;
@@ -48,36 +63,109 @@ describe('KubernetesInventory against the fake API server', () => {
     caSerials = [ca1.cert.serialHex, ca2.cert.serialHex];
     store = new KubeStore({ retainedChanges: 100 });
     seedKubernetes(store, {
-      nodes: ['node-a', 'node-b'], spireNamespace: 'spire', bundlePem: ca1.cert.pem + ca2.cert.pem,
-      agents: [{ node: 'node-b', podName: 'spire-agent-b' }, { node: 'node-a', podName: 'spire-agent-a', annotations: { note: 'x' } }],
+      nodes: ['node-a', 'node-b'],
+      spireNamespace: 'spire',
+      bundlePem: ca1.cert.pem + ca2.cert.pem,
+      agents: [
+        { node: 'node-b', podName: 'spire-agent-b' },
+        { node: 'node-a', podName: 'spire-agent-a', annotations: { note: 'x' } },
+      ],
       workloads: [
-        { id: 'shop/web-1', namespace: 'shop', podName: 'web-1', node: 'node-a', serviceAccount: 'web', owner: { kind: 'Deployment', name: 'web' },
-          spiffeId: 'spiffe://example.org/ns/shop/sa/web', envoyAdminUrl: 'http://127.0.0.1:9000/envoy/shop/web-1' },
-        { id: 'shop/db-0', namespace: 'shop', podName: 'db-0', node: 'node-b', serviceAccount: 'db', owner: { kind: 'StatefulSet', name: 'db' }, spiffeId: 'spiffe://example.org/db' },
-        { id: 'mesh/gw-x', namespace: 'mesh', podName: 'gw-x', node: 'node-a', serviceAccount: 'gw', owner: { kind: 'DaemonSet', name: 'gw' }, spiffeId: 'spiffe://example.org/gw' },
+        {
+          id: 'shop/web-1',
+          namespace: 'shop',
+          podName: 'web-1',
+          node: 'node-a',
+          serviceAccount: 'web',
+          owner: { kind: 'Deployment', name: 'web' },
+          spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+          envoyAdminUrl: 'http://127.0.0.1:9000/envoy/shop/web-1',
+        },
+        {
+          id: 'shop/db-0',
+          namespace: 'shop',
+          podName: 'db-0',
+          node: 'node-b',
+          serviceAccount: 'db',
+          owner: { kind: 'StatefulSet', name: 'db' },
+          spiffeId: 'spiffe://example.org/db',
+        },
+        {
+          id: 'mesh/gw-x',
+          namespace: 'mesh',
+          podName: 'gw-x',
+          node: 'node-a',
+          serviceAccount: 'gw',
+          owner: { kind: 'DaemonSet', name: 'gw' },
+          spiffeId: 'spiffe://example.org/gw',
+        },
       ],
     });
     // A bare pod without annotations or a named admin port, one with a port annotation, and one without Envoy.
-    const bare = buildPod({ namespace: 'misc', name: 'bare', node: 'node-a', serviceAccount: 'lonely', labels: {}, annotations: {}, owner: undefined,
-      containers: [{ name: 'envoy', image: 'envoyproxy/envoy:v1.31.2' }], podIP: '10.9.9.9', startedAt: '2025-01-01T00:00:00Z' });
+    const bare = buildPod({
+      namespace: 'misc',
+      name: 'bare',
+      node: 'node-a',
+      serviceAccount: 'lonely',
+      labels: {},
+      annotations: {},
+      owner: undefined,
+      containers: [{ name: 'envoy', image: 'envoyproxy/envoy:v1.31.2' }],
+      podIP: '10.9.9.9',
+      startedAt: '2025-01-01T00:00:00Z',
+    });
     store.create('pods', bare);
-    store.create('pods', buildPod({ namespace: 'misc', name: 'ported', node: 'node-b', serviceAccount: 's', labels: {},
-      annotations: { 'spire-healer.io/envoy-admin-port': '15000' }, owner: undefined, containers: workloadContainers('p'), podIP: '10.9.9.8', startedAt: '2025-01-01T00:00:00Z' }));
-    store.create('pods', buildPod({ namespace: 'misc', name: 'no-envoy', node: 'node-b', serviceAccount: 's', labels: {}, annotations: {}, owner: undefined,
-      containers: [{ name: 'app', image: 'nginx' }], podIP: '10.9.9.7', startedAt: '2025-01-01T00:00:00Z' }));
+    store.create(
+      'pods',
+      buildPod({
+        namespace: 'misc',
+        name: 'ported',
+        node: 'node-b',
+        serviceAccount: 's',
+        labels: {},
+        annotations: { 'spire-healer.io/envoy-admin-port': '15000' },
+        owner: undefined,
+        containers: workloadContainers('p'),
+        podIP: '10.9.9.8',
+        startedAt: '2025-01-01T00:00:00Z',
+      }),
+    );
+    store.create(
+      'pods',
+      buildPod({
+        namespace: 'misc',
+        name: 'no-envoy',
+        node: 'node-b',
+        serviceAccount: 's',
+        labels: {},
+        annotations: {},
+        owner: undefined,
+        containers: [{ name: 'app', image: 'nginx' }],
+        podIP: '10.9.9.7',
+        startedAt: '2025-01-01T00:00:00Z',
+      }),
+    );
     server = new FakeKubeApiServer(store);
     const { url } = await server.start();
     adapter = new KubernetesInventory({
-      connection: { kind: 'server', server: url }, trustDomain: TD, snapshotThrottleMs: 20, backoff: { initialMs: 50, maxMs: 400 },
+      connection: { kind: 'server', server: url },
+      trustDomain: TD,
+      snapshotThrottleMs: 20,
+      backoff: { initialMs: 50, maxMs: 400 },
     });
   });
-  after(async () => { await server.close(); });
+  after(async () => {
+    await server.close();
+  });
 
   it('emits an initial snapshot: owners through ReplicaSets, admin URL rules, SPIFFE IDs, agents per node, bundle, controllers', async () => {
     const o = observe(adapter);
     try {
       const inv = await o.snapshot('initial snapshot', () => true);
-      assert.deepEqual(inv.workloads.map((w) => w.id), ['mesh/gw-x', 'misc/bare', 'misc/ported', 'shop/db-0', 'shop/web-1']);
+      assert.deepEqual(
+        inv.workloads.map((w) => w.id),
+        ['mesh/gw-x', 'misc/bare', 'misc/ported', 'shop/db-0', 'shop/web-1'],
+      );
       const byId = new Map(inv.workloads.map((w) => [w.id, w]));
       assert.deepEqual(byId.get('shop/web-1')?.owner, { kind: 'Deployment', name: 'web' });
       assert.deepEqual(byId.get('shop/db-0')?.owner, { kind: 'StatefulSet', name: 'db' });
@@ -93,14 +181,25 @@ describe('KubernetesInventory against the fake API server', () => {
       assert.equal(byId.get('shop/web-1')?.node, 'node-a');
       assert.equal(byId.get('shop/web-1')?.ready, true);
       assert.equal(byId.get('shop/web-1')?.phase, 'Running');
-      assert.deepEqual(inv.agents.map((a) => [a.node, a.name, a.ready]), [['node-a', 'spire-agent-a', true], ['node-b', 'spire-agent-b', true]]);
+      assert.deepEqual(
+        inv.agents.map((a) => [a.node, a.name, a.ready]),
+        [
+          ['node-a', 'spire-agent-a', true],
+          ['node-b', 'spire-agent-b', true],
+        ],
+      );
       assert.deepEqual(inv.agents[0]?.annotations, { note: 'x' });
-      assert.deepEqual(inv.bundle?.certificates.map((c) => c.serialHex), caSerials);
+      assert.deepEqual(
+        inv.bundle?.certificates.map((c) => c.serialHex),
+        caSerials,
+      );
       assert.deepEqual(inv.bundle.problems, []);
       assert.equal(inv.bundle.certificates[0]?.isCa, true);
       assert.match(inv.bundle.certificates[0].sha256, /^[0-9a-f]{64}$/);
-      assert.deepEqual(inv.controllers.map((c) => `${c.kind}/${c.namespace}/${c.name}`),
-        ['DaemonSet/mesh/gw', 'DaemonSet/spire/spire-agent', 'Deployment/shop/web', 'StatefulSet/shop/db']);
+      assert.deepEqual(
+        inv.controllers.map((c) => `${c.kind}/${c.namespace}/${c.name}`),
+        ['DaemonSet/mesh/gw', 'DaemonSet/spire/spire-agent', 'Deployment/shop/web', 'StatefulSet/shop/db'],
+      );
       assert.deepEqual(inv.degraded, []);
       assert.deepEqual(o.errors, []);
     } finally {
@@ -112,8 +211,21 @@ describe('KubernetesInventory against the fake API server', () => {
     const o = observe(adapter);
     try {
       await o.snapshot('initial', hasPod('shop/web-1'));
-      store.create('pods', buildPod({ namespace: 'shop', name: 'web-9', node: 'node-b', serviceAccount: 'web', labels: {}, annotations: {}, owner: undefined,
-        containers: workloadContainers('web'), podIP: '10.1.1.1', startedAt: '2025-01-01T00:00:00Z' }));
+      store.create(
+        'pods',
+        buildPod({
+          namespace: 'shop',
+          name: 'web-9',
+          node: 'node-b',
+          serviceAccount: 'web',
+          labels: {},
+          annotations: {},
+          owner: undefined,
+          containers: workloadContainers('web'),
+          podIP: '10.1.1.1',
+          startedAt: '2025-01-01T00:00:00Z',
+        }),
+      );
       await o.snapshot('web-9 added', hasPod('shop/web-9'));
       store.delete('pods', 'shop', 'web-9');
       await o.snapshot('web-9 deleted', (inv) => !hasPod('shop/web-9')(inv));
@@ -121,8 +233,21 @@ describe('KubernetesInventory against the fake API server', () => {
       await o.until('all six watches open', () => (server.openWatches >= 6 ? true : undefined));
       assert.ok(server.faults.closeWatches() >= 6, 'every informer had a watch open');
       await o.until('watches reopened', () => (server.openWatches >= 6 ? true : undefined));
-      store.create('pods', buildPod({ namespace: 'shop', name: 'web-10', node: 'node-b', serviceAccount: 'web', labels: {}, annotations: {}, owner: undefined,
-        containers: workloadContainers('web'), podIP: '10.1.1.2', startedAt: '2025-01-01T00:00:00Z' }));
+      store.create(
+        'pods',
+        buildPod({
+          namespace: 'shop',
+          name: 'web-10',
+          node: 'node-b',
+          serviceAccount: 'web',
+          labels: {},
+          annotations: {},
+          owner: undefined,
+          containers: workloadContainers('web'),
+          podIP: '10.1.1.2',
+          startedAt: '2025-01-01T00:00:00Z',
+        }),
+      );
       await o.snapshot('web-10 after resume', hasPod('shop/web-10'));
       store.delete('pods', 'shop', 'web-10');
       await o.snapshot('web-10 gone', (inv) => !hasPod('shop/web-10')(inv));
@@ -140,8 +265,21 @@ describe('KubernetesInventory against the fake API server', () => {
       server.faults.expireNextWatches('pods', 1);
       server.faults.closeWatches();
       // While the pods informer is re-listing, one pod appears and the history is compacted.
-      store.create('pods', buildPod({ namespace: 'shop', name: 'late', node: 'node-a', serviceAccount: 'web', labels: {}, annotations: {}, owner: undefined,
-        containers: workloadContainers('web'), podIP: '10.1.1.3', startedAt: '2025-01-01T00:00:00Z' }));
+      store.create(
+        'pods',
+        buildPod({
+          namespace: 'shop',
+          name: 'late',
+          node: 'node-a',
+          serviceAccount: 'web',
+          labels: {},
+          annotations: {},
+          owner: undefined,
+          containers: workloadContainers('web'),
+          podIP: '10.1.1.3',
+          startedAt: '2025-01-01T00:00:00Z',
+        }),
+      );
       store.compact();
       await o.snapshot('late pod after re-list', hasPod('shop/late'));
       const lists = server.faults.requests().filter((r) => !r.watch && r.url.startsWith('/api/v1/pods')).length;
@@ -180,8 +318,21 @@ describe('KubernetesInventory against the fake API server', () => {
       await o.until('watch error', () => (o.errors.length > before ? true : undefined));
       assert.match(o.errors[before]?.failure.message ?? '', /watch pods/);
       assert.equal(o.errors[before]?.failure.httpStatus, 500);
-      store.create('pods', buildPod({ namespace: 'shop', name: 'after-500', node: 'node-a', serviceAccount: 'web', labels: {}, annotations: {}, owner: undefined,
-        containers: workloadContainers('web'), podIP: '10.1.1.4', startedAt: '2025-01-01T00:00:00Z' }));
+      store.create(
+        'pods',
+        buildPod({
+          namespace: 'shop',
+          name: 'after-500',
+          node: 'node-a',
+          serviceAccount: 'web',
+          labels: {},
+          annotations: {},
+          owner: undefined,
+          containers: workloadContainers('web'),
+          podIP: '10.1.1.4',
+          startedAt: '2025-01-01T00:00:00Z',
+        }),
+      );
       await o.snapshot('pod after watch 500', hasPod('shop/after-500'));
       store.delete('pods', 'shop', 'after-500');
     } finally {
@@ -205,18 +356,28 @@ describe('KubernetesInventory against the fake API server', () => {
       const s = createServer();
       s.listen(0, '127.0.0.1', () => {
         const p = (s.address() as { port: number }).port;
-        s.close(() => { resolve(p); });
+        s.close(() => {
+          resolve(p);
+        });
       });
     });
-    const dead = new KubernetesInventory({ connection: { kind: 'server', server: `http://127.0.0.1:${port}` }, backoff: { initialMs: 20, maxMs: 80 } });
+    const dead = new KubernetesInventory({
+      connection: { kind: 'server', server: `http://127.0.0.1:${port}` },
+      backoff: { initialMs: 20, maxMs: 80 },
+    });
     const d = observe(dead);
     try {
-      await d.until('repeated errors', () => (d.errors.filter((e) => e.failure.resource === 'pods (/api/v1/pods)').length >= 4 ? true : undefined));
+      await d.until('repeated errors', () =>
+        d.errors.filter((e) => e.failure.resource === 'pods (/api/v1/pods)').length >= 4 ? true : undefined,
+      );
       const pods = d.errors.filter((e) => e.failure.resource === 'pods (/api/v1/pods)');
       assert.equal(pods[0]?.failure.code, 'network');
       assert.equal(pods[0].failure.retryable, true);
       assert.match(pods[0].failure.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
-      assert.ok(pods.every((e) => (e.retryInMs ?? Infinity) <= 80 * 1.2 + 1), 'backoff capped');
+      assert.ok(
+        pods.every((e) => (e.retryInMs ?? Infinity) <= 80 * 1.2 + 1),
+        'backoff capped',
+      );
       assert.equal(d.snapshots.length, 0, 'no snapshot before everything was listed');
     } finally {
       await d.watch.close();
@@ -229,7 +390,10 @@ describe('KubernetesInventory against the fake API server', () => {
       await o.snapshot('initial', (inv) => inv.bundle !== null);
       const cm = store.get('configmaps', 'spire', 'spire-bundle');
       assert.ok(cm);
-      store.update('configmaps', { ...cm, data: { 'bundle.crt': '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n' } });
+      store.update('configmaps', {
+        ...cm,
+        data: { 'bundle.crt': '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n' },
+      });
       const inv = await o.snapshot('bad bundle', (s) => (s.bundle?.problems.length ?? 0) > 0);
       assert.equal(inv.bundle?.certificates.length, 0);
       assert.match(inv.bundle.problems[0] ?? '', /ConfigMap spire\/spire-bundle key bundle\.crt: certificate #1 is not valid X\.509/);
@@ -240,8 +404,9 @@ describe('KubernetesInventory against the fake API server', () => {
     } finally {
       await o.watch.close();
     }
-    assert.deepEqual(parseTrustBundle({ namespace: 'spire', name: 'b', resourceVersion: '1', data: {} }, 'bundle.crt').problems,
-      ['ConfigMap spire/b has no key bundle.crt']);
+    assert.deepEqual(parseTrustBundle({ namespace: 'spire', name: 'b', resourceVersion: '1', data: {} }, 'bundle.crt').problems, [
+      'ConfigMap spire/b has no key bundle.crt',
+    ]);
   });
 
   it('restartRollout sends the kubectl rollout restart patch; deletePod deletes; failures carry a KubeFailure', async () => {
@@ -251,7 +416,10 @@ describe('KubernetesInventory against the fake API server', () => {
     const annotations = (after?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations;
     assert.equal(annotations?.['kubectl.kubernetes.io/restartedAt'], '2025-01-02T03:04:05Z');
     assert.equal(after?.metadata.generation, (before?.metadata.generation ?? 0) + 1);
-    const patch = server.faults.requests().filter((r) => r.method === 'PATCH').at(-1);
+    const patch = server.faults
+      .requests()
+      .filter((r) => r.method === 'PATCH')
+      .at(-1);
     assert.match(patch?.url ?? '', /^\/apis\/apps\/v1\/namespaces\/shop\/deployments\/web/);
 
     await adapter.restartRollout('StatefulSet', 'shop', 'db', new Date());

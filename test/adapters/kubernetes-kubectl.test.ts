@@ -13,7 +13,10 @@ import { FakeKubeApiServer } from '../../src/sim/k8s/k8s-api-server.js';
 import { seedKubernetes } from '../../src/sim/k8s/k8s-seed.js';
 import { KubeStore } from '../../src/sim/k8s/k8s-store.js';
 
-const KUBECTL = (process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'kubectl')).find((p) => existsSync(p));
+const KUBECTL = (process.env.PATH ?? '')
+  .split(delimiter)
+  .map((d) => join(d, 'kubectl'))
+  .find((p) => existsSync(p));
 const BUNDLE = '-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n';
 
 describe('kubectl against the fake API server', { skip: KUBECTL === undefined ? 'kubectl is not on PATH' : false }, () => {
@@ -24,20 +27,43 @@ describe('kubectl against the fake API server', { skip: KUBECTL === undefined ? 
   /** Runs kubectl isolated from any real cluster (KUBECONFIG=/dev/null, temp HOME and cache). */
   const kubectl = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
-      execFile(KUBECTL ?? 'kubectl', ['--server', server.url, '--request-timeout=10s', '--cache-dir', join(home, 'cache'), ...args],
+      execFile(
+        KUBECTL ?? 'kubectl',
+        ['--server', server.url, '--request-timeout=10s', '--cache-dir', join(home, 'cache'), ...args],
         { env: { PATH: process.env.PATH ?? '', HOME: home, KUBECONFIG: '/dev/null' }, timeout: 30_000, maxBuffer: 64 * 1024 * 1024 },
-        (err, stdout, stderr) => { resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }); });
+        (err, stdout, stderr) => {
+          resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+        },
+      );
     });
 
   before(async () => {
     home = mkdtempSync(join(tmpdir(), 'kubectl-home-'));
     store = new KubeStore();
     seedKubernetes(store, {
-      nodes: ['node-a'], spireNamespace: 'spire', bundlePem: BUNDLE,
+      nodes: ['node-a'],
+      spireNamespace: 'spire',
+      bundlePem: BUNDLE,
       agents: [{ node: 'node-a', podName: 'spire-agent-a' }],
       workloads: [
-        { id: 'shop/web-1', namespace: 'shop', podName: 'web-1', node: 'node-a', serviceAccount: 'web', owner: { kind: 'Deployment', name: 'web' }, spiffeId: 'spiffe://example.org/web' },
-        { id: 'shop/web-2', namespace: 'shop', podName: 'web-2', node: 'node-a', serviceAccount: 'web', owner: { kind: 'Deployment', name: 'web' }, spiffeId: 'spiffe://example.org/web' },
+        {
+          id: 'shop/web-1',
+          namespace: 'shop',
+          podName: 'web-1',
+          node: 'node-a',
+          serviceAccount: 'web',
+          owner: { kind: 'Deployment', name: 'web' },
+          spiffeId: 'spiffe://example.org/web',
+        },
+        {
+          id: 'shop/web-2',
+          namespace: 'shop',
+          podName: 'web-2',
+          node: 'node-a',
+          serviceAccount: 'web',
+          owner: { kind: 'Deployment', name: 'web' },
+          spiffeId: 'spiffe://example.org/web',
+        },
       ],
     });
     server = new FakeKubeApiServer(store);
@@ -52,7 +78,10 @@ describe('kubectl against the fake API server', { skip: KUBECTL === undefined ? 
     const r = await kubectl('get', 'pods', '-A', '-o', 'json');
     assert.equal(r.code, 0, r.stderr);
     const list = JSON.parse(r.stdout) as { items: { metadata: { namespace: string; name: string } }[] };
-    assert.deepEqual(list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`), ['shop/web-1', 'shop/web-2', 'spire/spire-agent-a']);
+    assert.deepEqual(
+      list.items.map((p) => `${p.metadata.namespace}/${p.metadata.name}`),
+      ['shop/web-1', 'shop/web-2', 'spire/spire-agent-a'],
+    );
   });
 
   it('prints the default table and a selector-filtered list', async () => {
@@ -75,7 +104,9 @@ describe('kubectl against the fake API server', { skip: KUBECTL === undefined ? 
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /deployment.apps\/web restarted/);
     const d = store.get('deployments', 'shop', 'web');
-    const at = (d?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'];
+    const at = (d?.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations?.[
+      'kubectl.kubernetes.io/restartedAt'
+    ];
     assert.match(at ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
     assert.equal(d?.metadata.generation, before + 1);
   });

@@ -32,11 +32,32 @@ describe('KubernetesInventory remediation reads and writes against the fake API 
     prints = cas.map((c) => c.cert.x509.fingerprint256.replaceAll(':', '').toLowerCase());
     store = new KubeStore();
     seedKubernetes(store, {
-      nodes: ['node-a', 'node-b'], spireNamespace: 'spire', bundlePem: pems[0] ?? '',
-      agents: [{ node: 'node-a', podName: 'spire-agent-a', annotations: { 'spire-healer.io/agent-health-url': 'http://127.0.0.1:1' } }, { node: 'node-b', podName: 'spire-agent-b' }],
+      nodes: ['node-a', 'node-b'],
+      spireNamespace: 'spire',
+      bundlePem: pems[0] ?? '',
+      agents: [
+        { node: 'node-a', podName: 'spire-agent-a', annotations: { 'spire-healer.io/agent-health-url': 'http://127.0.0.1:1' } },
+        { node: 'node-b', podName: 'spire-agent-b' },
+      ],
       workloads: [
-        { id: 'shop/web-1', namespace: 'shop', podName: 'web-1', node: 'node-a', serviceAccount: 'web', owner: { kind: 'Deployment', name: 'web' }, spiffeId: 'spiffe://example.org/web' },
-        { id: 'shop/db-0', namespace: 'shop', podName: 'db-0', node: 'node-b', serviceAccount: 'db', owner: { kind: 'StatefulSet', name: 'db' }, spiffeId: 'spiffe://example.org/db' },
+        {
+          id: 'shop/web-1',
+          namespace: 'shop',
+          podName: 'web-1',
+          node: 'node-a',
+          serviceAccount: 'web',
+          owner: { kind: 'Deployment', name: 'web' },
+          spiffeId: 'spiffe://example.org/web',
+        },
+        {
+          id: 'shop/db-0',
+          namespace: 'shop',
+          podName: 'db-0',
+          node: 'node-b',
+          serviceAccount: 'db',
+          owner: { kind: 'StatefulSet', name: 'db' },
+          spiffeId: 'spiffe://example.org/db',
+        },
       ],
     });
     server = new FakeKubeApiServer(store, {
@@ -45,7 +66,9 @@ describe('KubernetesInventory remediation reads and writes against the fake API 
     const { url } = await server.start();
     adapter = new KubernetesInventory({ connection: { kind: 'server', server: url }, instance: 'healer-0' });
   });
-  after(async () => { await server.close(); });
+  after(async () => {
+    await server.close();
+  });
 
   it('reads a pod with its top owner through the ReplicaSet, and null for a missing one', async () => {
     const pod = await adapter.getPod('shop', 'web-1');
@@ -77,7 +100,10 @@ describe('KubernetesInventory remediation reads and writes against the fake API 
     store.update('deployments', { ...d, spec: { ...(d.spec as object), paused: true } });
     try {
       assert.equal((await adapter.getController('Deployment', 'shop', 'web'))?.paused, true);
-      await assert.rejects(adapter.restartRollout('Deployment', 'shop', 'web', new Date()), (e: unknown) => failureCode(e) === 'invalid' && /paused/.test(String(e)));
+      await assert.rejects(
+        adapter.restartRollout('Deployment', 'shop', 'web', new Date()),
+        (e: unknown) => failureCode(e) === 'invalid' && /paused/.test(String(e)),
+      );
     } finally {
       const cur = store.get('deployments', 'shop', 'web');
       assert.ok(cur);
@@ -89,7 +115,10 @@ describe('KubernetesInventory remediation reads and writes against the fake API 
     assert.deepEqual(adapter.trustBundleRef(), BUNDLE_REF);
     const first = await adapter.readTrustBundle(BUNDLE_REF);
     assert.ok(first);
-    assert.deepEqual(first.bundle.certificates.map((c) => c.sha256), [prints[0]]);
+    assert.deepEqual(
+      first.bundle.certificates.map((c) => c.sha256),
+      [prints[0]],
+    );
     assert.equal(first.text, pems[0]);
     const next = pems.join('');
     const rv = await adapter.writeTrustBundle(BUNDLE_REF, next, first.bundle.resourceVersion);
@@ -98,25 +127,43 @@ describe('KubernetesInventory remediation reads and writes against the fake API 
     assert.equal((stored?.data as Record<string, string>)['bundle.crt'], next);
     assert.equal(stored?.metadata.resourceVersion, rv);
     // A write from the old resourceVersion is a conflict and changes nothing.
-    await assert.rejects(adapter.writeTrustBundle(BUNDLE_REF, pems[0] ?? '', first.bundle.resourceVersion), (e: unknown) => failureCode(e) === 'conflict');
+    await assert.rejects(
+      adapter.writeTrustBundle(BUNDLE_REF, pems[0] ?? '', first.bundle.resourceVersion),
+      (e: unknown) => failureCode(e) === 'conflict',
+    );
     assert.equal((store.get('configmaps', 'spire', 'spire-bundle')?.data as Record<string, string>)['bundle.crt'], next);
     await assert.rejects(adapter.writeTrustBundle(BUNDLE_REF, next, ''), (e: unknown) => failureCode(e) === 'invalid');
     assert.equal(await adapter.readTrustBundle({ namespace: 'spire', name: 'nope', key: 'bundle.crt' }), null);
-    await assert.rejects(adapter.writeTrustBundle({ namespace: 'spire', name: 'nope', key: 'bundle.crt' }, next, '1'), (e: unknown) => failureCode(e) === 'not_found');
+    await assert.rejects(
+      adapter.writeTrustBundle({ namespace: 'spire', name: 'nope', key: 'bundle.crt' }, next, '1'),
+      (e: unknown) => failureCode(e) === 'not_found',
+    );
   });
 
   it('reads pod logs with tailLines and a container, and reports the API server errors', async () => {
-    assert.equal(await adapter.readPodLog('spire', 'spire-agent-a', { tailLines: 2 }), 'spire-agent-a/spire-agent line 4\nspire-agent-a/spire-agent line 5\n');
+    assert.equal(
+      await adapter.readPodLog('spire', 'spire-agent-a', { tailLines: 2 }),
+      'spire-agent-a/spire-agent line 4\nspire-agent-a/spire-agent line 5\n',
+    );
     assert.equal(await adapter.readPodLog('shop', 'web-1', { container: 'envoy', tailLines: 1 }), 'web-1/envoy line 5\n');
-    await assert.rejects(adapter.readPodLog('shop', 'web-1'), (e: unknown) => failureCode(e) === 'invalid' && /a container name must be specified for pod web-1, choose one of: \[app envoy\]/.test(String(e)));
+    await assert.rejects(
+      adapter.readPodLog('shop', 'web-1'),
+      (e: unknown) =>
+        failureCode(e) === 'invalid' && /a container name must be specified for pod web-1, choose one of: \[app envoy\]/.test(String(e)),
+    );
     await assert.rejects(adapter.readPodLog('shop', 'web-1', { container: 'nope' }), (e: unknown) => failureCode(e) === 'invalid');
     await assert.rejects(adapter.readPodLog('shop', 'gone'), (e: unknown) => failureCode(e) === 'not_found');
   });
 
   it('records an Event once per name, as a controller would', async () => {
     const event = {
-      name: 'web.0123456789abcdef', involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' },
-      type: 'Normal' as const, reason: 'SpireHealerRedeploy', message: 'spire-healer restarted web for incident i-1 (job j-1)', action: 'RolloutRestart', atMs: Date.UTC(2025, 0, 2, 3, 4, 5),
+      name: 'web.0123456789abcdef',
+      involvedObject: { apiVersion: 'apps/v1', kind: 'Deployment', namespace: 'shop', name: 'web' },
+      type: 'Normal' as const,
+      reason: 'SpireHealerRedeploy',
+      message: 'spire-healer restarted web for incident i-1 (job j-1)',
+      action: 'RolloutRestart',
+      atMs: Date.UTC(2025, 0, 2, 3, 4, 5),
     };
     await adapter.recordEvent(event);
     await adapter.recordEvent(event);

@@ -10,19 +10,43 @@ import { uniquePrefix, withRedis } from '../support/redis.js';
 
 function candidate(subject: string, openedAt: number, explanation = 'Envoy serves an SVID past its rotation point'): Incident {
   return {
-    id: makeIncidentId('rotation_failed', subject, openedAt), type: 'rotation_failed', subject, status: 'open',
-    openedAt, resolvedAt: null, explanation, evidence: [certsObservation(subject, openedAt, cert('01', 0, 4_000))], history: [],
+    id: makeIncidentId('rotation_failed', subject, openedAt),
+    type: 'rotation_failed',
+    subject,
+    status: 'open',
+    openedAt,
+    resolvedAt: null,
+    explanation,
+    evidence: [certsObservation(subject, openedAt, cert('01', 0, 4_000))],
+    history: [],
   };
 }
 
 function run(incidentId: string, step: number, attempt: number, state: ActionRun['state']): ActionRun {
   return {
-    id: makeActionRunId(incidentId, step, attempt), incidentId, step, attempt, action: 'restart_envoy', target: 'shop/web-1',
-    state, enqueuedAt: 1, startedAt: state === 'queued' ? null : 2, finishedAt: null, detail: state, performed: false,
+    id: makeActionRunId(incidentId, step, attempt),
+    incidentId,
+    step,
+    attempt,
+    action: 'restart_envoy',
+    target: 'shop/web-1',
+    state,
+    enqueuedAt: 1,
+    startedAt: state === 'queued' ? null : 2,
+    finishedAt: null,
+    detail: state,
+    performed: false,
   };
 }
 
-const remediation: IncidentRemediation = { phase: 'remediating', playbook: 'restart-envoy', step: 0, action: 'restart_envoy', updatedAt: 5, reason: 'r' };
+const remediation: IncidentRemediation = {
+  phase: 'remediating',
+  playbook: 'restart-envoy',
+  step: 0,
+  action: 'restart_envoy',
+  updatedAt: 5,
+  reason: 'r',
+};
 
 describe('RedisKnowledgeStore on a real redis-server', () => {
   const redis = withRedis();
@@ -33,13 +57,20 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
     const p = uniquePrefix();
     const replicaA = new RedisKnowledgeStore(a, p);
     const replicaB = new RedisKnowledgeStore(b, p);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) =>
-      (i % 2 === 0 ? replicaA : replicaB).openIncident(candidate('shop/web-1', 1_000 + (i % 3)))));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? replicaA : replicaB).openIncident(candidate('shop/web-1', 1_000 + (i % 3)))),
+    );
     const opened = results.filter((r) => r.opened);
     assert.equal(opened.length, 1);
     const winner = opened[0]?.incident.id;
-    assert.ok(results.every((r) => r.incident.id === winner), 'losers get the winner back');
-    assert.deepEqual((await replicaA.listIncidents()).map((i) => i.id), [winner]);
+    assert.ok(
+      results.every((r) => r.incident.id === winner),
+      'losers get the winner back',
+    );
+    assert.deepEqual(
+      (await replicaA.listIncidents()).map((i) => i.id),
+      [winner],
+    );
     assert.equal((await replicaB.findOpenIncident('rotation_failed', 'shop/web-1'))?.id, winner);
   });
 
@@ -59,9 +90,21 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
     const second = await s.openIncident(candidate('shop/web-1', 5_000));
     assert.equal(second.opened, true);
     assert.notEqual(second.incident.id, first.incident.id);
-    assert.deepEqual((await s.listIncidents()).map((i) => [i.id, i.status]), [[first.incident.id, 'resolved'], [second.incident.id, 'open']]);
-    assert.deepEqual((await s.listIncidents({ status: 'open' })).map((i) => i.id), [second.incident.id]);
-    assert.deepEqual((await s.listIncidents({ status: 'resolved' })).map((i) => i.id), [first.incident.id]);
+    assert.deepEqual(
+      (await s.listIncidents()).map((i) => [i.id, i.status]),
+      [
+        [first.incident.id, 'resolved'],
+        [second.incident.id, 'open'],
+      ],
+    );
+    assert.deepEqual(
+      (await s.listIncidents({ status: 'open' })).map((i) => i.id),
+      [second.incident.id],
+    );
+    assert.deepEqual(
+      (await s.listIncidents({ status: 'resolved' })).map((i) => i.id),
+      [first.incident.id],
+    );
   });
 
   it('never overwrites an existing incident id, even a resolved one', async () => {
@@ -136,9 +179,18 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
   it('lists action runs by (step, attempt) and never moves a run backwards', async () => {
     const s = new RedisKnowledgeStore(redis.connect(), uniquePrefix());
     const inc = 'rotation_failed--shop_web-1--abc';
-    for (const r of [run(inc, 1, 2, 'queued'), run(inc, 0, 1, 'failed'), run(inc, 1, 1, 'succeeded'), run(inc, 0, 2, 'running')]) await s.putActionRun(r);
+    for (const r of [run(inc, 1, 2, 'queued'), run(inc, 0, 1, 'failed'), run(inc, 1, 1, 'succeeded'), run(inc, 0, 2, 'running')])
+      await s.putActionRun(r);
     await s.putActionRun(run('other--x--1', 0, 1, 'queued'));
-    assert.deepEqual((await s.listActionRuns(inc)).map((r) => [r.step, r.attempt, r.state]), [[0, 1, 'failed'], [0, 2, 'running'], [1, 1, 'succeeded'], [1, 2, 'queued']]);
+    assert.deepEqual(
+      (await s.listActionRuns(inc)).map((r) => [r.step, r.attempt, r.state]),
+      [
+        [0, 1, 'failed'],
+        [0, 2, 'running'],
+        [1, 1, 'succeeded'],
+        [1, 2, 'queued'],
+      ],
+    );
     const id = makeActionRunId(inc, 1, 1);
     await s.putActionRun(run(inc, 1, 1, 'queued'));
     assert.equal((await s.getActionRun(id))?.state, 'succeeded', 'a late queued write does not undo the outcome');
@@ -155,7 +207,10 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
     assert.deepEqual(await s.getControl(), { paused: true, reason: 'maintenance', since: 7 });
     await s.putWorkload(workload('shop/web-1'));
     await s.putWorkload(workload('shop/web-0'));
-    assert.deepEqual((await s.listWorkloads()).map((w) => w.id), ['shop/web-0', 'shop/web-1']);
+    assert.deepEqual(
+      (await s.listWorkloads()).map((w) => w.id),
+      ['shop/web-0', 'shop/web-1'],
+    );
     assert.deepEqual(await s.getWorkload('shop/web-1'), workload('shop/web-1'));
     assert.equal(await s.getWorkload('nope'), null);
     assert.equal(await s.loadPlanSnapshot('i1'), null);
@@ -195,10 +250,17 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
 
   it('sequential re-records of one ledger id keep the first at', async () => {
     const s = new RedisKnowledgeStore(redis.connect(), uniquePrefix());
-    for (let i = 1; i <= 5; i++) await s.recordLedgerEntry({ id: 'job-1', playbook: 'pb', subject: 'shop/web-1', incidentId: 'inc-1', at: 1_000 * i });
+    for (let i = 1; i <= 5; i++)
+      await s.recordLedgerEntry({ id: 'job-1', playbook: 'pb', subject: 'shop/web-1', incidentId: 'inc-1', at: 1_000 * i });
     assert.equal(await s.countLedgerEntries({ playbook: 'pb' }, 0), 1);
     assert.equal(await s.countLedgerEntries({ subject: 'shop/web-1' }, 0), 1);
-    assert.deepEqual(await s.lastLedgerEntry('shop/web-1'), { id: 'job-1', playbook: 'pb', subject: 'shop/web-1', incidentId: 'inc-1', at: 1_000 });
+    assert.deepEqual(await s.lastLedgerEntry('shop/web-1'), {
+      id: 'job-1',
+      playbook: 'pb',
+      subject: 'shop/web-1',
+      incidentId: 'inc-1',
+      at: 1_000,
+    });
   });
 
   it('two prefixes on one Redis never see each other', async () => {
@@ -215,6 +277,9 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
     assert.deepEqual(await b.listWorkloads(), []);
     assert.equal((await b.getControl()).paused, false);
     assert.deepEqual(await b.listLatestObservations(), []);
-    assert.deepEqual((await b.listIncidents()).map((i) => i.status), ['open']);
+    assert.deepEqual(
+      (await b.listIncidents()).map((i) => i.status),
+      ['open'],
+    );
   });
 });

@@ -71,7 +71,10 @@ describe('SecretManagerClient (real SecretManagerServiceClient) against the fake
     await failsWith(client.getSecret('projects/acme/secrets/nope'), 'not_found');
     sim.failCalls({ code: status.PERMISSION_DENIED, count: 1, method: 'AddSecretVersion' });
     const denied = await failsWith(client.addVersion(SECRET, Buffer.from('x')), 'permission_denied');
-    assert.match(denied.message, /^Secret Manager AddSecretVersion projects\/acme\/secrets\/spire-bundle at 127\.0\.0\.1:\d+ failed: permission_denied \(gRPC PERMISSION_DENIED\)/);
+    assert.match(
+      denied.message,
+      /^Secret Manager AddSecretVersion projects\/acme\/secrets\/spire-bundle at 127\.0\.0\.1:\d+ failed: permission_denied \(gRPC PERMISSION_DENIED\)/,
+    );
     await failsWith(client.addVersion(SECRET, Buffer.alloc(64 * 1024 + 1)), 'invalid_argument');
     sim.failCalls({ code: status.UNAVAILABLE, count: 1 });
     await failsWith(client.getSecret(SECRET), 'unavailable');
@@ -84,9 +87,21 @@ describe('CloudRunAdminClient secret mounts against the fake', () => {
   let client: CloudRunAdminClient;
   const name = 'projects/acme/locations/europe-west1/services/pay';
   before(async () => {
-    seedCloudRun(sim, { project: 'acme', location: 'europe-west1', bundleSecret: { secret: 'spire-bundle', version: '3' }, services: [{ serviceId: 'pay', image: 'gcr.io/acme/pay:1' }] });
+    seedCloudRun(sim, {
+      project: 'acme',
+      location: 'europe-west1',
+      bundleSecret: { secret: 'spire-bundle', version: '3' },
+      services: [{ serviceId: 'pay', image: 'gcr.io/acme/pay:1' }],
+    });
     const { port } = await server.start();
-    client = new CloudRunAdminClient({ apiEndpoint: '127.0.0.1', port, insecure: true, pollInitialDelayMs: 25, callTimeoutMs: 3000, rolloutTimeoutMs: 5000 });
+    client = new CloudRunAdminClient({
+      apiEndpoint: '127.0.0.1',
+      port,
+      insecure: true,
+      pollInitialDelayMs: 25,
+      callTimeoutMs: 3000,
+      rolloutTimeoutMs: 5000,
+    });
   });
   after(async () => {
     await client.close();
@@ -95,13 +110,25 @@ describe('CloudRunAdminClient secret mounts against the fake', () => {
 
   it('reports secret volumes and moves numerically pinned items to a new version in one new revision', async () => {
     const before = await client.getService(name);
-    assert.deepEqual(before.secretVolumes, [{ volume: 'spire-bundle', secret: 'spire-bundle', items: [{ path: 'bundle.crt', version: '3' }] }]);
-    const rollout = await client.updateSecretMount(name, { annotation: { key: 'spire-healer.io/bundle-version', value: `${SECRET}/versions/4` }, pin: { secrets: ['spire-bundle'], version: '4' } });
+    assert.deepEqual(before.secretVolumes, [
+      { volume: 'spire-bundle', secret: 'spire-bundle', items: [{ path: 'bundle.crt', version: '3' }] },
+    ]);
+    const rollout = await client.updateSecretMount(name, {
+      annotation: { key: 'spire-healer.io/bundle-version', value: `${SECRET}/versions/4` },
+      pin: { secrets: ['spire-bundle'], version: '4' },
+    });
     assert.equal(rollout.service.ready, true);
     assert.deepEqual(rollout.service.secretVolumes[0]?.items, [{ path: 'bundle.crt', version: '4' }]);
     assert.equal(rollout.service.templateAnnotations['spire-healer.io/bundle-version'], `${SECRET}/versions/4`);
     assert.equal(sim.revisions(name).length, 2);
-    const other = await client.updateSecretMount(name, { annotation: { key: 'k', value: 'v' }, pin: { secrets: ['another-secret'], version: '9' } });
-    assert.deepEqual(other.service.secretVolumes[0]?.items, [{ path: 'bundle.crt', version: '4' }], 'a volume of another secret is not touched');
+    const other = await client.updateSecretMount(name, {
+      annotation: { key: 'k', value: 'v' },
+      pin: { secrets: ['another-secret'], version: '9' },
+    });
+    assert.deepEqual(
+      other.service.secretVolumes[0]?.items,
+      [{ path: 'bundle.crt', version: '4' }],
+      'a volume of another secret is not touched',
+    );
   });
 });

@@ -11,7 +11,8 @@ const TTL = 10_000;
 const AGENT_TTL = 8_000;
 const FAST = { initialBackoffMs: 20, maxBackoffMs: 100 };
 
-const serialOf = (u: DelegatedX509SvidsUpdate, spiffeId: string): string | undefined => u.svids.find((s) => s.spiffeId === spiffeId)?.chain[0]?.serialHex;
+const serialOf = (u: DelegatedX509SvidsUpdate, spiffeId: string): string | undefined =>
+  u.svids.find((s) => s.spiffeId === spiffeId)?.chain[0]?.serialHex;
 
 describe('Delegated Identity and Debug clients against the world-driven fake agent', () => {
   let now = T0;
@@ -29,19 +30,36 @@ describe('Delegated Identity and Debug clients against the world-driven fake age
 
   before(async () => {
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: () => now });
-    web = await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-a' });
-    db = await world.addWorkload({ id: 'shop/db-0', spiffeId: 'spiffe://example.org/ns/shop/sa/db', platform: 'kubernetes', location: 'shop', node: 'node-a' });
+    web = await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
+    db = await world.addWorkload({
+      id: 'shop/db-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/db',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
     agent = new FakeSpireAgent({ world, node: 'node-a', pollMs: 0, health: false, agentSvidTtlMs: AGENT_TTL });
     await agent.start();
   });
-  after(async () => { await agent.dispose(); });
+  after(async () => {
+    await agent.dispose();
+  });
 
   it("a pod's selectors get exactly that workload's SVID; a rotation pushes a new full state with the new serial", async () => {
     const rec = new WatchRecorder<DelegatedX509SvidsUpdate>();
     const w = admin.watchX509Svids(agent.adminEndpoint, workloadSelectors(web), rec.handlers);
     try {
       const first = await rec.update(1);
-      assert.deepEqual(first.svids.map((s) => s.spiffeId), [web.spiffeId]);
+      assert.deepEqual(
+        first.svids.map((s) => s.spiffeId),
+        [web.spiffeId],
+      );
       const svid = first.svids[0];
       assert.ok(svid);
       assert.equal(svid.chain[0]?.serialHex, world.agentSvid(web.id).serialHex);
@@ -87,7 +105,10 @@ describe('Delegated Identity and Debug clients against the world-driven fake age
       assert.equal(serialOf(second, web.spiffeId), frozen, 'web keeps its serial while db rotates');
 
       await advance(TTL / 2);
-      const third = await rec.updateWhere((u) => (u.svids.find((s) => s.spiffeId === web.spiffeId)?.expiresAtMs ?? Infinity) <= now, 'expired web SVID');
+      const third = await rec.updateWhere(
+        (u) => (u.svids.find((s) => s.spiffeId === web.spiffeId)?.expiresAtMs ?? Infinity) <= now,
+        'expired web SVID',
+      );
       assert.equal(serialOf(third, web.spiffeId), frozen);
       assert.ok(third.svids.length === 2, 'the expired SVID is still listed, not dropped');
 
@@ -106,12 +127,18 @@ describe('Delegated Identity and Debug clients against the world-driven fake age
     try {
       const first = await rec.update(1);
       assert.deepEqual(Object.keys(first.bundles), ['spiffe://example.org']);
-      assert.deepEqual(first.bundles['spiffe://example.org']?.map((c) => c.serialHex), [world.ca.cert.serialHex]);
+      assert.deepEqual(
+        first.bundles['spiffe://example.org']?.map((c) => c.serialHex),
+        [world.ca.cert.serialHex],
+      );
       world.startCaRotation();
       await agent.notify();
       const second = await rec.update(2);
       const serials = second.bundles['spiffe://example.org']?.map((c) => c.serialHex);
-      assert.deepEqual(serials, world.trustBundle().certs.map((c) => c.serialHex));
+      assert.deepEqual(
+        serials,
+        world.trustBundle().certs.map((c) => c.serialHex),
+      );
       assert.equal(serials.length, 2);
       assert.ok(second.bundles['spiffe://example.org']?.every((c) => c.isCa));
     } finally {
@@ -134,7 +161,10 @@ describe('Delegated Identity and Debug clients against the world-driven fake age
       }
       await agent.start();
       const resumed = await rec.update(2);
-      assert.deepEqual(resumed.svids.map((s) => s.spiffeId), [db.spiffeId]);
+      assert.deepEqual(
+        resumed.svids.map((s) => s.spiffeId),
+        [db.spiffeId],
+      );
     } finally {
       w.close();
       await agent.start();

@@ -41,7 +41,9 @@ async function cuttingProxy(listenPath: string, upstreamPath: string): Promise<{
     for (const s of [down, up]) {
       open.add(s);
       s.on('error', () => undefined);
-      s.on('close', () => { open.delete(s); });
+      s.on('close', () => {
+        open.delete(s);
+      });
     }
     down.pipe(up);
     up.pipe(down);
@@ -61,22 +63,34 @@ async function cuttingProxy(listenPath: string, upstreamPath: string): Promise<{
 const firstFailure = (watch: (h: WatchHandlers<unknown>) => Closable): Promise<SpireFailure> =>
   new Promise((resolve) => {
     const w = watch({
-      onUpdate: () => { w.close(); resolve({ code: 'UNKNOWN', message: 'unexpected update' } as SpireFailure); },
-      onError: (f) => { w.close(); resolve(f); },
+      onUpdate: () => {
+        w.close();
+        resolve({ code: 'UNKNOWN', message: 'unexpected update' } as SpireFailure);
+      },
+      onError: (f) => {
+        w.close();
+        resolve(f);
+      },
     });
   });
 
 describe('SPIRE clients on broken transports', () => {
   const unhandled: unknown[] = [];
-  const onUnhandled = (e: unknown): void => { unhandled.push(e); };
-  before(() => { process.on('unhandledRejection', onUnhandled); });
+  const onUnhandled = (e: unknown): void => {
+    unhandled.push(e);
+  };
+  before(() => {
+    process.on('unhandledRejection', onUnhandled);
+  });
   after(() => {
     process.off('unhandledRejection', onUnhandled);
     assert.deepEqual(unhandled, [], 'no unhandled rejection');
   });
 
   it('an HTTP/1 server on the tcp:// address → UNAVAILABLE naming endpoint and RPC (not a hang, not a crash)', async () => {
-    const h1 = createHttp1((_req, res) => { res.end('hello'); });
+    const h1 = createHttp1((_req, res) => {
+      res.end('hello');
+    });
     await new Promise<void>((r) => h1.listen(0, '127.0.0.1', r));
     const endpoint = `tcp://127.0.0.1:${(h1.address() as AddressInfo).port}`;
     const client = new GrpcSpireServer({ endpoint, timeoutMs: 3_000 });
@@ -93,18 +107,26 @@ describe('SPIRE clients on broken transports', () => {
     } finally {
       client.close();
       h1.closeAllConnections();
-      await new Promise<void>((r) => h1.close(() => { r(); }));
+      await new Promise<void>((r) =>
+        h1.close(() => {
+          r();
+        }),
+      );
     }
   });
 
   it('gRPC framing with a garbage message → INTERNAL parse failure naming endpoint and RPC', async () => {
     const { server, endpoint } = await grpcFramingServer((stream) => {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.on('wantTrailers', () => { stream.sendTrailers({ 'grpc-status': '0' }); });
+      stream.on('wantTrailers', () => {
+        stream.sendTrailers({ 'grpc-status': '0' });
+      });
       stream.end(Buffer.concat([frameHeader(6), Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])]));
     });
     try {
-      const f = await firstFailure((h) => new GrpcAgentAdmin({ backoff: FAST }).watchX509Svids(endpoint, [{ type: 'k8s', value: 'ns:a' }], h));
+      const f = await firstFailure((h) =>
+        new GrpcAgentAdmin({ backoff: FAST }).watchX509Svids(endpoint, [{ type: 'k8s', value: 'ns:a' }], h),
+      );
       assert.equal(f.code, 'INTERNAL', f.message);
       assert.ok(f.message.startsWith(`${endpoint} DelegatedIdentity/SubscribeToX509SVIDs: INTERNAL`), f.message);
     } finally {
@@ -115,7 +137,9 @@ describe('SPIRE clients on broken transports', () => {
   it('a truncated gRPC frame then status OK: the stream ends (retried), the unary call fails, both naming endpoint and RPC', async () => {
     const { server, endpoint } = await grpcFramingServer((stream) => {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-      stream.on('wantTrailers', () => { stream.sendTrailers({ 'grpc-status': '0' }); });
+      stream.on('wantTrailers', () => {
+        stream.sendTrailers({ 'grpc-status': '0' });
+      });
       stream.end(Buffer.concat([frameHeader(100), Buffer.alloc(10, 1)]));
     });
     const client = new GrpcSpireServer({ endpoint, timeoutMs: 3_000 });
@@ -124,7 +148,10 @@ describe('SPIRE clients on broken transports', () => {
       assert.equal(f.code, 'STREAM_ENDED', f.message);
       assert.equal(f.retryable, true);
       assert.ok(f.message.startsWith(`${endpoint} SpiffeWorkloadAPI/FetchX509SVID: `), f.message);
-      await assert.rejects(client.getX509AuthorityState(), (e: SpireFailure) => e.rpc === 'LocalAuthority/GetX509AuthorityState' && e.endpoint === endpoint && e.message.startsWith(endpoint));
+      await assert.rejects(
+        client.getX509AuthorityState(),
+        (e: SpireFailure) => e.rpc === 'LocalAuthority/GetX509AuthorityState' && e.endpoint === endpoint && e.message.startsWith(endpoint),
+      );
     } finally {
       client.close();
       server.close();
@@ -134,7 +161,9 @@ describe('SPIRE clients on broken transports', () => {
   it('a connection dropped mid-message → retryable failure naming endpoint and RPC', async () => {
     const { server, endpoint } = await grpcFramingServer((stream) => {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
-      stream.write(Buffer.concat([frameHeader(100), Buffer.alloc(10, 1)]), () => { stream.session?.destroy(); });
+      stream.write(Buffer.concat([frameHeader(100), Buffer.alloc(10, 1)]), () => {
+        stream.session?.destroy();
+      });
     });
     try {
       const f = await firstFailure((h) => new GrpcWorkloadApi({ backoff: FAST }).watchX509Svids(endpoint, h));
@@ -155,14 +184,29 @@ describe('SPIRE clients on broken transports', () => {
     const proxied = `unix://${join(dir, 'proxy.sock')}`;
 
     before(async () => {
-      const world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: 10_000, envoyRestartMs: 500, now: () => Date.UTC(2025, 0, 1) });
-      web = await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop' });
+      const world = await SimWorld.create({
+        trustDomain: 'example.org',
+        svidTtlMs: 10_000,
+        envoyRestartMs: 500,
+        now: () => Date.UTC(2025, 0, 1),
+      });
+      web = await world.addWorkload({
+        id: 'shop/web-0',
+        spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+        platform: 'kubernetes',
+        location: 'shop',
+      });
       agent = new FakeSpireAgent({ world, pollMs: 0, health: false });
       await agent.start();
       proxy = await cuttingProxy(join(dir, 'proxy.sock'), agent.adminEndpoint.slice('unix://'.length));
     });
     after(async () => {
-      await new Promise<void>((r) => { proxy.cut(); proxy.server.close(() => { r(); }); });
+      await new Promise<void>((r) => {
+        proxy.cut();
+        proxy.server.close(() => {
+          r();
+        });
+      });
       await agent.dispose();
       removeDir(dir);
     });
@@ -178,7 +222,10 @@ describe('SPIRE clients on broken transports', () => {
         assert.notEqual(retryInMs, null);
         assert.ok(failure.message.startsWith(`${proxied} DelegatedIdentity/SubscribeToX509SVIDs: UNAVAILABLE`), failure.message);
         const again = await rec.update(2);
-        assert.deepEqual(again.svids.map((s) => s.spiffeId), [web.spiffeId]);
+        assert.deepEqual(
+          again.svids.map((s) => s.spiffeId),
+          [web.spiffeId],
+        );
       } finally {
         w.close();
       }

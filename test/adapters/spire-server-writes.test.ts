@@ -11,17 +11,24 @@ const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
 const TTL = 10_000;
 
 const fixture = (i: number): SpireAgentRecord => ({
-  spiffeId: `spiffe://example.org/spire/agent/join_token/t${i}`, attestationType: 'join_token', serialHex: `0${i}`, svidExpiresAtMs: T0 + 3_600_000,
-  selectors: [], banned: false, canReattest: false, agentVersion: '1.11.0',
+  spiffeId: `spiffe://example.org/spire/agent/join_token/t${i}`,
+  attestationType: 'join_token',
+  serialHex: `0${i}`,
+  svidExpiresAtMs: T0 + 3_600_000,
+  selectors: [],
+  banned: false,
+  canReattest: false,
+  agentVersion: '1.11.0',
 });
 
 /** Asserts a rejection's code and that its message names the RPC. */
-const rejectsWith = (p: Promise<unknown>, code: string, rpc: string, text?: RegExp): Promise<void> => assert.rejects(p, (e: SpireFailure) => {
-  assert.equal(e.code, code, e.message);
-  assert.equal(e.rpc, rpc);
-  if (text !== undefined) assert.match(e.message, text);
-  return true;
-});
+const rejectsWith = (p: Promise<unknown>, code: string, rpc: string, text?: RegExp): Promise<void> =>
+  assert.rejects(p, (e: SpireFailure) => {
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.rpc, rpc);
+    if (text !== undefined) assert.match(e.message, text);
+    return true;
+  });
 
 describe('SPIRE server client, write side (DeleteAgent, LocalAuthority) against the fake server', () => {
   const now = T0;
@@ -32,8 +39,20 @@ describe('SPIRE server client, write side (DeleteAgent, LocalAuthority) against 
 
   before(async () => {
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: () => now });
-    await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-0' });
-    await world.addWorkload({ id: 'shop/db-0', spiffeId: 'spiffe://example.org/ns/shop/sa/db', platform: 'kubernetes', location: 'shop', node: 'node-0' });
+    await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-0',
+    });
+    await world.addWorkload({
+      id: 'shop/db-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/db',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-0',
+    });
     agent = new FakeSpireAgent({ world, pollMs: 0, health: false });
     await agent.start();
     fake = new FakeSpireServer({ world, agents: () => [agent.agentRecord(), fixture(1), fixture(2)], tcp: true });
@@ -89,7 +108,12 @@ describe('SPIRE server client, write side (DeleteAgent, LocalAuthority) against 
     const oldId = subjectKeyIdHex(world.ca.cert.der);
     const b0 = await client.getBundle();
     assert.equal(b0.x509Authorities[0]?.certificate.subjectKeyId, oldId, 'the adapter reads the SKID from the DER');
-    await rejectsWith(client.activateX509Authority(oldId), 'INVALID_ARGUMENT', 'LocalAuthority/ActivateX509Authority', /unexpected authority ID/);
+    await rejectsWith(
+      client.activateX509Authority(oldId),
+      'INVALID_ARGUMENT',
+      'LocalAuthority/ActivateX509Authority',
+      /unexpected authority ID/,
+    );
 
     const prepared = await client.prepareX509Authority();
     const s1 = await client.getX509AuthorityState();
@@ -120,7 +144,10 @@ describe('SPIRE server client, write side (DeleteAgent, LocalAuthority) against 
 
     const revoked = await client.revokeX509Authority(oldId);
     assert.deepEqual(revoked, { authorityId: oldId, expiresAtMs: 0, upstreamAuthoritySubjectKeyId: '' });
-    assert.deepEqual((await client.getBundle()).x509Authorities.map((a) => a.certificate.subjectKeyId), [prepared.authorityId]);
+    assert.deepEqual(
+      (await client.getBundle()).x509Authorities.map((a) => a.certificate.subjectKeyId),
+      [prepared.authorityId],
+    );
     await rejectsWith(client.revokeX509Authority(oldId), 'INTERNAL', 'LocalAuthority/RevokeX509Authority', /no root CA/);
   });
 

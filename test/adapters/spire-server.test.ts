@@ -15,9 +15,14 @@ const TTL = 10_000;
 /** Seven agents: ids agent-0..6, every third banned, odd ones cannot re-attest, agent-6 attested by join_token. */
 function sevenAgents(): SpireAgentRecord[] {
   return Array.from({ length: 7 }, (_, i) => ({
-    spiffeId: `spiffe://example.org/spire/agent/k8s_psat/c/agent-${i}`, attestationType: i === 6 ? 'join_token' : 'k8s_psat',
-    serialHex: `0${i}`, svidExpiresAtMs: T0 + 3_600_000, selectors: [{ type: 'k8s_psat', value: `agent_node_name:n${i}` }],
-    banned: i % 3 === 0, canReattest: i % 2 === 0, agentVersion: '1.11.0',
+    spiffeId: `spiffe://example.org/spire/agent/k8s_psat/c/agent-${i}`,
+    attestationType: i === 6 ? 'join_token' : 'k8s_psat',
+    serialHex: `0${i}`,
+    svidExpiresAtMs: T0 + 3_600_000,
+    selectors: [{ type: 'k8s_psat', value: `agent_node_name:n${i}` }],
+    banned: i % 3 === 0,
+    canReattest: i % 2 === 0,
+    agentVersion: '1.11.0',
   }));
 }
 
@@ -31,8 +36,19 @@ describe('SPIRE server client against the fake server', () => {
 
   before(async () => {
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: () => now });
-    await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop' });
-    fake = new FakeSpireServer({ world, agents: () => { listCalls += 1; return agents; } });
+    await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+    });
+    fake = new FakeSpireServer({
+      world,
+      agents: () => {
+        listCalls += 1;
+        return agents;
+      },
+    });
     await fake.start();
     client = new GrpcSpireServer({ endpoint: fake.endpoint, pageSize: 3, timeoutMs: 2_000 });
   });
@@ -92,10 +108,17 @@ describe('SPIRE server client against the fake server', () => {
     const b1 = await client.getBundle();
     assert.equal(b1.trustDomain, 'example.org');
     assert.equal(b1.sequenceNumber, '1');
-    assert.deepEqual(b1.x509Authorities.map((a) => a.certificate.serialHex), [caA.cert.serialHex]);
+    assert.deepEqual(
+      b1.x509Authorities.map((a) => a.certificate.serialHex),
+      [caA.cert.serialHex],
+    );
     assert.equal(b1.x509Authorities[0]?.tainted, false);
     const s1 = await client.getX509AuthorityState();
-    assert.deepEqual(s1.active, { authorityId: subjectKeyIdHex(caA.cert.der), expiresAtMs: caA.cert.notAfterMs, upstreamAuthoritySubjectKeyId: '' });
+    assert.deepEqual(s1.active, {
+      authorityId: subjectKeyIdHex(caA.cert.der),
+      expiresAtMs: caA.cert.notAfterMs,
+      upstreamAuthoritySubjectKeyId: '',
+    });
     assert.equal(s1.prepared, null);
     assert.equal(s1.old, null);
 
@@ -104,7 +127,10 @@ describe('SPIRE server client against the fake server', () => {
     assert.ok(caB);
     const b2 = await client.getBundle();
     assert.equal(b2.sequenceNumber, '2');
-    assert.deepEqual(b2.x509Authorities.map((a) => a.certificate.serialHex), [caA.cert.serialHex, caB.cert.serialHex]);
+    assert.deepEqual(
+      b2.x509Authorities.map((a) => a.certificate.serialHex),
+      [caA.cert.serialHex, caB.cert.serialHex],
+    );
     const s2 = await client.getX509AuthorityState();
     assert.equal(s2.active?.authorityId, subjectKeyIdHex(caA.cert.der));
     assert.equal(s2.prepared?.authorityId, subjectKeyIdHex(caB.cert.der));
@@ -141,7 +167,12 @@ describe('SPIRE health client against the fakes', () => {
 
   before(async () => {
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: () => T0 });
-    await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop' });
+    await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+    });
   });
 
   it('server /live and /ready: 200 with empty subsystems, 500 naming the failing one', async () => {
@@ -150,7 +181,11 @@ describe('SPIRE health client against the fakes', () => {
     try {
       for (const probe of ['live', 'ready'] as const) {
         const ok = await health.check(server.healthUrl, probe);
-        assert.deepEqual(ok, { healthy: true, status: 200, subsystems: { server: {}, 'server.ca': {}, 'server.ca.rotator': {}, 'catalog.datastore': {} } });
+        assert.deepEqual(ok, {
+          healthy: true,
+          status: 200,
+          subsystems: { server: {}, 'server.ca': {}, 'server.ca.rotator': {}, 'catalog.datastore': {} },
+        });
       }
       server.health['server.ca'] = { sign_x509_svid_err: 'unable to sign' };
       const bad = await health.check(`${server.healthUrl}/`, 'ready');
@@ -184,18 +219,34 @@ describe('SPIRE health client against the fakes', () => {
     const closed = createServer();
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((r) => closed.close(() => { r(); }));
+    await new Promise<void>((r) =>
+      closed.close(() => {
+        r();
+      }),
+    );
     const url = `http://127.0.0.1:${port}`;
-    await assert.rejects(health.check(url, 'ready'), (e: Error) => e instanceof SpireHealthError && e.message.startsWith(`${url}/ready: unreachable`));
+    await assert.rejects(
+      health.check(url, 'ready'),
+      (e: Error) => e instanceof SpireHealthError && e.message.startsWith(`${url}/ready: unreachable`),
+    );
 
-    const html = createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>'); });
+    const html = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<html>hi</html>');
+    });
     await new Promise<void>((r) => html.listen(0, '127.0.0.1', r));
     const htmlUrl = `http://127.0.0.1:${(html.address() as AddressInfo).port}`;
     try {
-      await assert.rejects(health.check(htmlUrl, 'live'), (e: Error) => e instanceof SpireHealthError && e.message.includes(`${htmlUrl}/live`) && /not JSON/.test(e.message));
+      await assert.rejects(
+        health.check(htmlUrl, 'live'),
+        (e: Error) => e instanceof SpireHealthError && e.message.includes(`${htmlUrl}/live`) && /not JSON/.test(e.message),
+      );
     } finally {
       html.closeAllConnections();
-      await new Promise<void>((r) => html.close(() => { r(); }));
+      await new Promise<void>((r) =>
+        html.close(() => {
+          r();
+        }),
+      );
     }
   });
 });

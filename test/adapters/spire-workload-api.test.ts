@@ -16,19 +16,42 @@ function recorder<T>() {
   const updates: T[] = [];
   const failures: { f: SpireFailure; retry: number | null }[] = [];
   const waiters: (() => void)[] = [];
-  const wake = (): void => { waiters.splice(0).forEach((w) => { w(); }); };
+  const wake = (): void => {
+    waiters.splice(0).forEach((w) => {
+      w();
+    });
+  };
   const waitFor = async (pred: () => boolean, what: string): Promise<void> => {
     const deadline = Date.now() + 5_000;
     while (!pred()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 50);
+      });
     }
   };
   return {
-    updates, failures,
-    handlers: { onUpdate: (u: T) => { updates.push(u); wake(); }, onError: (f: SpireFailure, retry: number | null) => { failures.push({ f, retry }); wake(); } },
-    nextUpdate: async (n: number) => { await waitFor(() => updates.length >= n, `update #${n}`); return updates[n - 1] as T; },
-    nextFailure: async (n: number) => { await waitFor(() => failures.length >= n, `failure #${n}`); return failures[n - 1] as { f: SpireFailure; retry: number | null }; },
+    updates,
+    failures,
+    handlers: {
+      onUpdate: (u: T) => {
+        updates.push(u);
+        wake();
+      },
+      onError: (f: SpireFailure, retry: number | null) => {
+        failures.push({ f, retry });
+        wake();
+      },
+    },
+    nextUpdate: async (n: number) => {
+      await waitFor(() => updates.length >= n, `update #${n}`);
+      return updates[n - 1] as T;
+    },
+    nextFailure: async (n: number) => {
+      await waitFor(() => failures.length >= n, `failure #${n}`);
+      return failures[n - 1] as { f: SpireFailure; retry: number | null };
+    },
   };
 }
 
@@ -45,7 +68,9 @@ describe('Workload API client against the fake agent', () => {
     agent = new FakeSpireAgent({ world, pollMs: 0, health: false });
     await agent.start();
   });
-  after(async () => { await agent.dispose(); });
+  after(async () => {
+    await agent.dispose();
+  });
 
   it('first message is the full state: every SVID with parsed chain, own bundle and key present', async () => {
     const u = await api.fetchX509Svids(agent.publicEndpoint);
@@ -76,7 +101,11 @@ describe('Workload API client against the fake agent', () => {
 
       await agent.attestCallersAs(['shop/web']);
       const third = await rec.nextUpdate(3);
-      assert.deepEqual(third.svids.map((s) => s.spiffeId), ['spiffe://example.org/ns/shop/sa/web'], 'db SVID is gone from the full state');
+      assert.deepEqual(
+        third.svids.map((s) => s.spiffeId),
+        ['spiffe://example.org/ns/shop/sa/web'],
+        'db SVID is gone from the full state',
+      );
       await agent.notify();
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(rec.updates.length, 3, 'no message when nothing changed');
@@ -132,7 +161,10 @@ describe('Workload API client against the fake agent', () => {
     const u = await viaEnv.fetchX509Svids();
     assert.equal(u.svids.length, 2);
     const none = new GrpcWorkloadApi({ env: {} });
-    await assert.rejects(none.fetchX509Svids(), (e: SpireFailure) => e.code === 'BAD_ENDPOINT' && /SPIFFE_ENDPOINT_SOCKET is not set/.test(e.message));
+    await assert.rejects(
+      none.fetchX509Svids(),
+      (e: SpireFailure) => e.code === 'BAD_ENDPOINT' && /SPIFFE_ENDPOINT_SOCKET is not set/.test(e.message),
+    );
   });
 
   it('streams FetchX509Bundles keyed by trust-domain ID', async () => {

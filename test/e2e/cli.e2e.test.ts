@@ -11,7 +11,11 @@ import type { SimulationReport } from '../../src/runtime/simulation-report.js';
 const run = promisify(execFile);
 const BIN = 'bin/spire-healer.js';
 
-interface CliResult { code: number; stdout: string; stderr: string }
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   try {
@@ -33,13 +37,20 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
   let redis: Awaited<ReturnType<typeof startTestRedis>>;
   const dir = mkdtempSync(join(tmpdir(), 'spire-healer-e2e-'));
 
-  before(async () => { redis = await startTestRedis(); });
-  after(async () => { await redis.stop(); });
+  before(async () => {
+    redis = await startTestRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
 
   it('simulate heals the stuck-SDS scenario and writes the report; audit verify catches tampering', async () => {
     const reportPath = join(dir, 'r.json');
     const prefix = 'e2e-stuck';
-    const res = await cli(['simulate', '--scenario', 'examples/scenarios/envoy-sds-stuck.yaml', '--report', reportPath, '--prefix', prefix], { REDIS_URL: redis.url });
+    const res = await cli(
+      ['simulate', '--scenario', 'examples/scenarios/envoy-sds-stuck.yaml', '--report', reportPath, '--prefix', prefix],
+      { REDIS_URL: redis.url },
+    );
     assert.equal(res.code, 0, `simulate failed:\n${res.stdout}\n${res.stderr}`);
     assert.match(res.stdout, /DETECTED\s+shop\/web-1/);
     assert.match(res.stdout, /job done\s+shop\/web-1/);
@@ -49,7 +60,10 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
     assert.equal(report.scenario, 'envoy-sds-stuck');
     assert.equal(report.healed, true);
     assert.equal(report.actionsOnHealthyTargets, 0);
-    assert.deepEqual(report.incidents.map((i) => [i.type, i.subject]), [['rotation_failed', 'shop/web-1']]);
+    assert.deepEqual(
+      report.incidents.map((i) => [i.type, i.subject]),
+      [['rotation_failed', 'shop/web-1']],
+    );
     const [incident] = report.incidents;
     assert.ok(incident);
     assert.ok(incident.resolvedAt !== null && Date.parse(incident.resolvedAt) > Date.parse(incident.openedAt));
@@ -60,8 +74,19 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
     // The audit log tells the whole story, in order.
     const audit = await cli(['audit', '--json', '--prefix', prefix, '--incident', incident.id], { REDIS_URL: redis.url });
     assert.equal(audit.code, 0, audit.stderr);
-    const types = audit.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
-    for (const t of ['incident.opened', 'plan.decided', 'job.enqueued', 'job.started', 'job.succeeded', 'incident.resolved', 'verification.passed']) {
+    const types = audit.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { type: string }).type);
+    for (const t of [
+      'incident.opened',
+      'plan.decided',
+      'job.enqueued',
+      'job.started',
+      'job.succeeded',
+      'incident.resolved',
+      'verification.passed',
+    ]) {
       assert.ok(types.includes(t), `audit log lacks ${t}: ${types.join(', ')}`);
     }
     assert.ok(types.indexOf('incident.opened') < types.indexOf('job.started'));
@@ -83,7 +108,9 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
     assert.match(ok.stdout, /hash chain intact/);
 
     // Delete one entry from the middle of the stream with redis-cli: verify must fail and name it.
-    const ids = redisCli(redis.port, 'XRANGE', `${prefix}:audit`, '-', '+').split('\n').filter((l) => /^\d+-\d+$/.test(l));
+    const ids = redisCli(redis.port, 'XRANGE', `${prefix}:audit`, '-', '+')
+      .split('\n')
+      .filter((l) => /^\d+-\d+$/.test(l));
     assert.ok(ids.length > 5);
     const victim = ids[3] ?? '';
     redisCli(redis.port, 'XDEL', `${prefix}:audit`, victim);
@@ -94,7 +121,9 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
 
   it('editing one audit entry makes verify fail and name it', async () => {
     const prefix = 'e2e-edit';
-    const res = await cli(['simulate', '--scenario', 'examples/scenarios/envoy-sds-stuck.yaml', '--prefix', prefix, '--quiet'], { REDIS_URL: redis.url });
+    const res = await cli(['simulate', '--scenario', 'examples/scenarios/envoy-sds-stuck.yaml', '--prefix', prefix, '--quiet'], {
+      REDIS_URL: redis.url,
+    });
     assert.equal(res.code, 0, res.stdout + res.stderr);
     // Streams cannot be edited in place: rewrite the whole stream with entry #3's message changed.
     const key = `${prefix}:audit`;
@@ -126,20 +155,38 @@ describe('spire-healer CLI end to end (real binary, real Redis)', () => {
     assert.match((await cli(['pause', '--prefix', prefix, '--reason', 'again'], env)).stdout, /already paused/);
     assert.equal((await cli(['resume', '--prefix', prefix], env)).code, 0);
     const audit = await cli(['audit', '--json', '--prefix', prefix], env);
-    const entries = audit.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; message: string });
-    assert.deepEqual(entries.map((e) => e.type), ['control.paused', 'control.resumed']);
+    const entries = audit.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; message: string });
+    assert.deepEqual(
+      entries.map((e) => e.type),
+      ['control.paused', 'control.resumed'],
+    );
     assert.match(entries[0]?.message ?? '', /remediation paused: change freeze/);
     assert.equal(redisCli(redis.port, 'EXISTS', `${prefix}:control`).trim(), '1', 'the kill switch lives in Redis, shared by replicas');
-    assert.match((await cli(['plan', '--dry-run', '--prefix', prefix], env)).stdout, /no open incidents under prefix e2e-control: nothing would run/);
+    assert.match(
+      (await cli(['plan', '--dry-run', '--prefix', prefix], env)).stdout,
+      /no open incidents under prefix e2e-control: nothing would run/,
+    );
     assert.equal((await cli(['plan', '--prefix', prefix], env)).code, 2, 'plan without --dry-run refuses');
   });
 
   it('validate checks shipped files and names every problem with line:column', async () => {
-    const ok = await cli(['validate', 'deploy/config.yaml', 'deploy/playbooks.yaml', 'playbooks/defaults.yaml', 'examples/scenarios/healthy-fleet.yaml']);
+    const ok = await cli([
+      'validate',
+      'deploy/config.yaml',
+      'deploy/playbooks.yaml',
+      'playbooks/defaults.yaml',
+      'examples/scenarios/healthy-fleet.yaml',
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal(ok.stdout.trim().split('\n').length, 4);
     const bad = join(dir, 'bad-playbooks.yaml');
-    writeFileSync(bad, 'playbooks:\n  - name: p\n    mode: auto\n    match: { types: [rotation_failed] }\n    steps:\n      - action: reboot_cluster\n        timeout: 5\n        verify: { timeout: soon }\n');
+    writeFileSync(
+      bad,
+      'playbooks:\n  - name: p\n    mode: auto\n    match: { types: [rotation_failed] }\n    steps:\n      - action: reboot_cluster\n        timeout: 5\n        verify: { timeout: soon }\n',
+    );
     const res = await cli(['validate', bad]);
     assert.equal(res.code, 2);
     const lines = res.stderr.trim().split('\n');

@@ -32,13 +32,18 @@ function trailGaps(entries: readonly AuditEntry[], jobId: string, healed: boolea
   const mentions = (e: AuditEntry): boolean => e.message.includes(jobId) || e.data?.['jobId'] === jobId;
   const gaps: string[] = [];
   // The decision that named this job (escalation notifications are decided by the escalation itself).
-  const decided = jobId.endsWith('--escalate') ? at((e) => e.type === 'plan.escalated' || e.type === 'plan.decided') : at((e) => e.type === 'plan.decided' && e.data?.['jobId'] === jobId);
+  const decided = jobId.endsWith('--escalate')
+    ? at((e) => e.type === 'plan.escalated' || e.type === 'plan.decided')
+    : at((e) => e.type === 'plan.decided' && e.data?.['jobId'] === jobId);
   const enqueued = at((e) => e.type === 'job.enqueued' && mentions(e), Math.max(decided, 0));
   const started = at((e) => e.type === 'job.started' && mentions(e), Math.max(enqueued, 0));
   const effect = at((e) => TERMINAL.has(e.type) && mentions(e), Math.max(started, 0));
   // Its step's verification (a resolution seen while the job still ran verifies it before the job's own terminal event lands).
   const step = entries[started]?.data?.['jobId'] === jobId ? /--s(\d+)--/.exec(jobId)?.[1] : undefined;
-  const verified = at((e) => e.type.startsWith('verification.') && (step === undefined || String(e.data?.['step']) === step), Math.max(started, 0));
+  const verified = at(
+    (e) => e.type.startsWith('verification.') && (step === undefined || String(e.data?.['step']) === step),
+    Math.max(started, 0),
+  );
   const resolved = at((e) => e.type === 'incident.resolved', Math.max(started, 0));
   if (decided < 0) gaps.push('plan.decided');
   if (enqueued < 0) gaps.push('job.enqueued');
@@ -52,14 +57,20 @@ function trailGaps(entries: readonly AuditEntry[], jobId: string, healed: boolea
 const dir = 'examples/scenarios';
 /** Scenarios simulated at once. */
 const SCENARIOS_AT_ONCE = 4;
-const scenarios = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => parseScenario(`${dir}/${f}`, readFileSync(`${dir}/${f}`, 'utf8')));
+const scenarios = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()
+  .map((f) => parseScenario(`${dir}/${f}`, readFileSync(`${dir}/${f}`, 'utf8')));
 
 describe('example scenarios against the simulated fleet', () => {
   const redis = withRedis();
 
   it('cover every fault kind the simulator supports', () => {
     const covered = new Set(scenarios.flatMap((s) => s.faults.map((f) => f.kind)));
-    assert.deepEqual(SIM_FAULT_KINDS.filter((k) => !covered.has(k)), []);
+    assert.deepEqual(
+      SIM_FAULT_KINDS.filter((k) => !covered.has(k)),
+      [],
+    );
   });
 
   it('each scenario meets its expectations and every fault is visible in observations', { timeout: 400_000 }, async () => {
@@ -67,17 +78,27 @@ describe('example scenarios against the simulated fleet', () => {
     // on the wall clock with SVIDs of seconds, so starving them of CPU would test the machine, not them.
     const reports: SimulationReport[] = [];
     let next = 0;
-    await Promise.all(Array.from({ length: SCENARIOS_AT_ONCE }, async () => {
-      for (let s = scenarios[next++]; s !== undefined; s = scenarios[next++]) {
-        reports.push(await runSimulation(s, {
-          startFleet: composition.startFleet,
-          createDaemon: (config) => composition.createDaemon(config, { log: silentLogger(), serveHttp: false }),
-          clock: systemClock, keyPrefix: uniquePrefix(s.name), redisUrl: redis.url,
-        }));
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: SCENARIOS_AT_ONCE }, async () => {
+        for (let s = scenarios[next++]; s !== undefined; s = scenarios[next++]) {
+          reports.push(
+            await runSimulation(s, {
+              startFleet: composition.startFleet,
+              createDaemon: (config) => composition.createDaemon(config, { log: silentLogger(), serveHttp: false }),
+              clock: systemClock,
+              keyPrefix: uniquePrefix(s.name),
+              redisUrl: redis.url,
+            }),
+          );
+        }
+      }),
+    );
     const problems = reports.flatMap((r: SimulationReport) => [
-      ...(reportPassed(r) ? [] : [`${r.scenario}: did not pass (healed=${r.healed}, expectHealed=${r.expectHealed}, missing=${r.expectations.missing.join('; ')}, unexpected=${r.expectations.unexpected.join('; ')}, healthy-target actions=${r.actionsOnHealthyTargets})`]),
+      ...(reportPassed(r)
+        ? []
+        : [
+            `${r.scenario}: did not pass (healed=${r.healed}, expectHealed=${r.expectHealed}, missing=${r.expectations.missing.join('; ')}, unexpected=${r.expectations.unexpected.join('; ')}, healthy-target actions=${r.actionsOnHealthyTargets})`,
+          ]),
       ...r.faults.filter((f) => f.observedAs.length === 0).map((f) => `${r.scenario}: fault ${f.kind} on ${f.target} left no observation`),
     ]);
     assert.deepEqual(problems, []);
@@ -88,10 +109,16 @@ describe('example scenarios against the simulated fleet', () => {
       const audit = new RedisAuditLog(redis.connect(), r.auditPrefix);
       for (const inc of r.incidents) {
         const entries = await audit.list({ incidentId: inc.id });
-        const jobIds = new Set(entries.filter((e) => e.type === 'job.started').map((e) => e.data?.['jobId']).filter((id): id is string => typeof id === 'string'));
+        const jobIds = new Set(
+          entries
+            .filter((e) => e.type === 'job.started')
+            .map((e) => e.data?.['jobId'])
+            .filter((id): id is string => typeof id === 'string'),
+        );
         for (const jobId of jobIds) {
           const missing = trailGaps(entries, jobId, r.healed);
-          if (missing.length > 0) gaps.push(`${r.scenario} ${inc.subject} job ${jobId}: no ${missing.join(', ')} in ${entries.map((e) => e.type).join(' > ')}`);
+          if (missing.length > 0)
+            gaps.push(`${r.scenario} ${inc.subject} job ${jobId}: no ${missing.join(', ')} in ${entries.map((e) => e.type).join(' > ')}`);
         }
       }
     }

@@ -24,7 +24,10 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', 'name: x\nfleet:\n  svidTtl: 10s\n  nodes: 2\n  workloads:\n    - {location: shop, name: web, count: 2}\n');
+const scenario = parseScenario(
+  'inline',
+  'name: x\nfleet:\n  svidTtl: 10s\n  nodes: 2\n  workloads:\n    - {location: shop, name: web, count: 2}\n',
+);
 const actions = new Map([[collectEvidenceAction.name, collectEvidenceAction]]);
 const signal = (): AbortSignal => new AbortController().signal;
 
@@ -52,12 +55,39 @@ describe('collect_evidence on the simulated fleet', () => {
     for (const w of fleet.targets()) await store.putWorkload(w);
     const now = Date.now();
     const id = makeIncidentId('agent_disconnected', target, now);
-    await store.openIncident({ id, type: 'agent_disconnected', subject: target, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
+    await store.openIncident({
+      id,
+      type: 'agent_disconnected',
+      subject: target,
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    });
     const ctx: ActionContext = {
-      store, audit: new RedisAuditLog(conn, prefix), clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 },
+      store,
+      audit: new RedisAuditLog(conn, prefix),
+      clock: systemClock,
+      envoy: new EnvoyAdminHttp(),
+      rotation: { rotateAtFraction: 0.5, graceMs: 500 },
       ...(kubernetes ? { kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }) } : {}),
     };
-    return { ctx, job: { id: makeActionRunId(id, 1, 1), incidentId: id, step: 1, attempt: 1, action: 'collect_evidence', target, decidedAt: now, shadow: false, params } };
+    return {
+      ctx,
+      job: {
+        id: makeActionRunId(id, 1, 1),
+        incidentId: id,
+        step: 1,
+        attempt: 1,
+        action: 'collect_evidence',
+        target,
+        decidedAt: now,
+        shadow: false,
+        params,
+      },
+    };
   }
 
   it('returns the tail of the agent pod log, with a summary naming the last error, for an agent that lost its server', async () => {
@@ -67,10 +97,16 @@ describe('collect_evidence on the simulated fleet', () => {
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
     const [summary, marker, ...lines] = out.detail.trimEnd().split('\n');
-    assert.match(summary ?? '', /^SPIRE agent log of pod spire\/spire-agent-node-1 on node-1 \(last 3 lines\): 3 line\(s\), 2 error\(s\), 0 warning\(s\); last error: "Synchronize failed"$/);
+    assert.match(
+      summary ?? '',
+      /^SPIRE agent log of pod spire\/spire-agent-node-1 on node-1 \(last 3 lines\): 3 line\(s\), 2 error\(s\), 0 warning\(s\); last error: "Synchronize failed"$/,
+    );
     assert.equal(marker, '--- evidence ---');
     assert.equal(lines.length, 3);
-    assert.match(lines.at(-1) ?? '', /^time="[^"]+" level=error msg="Synchronize failed" error=".*connection refused.*" subsystem_name=manager$/);
+    assert.match(
+      lines.at(-1) ?? '',
+      /^time="[^"]+" level=error msg="Synchronize failed" error=".*connection refused.*" subsystem_name=manager$/,
+    );
     // The stored run carries the evidence (what the incident's history shows).
     assert.equal((await ctx.store.getActionRun(job.id))?.detail, out.detail);
   });
@@ -79,7 +115,10 @@ describe('collect_evidence on the simulated fleet', () => {
     const { ctx, job } = await setup('agent:node-0', { tailLines: 10_000 });
     const detail = await collectEvidenceAction.perform(job, ctx, signal());
     assert.ok(Buffer.byteLength(detail) <= EVIDENCE_MAX_BYTES);
-    assert.match(detail, /^SPIRE agent log of pod spire\/spire-agent-node-0 on node-0 \(last 10000 lines\): \d+ line\(s\), 0 error\(s\), 1 warning\(s\)\n--- evidence ---\n/);
+    assert.match(
+      detail,
+      /^SPIRE agent log of pod spire\/spire-agent-node-0 on node-0 \(last 10000 lines\): \d+ line\(s\), 0 error\(s\), 1 warning\(s\)\n--- evidence ---\n/,
+    );
     const long = composeEvidence({ summary: 's', text: Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(''), keep: 'tail' });
     assert.ok(Buffer.byteLength(long) <= EVIDENCE_MAX_BYTES);
     assert.match(long, /^s\n--- evidence ---\n\[… truncated …\]\nline \d+\n/);
@@ -88,11 +127,19 @@ describe('collect_evidence on the simulated fleet', () => {
 
   it('reads params.logFile when Kubernetes is not configured', async () => {
     const file = join(dir, 'agent.log');
-    writeFileSync(file, 'time="2025-01-01T00:00:00Z" level=info msg="Starting agent"\ntime="2025-01-01T00:00:05Z" level=error msg="Agent crashed" error="x"\n');
+    writeFileSync(
+      file,
+      'time="2025-01-01T00:00:00Z" level=info msg="Starting agent"\ntime="2025-01-01T00:00:05Z" level=error msg="Agent crashed" error="x"\n',
+    );
     const { ctx, job } = await setup('agent:node-0', { logFile: file, tailLines: 5 }, false);
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, new RegExp(`^SPIRE agent log ${file} of node-0 \\(last 5 lines\\): 2 line\\(s\\), 1 error\\(s\\), 0 warning\\(s\\); last error: "Agent crashed"\\n`));
+    assert.match(
+      out.detail,
+      new RegExp(
+        `^SPIRE agent log ${file} of node-0 \\(last 5 lines\\): 2 line\\(s\\), 1 error\\(s\\), 0 warning\\(s\\); last error: "Agent crashed"\\n`,
+      ),
+    );
     const none = await setup('agent:node-0', {}, false);
     const failed = await processRemediationJob(none.job, actions, none.ctx, signal());
     assert.equal(failed.result, 'failed');
@@ -105,7 +152,12 @@ describe('collect_evidence on the simulated fleet', () => {
     assert.equal(out.result, 'succeeded', out.detail);
     const leaf = fleet.world.envoy('shop/web-0').served;
     assert.ok(leaf);
-    assert.match(out.detail, new RegExp(`^Envoy of shop/web-0 at http://127\\.0\\.0\\.1:\\d+\\S*: /certs: serves SVID serial ${leaf.serialHex} \\(spiffe://example\\.org/\\S+\\), expires in \\d+s; 1 CA certificate\\(s\\); /stats: SDS updates \\d+ ok / 0 rejected / 0 failed`));
+    assert.match(
+      out.detail,
+      new RegExp(
+        `^Envoy of shop/web-0 at http://127\\.0\\.0\\.1:\\d+\\S*: /certs: serves SVID serial ${leaf.serialHex} \\(spiffe://example\\.org/\\S+\\), expires in \\d+s; 1 CA certificate\\(s\\); /stats: SDS updates \\d+ ok / 0 rejected / 0 failed`,
+      ),
+    );
     assert.match(out.detail, /\n--- evidence ---\nGET http:\/\/127\.0\.0\.1:\d+\S*\/certs\n\{/);
     const gone = await setup('shop/nope', {});
     assert.equal((await processRemediationJob(gone.job, actions, gone.ctx, signal())).result, 'skipped');

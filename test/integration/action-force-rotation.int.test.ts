@@ -27,7 +27,10 @@ import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulat
 import { workloadSelectors } from '../../src/sim/spire/selectors.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', 'name: x\nfleet:\n  svidTtl: 4s\n  envoyRestart: 200ms\n  nodes: 3\n  workloads:\n    - {location: shop, name: web, count: 3}\n');
+const scenario = parseScenario(
+  'inline',
+  'name: x\nfleet:\n  svidTtl: 4s\n  envoyRestart: 200ms\n  nodes: 3\n  workloads:\n    - {location: shop, name: web, count: 3}\n',
+);
 const actions = new Map([[forceRotationAction.name, forceRotationAction]]);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -53,19 +56,55 @@ describe('force_rotation against the simulated fleet', () => {
     await redis.stop();
   });
 
-  /** A fresh store with the fleet's workloads (with nodes), an open incident on `subject`, and a job; `kube`: the context's Kubernetes port. */
-  async function setup(subject: string, params: ActionParams = {}, type: IncidentType = 'rotation_failed', kube?: KubernetesInventoryPort, scope?: ActionScope): Promise<{ ctx: ActionContext & AgentProbePorts; job: RemediationRequest }> {
+  /**
+   * A fresh store with the fleet's workloads (with nodes), an open incident on `subject`, and a job; `kube`: the context's
+   * Kubernetes port.
+   */
+  async function setup(
+    subject: string,
+    params: ActionParams = {},
+    type: IncidentType = 'rotation_failed',
+    kube?: KubernetesInventoryPort,
+    scope?: ActionScope,
+  ): Promise<{ ctx: ActionContext & AgentProbePorts; job: RemediationRequest }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const audit = new RedisAuditLog(conn, prefix);
     for (const w of fleet.targets()) await store.putWorkload(w);
     const now = Date.now();
-    const incident: Incident = { id: makeIncidentId(type, subject, now), type, subject, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] };
+    const incident: Incident = {
+      id: makeIncidentId(type, subject, now),
+      type,
+      subject,
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    };
     await store.openIncident(incident);
-    const job: RemediationRequest = { id: makeActionRunId(incident.id, 0, 1), incidentId: incident.id, step: 0, attempt: 1, action: 'force_rotation', target: subject, params, decidedAt: now, shadow: false };
+    const job: RemediationRequest = {
+      id: makeActionRunId(incident.id, 0, 1),
+      incidentId: incident.id,
+      step: 0,
+      attempt: 1,
+      action: 'force_rotation',
+      target: subject,
+      params,
+      decidedAt: now,
+      shadow: false,
+    };
     const ctx = {
-      store, audit, clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 }, spireServer: server, agentDebug: admin,
-      ...(kube === undefined ? {} : { kubernetes: kube }), ...(scope === undefined ? {} : { scope }),
+      store,
+      audit,
+      clock: systemClock,
+      envoy: new EnvoyAdminHttp(),
+      rotation: { rotateAtFraction: 0.5, graceMs: 500 },
+      spireServer: server,
+      agentDebug: admin,
+      ...(kube === undefined ? {} : { kubernetes: kube }),
+      ...(scope === undefined ? {} : { scope }),
     };
     return { ctx, job };
   }
@@ -76,15 +115,31 @@ describe('force_rotation against the simulated fleet', () => {
     assert.ok(w);
     const update = await new Promise<DelegatedX509SvidsUpdate>((resolve, reject) => {
       const watch = admin.watchX509Svids(fleet.agent(node).adminEndpoint, workloadSelectors(w), {
-        onUpdate: (u) => { queueMicrotask(() => { watch.close(); }); resolve(u); },
-        onError: (f) => { queueMicrotask(() => { watch.close(); }); reject(new Error(f.message)); },
+        onUpdate: (u) => {
+          queueMicrotask(() => {
+            watch.close();
+          });
+          resolve(u);
+        },
+        onError: (f) => {
+          queueMicrotask(() => {
+            watch.close();
+          });
+          reject(new Error(f.message));
+        },
       });
     });
     const leaf = update.svids[0]?.chain[0];
     assert.ok(leaf);
     await ctx.store.recordObservation({
-      subject: workloadId, source: 'spire.delegated.svid', observedAt: Date.now(),
-      data: { kind: 'spire.svid', node, svid: { serialNumber: leaf.serialHex, uriSans: leaf.uriSans, validFromMs: leaf.notBeforeMs, expiresAtMs: leaf.notAfterMs } },
+      subject: workloadId,
+      source: 'spire.delegated.svid',
+      observedAt: Date.now(),
+      data: {
+        kind: 'spire.svid',
+        node,
+        svid: { serialNumber: leaf.serialHex, uriSans: leaf.uriSans, validFromMs: leaf.notBeforeMs, expiresAtMs: leaf.notAfterMs },
+      },
     });
     return leaf.serialHex;
   }
@@ -99,15 +154,28 @@ describe('force_rotation against the simulated fleet', () => {
   });
 
   /** The Events recorded in the SPIRE namespace of the fake API server. */
-  const spireEvents = () => fleet.kube.store.list('events', 'spire') as unknown as { metadata: { name: string }; reason: string; action: string; message: string; involvedObject: { kind: string; name: string; uid: string } }[];
-  const agentPod = (node: string) => fleet.kube.store.list('pods', 'spire').find((p) => (p.spec as { nodeName?: string }).nodeName === node);
+  const spireEvents = () =>
+    fleet.kube.store.list('events', 'spire') as unknown as {
+      metadata: { name: string };
+      reason: string;
+      action: string;
+      message: string;
+      involvedObject: { kind: string; name: string; uid: string };
+    }[];
+  const agentPod = (node: string) =>
+    fleet.kube.store.list('pods', 'spire').find((p) => (p.spec as { nodeName?: string }).nodeName === node);
 
   it('evicts an agent that stopped rotating a workload SVID: it re-attests, re-mints, and Envoy gets the new SVID; an Event on its agent pod says so', async () => {
     const healthyBefore = fleet.actionsOnHealthyTargets();
     fleet.injectFault({ kind: 'svid_rotation_stopped', target: 'shop/web-1', atMs: 0 });
     const stuck = fleet.world.agentSvid('shop/web-1');
     await sleep(Math.max(0, stuck.notBeforeMs + 2_000 + 700 - Date.now()));
-    const { ctx, job } = await setup('shop/web-1', {}, 'rotation_failed', new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }));
+    const { ctx, job } = await setup(
+      'shop/web-1',
+      {},
+      'rotation_failed',
+      new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }),
+    );
     const eventsBefore = spireEvents().length;
     assert.equal(await recordDelegatedSvid(ctx, 'shop/web-1', 'node-1'), stuck.serialHex, 'the agent still holds the stuck SVID');
     const agentId = fleet.agent('node-1').agentId;
@@ -124,9 +192,16 @@ describe('force_rotation against the simulated fleet', () => {
     assert.ok(event);
     const pod = agentPod('node-1');
     assert.ok(pod);
-    assert.deepEqual([event.reason, event.action, event.involvedObject.kind, event.involvedObject.name, event.involvedObject.uid],
-      ['SpireHealerForceRotation', 'DeleteAgent', 'Pod', pod.metadata.name, pod.metadata.uid]);
-    assert.match(event.message, new RegExp(`^spire-healer evicted SPIRE agent ${agentId} on node node-1 .*DeleteAgent; its agent SVID serial was ${before.serialHex}.* for incident ${job.incidentId} \\(job ${job.id}\\)$`));
+    assert.deepEqual(
+      [event.reason, event.action, event.involvedObject.kind, event.involvedObject.name, event.involvedObject.uid],
+      ['SpireHealerForceRotation', 'DeleteAgent', 'Pod', pod.metadata.name, pod.metadata.uid],
+    );
+    assert.match(
+      event.message,
+      new RegExp(
+        `^spire-healer evicted SPIRE agent ${agentId} on node node-1 .*DeleteAgent; its agent SVID serial was ${before.serialHex}.* for incident ${job.incidentId} \\(job ${job.id}\\)$`,
+      ),
+    );
     assert.equal(fleet.world.agentAttestation('node-1').generation, 2);
     const after = await server.getAgent(agentId);
     assert.notEqual(after.serialHex, before.serialHex, 'the server lists a new agent SVID');
@@ -147,17 +222,34 @@ describe('force_rotation against the simulated fleet', () => {
   it('an Event that cannot be recorded, or whose namespace is out of scope, never fails the eviction', async () => {
     const real = new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } });
     const failing: KubernetesInventoryPort = Object.assign(Object.create(real) as KubernetesInventoryPort, {
-      recordEvent: () => Promise.reject(Object.assign(new Error('events is forbidden: User "system:serviceaccount:spire-healer:spire-healer" cannot create resource "events"'), { failure: { code: 'forbidden' } })),
+      recordEvent: () =>
+        Promise.reject(
+          Object.assign(
+            new Error('events is forbidden: User "system:serviceaccount:spire-healer:spire-healer" cannot create resource "events"'),
+            { failure: { code: 'forbidden' } },
+          ),
+        ),
     });
     const eventsBefore = spireEvents().length;
     const generation = fleet.world.agentAttestation('node-0').generation;
     const a = await setup('agent:node-0', { waitReattest: '10s' }, 'rotation_failed', failing);
     const out = await forceRotationAction.perform(a.job, a.ctx, new AbortController().signal);
-    assert.match(out, /DeleteAgent \S+ evicted the agent .*re-attested .*; the Kubernetes Event could not be recorded \(events is forbidden/);
+    assert.match(
+      out,
+      /DeleteAgent \S+ evicted the agent .*re-attested .*; the Kubernetes Event could not be recorded \(events is forbidden/,
+    );
 
-    const scoped = await setup('agent:node-0', { waitReattest: '10s' }, 'rotation_failed', real, { production: false, simulated: false, trustDomains: [], namespaces: ['shop'] });
+    const scoped = await setup('agent:node-0', { waitReattest: '10s' }, 'rotation_failed', real, {
+      production: false,
+      simulated: false,
+      trustDomains: [],
+      namespaces: ['shop'],
+    });
     const second = await forceRotationAction.perform(scoped.job, scoped.ctx, new AbortController().signal);
-    assert.match(second, /evicted the agent .*re-attested .*; no Kubernetes Event recorded \(refused: SPIRE agent pod spire\/spire-agent-node-0 is in namespace spire, outside the configured shop\)$/);
+    assert.match(
+      second,
+      /evicted the agent .*re-attested .*; no Kubernetes Event recorded \(refused: SPIRE agent pod spire\/spire-agent-node-0 is in namespace spire, outside the configured shop\)$/,
+    );
     assert.equal(fleet.world.agentAttestation('node-0').generation, generation + 2);
     assert.equal(spireEvents().length, eventsBefore);
   });
@@ -174,18 +266,39 @@ describe('force_rotation against the simulated fleet', () => {
     const banned = await processRemediationJob(b.job, actions, b.ctx, new AbortController().signal);
     assert.equal(banned.result, 'skipped');
     assert.match(banned.detail, /is banned/);
-    assert.deepEqual({ ...fleet.world.agentAttestation('node-2'), evictedAt: null }, { attested: false, banned: true, canReattest: true, attestationType: 'k8s_psat', generation: 1, evictedAt: null });
+    assert.deepEqual(
+      { ...fleet.world.agentAttestation('node-2'), evictedAt: null },
+      { attested: false, banned: true, canReattest: true, attestationType: 'k8s_psat', generation: 1, evictedAt: null },
+    );
     assert.equal((await server.getAgent(fleet.agent('node-2').agentId)).banned, true, 'still banned: DeleteAgent was not called');
   });
 
   it('mode authority: prepares, waits until every agent distributes the new CA, activates and taints the old one; a later job does not rotate again', async () => {
-    const { ctx, job } = await setup('trust-domain:example.org', { mode: 'authority', taintOld: true, propagationTimeout: '20s' }, 'trust_bundle_drift');
+    const { ctx, job } = await setup(
+      'trust-domain:example.org',
+      { mode: 'authority', taintOld: true, propagationTimeout: '20s' },
+      'trust_bundle_drift',
+    );
     const oldCa = fleet.world.ca;
     const endpoint = fleet.sources().spire?.server ?? '';
-    const deps = { store: ctx.store, audit: ctx.audit, server: { port: server, endpoint }, debug: admin, bundles: admin, clock: systemClock, trustDomain: 'example.org', concurrency: 3 };
+    const deps = {
+      store: ctx.store,
+      audit: ctx.audit,
+      server: { port: server, endpoint },
+      debug: admin,
+      bundles: admin,
+      clock: systemClock,
+      trustDomain: 'example.org',
+      concurrency: 3,
+    };
     const targets = fleet.world.nodes().map((node) => ({ node, adminEndpoint: fleet.agent(node).adminEndpoint }));
     const polling = { on: true };
-    const monitor = (async () => { while (polling.on) { await pollSpire(deps, targets); await sleep(150); } })();
+    const monitor = (async () => {
+      while (polling.on) {
+        await pollSpire(deps, targets);
+        await sleep(150);
+      }
+    })();
     try {
       const out = await processRemediationJob(job, actions, ctx, new AbortController().signal);
       assert.equal(out.result, 'succeeded', out.detail);
@@ -193,11 +306,23 @@ describe('force_rotation against the simulated fleet', () => {
       assert.notEqual(state.active, oldCa);
       assert.equal(state.old, oldCa);
       assert.equal(fleet.world.isAuthorityTainted(oldCa.cert), true);
-      assert.match(out.detail, /prepared X\.509 authority .*every agent \(2\) distributes it.*activated it.*tainted the old authority.*spire-server localauthority x509 revoke -authorityID/);
+      assert.match(
+        out.detail,
+        /prepared X\.509 authority .*every agent \(2\) distributes it.*activated it.*tainted the old authority.*spire-server localauthority x509 revoke -authorityID/,
+      );
       for (const id of ['shop/web-0', 'shop/web-1']) {
-        assert.equal(fleet.world.agentSvid(id).x509.verify(state.active.cert.x509.publicKey), true, `${id} was re-minted by the new CA after the taint`);
+        assert.equal(
+          fleet.world.agentSvid(id).x509.verify(state.active.cert.x509.publicKey),
+          true,
+          `${id} was re-minted by the new CA after the taint`,
+        );
       }
-      const later = await processRemediationJob({ ...job, id: makeActionRunId(job.incidentId, 0, 2), attempt: 2 }, actions, ctx, new AbortController().signal);
+      const later = await processRemediationJob(
+        { ...job, id: makeActionRunId(job.incidentId, 0, 2), attempt: 2 },
+        actions,
+        ctx,
+        new AbortController().signal,
+      );
       assert.equal(later.result, 'skipped');
       assert.match(later.detail, /already rotated/);
       assert.equal(fleet.world.authorityState().active, state.active);
@@ -211,7 +336,8 @@ describe('force_rotation against the simulated fleet', () => {
     const node = process.execPath;
     it('runs the command without a shell, with only the allowlisted environment, and reports its output', async () => {
       process.env.HOOK_TEST_SECRET = 's3cr3t';
-      const script = "console.log(['target=' + process.env.SPIRE_HEALER_TARGET, 'home=' + (process.env.HOME ?? '-'), 'secret=' + (process.env.HOOK_TEST_SECRET ?? 'none'), 'arg=' + process.argv[1]].join(' '))";
+      const script =
+        "console.log(['target=' + process.env.SPIRE_HEALER_TARGET, 'home=' + (process.env.HOME ?? '-'), 'secret=' + (process.env.HOOK_TEST_SECRET ?? 'none'), 'arg=' + process.argv[1]].join(' '))";
       const { ctx, job } = await setup('shop/web-0', { hook: [node, '-e', script, '$(rm -rf /); *'], env: ['HOME'] });
       const out = await processRemediationJob(job, actions, ctx, new AbortController().signal);
       delete process.env.HOOK_TEST_SECRET;
@@ -220,7 +346,9 @@ describe('force_rotation against the simulated fleet', () => {
     });
 
     it('a non-zero exit fails the job (retryable) with stderr as evidence; truncates long output', async () => {
-      const { ctx, job } = await setup('shop/web-0', { hook: [node, '-e', "process.stdout.write('x'.repeat(10000)); console.error('rotation refused'); process.exit(3)"] });
+      const { ctx, job } = await setup('shop/web-0', {
+        hook: [node, '-e', "process.stdout.write('x'.repeat(10000)); console.error('rotation refused'); process.exit(3)"],
+      });
       const out = await processRemediationJob(job, actions, ctx, new AbortController().signal);
       assert.equal(out.result, 'failed');
       assert.equal(out.transient, true);
@@ -238,7 +366,7 @@ describe('force_rotation against the simulated fleet', () => {
       const t2 = Date.now();
       const killed = await processRemediationJob(tree.job, actions, tree.ctx, new AbortController().signal);
       assert.match(killed.detail, /timed out/);
-      assert.ok(Date.now() - t2 < 5_000, 'the hook\'s own children are killed too (process group)');
+      assert.ok(Date.now() - t2 < 5_000, "the hook's own children are killed too (process group)");
       const missing = await setup('shop/web-0', { hook: ['/nonexistent/rotate-svids'] });
       const gone = await processRemediationJob(missing.job, actions, missing.ctx, new AbortController().signal);
       assert.equal(gone.result, 'failed');

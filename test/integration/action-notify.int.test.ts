@@ -56,34 +56,71 @@ describe('notify: POSTing incidents to a webhook', () => {
   });
   after(async () => {
     http.closeAllConnections();
-    await new Promise<void>((r) => http.close(() => { r(); }));
+    await new Promise<void>((r) =>
+      http.close(() => {
+        r();
+      }),
+    );
     await conn.quit();
     await redis.stop();
   });
 
-  async function setup(path: string, params: Omit<ActionParams, 'url'> = {}): Promise<{ ctx: ActionContext; job: RemediationRequest; incident: Incident }> {
+  async function setup(
+    path: string,
+    params: Omit<ActionParams, 'url'> = {},
+  ): Promise<{ ctx: ActionContext; job: RemediationRequest; incident: Incident }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const audit = new RedisAuditLog(conn, prefix);
     const now = Date.now();
     const incident: Incident = {
-      id: makeIncidentId('rotation_failed', 'shop/web-0', now), type: 'rotation_failed', subject: 'shop/web-0', status: 'open', openedAt: now,
-      resolvedAt: null, explanation: 'Envoy for shop/web-0 still serves an overdue SVID', evidence: [], history: [], cause: 'envoy_sds_stuck',
+      id: makeIncidentId('rotation_failed', 'shop/web-0', now),
+      type: 'rotation_failed',
+      subject: 'shop/web-0',
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'Envoy for shop/web-0 still serves an overdue SVID',
+      evidence: [],
+      history: [],
+      cause: 'envoy_sds_stuck',
     };
     await store.openIncident(incident);
-    await store.setRemediation(incident.id, { phase: 'needs_human', playbook: 'rotation', step: 2, action: null, updatedAt: now, reason: 'escalated: 2 steps did not help' });
+    await store.setRemediation(incident.id, {
+      phase: 'needs_human',
+      playbook: 'rotation',
+      step: 2,
+      action: null,
+      updatedAt: now,
+      reason: 'escalated: 2 steps did not help',
+    });
     const job: RemediationRequest = {
-      id: `${incident.id}--escalate`, incidentId: incident.id, step: 2, attempt: 1, action: 'notify', target: incident.subject,
-      params: { url: `${base}${path}`, ...params }, decidedAt: now, shadow: false,
+      id: `${incident.id}--escalate`,
+      incidentId: incident.id,
+      step: 2,
+      attempt: 1,
+      action: 'notify',
+      target: incident.subject,
+      params: { url: `${base}${path}`, ...params },
+      decidedAt: now,
+      shadow: false,
     };
-    return { ctx: { store, audit, clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 } }, job, incident };
+    return {
+      ctx: { store, audit, clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 } },
+      job,
+      incident,
+    };
   }
 
   const hits = (path: string): Received[] => received.filter((r) => r.path === path);
 
   it('retries a 500, then succeeds on the 200; the body carries the incident, reason, playbook and step', async () => {
     plans.set('/hooks/T0K3N/flaky', (n) => (n === 0 ? 500 : 200));
-    const { ctx, job, incident } = await setup('/hooks/T0K3N/flaky', { timeout: '2s', reason: 'escalated after the ladder', playbook: 'svid-rotation' });
+    const { ctx, job, incident } = await setup('/hooks/T0K3N/flaky', {
+      timeout: '2s',
+      reason: 'escalated after the ladder',
+      playbook: 'svid-rotation',
+    });
     const out = await processRemediationJob(job, actions, ctx, new AbortController().signal);
     assert.equal(out.result, 'succeeded', out.detail);
     assert.match(out.detail, /HTTP 200, 2 attempts/);
@@ -98,8 +135,28 @@ describe('notify: POSTing incidents to a webhook', () => {
     assert.equal(last.headers['idempotency-key'], job.id);
     assert.equal(last.headers['content-type'], 'application/json');
     assert.deepEqual(
-      { incidentId: body.incidentId, type: body.type, subject: body.subject, status: body.status, cause: body.cause, explanation: body.explanation, reason: body.reason, playbook: body.playbook, step: body.step },
-      { incidentId: incident.id, type: 'rotation_failed', subject: 'shop/web-0', status: 'open', cause: 'envoy_sds_stuck', explanation: incident.explanation, reason: 'escalated after the ladder', playbook: 'svid-rotation', step: 2 },
+      {
+        incidentId: body.incidentId,
+        type: body.type,
+        subject: body.subject,
+        status: body.status,
+        cause: body.cause,
+        explanation: body.explanation,
+        reason: body.reason,
+        playbook: body.playbook,
+        step: body.step,
+      },
+      {
+        incidentId: incident.id,
+        type: 'rotation_failed',
+        subject: 'shop/web-0',
+        status: 'open',
+        cause: 'envoy_sds_stuck',
+        explanation: incident.explanation,
+        reason: 'escalated after the ladder',
+        playbook: 'svid-rotation',
+        step: 2,
+      },
     );
     assert.ok(Math.abs(Date.parse(String(body.time)) - Date.now()) < 10_000);
   });
@@ -151,7 +208,12 @@ describe('notify: POSTing incidents to a webhook', () => {
 
   it('a missing or non-http URL fails the precheck permanently; nothing is sent', async () => {
     const { ctx, job } = await setup('/never');
-    const bad = await processRemediationJob({ ...job, id: `${job.id}-bad`, params: { url: 'file:///etc/passwd' } }, actions, ctx, new AbortController().signal);
+    const bad = await processRemediationJob(
+      { ...job, id: `${job.id}-bad`, params: { url: 'file:///etc/passwd' } },
+      actions,
+      ctx,
+      new AbortController().signal,
+    );
     assert.equal(bad.result, 'failed');
     assert.equal(bad.transient, undefined);
     assert.match(bad.detail, /must be http\(s\)/);

@@ -26,10 +26,19 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', [
-  'name: x', 'fleet:', '  svidTtl: 4s', '  envoyRestart: 200ms', '  workloads:',
-  '    - {location: shop, name: web, count: 2}', '    - {location: acme/europe-west1, name: pay, count: 1, platform: cloudrun}', '',
-].join('\n'));
+const scenario = parseScenario(
+  'inline',
+  [
+    'name: x',
+    'fleet:',
+    '  svidTtl: 4s',
+    '  envoyRestart: 200ms',
+    '  workloads:',
+    '    - {location: shop, name: web, count: 2}',
+    '    - {location: acme/europe-west1, name: pay, count: 1, platform: cloudrun}',
+    '',
+  ].join('\n'),
+);
 const actions = new Map([[redeployAction.name, redeployAction]]);
 const PAY = 'projects/acme/locations/europe-west1/services/pay-0';
 const signal = (): AbortSignal => new AbortController().signal;
@@ -51,7 +60,13 @@ describe('redeploy and restart_envoy variants on the simulated fleet', () => {
     conn = new Redis(redis.url);
     fleet = await startSimulatedFleet(scenario);
     const endpoint = fleet.sources().cloudRun?.endpoint ?? '';
-    cloudrun = new CloudRunAdminClient({ apiEndpoint: '127.0.0.1', port: Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)), insecure: true, callTimeoutMs: 3_000, pollInitialDelayMs: 100 });
+    cloudrun = new CloudRunAdminClient({
+      apiEndpoint: '127.0.0.1',
+      port: Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)),
+      insecure: true,
+      callTimeoutMs: 3_000,
+      pollInitialDelayMs: 100,
+    });
   });
   after(async () => {
     await cloudrun.close();
@@ -60,19 +75,52 @@ describe('redeploy and restart_envoy variants on the simulated fleet', () => {
     await redis.stop();
   });
 
-  async function setup(target: string, type: IncidentType, decidedAt = Date.now()): Promise<{ ctx: ActionContext; job: RemediationRequest; workload: Workload }> {
+  async function setup(
+    target: string,
+    type: IncidentType,
+    decidedAt = Date.now(),
+  ): Promise<{ ctx: ActionContext; job: RemediationRequest; workload: Workload }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const workload = fleet.targets().find((w) => w.id === target);
     assert.ok(workload);
     await store.putWorkload(workload);
     const id = makeIncidentId(type, target, decidedAt);
-    await store.openIncident({ id, type, subject: target, status: 'open', openedAt: decidedAt, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
+    await store.openIncident({
+      id,
+      type,
+      subject: target,
+      status: 'open',
+      openedAt: decidedAt,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    });
     const ctx: ActionContext = {
-      store, audit: new RedisAuditLog(conn, prefix), clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 },
-      kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }), cloudrun,
+      store,
+      audit: new RedisAuditLog(conn, prefix),
+      clock: systemClock,
+      envoy: new EnvoyAdminHttp(),
+      rotation: { rotateAtFraction: 0.5, graceMs: 500 },
+      kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }),
+      cloudrun,
     };
-    return { ctx, job: { id: makeActionRunId(id, 2, 1), incidentId: id, step: 2, attempt: 1, action: 'redeploy', target, decidedAt, shadow: false, params: {} }, workload };
+    return {
+      ctx,
+      job: {
+        id: makeActionRunId(id, 2, 1),
+        incidentId: id,
+        step: 2,
+        attempt: 1,
+        action: 'redeploy',
+        target,
+        decidedAt,
+        shadow: false,
+        params: {},
+      },
+      workload,
+    };
   }
 
   const pod = (name: string): KubeObject | undefined => fleet.kube.store.get('pods', 'shop', name);
@@ -82,14 +130,19 @@ describe('redeploy and restart_envoy variants on the simulated fleet', () => {
     return d;
   };
   const restartedAt = (d: KubeObject): string | undefined =>
-    (d.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'];
+    (d.spec as { template: { metadata: { annotations?: Record<string, string> } } }).template.metadata.annotations?.[
+      'kubectl.kubernetes.io/restartedAt'
+    ];
 
   it('refuses a paused Deployment as a permanent failure and changes nothing', async () => {
     const d = deployment();
     const paused = fleet.kube.store.update('deployments', { ...d, spec: { ...(d.spec as object), paused: true } });
     try {
       const { ctx, job } = await setup('shop/web-0', 'mtls_errors');
-      await assert.rejects(redeployAction.precheck(job, ctx, signal()), (e: unknown) => e instanceof PermanentActionError && /Deployment shop\/web is paused/.test(e.message));
+      await assert.rejects(
+        redeployAction.precheck(job, ctx, signal()),
+        (e: unknown) => e instanceof PermanentActionError && /Deployment shop\/web is paused/.test(e.message),
+      );
       const out = await processRemediationJob(job, actions, ctx, signal());
       assert.equal(out.result, 'failed');
       assert.match(out.detail, /refused: Deployment shop\/web is paused \(spec\.paused\)/);
@@ -112,15 +165,34 @@ describe('redeploy and restart_envoy variants on the simulated fleet', () => {
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
     const stamp = restartedAtOf(job).toISOString().replace('.000Z', 'Z');
-    assert.match(out.detail, new RegExp(`rollout restart of Deployment shop/web: spec.template annotation kubectl.kubernetes.io/restartedAt=${stamp} \\(generation ${generation}\\); its 2 pod\\(s\\) are replaced`));
+    assert.match(
+      out.detail,
+      new RegExp(
+        `rollout restart of Deployment shop/web: spec.template annotation kubectl.kubernetes.io/restartedAt=${stamp} \\(generation ${generation}\\); its 2 pod\\(s\\) are replaced`,
+      ),
+    );
     assert.equal(restartedAt(deployment()), stamp);
-    await waitFor('both pods recreated', () => pod('web-0')?.metadata.uid !== uids[0] && pod('web-1')?.metadata.uid !== uids[1] && pod('web-0') !== undefined && pod('web-1') !== undefined);
+    await waitFor(
+      'both pods recreated',
+      () =>
+        pod('web-0')?.metadata.uid !== uids[0] &&
+        pod('web-1')?.metadata.uid !== uids[1] &&
+        pod('web-0') !== undefined &&
+        pod('web-1') !== undefined,
+    );
     assert.equal(pod('web-1')?.metadata.annotations?.['kubectl.kubernetes.io/restartedAt'], stamp);
     assert.equal(fleet.world.envoy('shop/web-1').restartCount, 1);
     assert.equal(fleet.world.envoy('shop/web-0').restartCount, 1, 'a rollout restart replaces every pod of the Deployment');
     await waitFor('the stuck Envoy back with a current SVID', () => fleet.faults().every((f) => f.healedAt !== null));
-    const events = fleet.kube.store.list('events', 'shop') as unknown as { reason: string; involvedObject: { kind: string; name: string }; message: string }[];
-    assert.deepEqual(events.map((e) => [e.reason, e.involvedObject.kind, e.involvedObject.name]), [['SpireHealerRedeploy', 'Deployment', 'web']]);
+    const events = fleet.kube.store.list('events', 'shop') as unknown as {
+      reason: string;
+      involvedObject: { kind: string; name: string };
+      message: string;
+    }[];
+    assert.deepEqual(
+      events.map((e) => [e.reason, e.involvedObject.kind, e.involvedObject.name]),
+      [['SpireHealerRedeploy', 'Deployment', 'web']],
+    );
     assert.match(events[0]?.message ?? '', new RegExp(job.incidentId));
 
     // Performed again (a redelivery after a crash): the same value, so no new generation and no new pods.
@@ -148,12 +220,18 @@ describe('redeploy and restart_envoy variants on the simulated fleet', () => {
     const restarts = fleet.world.envoy('acme/europe-west1/pay-0').restartCount;
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, new RegExp(`revision pay-0-[\\w-]+ of ${PAY} is ready and serving \\(template annotation ${REVISION_ANNOTATION}=${job.id}`));
+    assert.match(
+      out.detail,
+      new RegExp(`revision pay-0-[\\w-]+ of ${PAY} is ready and serving \\(template annotation ${REVISION_ANNOTATION}=${job.id}`),
+    );
     const revisions = fleet.cloudRun?.state.revisions(PAY) ?? [];
     assert.equal(revisions.length, 2);
     assert.equal(revisions.at(-1)?.state, 'ready');
     assert.equal(fleet.cloudRun?.state.getService(PAY).template?.annotations[REVISION_ANNOTATION], job.id);
-    await waitFor('the fault healed by the new revision', () => fleet.faults().find((f) => f.kind === 'cloudrun_revision_not_ready')?.healedAt !== null);
+    await waitFor(
+      'the fault healed by the new revision',
+      () => fleet.faults().find((f) => f.kind === 'cloudrun_revision_not_ready')?.healedAt !== null,
+    );
     assert.equal(fleet.world.envoy('acme/europe-west1/pay-0').restartCount, restarts + 1);
     const again = await redeployAction.precheck(job, ctx, signal());
     assert.equal(again.proceed, false);
@@ -168,16 +246,37 @@ describe('redeploy and restart_envoy variants on the simulated fleet', () => {
     assert.match(detail, /^deleted pod shop\/web-0 \(uid [0-9a-f-]+\); its Deployment web recreates it/);
     await waitFor('the pod recreated', () => pod('web-0') !== undefined && pod('web-0')?.metadata.uid !== before?.metadata.uid);
     assert.equal(fleet.world.envoy('shop/web-0').restartCount, restarts + 1);
-    const events = fleet.kube.store.list('events', 'shop') as unknown as { reason: string; involvedObject: { name: string; uid: string } }[];
-    assert.ok(events.some((e) => e.reason === 'SpireHealerRestart' && e.involvedObject.name === 'web-0' && e.involvedObject.uid === before?.metadata.uid));
+    const events = fleet.kube.store.list('events', 'shop') as unknown as {
+      reason: string;
+      involvedObject: { name: string; uid: string };
+    }[];
+    assert.ok(
+      events.some(
+        (e) => e.reason === 'SpireHealerRestart' && e.involvedObject.name === 'web-0' && e.involvedObject.uid === before?.metadata.uid,
+      ),
+    );
     assert.match(await deleteWorkloadPod(job, workload, ctx), /was recreated after this job was decided/);
     assert.equal(fleet.world.envoy('shop/web-0').restartCount, restarts + 1);
 
-    fleet.kube.store.create('pods', buildPod({
-      namespace: 'shop', name: 'bare-0', node: 'node-0', serviceAccount: 'web', labels: {}, annotations: {}, owner: undefined,
-      containers: workloadContainers('bare'), podIP: '10.9.9.9', startedAt: new Date().toISOString(),
-    }));
-    await assert.rejects(deleteWorkloadPod(job, { ...workload, id: 'shop/bare-0' }, ctx), (e: unknown) => e instanceof PermanentActionError && /has no controller/.test(e.message));
+    fleet.kube.store.create(
+      'pods',
+      buildPod({
+        namespace: 'shop',
+        name: 'bare-0',
+        node: 'node-0',
+        serviceAccount: 'web',
+        labels: {},
+        annotations: {},
+        owner: undefined,
+        containers: workloadContainers('bare'),
+        podIP: '10.9.9.9',
+        startedAt: new Date().toISOString(),
+      }),
+    );
+    await assert.rejects(
+      deleteWorkloadPod(job, { ...workload, id: 'shop/bare-0' }, ctx),
+      (e: unknown) => e instanceof PermanentActionError && /has no controller/.test(e.message),
+    );
     assert.ok(fleet.kube.store.get('pods', 'shop', 'bare-0'));
   });
 

@@ -24,7 +24,10 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', 'name: x\nfleet:\n  svidTtl: 6s\n  envoyRestart: 200ms\n  nodes: 2\n  workloads:\n    - {location: shop, name: web, count: 2}\n');
+const scenario = parseScenario(
+  'inline',
+  'name: x\nfleet:\n  svidTtl: 6s\n  envoyRestart: 200ms\n  nodes: 2\n  workloads:\n    - {location: shop, name: web, count: 2}\n',
+);
 const actions = new Map([[restartAgentAction.name, restartAgentAction]]);
 const signal = (): AbortSignal => new AbortController().signal;
 
@@ -47,21 +50,49 @@ describe('restart_agent on the simulated fleet', () => {
   });
 
   /** `openedAgoMs`: how long before the job the incident opened (a healthy agent has synced since). */
-  async function setup(node: string, opts: { probes?: boolean; scope?: ActionScope; openedAgoMs?: number } = {}): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
+  async function setup(
+    node: string,
+    opts: { probes?: boolean; scope?: ActionScope; openedAgoMs?: number } = {},
+  ): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const now = Date.now();
     const openedAt = now - (opts.openedAgoMs ?? 0);
     const target = `agent:${node}`;
     const id = makeIncidentId('agent_disconnected', target, openedAt);
-    await store.openIncident({ id, type: 'agent_disconnected', subject: target, status: 'open', openedAt, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
+    await store.openIncident({
+      id,
+      type: 'agent_disconnected',
+      subject: target,
+      status: 'open',
+      openedAt,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    });
     const ctx: ActionContext & AgentProbePorts = {
-      store, audit: new RedisAuditLog(conn, prefix), clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 },
-      kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }), spireServer,
+      store,
+      audit: new RedisAuditLog(conn, prefix),
+      clock: systemClock,
+      envoy: new EnvoyAdminHttp(),
+      rotation: { rotateAtFraction: 0.5, graceMs: 500 },
+      kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }),
+      spireServer,
       ...(opts.probes === false ? {} : { spireHealth: new HttpSpireHealth(), agentDebug: new GrpcAgentAdmin() }),
       ...(opts.scope === undefined ? {} : { scope: opts.scope }),
     };
-    const job: RemediationRequest = { id: makeActionRunId(id, 2, 1), incidentId: id, step: 2, attempt: 1, action: 'restart_agent', target, decidedAt: now, shadow: false, params: {} };
+    const job: RemediationRequest = {
+      id: makeActionRunId(id, 2, 1),
+      incidentId: id,
+      step: 2,
+      attempt: 1,
+      action: 'restart_agent',
+      target,
+      decidedAt: now,
+      shadow: false,
+      params: {},
+    };
     return { ctx, job };
   }
 
@@ -78,7 +109,10 @@ describe('restart_agent on the simulated fleet', () => {
     const uid = agentPod('node-0').metadata.uid;
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'skipped', out.detail);
-    assert.match(out.detail, /the SPIRE agent on node-0 is healthy \(pod spire\/spire-agent-node-0 is Ready; http:\/\/127\.0\.0\.1:\d+\/ready answers 200; last sync with the server [\d.]+s ago\)/);
+    assert.match(
+      out.detail,
+      /the SPIRE agent on node-0 is healthy \(pod spire\/spire-agent-node-0 is Ready; http:\/\/127\.0\.0\.1:\d+\/ready answers 200; last sync with the server [\d.]+s ago\)/,
+    );
     assert.equal(agentPod('node-0').metadata.uid, uid);
     assert.equal(fleet.actionsOnHealthyTargets(), 0);
   });
@@ -98,15 +132,25 @@ describe('restart_agent on the simulated fleet', () => {
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
     assert.equal(out.performed, true);
-    assert.match(out.detail, /deleted SPIRE agent pod spire\/spire-agent-node-1 \(uid [0-9a-f-]+\) on node-1; its DaemonSet recreated it as spire\/spire-agent-node-1 \(uid [0-9a-f-]+\), Ready/);
+    assert.match(
+      out.detail,
+      /deleted SPIRE agent pod spire\/spire-agent-node-1 \(uid [0-9a-f-]+\) on node-1; its DaemonSet recreated it as spire\/spire-agent-node-1 \(uid [0-9a-f-]+\), Ready/,
+    );
     const fresh = agentPod('node-1');
     assert.notEqual(fresh.metadata.uid, old.metadata.uid);
     assert.equal(fresh.metadata.annotations?.[AGENT_HEALTH_URL_ANNOTATION], fleet.agent('node-1').healthUrl);
     assert.ok(fleet.agent('node-1').running);
     assert.equal(fleet.world.agent('node-1').syncing, true);
-    assert.ok(fleet.faults().every((f) => f.healedAt !== null), 'agent_server_lost healed');
+    assert.ok(
+      fleet.faults().every((f) => f.healedAt !== null),
+      'agent_server_lost healed',
+    );
     assert.equal(fleet.actionsOnHealthyTargets(), 0);
-    const events = fleet.kube.store.list('events', 'spire') as unknown as { reason: string; message: string; involvedObject: { name: string; uid: string } }[];
+    const events = fleet.kube.store.list('events', 'spire') as unknown as {
+      reason: string;
+      message: string;
+      involvedObject: { name: string; uid: string };
+    }[];
     assert.equal(events.length, 1);
     const [event] = events;
     assert.ok(event);

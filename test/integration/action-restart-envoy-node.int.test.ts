@@ -24,10 +24,20 @@ import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulat
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
 // Two nodes; node-1 runs shop/checkout-1, shop/checkout-3, shop/web-1 and shop/web-3.
-const scenario = parseScenario('inline', [
-  'name: x', 'fleet:', '  svidTtl: 20s', '  envoyRestart: 300ms', '  nodes: 2', '  workloads:',
-  '    - {location: shop, name: web, count: 4}', '    - {location: shop, name: checkout, count: 4}', '',
-].join('\n'));
+const scenario = parseScenario(
+  'inline',
+  [
+    'name: x',
+    'fleet:',
+    '  svidTtl: 20s',
+    '  envoyRestart: 300ms',
+    '  nodes: 2',
+    '  workloads:',
+    '    - {location: shop, name: web, count: 4}',
+    '    - {location: shop, name: checkout, count: 4}',
+    '',
+  ].join('\n'),
+);
 const NODE1 = ['shop/checkout-1', 'shop/checkout-3', 'shop/web-1', 'shop/web-3'];
 const actions = new Map([[restartEnvoyAction.name, restartEnvoyAction]]);
 const signal = (): AbortSignal => new AbortController().signal;
@@ -40,7 +50,12 @@ const waitFor = async (what: string, probe: () => boolean, timeoutMs = 15_000): 
   }
 };
 
-interface KubeEvent { reason: string; action: string; message: string; involvedObject: { kind: string; name: string; uid: string } }
+interface KubeEvent {
+  reason: string;
+  action: string;
+  message: string;
+  involvedObject: { kind: string; name: string; uid: string };
+}
 
 describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the simulated fleet', () => {
   let redis: Awaited<ReturnType<typeof startTestRedis>>;
@@ -67,21 +82,55 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
   const restarts = (ids: readonly string[]): number[] => ids.map((id) => fleet.world.envoy(id).restartCount);
   const events = (): KubeEvent[] => fleet.kube.store.list('events', 'shop') as unknown as KubeEvent[];
 
-  async function setup(target: string, opts: { type?: IncidentType; params?: RemediationRequest['params']; kubernetes?: KubernetesInventoryPort | null; scope?: ActionScope } = {}):
-  Promise<{ ctx: ActionContext; job: RemediationRequest }> {
+  async function setup(
+    target: string,
+    opts: {
+      type?: IncidentType;
+      params?: RemediationRequest['params'];
+      kubernetes?: KubernetesInventoryPort | null;
+      scope?: ActionScope;
+    } = {},
+  ): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     for (const w of fleet.targets()) await store.putWorkload(w);
     const now = Date.now();
     const type = opts.type ?? 'agent_disconnected';
     const id = makeIncidentId(type, target, now);
-    await store.openIncident({ id, type, subject: target, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
-    const kubernetes = opts.kubernetes === undefined ? new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }) : opts.kubernetes;
+    await store.openIncident({
+      id,
+      type,
+      subject: target,
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    });
+    const kubernetes =
+      opts.kubernetes === undefined ? new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }) : opts.kubernetes;
     const ctx: ActionContext = {
-      store, audit: new RedisAuditLog(conn, prefix), clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 },
-      kubernetes, spireHealth: new HttpSpireHealth(), ...(opts.scope === undefined ? {} : { scope: opts.scope }),
+      store,
+      audit: new RedisAuditLog(conn, prefix),
+      clock: systemClock,
+      envoy: new EnvoyAdminHttp(),
+      rotation: { rotateAtFraction: 0.5, graceMs: 500 },
+      kubernetes,
+      spireHealth: new HttpSpireHealth(),
+      ...(opts.scope === undefined ? {} : { scope: opts.scope }),
     };
-    const job: RemediationRequest = { id: makeActionRunId(id, 0, 1), incidentId: id, step: 0, attempt: 1, action: 'restart_envoy', target, decidedAt: now, shadow: false, params: opts.params ?? {} };
+    const job: RemediationRequest = {
+      id: makeActionRunId(id, 0, 1),
+      incidentId: id,
+      step: 0,
+      attempt: 1,
+      action: 'restart_envoy',
+      target,
+      decidedAt: now,
+      shadow: false,
+      params: opts.params ?? {},
+    };
     return { ctx, job };
   }
 
@@ -97,19 +146,35 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
     assert.equal(out.performed, true);
-    assert.match(out.detail, /^restarted 2 of 4 Envoys on node-1 \(max 50% of 4 = 2; SPIRE agent pod spire\/spire-agent-node-1 is Ready; http:\/\/127\.0\.0\.1:\d+\/ready answers 200\): /);
-    assert.match(out.detail, /shop\/checkout-1 \(update_failure \d+[^)]*\)\): POST http:\/\/127\.0\.0\.1:\d+\/envoy\/shop%2Fcheckout-1\/quitquitquit accepted/);
+    assert.match(
+      out.detail,
+      /^restarted 2 of 4 Envoys on node-1 \(max 50% of 4 = 2; SPIRE agent pod spire\/spire-agent-node-1 is Ready; http:\/\/127\.0\.0\.1:\d+\/ready answers 200\): /,
+    );
+    assert.match(
+      out.detail,
+      /shop\/checkout-1 \(update_failure \d+[^)]*\)\): POST http:\/\/127\.0\.0\.1:\d+\/envoy\/shop%2Fcheckout-1\/quitquitquit accepted/,
+    );
     assert.match(out.detail, /shop\/web-1 \(update_failure \d+[^)]*\)\): POST /);
-    assert.match(out.detail, /; skipped: shop\/checkout-3 \(healthy: no failed SDS fetch in this process \(up \d+s\)\); shop\/web-3 \(healthy: no failed SDS fetch/);
+    assert.match(
+      out.detail,
+      /; skipped: shop\/checkout-3 \(healthy: no failed SDS fetch in this process \(up \d+s\)\); shop\/web-3 \(healthy: no failed SDS fetch/,
+    );
     assert.deepEqual(restarts(NODE1), [1, 0, 1, 0]);
     assert.deepEqual(restarts(['shop/web-0', 'shop/web-2', 'shop/checkout-0', 'shop/checkout-2']), [0, 0, 0, 0], 'node-0 untouched');
     assert.equal(fleet.actionsOnHealthyTargets(), 0);
     const ev = events();
-    assert.deepEqual(ev.map((e) => [e.reason, e.action, e.involvedObject.kind, e.involvedObject.name]).sort(),
-      [['SpireHealerRestartEnvoy', 'RestartEnvoy', 'Pod', 'checkout-1'], ['SpireHealerRestartEnvoy', 'RestartEnvoy', 'Pod', 'web-1']]);
+    assert.deepEqual(ev.map((e) => [e.reason, e.action, e.involvedObject.kind, e.involvedObject.name]).sort(), [
+      ['SpireHealerRestartEnvoy', 'RestartEnvoy', 'Pod', 'checkout-1'],
+      ['SpireHealerRestartEnvoy', 'RestartEnvoy', 'Pod', 'web-1'],
+    ]);
     for (const e of ev) {
       assert.equal(e.involvedObject.uid, fleet.kube.store.get('pods', 'shop', e.involvedObject.name)?.metadata.uid);
-      assert.match(e.message, new RegExp(`restarted the Envoy sidecar of pod ${e.involvedObject.name} \\(POST /quitquitquit\\) for incident ${job.incidentId} \\(job ${job.id}\\)`));
+      assert.match(
+        e.message,
+        new RegExp(
+          `restarted the Envoy sidecar of pod ${e.involvedObject.name} \\(POST /quitquitquit\\) for incident ${job.incidentId} \\(job ${job.id}\\)`,
+        ),
+      );
     }
 
     // Delivered again: the recorded outcome. The action's own guard, while they restart and after:
@@ -117,7 +182,10 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
     assert.deepEqual(await processRemediationJob(job, actions, ctx, signal()), out);
     const during = await restartEnvoyAction.precheck(job, ctx, signal());
     assert.equal(during.proceed, false, during.detail);
-    await waitFor('the Envoys back', () => fleet.world.envoy('shop/web-1').state === 'live' && fleet.world.envoy('shop/checkout-1').state === 'live');
+    await waitFor(
+      'the Envoys back',
+      () => fleet.world.envoy('shop/web-1').state === 'live' && fleet.world.envoy('shop/checkout-1').state === 'live',
+    );
     // Broken again in its new process: still not this job's to restart (a new attempt decides anew).
     fleet.injectFault({ kind: 'envoy_sds_disconnected', target: 'shop/web-1', atMs: 0 });
     await waitFor('web-1 failing again', () => fleet.world.envoy('shop/web-1').sds.updateFailure > 0);
@@ -142,7 +210,10 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
     assert.match(out.detail, /^restarted 2 of 4 Envoys on node-1 \(max 50% of 4 = 2; /);
-    assert.match(out.detail, /skipped: .*shop\/web-3 \(update_failure \d+.*over max 50% of 4 = 2 Envoys down at once on node-1, 2 already\)/);
+    assert.match(
+      out.detail,
+      /skipped: .*shop\/web-3 \(update_failure \d+.*over max 50% of 4 = 2 Envoys down at once on node-1, 2 already\)/,
+    );
     assert.deepEqual(restarts(NODE1), [1, 0, 1, 0], 'checkout-1 and web-1 (workload id order); web-3 left for the next attempt');
 
     // The next attempt (a new job) restarts web-3: the two restarted ones are healthy now.
@@ -176,13 +247,19 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
     assert.deepEqual(restarts(NODE1), [0, 0, 0, 0]);
   });
 
-  it('restarts nothing while the node\'s agent is down: the job fails at once (permanent), naming why', async () => {
+  it("restarts nothing while the node's agent is down: the job fails at once (permanent), naming why", async () => {
     await disconnect(['shop/web-1', 'shop/checkout-1']);
     fleet.injectFault({ kind: 'agent_down', target: 'node-1', atMs: 0 });
     await sleep(200);
     const { ctx, job } = await setup('agent:node-1');
-    await assert.rejects(restartEnvoyAction.precheck(job, ctx, signal()), (e: unknown) =>
-      e instanceof PermanentActionError && /^not restarting the Envoys on node-1: SPIRE agent pod spire\/spire-agent-node-1 is Ready, but http:\/\/127\.0\.0\.1:\d+\/ready cannot be read/.test(e.message));
+    await assert.rejects(
+      restartEnvoyAction.precheck(job, ctx, signal()),
+      (e: unknown) =>
+        e instanceof PermanentActionError &&
+        /^not restarting the Envoys on node-1: SPIRE agent pod spire\/spire-agent-node-1 is Ready, but http:\/\/127\.0\.0\.1:\d+\/ready cannot be read/.test(
+          e.message,
+        ),
+    );
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'failed');
     assert.match(out.detail, /would come back without a certificate/);
@@ -192,9 +269,17 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
   it('without Kubernetes nor a /ready reading since the incident opened, nothing confirms the agent: no restart', async () => {
     await disconnect(['shop/web-1', 'shop/checkout-1']);
     const { ctx, job } = await setup('agent:node-1', { kubernetes: null });
-    await assert.rejects(restartEnvoyAction.precheck(job, ctx, signal()), /nothing confirms that the SPIRE agent on node-1 is up \(no agent pod read through Kubernetes, no \/ready answer since /);
+    await assert.rejects(
+      restartEnvoyAction.precheck(job, ctx, signal()),
+      /nothing confirms that the SPIRE agent on node-1 is up \(no agent pod read through Kubernetes, no \/ready answer since /,
+    );
     // The monitor's /ready reading since the incident opened is enough.
-    await ctx.store.recordObservation({ subject: 'agent:node-1', source: 'spire.agent.health', observedAt: Date.now(), data: { kind: 'spire.health', node: 'node-1', healthy: true, status: 200, failing: [] } });
+    await ctx.store.recordObservation({
+      subject: 'agent:node-1',
+      source: 'spire.agent.health',
+      observedAt: Date.now(),
+      data: { kind: 'spire.health', node: 'node-1', healthy: true, status: 200, failing: [] },
+    });
     const check = await restartEnvoyAction.precheck(job, ctx, signal());
     assert.equal(check.proceed, true, check.detail);
     assert.match(check.detail, /the agent's \/ready answered 200 at /);
@@ -203,10 +288,15 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
 
   it('leaves Envoys outside the scope alone, and a node without failing Envoys is skipped', async () => {
     await disconnect(['shop/web-1', 'shop/checkout-1']);
-    const { ctx, job } = await setup('agent:node-1', { scope: { production: false, simulated: true, trustDomains: [], namespaces: ['payments'] } });
+    const { ctx, job } = await setup('agent:node-1', {
+      scope: { production: false, simulated: true, trustDomains: [], namespaces: ['payments'] },
+    });
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'skipped');
-    assert.match(out.detail, /^no Envoy on node-1 to restart: shop\/checkout-1 \(refused: shop\/checkout-1 is in namespace shop, outside the configured payments\)/);
+    assert.match(
+      out.detail,
+      /^no Envoy on node-1 to restart: shop\/checkout-1 \(refused: shop\/checkout-1 is in namespace shop, outside the configured payments\)/,
+    );
     const healthy = await setup('agent:node-0');
     const skipped = await processRemediationJob(healthy.job, actions, healthy.ctx, signal());
     assert.equal(skipped.result, 'skipped');
@@ -219,7 +309,10 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
     const { ctx, job } = await setup('shop/web-0', { type: 'mtls_errors' });
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, /^POST http:\/\/127\.0\.0\.1:\d+\/envoy\/shop%2Fweb-0\/quitquitquit accepted; Envoy restarts and re-fetches its SVID over SDS$/);
+    assert.match(
+      out.detail,
+      /^POST http:\/\/127\.0\.0\.1:\d+\/envoy\/shop%2Fweb-0\/quitquitquit accepted; Envoy restarts and re-fetches its SVID over SDS$/,
+    );
     const [event, ...more] = events();
     assert.deepEqual(more, []);
     assert.ok(event);
@@ -245,10 +338,26 @@ describe('restart_envoy on agent:<node> and the Event of a quitquitquit, on the 
 
 describe('restart_envoy max', () => {
   const job = (max: unknown): RemediationRequest => ({
-    id: 'j', incidentId: 'i', step: 0, attempt: 1, action: 'restart_envoy', target: 'agent:n', decidedAt: 0, shadow: false,
+    id: 'j',
+    incidentId: 'i',
+    step: 0,
+    attempt: 1,
+    action: 'restart_envoy',
+    target: 'agent:n',
+    decidedAt: 0,
+    shadow: false,
     ...(max === undefined ? {} : { params: { max } as unknown as NonNullable<RemediationRequest['params']> }),
   });
-  const table: [unknown, number, number][] = [[undefined, 4, 2], [undefined, 3, 1], [undefined, 1, 1], ['100%', 3, 3], ['10%', 4, 1], [2, 10, 2], ['3', 10, 3], [2.7, 10, 2]];
+  const table: [unknown, number, number][] = [
+    [undefined, 4, 2],
+    [undefined, 3, 1],
+    [undefined, 1, 1],
+    ['100%', 3, 3],
+    ['10%', 4, 1],
+    [2, 10, 2],
+    ['3', 10, 3],
+    [2.7, 10, 2],
+  ];
   for (const [max, size, want] of table) {
     it(`max ${JSON.stringify(max)} of ${size} Envoys allows ${want}`, () => {
       assert.equal(maxEnvoys(job(max), size).allowed, want);

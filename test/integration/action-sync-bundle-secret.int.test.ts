@@ -29,12 +29,20 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', [
-  'name: x', 'fleet:', '  svidTtl: 10s', '  envoyRestart: 200ms', '  workloads:',
-  '    - {location: shop, name: web, count: 1}',
-  '    - {location: acme/europe-west1, name: pay, count: 2, platform: cloudrun}',
-  '    - {location: beta/us-central1, name: api, count: 1, platform: cloudrun}', '',
-].join('\n'));
+const scenario = parseScenario(
+  'inline',
+  [
+    'name: x',
+    'fleet:',
+    '  svidTtl: 10s',
+    '  envoyRestart: 200ms',
+    '  workloads:',
+    '    - {location: shop, name: web, count: 1}',
+    '    - {location: acme/europe-west1, name: pay, count: 2, platform: cloudrun}',
+    '    - {location: beta/us-central1, name: api, count: 1, platform: cloudrun}',
+    '',
+  ].join('\n'),
+);
 const actions = new Map([[syncBundleAction.name, syncBundleAction]]);
 const SECRET = 'projects/acme/secrets/spire-bundle';
 const PAY0 = 'projects/acme/locations/europe-west1/services/pay-0';
@@ -70,8 +78,19 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     assert.ok(cr);
     assert.equal(cr.bundleSecret, SECRET);
     spireServer = new GrpcSpireServer({ endpoint: sources.spire?.server ?? '' });
-    cloudrun = new CloudRunAdminClient({ apiEndpoint: '127.0.0.1', port: portOf(cr.endpoint), insecure: true, callTimeoutMs: 3_000, pollInitialDelayMs: 100 });
-    secrets = new SecretManagerClient({ apiEndpoint: '127.0.0.1', port: portOf(cr.secretManagerEndpoint), insecure: true, callTimeoutMs: 3_000 });
+    cloudrun = new CloudRunAdminClient({
+      apiEndpoint: '127.0.0.1',
+      port: portOf(cr.endpoint),
+      insecure: true,
+      callTimeoutMs: 3_000,
+      pollInitialDelayMs: 100,
+    });
+    secrets = new SecretManagerClient({
+      apiEndpoint: '127.0.0.1',
+      port: portOf(cr.secretManagerEndpoint),
+      insecure: true,
+      callTimeoutMs: 3_000,
+    });
   });
   after(async () => {
     await secrets.close();
@@ -82,22 +101,56 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     await redis.stop();
   });
 
-  async function setup(target: string, opts: { params?: ActionParams; scope?: ActionScope; secret?: string | null; kube?: boolean } = {}): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
+  async function setup(
+    target: string,
+    opts: { params?: ActionParams; scope?: ActionScope; secret?: string | null; kube?: boolean } = {},
+  ): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const now = Date.now();
     const id = makeIncidentId('trust_bundle_drift', target, now);
-    await store.openIncident({ id, type: 'trust_bundle_drift', subject: target, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
+    await store.openIncident({
+      id,
+      type: 'trust_bundle_drift',
+      subject: target,
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    });
     const ctx: ActionContext = {
-      store, audit: new RedisAuditLog(conn, prefix), clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 },
-      spireServer, cloudrun, secrets, cloudRunBundle: { secret: opts.secret === undefined ? SECRET : opts.secret, locations: run.locations },
+      store,
+      audit: new RedisAuditLog(conn, prefix),
+      clock: systemClock,
+      envoy: new EnvoyAdminHttp(),
+      rotation: { rotateAtFraction: 0.5, graceMs: 500 },
+      spireServer,
+      cloudrun,
+      secrets,
+      cloudRunBundle: { secret: opts.secret === undefined ? SECRET : opts.secret, locations: run.locations },
       scope: opts.scope ?? SIMULATION,
       ...(opts.kube === true ? { kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }) } : {}),
     };
-    return { ctx, job: { id: makeActionRunId(id, 0, 1), incidentId: id, step: 0, attempt: 1, action: 'sync_bundle', target, decidedAt: now, shadow: false, params: opts.params ?? {} } };
+    return {
+      ctx,
+      job: {
+        id: makeActionRunId(id, 0, 1),
+        incidentId: id,
+        step: 0,
+        attempt: 1,
+        action: 'sync_bundle',
+        target,
+        decidedAt: now,
+        shadow: false,
+        params: opts.params ?? {},
+      },
+    };
   }
 
-  const serverPrints = async (): Promise<string[]> => (await spireServer.getBundle()).x509Authorities.map((a) => a.certificate.sha256).sort();
+  const serverPrints = async (): Promise<string[]> =>
+    (await spireServer.getBundle()).x509Authorities.map((a) => a.certificate.sha256).sort();
   const printsOf = (pem: string | null): string[] => {
     assert.notEqual(pem, null, 'the mount is readable');
     const p = pemPrints(pem ?? '');
@@ -114,7 +167,10 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     const { ctx, job } = await setup(`secret:${SECRET}`);
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'skipped', out.detail);
-    assert.match(out.detail, /^secret projects\/acme\/secrets\/spire-bundle version 1 already holds the server's 1 X\.509 authorities \([0-9a-f]{12}\): nothing to sync$/);
+    assert.match(
+      out.detail,
+      /^secret projects\/acme\/secrets\/spire-bundle version 1 already holds the server's 1 X\.509 authorities \([0-9a-f]{12}\): nothing to sync$/,
+    );
     assert.equal(versionCount(), 1);
     assert.deepEqual(revisionCounts(), revisions);
   });
@@ -128,15 +184,28 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     const { ctx, job } = await setup(`secret:${SECRET}`);
     const check = await syncBundleAction.precheck(job, ctx, signal());
     assert.equal(check.proceed, true, check.detail);
-    assert.match(check.detail, /version 1 holds 1 certificate\(s\) .* but the server's bundle \(sequence 2\) has 2 .*; 3 Cloud Run service\(s\) mount it$/);
+    assert.match(
+      check.detail,
+      /version 1 holds 1 certificate\(s\) .* but the server's bundle \(sequence 2\) has 2 .*; 3 Cloud Run service\(s\) mount it$/,
+    );
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, /^added version 2 to secret projects\/acme\/secrets\/spire-bundle with the server's 2 X\.509 authorities \([0-9a-f]{12}, [0-9a-f]{12}, sequence 2\); version 1 held 1 certificate\(s\) \([0-9a-f]{12}\);/);
-    assert.match(out.detail, /rolled a new revision of (?=.*pay-0 \(revision pay-0-\d+-\w+\))(?=.*pay-1)(?=.*api-0).* so their instances read version 2$/);
+    assert.match(
+      out.detail,
+      /^added version 2 to secret projects\/acme\/secrets\/spire-bundle with the server's 2 X\.509 authorities \([0-9a-f]{12}, [0-9a-f]{12}, sequence 2\); version 1 held 1 certificate\(s\) \([0-9a-f]{12}\);/,
+    );
+    assert.match(
+      out.detail,
+      /rolled a new revision of (?=.*pay-0 \(revision pay-0-\d+-\w+\))(?=.*pay-1)(?=.*api-0).* so their instances read version 2$/,
+    );
     assert.equal(versionCount(), 2);
     assert.deepEqual(latestPrints(), want, 'the latest version equals the server bundle');
     for (const w of CLOUD_RUN_WORKLOADS) assert.deepEqual(printsOf(run.mountedBundle(w)), want, `${w} reads the new bundle`);
-    assert.deepEqual(revisionCounts(), revisions.map((n) => n + 1), 'one new revision per service');
+    assert.deepEqual(
+      revisionCounts(),
+      revisions.map((n) => n + 1),
+      'one new revision per service',
+    );
     for (const s of SERVICES) {
       assert.equal(run.state.revisions(s).at(-1)?.state, 'ready');
       assert.equal(run.state.getService(s).template?.annotations[BUNDLE_VERSION_ANNOTATION], `${SECRET}/versions/2`);
@@ -147,7 +216,11 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     assert.equal(second.result, 'skipped', second.detail);
     assert.match(second.detail, /version 2 already holds the server's 2 X\.509 authorities .*: nothing to sync$/);
     assert.equal(versionCount(), 2, 'no second version');
-    assert.deepEqual(revisionCounts(), revisions.map((n) => n + 1), 'no second revision');
+    assert.deepEqual(
+      revisionCounts(),
+      revisions.map((n) => n + 1),
+      'no second revision',
+    );
   });
 
   it('a trust-domain target syncs the ConfigMap and the configured secret on their own, and moves a pinned mount to the new version', async () => {
@@ -155,11 +228,19 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     const svc = run.state.getService(SERVICES[1] ?? '');
     const template = svc.template;
     assert.ok(template);
-    const volumes = structuredClone(template.volumes) as { name: string; secret: { secret: string; items: { path: string; version: string }[] } }[];
+    const volumes = structuredClone(template.volumes) as {
+      name: string;
+      secret: { secret: string; items: { path: string; version: string }[] };
+    }[];
     const item = volumes[0]?.secret.items[0];
     assert.ok(item);
     item.version = '2';
-    run.state.updateService({ service: { ...svc, template: { ...template, volumes } }, updateMask: null, validateOnly: false, allowMissing: false });
+    run.state.updateService({
+      service: { ...svc, template: { ...template, volumes } },
+      updateMask: null,
+      validateOnly: false,
+      allowMissing: false,
+    });
     await fleet.world.prepareAuthority();
     const want = await serverPrints();
     assert.equal(want.length, 3);
@@ -172,7 +253,10 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     const { ctx, job } = await setup('trust-domain:example.org', { kube: true });
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, /^ConfigMap spire\/spire-bundle key bundle\.crt already holds the server's 3 X\.509 authorities .*: nothing to sync; added version 3 to secret/);
+    assert.match(
+      out.detail,
+      /^ConfigMap spire\/spire-bundle key bundle\.crt already holds the server's 3 X\.509 authorities .*: nothing to sync; added version 3 to secret/,
+    );
     assert.match(out.detail, /pay-1 \(revision pay-1-\d+-\w+, pinned 2 → 3\)/);
     assert.deepEqual(latestPrints(), want);
     for (const w of CLOUD_RUN_WORKLOADS) assert.deepEqual(printsOf(run.mountedBundle(w)), want, `${w} reads the new bundle`);
@@ -182,26 +266,47 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
 
   it('resumes an interrupted sync: a version newer than a service revision (added, not yet rolled) still rolls it', async () => {
     await fleet.world.prepareAuthority();
-    run.secrets.addVersion(SECRET, Buffer.from((await spireServer.getBundle()).x509Authorities.map((a) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(a.certificate.der).toString('base64')}\n-----END CERTIFICATE-----\n`).join('')));
+    run.secrets.addVersion(
+      SECRET,
+      Buffer.from(
+        (await spireServer.getBundle()).x509Authorities
+          .map((a) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(a.certificate.der).toString('base64')}\n-----END CERTIFICATE-----\n`)
+          .join(''),
+      ),
+    );
     const revisions = revisionCounts();
     const { ctx, job } = await setup(`secret:${SECRET}`, { params: { revisions: 'all' } });
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, /^secret projects\/acme\/secrets\/spire-bundle version 4 already holds the server's 4 X\.509 authorities; no version added; rolled a new revision of /);
+    assert.match(
+      out.detail,
+      /^secret projects\/acme\/secrets\/spire-bundle version 4 already holds the server's 4 X\.509 authorities; no version added; rolled a new revision of /,
+    );
     assert.equal(versionCount(), 4);
-    assert.deepEqual(revisionCounts(), revisions.map((n) => n + 1));
+    assert.deepEqual(
+      revisionCounts(),
+      revisions.map((n) => n + 1),
+    );
   });
 
   it('a permanent Secret Manager error (PermissionDenied) fails at once and is not retried; an Unavailable one is retried', async () => {
     await fleet.world.prepareAuthority();
     const versions = versionCount();
-    run.secrets.failCalls({ code: status.PERMISSION_DENIED, count: 1, method: 'AddSecretVersion', message: "Permission 'secretmanager.versions.add' denied for resource 'projects/acme/secrets/spire-bundle'" });
+    run.secrets.failCalls({
+      code: status.PERMISSION_DENIED,
+      count: 1,
+      method: 'AddSecretVersion',
+      message: "Permission 'secretmanager.versions.add' denied for resource 'projects/acme/secrets/spire-bundle'",
+    });
     const denied = await setup(`secret:${SECRET}`, { params: { revisions: 'none' } });
     const out = await processRemediationJob(denied.job, actions, denied.ctx, signal(), { attempt: 1, maxAttempts: 3 });
     assert.equal(out.result, 'failed');
     assert.equal(out.transient, undefined, 'not retryable');
     assert.equal(out.retry, undefined, 'not delivered again');
-    assert.match(out.detail, /permanent, not retried.*adding a version to secret projects\/acme\/secrets\/spire-bundle: Secret Manager AddSecretVersion .* failed: permission_denied \(gRPC PERMISSION_DENIED\)/);
+    assert.match(
+      out.detail,
+      /permanent, not retried.*adding a version to secret projects\/acme\/secrets\/spire-bundle: Secret Manager AddSecretVersion .* failed: permission_denied \(gRPC PERMISSION_DENIED\)/,
+    );
     assert.equal(versionCount(), versions, 'nothing added');
 
     run.secrets.failCalls({ code: status.UNAVAILABLE, count: 1, method: 'AddSecretVersion' });
@@ -221,12 +326,21 @@ describe('sync_bundle to the Cloud Run CA-bundle secret on the simulated fleet',
     const prod = await setup(`secret:${SECRET}`, { scope: { production: true, simulated: false, trustDomains: [], namespaces: [] } });
     const refused = await processRemediationJob(prod.job, actions, prod.ctx, signal());
     assert.equal(refused.result, 'skipped');
-    assert.equal(refused.detail, 'refused: secret projects/acme/secrets/spire-bundle belongs to the simulated fleet (it carries spire-healer.io/simulated) and the config says production: true');
+    assert.equal(
+      refused.detail,
+      'refused: secret projects/acme/secrets/spire-bundle belongs to the simulated fleet (it carries spire-healer.io/simulated) and the config says production: true',
+    );
     run.secrets.createSecret('projects/acme/secrets/real-bundle');
     const real = await setup('secret:projects/acme/secrets/real-bundle');
-    assert.match((await processRemediationJob(real.job, actions, real.ctx, signal())).detail, /^refused: secret projects\/acme\/secrets\/real-bundle does not carry the simulated fleet's marker/);
+    assert.match(
+      (await processRemediationJob(real.job, actions, real.ctx, signal())).detail,
+      /^refused: secret projects\/acme\/secrets\/real-bundle does not carry the simulated fleet's marker/,
+    );
     const other = await setup('secret:projects/gamma/secrets/spire-bundle');
-    assert.equal((await processRemediationJob(other.job, actions, other.ctx, signal())).detail, 'refused: secret projects/gamma/secrets/spire-bundle is in project gamma, outside the configured Cloud Run projects acme, beta');
+    assert.equal(
+      (await processRemediationJob(other.job, actions, other.ctx, signal())).detail,
+      'refused: secret projects/gamma/secrets/spire-bundle is in project gamma, outside the configured Cloud Run projects acme, beta',
+    );
     const missing = await setup('secret:projects/acme/secrets/nope');
     const gone = await processRemediationJob(missing.job, actions, missing.ctx, signal(), { attempt: 1, maxAttempts: 3 });
     assert.equal(gone.result, 'failed');

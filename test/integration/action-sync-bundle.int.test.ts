@@ -24,7 +24,10 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', 'name: x\nfleet:\n  svidTtl: 10s\n  nodes: 1\n  workloads:\n    - {location: shop, name: web, count: 1}\n');
+const scenario = parseScenario(
+  'inline',
+  'name: x\nfleet:\n  svidTtl: 10s\n  nodes: 1\n  workloads:\n    - {location: shop, name: web, count: 1}\n',
+);
 const actions = new Map([[syncBundleAction.name, syncBundleAction]]);
 const CM = 'configmap:spire/spire-bundle';
 const CM_PATH = '/api/v1/namespaces/spire/configmaps/spire-bundle';
@@ -48,17 +51,50 @@ describe('sync_bundle on the simulated fleet', () => {
     await redis.stop();
   });
 
-  async function setup(target: string, params: ActionParams = {}, scope?: ActionScope): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
+  async function setup(
+    target: string,
+    params: ActionParams = {},
+    scope?: ActionScope,
+  ): Promise<{ ctx: ActionContext; job: RemediationRequest }> {
     const prefix = uniquePrefix();
     const store = new RedisKnowledgeStore(conn, prefix);
     const now = Date.now();
     const id = makeIncidentId('trust_bundle_drift', target, now);
-    await store.openIncident({ id, type: 'trust_bundle_drift', subject: target, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
+    await store.openIncident({
+      id,
+      type: 'trust_bundle_drift',
+      subject: target,
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    });
     const ctx: ActionContext = {
-      store, audit: new RedisAuditLog(conn, prefix), clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 },
-      kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }), spireServer, ...(scope === undefined ? {} : { scope }),
+      store,
+      audit: new RedisAuditLog(conn, prefix),
+      clock: systemClock,
+      envoy: new EnvoyAdminHttp(),
+      rotation: { rotateAtFraction: 0.5, graceMs: 500 },
+      kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: fleet.kube.url } }),
+      spireServer,
+      ...(scope === undefined ? {} : { scope }),
     };
-    return { ctx, job: { id: makeActionRunId(id, 0, 1), incidentId: id, step: 0, attempt: 1, action: 'sync_bundle', target, decidedAt: now, shadow: false, params } };
+    return {
+      ctx,
+      job: {
+        id: makeActionRunId(id, 0, 1),
+        incidentId: id,
+        step: 0,
+        attempt: 1,
+        action: 'sync_bundle',
+        target,
+        decidedAt: now,
+        shadow: false,
+        params,
+      },
+    };
   }
 
   const configMap = (): KubeObject => {
@@ -68,22 +104,32 @@ describe('sync_bundle on the simulated fleet', () => {
   };
   const cmPrints = (): string[] => {
     const cm = configMap();
-    const parsed = parseTrustBundle({ namespace: 'spire', name: 'spire-bundle', resourceVersion: cm.metadata.resourceVersion, data: cm.data as Record<string, string> }, 'bundle.crt');
+    const parsed = parseTrustBundle(
+      { namespace: 'spire', name: 'spire-bundle', resourceVersion: cm.metadata.resourceVersion, data: cm.data as Record<string, string> },
+      'bundle.crt',
+    );
     assert.deepEqual(parsed.problems, []);
     return parsed.certificates.map((c) => c.sha256).sort();
   };
-  const serverPrints = async (): Promise<string[]> => (await spireServer.getBundle()).x509Authorities.map((a) => a.certificate.sha256).sort();
+  const serverPrints = async (): Promise<string[]> =>
+    (await spireServer.getBundle()).x509Authorities.map((a) => a.certificate.sha256).sort();
   /** Puts the ConfigMap back on the first CA only (drift again), as a stale writer would. */
   const driftAgain = (): void => {
     const cm = configMap();
-    fleet.kube.store.update('configmaps', { ...cm, data: { 'bundle.crt': fleet.world.authorityState().old?.cert.pem ?? fleet.world.trustBundle().certs[0]?.pem ?? '' } });
+    fleet.kube.store.update('configmaps', {
+      ...cm,
+      data: { 'bundle.crt': fleet.world.authorityState().old?.cert.pem ?? fleet.world.trustBundle().certs[0]?.pem ?? '' },
+    });
   };
 
   it('skips a ConfigMap that already holds the server bundle, comparing SHA-256 fingerprints', async () => {
     const { ctx, job } = await setup(CM);
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'skipped', out.detail);
-    assert.match(out.detail, /^ConfigMap spire\/spire-bundle key bundle\.crt already holds the server's 1 X\.509 authorities \([0-9a-f]{12}\): nothing to sync$/);
+    assert.match(
+      out.detail,
+      /^ConfigMap spire\/spire-bundle key bundle\.crt already holds the server's 1 X\.509 authorities \([0-9a-f]{12}\): nothing to sync$/,
+    );
   });
 
   it('writes the rotated bundle the ConfigMap missed: the ConfigMap equals the server bundle and the world fault is healed', async () => {
@@ -93,23 +139,45 @@ describe('sync_bundle on the simulated fleet', () => {
     const { ctx, job } = await setup(CM);
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, /^wrote the server's 2 X\.509 authorities \([0-9a-f]{12}, [0-9a-f]{12}, sequence 2\) to ConfigMap spire\/spire-bundle key bundle\.crt \(resourceVersion \d+ → \d+\)$/);
+    assert.match(
+      out.detail,
+      /^wrote the server's 2 X\.509 authorities \([0-9a-f]{12}, [0-9a-f]{12}, sequence 2\) to ConfigMap spire\/spire-bundle key bundle\.crt \(resourceVersion \d+ → \d+\)$/,
+    );
     assert.deepEqual(cmPrints(), await serverPrints());
-    assert.deepEqual(fleet.world.configMapBundle().map((c) => c.serialHex), fleet.world.trustBundle().certs.map((c) => c.serialHex));
-    assert.ok(fleet.faults().every((f) => f.healedAt !== null), 'ca_rotation_not_propagated on the ConfigMap healed');
+    assert.deepEqual(
+      fleet.world.configMapBundle().map((c) => c.serialHex),
+      fleet.world.trustBundle().certs.map((c) => c.serialHex),
+    );
+    assert.ok(
+      fleet.faults().every((f) => f.healedAt !== null),
+      'ca_rotation_not_propagated on the ConfigMap healed',
+    );
     assert.equal(fleet.actionsOnHealthyTargets(), 0);
-    const events = fleet.kube.store.list('events', 'spire') as unknown as { reason: string; involvedObject: { kind: string; name: string } }[];
-    assert.deepEqual(events.map((e) => [e.reason, e.involvedObject.kind, e.involvedObject.name]), [['SpireHealerBundleSync', 'ConfigMap', 'spire-bundle']]);
+    const events = fleet.kube.store.list('events', 'spire') as unknown as {
+      reason: string;
+      involvedObject: { kind: string; name: string };
+    }[];
+    assert.deepEqual(
+      events.map((e) => [e.reason, e.involvedObject.kind, e.involvedObject.name]),
+      [['SpireHealerBundleSync', 'ConfigMap', 'spire-bundle']],
+    );
     const again = await syncBundleAction.precheck(job, ctx, signal());
     assert.equal(again.proceed, false);
   });
 
   it('re-reads and retries after a 409 Conflict, keeping the concurrent change (trust-domain target)', async () => {
     driftAgain();
-    fleet.kube.server.faults.interceptRequests({ path: CM_PATH, method: 'PUT' }, () => {
-      const cm = configMap();
-      fleet.kube.store.update('configmaps', { ...cm, metadata: { ...cm.metadata, annotations: { ...cm.metadata.annotations, 'example.com/touched': 'yes' } } });
-    }, 1);
+    fleet.kube.server.faults.interceptRequests(
+      { path: CM_PATH, method: 'PUT' },
+      () => {
+        const cm = configMap();
+        fleet.kube.store.update('configmaps', {
+          ...cm,
+          metadata: { ...cm.metadata, annotations: { ...cm.metadata.annotations, 'example.com/touched': 'yes' } },
+        });
+      },
+      1,
+    );
     const { ctx, job } = await setup('trust-domain:example.org');
     const out = await processRemediationJob(job, actions, ctx, signal());
     assert.equal(out.result, 'succeeded', out.detail);
@@ -122,10 +190,17 @@ describe('sync_bundle on the simulated fleet', () => {
   it('gives up (to be retried) when the ConfigMap keeps changing under it', async () => {
     driftAgain();
     let n = 0;
-    fleet.kube.server.faults.interceptRequests({ path: CM_PATH, method: 'PUT' }, () => {
-      const cm = configMap();
-      fleet.kube.store.update('configmaps', { ...cm, metadata: { ...cm.metadata, annotations: { ...cm.metadata.annotations, 'example.com/n': String(++n) } } });
-    }, Number.POSITIVE_INFINITY);
+    fleet.kube.server.faults.interceptRequests(
+      { path: CM_PATH, method: 'PUT' },
+      () => {
+        const cm = configMap();
+        fleet.kube.store.update('configmaps', {
+          ...cm,
+          metadata: { ...cm.metadata, annotations: { ...cm.metadata.annotations, 'example.com/n': String(++n) } },
+        });
+      },
+      Number.POSITIVE_INFINITY,
+    );
     try {
       const { ctx, job } = await setup(CM, { maxConflicts: 2 });
       const out = await processRemediationJob(job, actions, ctx, signal());

@@ -54,15 +54,18 @@ import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
 const DAEMON = 'test/support/daemon.process.ts';
 const SUBJECT = 'shop/web-0';
-const scenario = parseScenario('inline', [
-  'name: killed-mid-ladder',
-  'fleet:',
-  '  svidTtl: 4s',
-  '  envoyRestart: 300ms',
-  '  nodes: 2',
-  '  workloads:',
-  '    - {location: shop, name: web, count: 2}',
-].join('\n'));
+const scenario = parseScenario(
+  'inline',
+  [
+    'name: killed-mid-ladder',
+    'fleet:',
+    '  svidTtl: 4s',
+    '  envoyRestart: 300ms',
+    '  nodes: 2',
+    '  workloads:',
+    '    - {location: shop, name: web, count: 2}',
+  ].join('\n'),
+);
 
 /**
  * The two-step ladder. Pacing fits the timeouts into the little time left before the stale SVID
@@ -74,7 +77,12 @@ const ladder = playbook({
   name: 'killed-mid-ladder',
   steps: [
     step({ action: 'restart_envoy', jobTimeoutMs: 10_000, verify: { expect: 'envoy_new_serial', timeoutMs: 3_000 } }),
-    step({ action: 'force_rotation', params: { waitReattest: '0s' }, jobTimeoutMs: 10_000, verify: { expect: 'incident_resolved', timeoutMs: 20_000 } }),
+    step({
+      action: 'force_rotation',
+      params: { waitReattest: '0s' },
+      jobTimeoutMs: 10_000,
+      verify: { expect: 'incident_resolved', timeoutMs: 20_000 },
+    }),
   ],
 });
 
@@ -149,14 +157,24 @@ describe('a daemon SIGKILLed in the middle of a ladder (real processes, real Red
     const a = await startDaemonProcess(opts, children);
     fleet.injectFault({ kind: 'svid_rotation_stopped', target: SUBJECT, atMs: 0 });
     const diagA = (): string => `\ndaemon A stderr:\n${a.stderr()}`;
-    const incident = await waitFor('rotation_failed on the subject', async () => (await store.listIncidents({ status: 'open' })).find((i) => i.type === 'rotation_failed' && i.subject === SUBJECT), 20_000, diagA);
+    const incident = await waitFor(
+      'rotation_failed on the subject',
+      async () => (await store.listIncidents({ status: 'open' })).find((i) => i.type === 'rotation_failed' && i.subject === SUBJECT),
+      20_000,
+      diagA,
+    );
     const job1 = makeActionRunId(incident.id, 0, 1);
     const job2 = makeActionRunId(incident.id, 1, 1);
-    await waitFor('step 1 succeeded and being verified', async () => {
-      const run = await store.getActionRun(job1);
-      const snap = (await store.loadPlanSnapshot(incident.id))?.snapshot as IncidentPlanSnapshot | undefined;
-      return run?.state === 'succeeded' && snap?.value === 'verifying' && snap.context.step === 0;
-    }, 20_000, diagA);
+    await waitFor(
+      'step 1 succeeded and being verified',
+      async () => {
+        const run = await store.getActionRun(job1);
+        const snap = (await store.loadPlanSnapshot(incident.id))?.snapshot as IncidentPlanSnapshot | undefined;
+        return run?.state === 'succeeded' && snap?.value === 'verifying' && snap.context.step === 0;
+      },
+      20_000,
+      diagA,
+    );
     assert.ok(a.child.kill('SIGKILL'));
     const death = await a.exited;
     assert.equal(death.signal, 'SIGKILL', `daemon A was to die by SIGKILL${diagA()}`);
@@ -165,7 +183,10 @@ describe('a daemon SIGKILLed in the middle of a ladder (real processes, real Red
     // Killed mid-ladder: step 1 done and under verification, step 2 not decided.
     const atKill = (await store.loadPlanSnapshot(incident.id))?.snapshot as IncidentPlanSnapshot | undefined;
     assert.deepEqual([atKill?.value, atKill?.context.step, atKill?.context.jobId], ['verifying', 0, job1]);
-    assert.deepEqual((await store.listActionRuns(incident.id)).map((r) => [r.id, r.state]), [[job1, 'succeeded']]);
+    assert.deepEqual(
+      (await store.listActionRuns(incident.id)).map((r) => [r.id, r.state]),
+      [[job1, 'succeeded']],
+    );
     assert.deepEqual(restartDelta(), [1, 0]);
     assert.equal(fleet.world.agentAttestation(node).generation, generation0, 'step 2 has not run');
     assert.equal((await store.getIncident(incident.id))?.status, 'open');
@@ -173,12 +194,22 @@ describe('a daemon SIGKILLed in the middle of a ladder (real processes, real Red
     // Daemon B, same Redis prefix, takes over.
     const b = await startDaemonProcess(opts, children);
     const diagB = (): string => `\ndaemon B stderr:\n${b.stderr()}\nsnapshots: ${JSON.stringify(snapshots)}`;
-    const resolved = await waitFor('the incident resolved', async () => {
-      const i = await store.getIncident(incident.id);
-      return i?.status === 'resolved' ? i : null;
-    }, 25_000, diagB);
+    const resolved = await waitFor(
+      'the incident resolved',
+      async () => {
+        const i = await store.getIncident(incident.id);
+        return i?.status === 'resolved' ? i : null;
+      },
+      25_000,
+      diagB,
+    );
     // The plan takes the resolution in and ends (snapshot deleted, remediation done).
-    await waitFor('the plan done', async () => (await store.getRemediation(incident.id))?.phase === 'done' && (await store.loadPlanSnapshot(incident.id)) === null, 10_000, diagB);
+    await waitFor(
+      'the plan done',
+      async () => (await store.getRemediation(incident.id))?.phase === 'done' && (await store.loadPlanSnapshot(incident.id)) === null,
+      10_000,
+      diagB,
+    );
     b.child.kill('SIGTERM');
     assert.equal((await b.exited).code, 0, `daemon B stops gracefully${diagB()}`);
     monitor.disconnect();
@@ -189,23 +220,54 @@ describe('a daemon SIGKILLed in the middle of a ladder (real processes, real Red
     assert.deepEqual(restartDelta(), [1, 0], 'step 1 restarted the Envoy exactly once');
     assert.equal(fleet.world.agentAttestation(node).generation, generation0 + 1, 'step 2 evicted the agent exactly once');
     assert.equal(fleet.world.agentAttestation(otherNode).generation, otherGeneration0);
-    assert.ok(fleet.faults().every((f) => f.healedAt !== null), JSON.stringify(fleet.faults()));
+    assert.ok(
+      fleet.faults().every((f) => f.healedAt !== null),
+      JSON.stringify(fleet.faults()),
+    );
     assert.equal(fleet.actionsOnHealthyTargets(), 0);
 
     // Knowledge: exactly the two jobs, each performed once.
     const runs: ActionRun[] = await store.listActionRuns(incident.id);
-    assert.deepEqual(runs.map((r) => [r.id, r.action, r.state, r.performed]), [[job1, 'restart_envoy', 'succeeded', true], [job2, 'force_rotation', 'succeeded', true]]);
+    assert.deepEqual(
+      runs.map((r) => [r.id, r.action, r.state, r.performed]),
+      [
+        [job1, 'restart_envoy', 'succeeded', true],
+        [job2, 'force_rotation', 'succeeded', true],
+      ],
+    );
 
     // The audit log: one decision per step, one enqueue and one start per job, step 1 failed verification once, step 2 passed.
     const entries: AuditEntry[] = await audit.list({ incidentId: incident.id });
     const of = (type: string): AuditEntry[] => entries.filter((e) => e.type === type);
     const decided = of('plan.decided').filter((e) => e.data?.['jobId'] !== undefined);
-    assert.deepEqual(decided.map((e) => [e.data?.['step'], e.data?.['action'], e.data?.['jobId']]), [[0, 'restart_envoy', job1], [1, 'force_rotation', job2]]);
-    assert.deepEqual(of('job.enqueued').map((e) => e.data?.['jobId']), [job1, job2]);
-    assert.deepEqual(of('job.started').map((e) => e.data?.['jobId']), [job1, job2], 'no job started twice');
-    assert.deepEqual(of('job.succeeded').map((e) => e.data?.['jobId']), [job1, job2]);
-    assert.deepEqual(of('verification.failed').map((e) => e.data?.['step']), [0]);
-    assert.deepEqual(of('verification.passed').map((e) => e.data?.['step']), [1]);
+    assert.deepEqual(
+      decided.map((e) => [e.data?.['step'], e.data?.['action'], e.data?.['jobId']]),
+      [
+        [0, 'restart_envoy', job1],
+        [1, 'force_rotation', job2],
+      ],
+    );
+    assert.deepEqual(
+      of('job.enqueued').map((e) => e.data?.['jobId']),
+      [job1, job2],
+    );
+    assert.deepEqual(
+      of('job.started').map((e) => e.data?.['jobId']),
+      [job1, job2],
+      'no job started twice',
+    );
+    assert.deepEqual(
+      of('job.succeeded').map((e) => e.data?.['jobId']),
+      [job1, job2],
+    );
+    assert.deepEqual(
+      of('verification.failed').map((e) => e.data?.['step']),
+      [0],
+    );
+    assert.deepEqual(
+      of('verification.passed').map((e) => e.data?.['step']),
+      [1],
+    );
     assert.deepEqual(of('plan.escalated'), []);
     assert.deepEqual(await audit.verify(), { ok: true, entries: (await audit.list()).length });
 
@@ -214,11 +276,29 @@ describe('a daemon SIGKILLed in the middle of a ladder (real processes, real Red
     const mine = snapshots.filter((s) => s.key === keys.planSnapshot(incident.id));
     const trace = `\nplan snapshots written (by, state, step index): ${mine.map((s) => `${s.by} ${s.value} s${String(s.step)}`).join(' → ')}`;
     assert.ok(mine.some((s) => s.by === 'A') && mine.some((s) => s.by === 'B'), `both daemons wrote plan snapshots${trace}`);
-    assert.ok(mine.filter((s) => s.by === 'A').every((s) => s.step === 0), `daemon A never left step 1${trace}`);
-    assert.ok(mine.filter((s) => s.by === 'B').every((s) => s.step === 1), `daemon B wrote the ladder back onto step 1 (s0): it did not continue from the snapshot${trace}`);
-    const entered = mine.filter((s, i) => s.value === 'executing' && !(mine[i - 1]?.value === 'executing' && mine[i - 1]?.jobId === s.jobId));
-    assert.deepEqual(entered.map((s) => [s.by, s.step, s.jobId]), [['A', 0, job1], ['B', 1, job2]], `each step decided once${trace}`);
+    assert.ok(
+      mine.filter((s) => s.by === 'A').every((s) => s.step === 0),
+      `daemon A never left step 1${trace}`,
+    );
+    assert.ok(
+      mine.filter((s) => s.by === 'B').every((s) => s.step === 1),
+      `daemon B wrote the ladder back onto step 1 (s0): it did not continue from the snapshot${trace}`,
+    );
+    const entered = mine.filter(
+      (s, i) => s.value === 'executing' && !(mine[i - 1]?.value === 'executing' && mine[i - 1]?.jobId === s.jobId),
+    );
+    assert.deepEqual(
+      entered.map((s) => [s.by, s.step, s.jobId]),
+      [
+        ['A', 0, job1],
+        ['B', 1, job2],
+      ],
+      `each step decided once${trace}`,
+    );
     const remB = remediations.filter((r) => r.key === keys.incident(incident.id) && r.by === 'B');
-    assert.ok(remB.length > 0 && remB.every((r) => r.step === 1), `daemon B recorded only step 2 on the incident: ${JSON.stringify(remB.map((r) => [r.phase, r.step]))}`);
+    assert.ok(
+      remB.length > 0 && remB.every((r) => r.step === 1),
+      `daemon B recorded only step 2 on the incident: ${JSON.stringify(remB.map((r) => [r.phase, r.step]))}`,
+    );
   });
 });

@@ -19,14 +19,12 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', [
-  'name: int',
-  'fleet:',
-  '  svidTtl: 4s',
-  '  envoyRestart: 300ms',
-  '  workloads:',
-  '    - {location: shop, name: web, count: 3}',
-].join('\n'));
+const scenario = parseScenario(
+  'inline',
+  ['name: int', 'fleet:', '  svidTtl: 4s', '  envoyRestart: 300ms', '  workloads:', '    - {location: shop, name: web, count: 3}'].join(
+    '\n',
+  ),
+);
 
 async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
   const t0 = Date.now();
@@ -42,7 +40,8 @@ async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined |
  * promtool is the referee for the exposition format. prom-client's own default Node.js gauges are
  * named *_total upstream; that is the only complaint tolerated.
  */
-const UPSTREAM_NAMES = /^selfheal_process_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
+const UPSTREAM_NAMES =
+  /^selfheal_process_nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
 function assertPromtoolAccepts(metrics: string): void {
   const r = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
   if (r.error !== undefined) {
@@ -55,7 +54,13 @@ function assertPromtoolAccepts(metrics: string): void {
 
 /** A queue for a replica that plans but does not execute (its worker never starts). */
 function planOnly(q: RemediationQueuePort): RemediationQueuePort {
-  return { enqueue: (j) => q.enqueue(j), startWorker: () => Promise.resolve(), stopWorker: () => Promise.resolve(), close: (g) => q.close(g), counts: () => q.counts() };
+  return {
+    enqueue: (j) => q.enqueue(j),
+    startWorker: () => Promise.resolve(),
+    stopWorker: () => Promise.resolve(),
+    close: (g) => q.close(g),
+    counts: () => q.counts(),
+  };
 }
 
 describe('daemon on real Redis against the simulated fleet', () => {
@@ -71,7 +76,9 @@ describe('daemon on real Redis against the simulated fleet', () => {
   });
 
   /** Restart the stuck Envoy and verify a new serial (the shipped ladder needs the diagnosis; this one does not). */
-  const restartLadder: readonly Playbook[] = [playbook({ steps: [step({ jobTimeoutMs: 15_000, verify: { expect: 'envoy_new_serial', timeoutMs: 20_000 } })] })];
+  const restartLadder: readonly Playbook[] = [
+    playbook({ steps: [step({ jobTimeoutMs: 15_000, verify: { expect: 'envoy_new_serial', timeoutMs: 20_000 } })] }),
+  ];
 
   function build(fleet: RunningSimFleet, prefix: string, opts: { playbooks?: readonly Playbook[]; execute?: boolean } = {}) {
     const config = simulationConfig(scenario, fleet, redis.url, prefix);
@@ -79,8 +86,17 @@ describe('daemon on real Redis against the simulated fleet', () => {
     const audit = new RedisAuditLog(conn, prefix);
     const queue = new BullmqRemediationQueue({ redisUrl: redis.url, keyPrefix: prefix });
     const daemon = new Daemon({
-      config, store, audit, queue: opts.execute === false ? planOnly(queue) : queue, envoy: new EnvoyAdminHttp(),
-      metrics: new PromMetrics(), clock: systemClock, log: silentLogger(), playbooks: () => opts.playbooks ?? defaultPlaybooks(), serveHttp: true, notifier: new WebhookNotifier(),
+      config,
+      store,
+      audit,
+      queue: opts.execute === false ? planOnly(queue) : queue,
+      envoy: new EnvoyAdminHttp(),
+      metrics: new PromMetrics(),
+      clock: systemClock,
+      log: silentLogger(),
+      playbooks: () => opts.playbooks ?? defaultPlaybooks(),
+      serveHttp: true,
+      notifier: new WebhookNotifier(),
     });
     return { daemon, store, audit };
   }
@@ -94,14 +110,22 @@ describe('daemon on real Redis against the simulated fleet', () => {
       const resolved = await waitFor('incident resolved', async () => (await store.listIncidents({ status: 'resolved' }))[0]);
       assert.equal(resolved.subject, 'shop/web-1');
       assert.equal(resolved.type, 'rotation_failed');
-      assert.deepEqual(scenario.workloads.map((w) => fleet.world.envoy(w.id).restartCount), [0, 1, 0]);
+      assert.deepEqual(
+        scenario.workloads.map((w) => fleet.world.envoy(w.id).restartCount),
+        [0, 1, 0],
+      );
       assert.notEqual(fleet.faults()[0]?.healedAt, null);
       const runs = await store.listActionRuns(resolved.id);
-      assert.deepEqual(runs.map((r) => [r.action, r.state, r.performed]), [['restart_envoy', 'succeeded', true]]);
+      assert.deepEqual(
+        runs.map((r) => [r.action, r.state, r.performed]),
+        [['restart_envoy', 'succeeded', true]],
+      );
       const served = fleet.world.envoy('shop/web-1').served?.serialHex;
       assert.equal(served, fleet.world.agentSvid('shop/web-1').serialHex);
 
-      await waitFor('verification audited', async () => (await audit.list({ incidentId: resolved.id })).some((e) => e.type === 'verification.passed'));
+      await waitFor('verification audited', async () =>
+        (await audit.list({ incidentId: resolved.id })).some((e) => e.type === 'verification.passed'),
+      );
       const types = (await audit.list({ incidentId: resolved.id })).map((e) => e.type);
       // Plan verifies the new serial and analysis sees the recovery independently: both after the job, in either order.
       const trail = types.filter((t) => t !== 'plan.decided');
@@ -142,13 +166,24 @@ describe('daemon on real Redis against the simulated fleet', () => {
     const second = build(fleet, prefix, { playbooks: restartLadder });
     try {
       await second.daemon.start();
-      const resolved = await waitFor('incident resolved after restart', async () => (await second.store.listIncidents({ status: 'resolved' }))[0]);
+      const resolved = await waitFor(
+        'incident resolved after restart',
+        async () => (await second.store.listIncidents({ status: 'resolved' }))[0],
+      );
       assert.equal(resolved.id, queued.incidentId);
       const runs = await second.store.listActionRuns(resolved.id);
-      assert.deepEqual(runs.map((r) => [r.id, r.state]), [[queued.id, 'succeeded']]);
+      assert.deepEqual(
+        runs.map((r) => [r.id, r.state]),
+        [[queued.id, 'succeeded']],
+      );
       assert.equal(fleet.world.envoy('shop/web-2').restartCount, 1);
-      const started = (await second.audit.list({ incidentId: resolved.id })).filter((e) => e.type === 'job.started' || e.type === 'job.enqueued');
-      assert.deepEqual(started.map((e) => e.type), ['job.enqueued', 'job.started']);
+      const started = (await second.audit.list({ incidentId: resolved.id })).filter(
+        (e) => e.type === 'job.started' || e.type === 'job.enqueued',
+      );
+      assert.deepEqual(
+        started.map((e) => e.type),
+        ['job.enqueued', 'job.started'],
+      );
       assert.equal(fleet.actionsOnHealthyTargets(), 0);
     } finally {
       await second.daemon.stop(1_000);

@@ -28,17 +28,49 @@ describe('execute re-checks the budget when a job starts (real Redis)', () => {
     const action: RemediationAction = {
       name: 'restart_envoy',
       precheck: () => Promise.resolve({ proceed: true, detail: 'unhealthy' }),
-      perform: () => { effects++; return Promise.resolve('restarted'); },
+      perform: () => {
+        effects++;
+        return Promise.resolve('restarted');
+      },
     };
-    const ctx: ActionContext = { store, audit: new RedisAuditLog(conn, prefix), clock, envoy: undefined as never, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 } };
+    const ctx: ActionContext = {
+      store,
+      audit: new RedisAuditLog(conn, prefix),
+      clock,
+      envoy: undefined as never,
+      rotation: { rotateAtFraction: 0.5, graceMs: 1_000 },
+    };
     // Actions of the same playbook decided just before this one (by another replica, say).
     for (let i = 0; i < earlier; i++) {
-      await store.recordLedgerEntry({ id: `other-${String(i)}`, playbook: 'pb', subject: `shop/api-${String(i)}`, incidentId: `inc-${String(i)}`, at: T0 - 1_000 + i });
+      await store.recordLedgerEntry({
+        id: `other-${String(i)}`,
+        playbook: 'pb',
+        subject: `shop/api-${String(i)}`,
+        incidentId: `inc-${String(i)}`,
+        at: T0 - 1_000 + i,
+      });
     }
     const incidentId = makeIncidentId('rotation_failed', 'shop/web-1', T0);
-    await store.openIncident({ id: incidentId, type: 'rotation_failed', subject: 'shop/web-1', status: 'open', openedAt: T0, resolvedAt: null, explanation: 'x', evidence: [], history: [] });
+    await store.openIncident({
+      id: incidentId,
+      type: 'rotation_failed',
+      subject: 'shop/web-1',
+      status: 'open',
+      openedAt: T0,
+      resolvedAt: null,
+      explanation: 'x',
+      evidence: [],
+      history: [],
+    });
     const job: RemediationRequest = {
-      id: makeActionRunId(incidentId, 0, 1), incidentId, step: 0, attempt: 1, action: 'restart_envoy', target: 'shop/web-1', decidedAt: T0, shadow: false,
+      id: makeActionRunId(incidentId, 0, 1),
+      incidentId,
+      step: 0,
+      attempt: 1,
+      action: 'restart_envoy',
+      target: 'shop/web-1',
+      decidedAt: T0,
+      shadow: false,
       budget: { playbook: 'pb', subject: 'shop/web-1', perPlaybook: { count: perPlaybook, windowMs: 60_000 }, perSubject: null },
     };
     await store.recordLedgerEntry({ id: job.id, playbook: 'pb', subject: 'shop/web-1', incidentId, at: T0 });

@@ -13,7 +13,9 @@ import { uniquePrefix, withRedis } from '../support/redis.js';
 /** An action that fails with `errors` in turn, then succeeds; counts its effects. */
 function scripted(name: ActionName, errors: Error[], hang = false): RemediationAction & { calls: number; effects: number } {
   const a = {
-    name, calls: 0, effects: 0,
+    name,
+    calls: 0,
+    effects: 0,
     precheck: () => Promise.resolve({ proceed: true as const, detail: 'still broken' }),
     perform: async (): Promise<string> => {
       a.calls++;
@@ -36,10 +38,36 @@ describe('execute queue semantics on BullMQ (real Redis)', () => {
     const store = new RedisKnowledgeStore(conn, prefix);
     const audit = new RedisAuditLog(conn, prefix);
     const now = Date.now();
-    const incident: Incident = { id: makeIncidentId('rotation_failed', 'shop/web-1', now), type: 'rotation_failed', subject: 'shop/web-1', status: 'open', openedAt: now, resolvedAt: null, explanation: 'x', evidence: [], history: [] };
+    const incident: Incident = {
+      id: makeIncidentId('rotation_failed', 'shop/web-1', now),
+      type: 'rotation_failed',
+      subject: 'shop/web-1',
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'x',
+      evidence: [],
+      history: [],
+    };
     await store.openIncident(incident);
-    const job: RemediationRequest = { id: makeActionRunId(incident.id, 0, 1), incidentId: incident.id, step: 0, attempt: 1, action: action.name, target: 'shop/web-1', decidedAt: now, shadow: false, ...jobOver };
-    const ctx: ActionContext = { store, audit, clock: systemClock, envoy: undefined as never, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 } };
+    const job: RemediationRequest = {
+      id: makeActionRunId(incident.id, 0, 1),
+      incidentId: incident.id,
+      step: 0,
+      attempt: 1,
+      action: action.name,
+      target: 'shop/web-1',
+      decidedAt: now,
+      shadow: false,
+      ...jobOver,
+    };
+    const ctx: ActionContext = {
+      store,
+      audit,
+      clock: systemClock,
+      envoy: undefined as never,
+      rotation: { rotateAtFraction: 0.5, graceMs: 1_000 },
+    };
     const queue = new BullmqRemediationQueue({ redisUrl: redis.url, keyPrefix: prefix });
     const finished = new Promise<void>((resolve) => {
       void queue.startWorker(async (j, signal, delivery) => {
@@ -60,7 +88,10 @@ describe('execute queue semantics on BullMQ (real Redis)', () => {
       await finished;
       assert.deepEqual([flaky.calls, flaky.effects], [2, 1]);
       assert.equal((await store.getActionRun(job.id))?.state, 'succeeded');
-      assert.deepEqual((await audit.list()).map((e) => e.type), ['job.started', 'job.retrying', 'job.started', 'job.succeeded']);
+      assert.deepEqual(
+        (await audit.list()).map((e) => e.type),
+        ['job.started', 'job.retrying', 'job.started', 'job.succeeded'],
+      );
     } finally {
       await queue.close(1_000);
     }
@@ -78,7 +109,10 @@ describe('execute queue semantics on BullMQ (real Redis)', () => {
       assert.ok(run);
       assert.equal(run.state, 'skipped');
       assert.match(run.detail, /the plan's deadline for this step passed at .*; the plan has moved on without this job/);
-      assert.deepEqual((await audit.list()).map((e) => e.type), ['job.started', 'job.retrying', 'job.started', 'job.skipped']);
+      assert.deepEqual(
+        (await audit.list()).map((e) => e.type),
+        ['job.started', 'job.retrying', 'job.started', 'job.skipped'],
+      );
     } finally {
       await queue.close(1_000);
     }

@@ -24,7 +24,10 @@ import { startReadyProcess, waitFor, type ReadyProcess } from '../support/child-
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 import type { WorkerProcessOptions } from '../support/remediation-worker.process.js';
 
-const scenario = parseScenario('inline', 'name: x\nfleet:\n  svidTtl: 60s\n  envoyRestart: 200ms\n  workloads:\n    - {location: shop, name: web, count: 2}\n');
+const scenario = parseScenario(
+  'inline',
+  'name: x\nfleet:\n  svidTtl: 60s\n  envoyRestart: 200ms\n  workloads:\n    - {location: shop, name: web, count: 2}\n',
+);
 const WORKER = 'test/support/remediation-worker.process.ts';
 /** Short stall settings so a dead worker's job is redelivered in seconds rather than a minute. */
 const STALL = { lockDurationMs: 1_500, stalledIntervalMs: 500 };
@@ -36,7 +39,9 @@ function startWorkerProcess(opts: WorkerProcessOptions): Promise<ReadyProcess> {
 }
 
 const restartedAt = (d: KubeObject | undefined): string | undefined =>
-  (d?.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
+  (d?.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template?.metadata?.annotations?.[
+    'kubectl.kubernetes.io/restartedAt'
+  ];
 
 describe('execute: a worker killed mid-job causes exactly one effect', () => {
   let redis: Awaited<ReturnType<typeof startTestRedis>>;
@@ -66,8 +71,28 @@ describe('execute: a worker killed mid-job causes exactly one effect', () => {
     // mtls_errors: redeploy's precheck does not skip on a healthy Envoy, so the redelivered job really
     // performs again; only the restartedAt value fixed per job keeps that from being a second rollout.
     const incidentId = makeIncidentId('mtls_errors', workload.id, now);
-    await store.openIncident({ id: incidentId, type: 'mtls_errors', subject: workload.id, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] });
-    const job: RemediationRequest = { id: makeActionRunId(incidentId, 2, 1), incidentId, step: 2, attempt: 1, action: 'redeploy', target: workload.id, decidedAt: now, shadow: false, params: {} };
+    await store.openIncident({
+      id: incidentId,
+      type: 'mtls_errors',
+      subject: workload.id,
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    });
+    const job: RemediationRequest = {
+      id: makeActionRunId(incidentId, 2, 1),
+      incidentId,
+      step: 2,
+      attempt: 1,
+      action: 'redeploy',
+      target: workload.id,
+      decidedAt: now,
+      shadow: false,
+      params: {},
+    };
     const stamp = restartedAtOf(job).toISOString().replace('.000Z', 'Z');
     const deployment = (): KubeObject | undefined => fleet.kube.store.get('deployments', 'shop', 'web');
     const generation0 = deployment()?.metadata.generation ?? 0;
@@ -79,7 +104,12 @@ describe('execute: a worker killed mid-job causes exactly one effect', () => {
     let rollouts = 0;
     let victim: ChildProcess | null = null;
     const unsubscribe = fleet.kube.store.subscribe((c) => {
-      if (c.resource !== 'deployments' || c.type !== 'MODIFIED' || (c.object.metadata.generation ?? 0) <= (c.previous?.metadata.generation ?? 0)) return;
+      if (
+        c.resource !== 'deployments' ||
+        c.type !== 'MODIFIED' ||
+        (c.object.metadata.generation ?? 0) <= (c.previous?.metadata.generation ?? 0)
+      )
+        return;
       rollouts += 1;
       if (rollouts === 1) victim?.kill('SIGKILL');
     });
@@ -98,7 +128,10 @@ describe('execute: a worker killed mid-job causes exactly one effect', () => {
       assert.equal(restartedAt(deployment()), stamp);
       assert.equal(deployment()?.metadata.generation, generation0 + 1);
       assert.equal((await store.getActionRun(job.id))?.state, 'running');
-      assert.deepEqual((await audit.list()).map((e) => e.type), ['job.started']);
+      assert.deepEqual(
+        (await audit.list()).map((e) => e.type),
+        ['job.started'],
+      );
       assert.equal(await (await inspect.getJob(job.id))?.getState(), 'active', 'the dead worker left the job active');
 
       const second = await startWorkerProcess(workerOpts);
@@ -109,29 +142,57 @@ describe('execute: a worker killed mid-job causes exactly one effect', () => {
       });
       assert.equal(run.state, 'succeeded', run.detail);
       assert.equal(run.performed, true);
-      assert.match(run.detail, new RegExp(`rollout restart of Deployment shop/web: spec.template annotation kubectl.kubernetes.io/restartedAt=${stamp} \\(generation ${generation0 + 1}\\)`));
+      assert.match(
+        run.detail,
+        new RegExp(
+          `rollout restart of Deployment shop/web: spec.template annotation kubectl.kubernetes.io/restartedAt=${stamp} \\(generation ${generation0 + 1}\\)`,
+        ),
+      );
 
       // The second worker got the job through BullMQ's stalled-job recovery, and completed it.
       const bullJob = await inspect.getJob(job.id);
       assert.ok(bullJob);
       assert.equal(bullJob.stalledCounter, 1, 'recovered from exactly one stall');
-      assert.equal(await waitFor('the BullMQ job to complete', async () => { const st = await bullJob.getState(); return st === 'active' ? null : st; }), 'completed');
+      assert.equal(
+        await waitFor('the BullMQ job to complete', async () => {
+          const st = await bullJob.getState();
+          return st === 'active' ? null : st;
+        }),
+        'completed',
+      );
       second.child.kill('SIGTERM');
       assert.equal((await second.exited).code, 0, `the second worker stops gracefully:\n${second.stderr()}`);
 
       // Exactly one effect: one new generation (the redelivery patched the same restartedAt, a
       // no-op), each pod replaced once, one Event.
-      await waitFor('both pods replaced', () => ['shop/web-0', 'shop/web-1'].every((id, i) => fleet.world.envoy(id).restartCount > (restarts0[i] ?? 0)) || null);
+      await waitFor(
+        'both pods replaced',
+        () => ['shop/web-0', 'shop/web-1'].every((id, i) => fleet.world.envoy(id).restartCount > (restarts0[i] ?? 0)) || null,
+      );
       assert.equal(rollouts, 1);
       assert.equal(deployment()?.metadata.generation, generation0 + 1);
       assert.equal(restartedAt(deployment()), stamp);
-      assert.deepEqual(['shop/web-0', 'shop/web-1'].map((id, i) => fleet.world.envoy(id).restartCount - (restarts0[i] ?? 0)), [1, 1]);
-      const events = (fleet.kube.store.list('events', 'shop') as unknown as { reason: string; message: string }[]).filter((e) => e.message.includes(job.id));
-      assert.deepEqual(events.map((e) => e.reason), ['SpireHealerRedeploy']);
+      assert.deepEqual(
+        ['shop/web-0', 'shop/web-1'].map((id, i) => fleet.world.envoy(id).restartCount - (restarts0[i] ?? 0)),
+        [1, 1],
+      );
+      const events = (fleet.kube.store.list('events', 'shop') as unknown as { reason: string; message: string }[]).filter((e) =>
+        e.message.includes(job.id),
+      );
+      assert.deepEqual(
+        events.map((e) => e.reason),
+        ['SpireHealerRedeploy'],
+      );
 
       // Exactly one terminal state, in knowledge and in the audit log.
-      assert.deepEqual((await store.listActionRuns(incidentId)).map((r) => [r.id, r.state]), [[job.id, 'succeeded']]);
-      assert.deepEqual((await audit.list()).map((e) => e.type), ['job.started', 'job.succeeded']);
+      assert.deepEqual(
+        (await store.listActionRuns(incidentId)).map((r) => [r.id, r.state]),
+        [[job.id, 'succeeded']],
+      );
+      assert.deepEqual(
+        (await audit.list()).map((e) => e.type),
+        ['job.started', 'job.succeeded'],
+      );
       assert.deepEqual(await audit.verify(), { ok: true, entries: 2 });
     } finally {
       unsubscribe();

@@ -14,7 +14,10 @@ import { parseScenario } from '../../src/sim/scenario.js';
 import { startSimulatedFleet, type RunningSimFleet } from '../../src/sim/simulated-fleet.js';
 import { startTestRedis, uniquePrefix } from '../support/redis.js';
 
-const scenario = parseScenario('inline', 'name: x\nfleet:\n  svidTtl: 4s\n  envoyRestart: 200ms\n  workloads:\n    - {location: shop, name: web, count: 2}\n');
+const scenario = parseScenario(
+  'inline',
+  'name: x\nfleet:\n  svidTtl: 4s\n  envoyRestart: 200ms\n  workloads:\n    - {location: shop, name: web, count: 2}\n',
+);
 const actions = new Map([[restartEnvoyAction.name, restartEnvoyAction]]);
 
 describe('execute: processing remediation jobs against the simulated fleet', () => {
@@ -38,12 +41,41 @@ describe('execute: processing remediation jobs against the simulated fleet', () 
     const audit = new RedisAuditLog(conn, prefix);
     const w = scenario.workloads.find((x) => x.id === target);
     assert.ok(w);
-    await store.putWorkload({ id: w.id, spiffeId: w.spiffeId, trustDomain: 'example.org', platform: 'kubernetes', location: 'shop', envoyAdminUrl: fleet.adminUrl(w.id) });
+    await store.putWorkload({
+      id: w.id,
+      spiffeId: w.spiffeId,
+      trustDomain: 'example.org',
+      platform: 'kubernetes',
+      location: 'shop',
+      envoyAdminUrl: fleet.adminUrl(w.id),
+    });
     const now = Date.now();
-    const incident: Incident = { id: makeIncidentId('rotation_failed', target, now), type: 'rotation_failed', subject: target, status: 'open', openedAt: now, resolvedAt: null, explanation: 'test', evidence: [], history: [] };
+    const incident: Incident = {
+      id: makeIncidentId('rotation_failed', target, now),
+      type: 'rotation_failed',
+      subject: target,
+      status: 'open',
+      openedAt: now,
+      resolvedAt: null,
+      explanation: 'test',
+      evidence: [],
+      history: [],
+    };
     await store.openIncident(incident);
-    const job: RemediationRequest = { id: makeActionRunId(incident.id, 0, 1), incidentId: incident.id, step: 0, attempt: 1, action: 'restart_envoy', target, decidedAt: now, shadow: false };
-    return { ctx: { store, audit, clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 } }, job };
+    const job: RemediationRequest = {
+      id: makeActionRunId(incident.id, 0, 1),
+      incidentId: incident.id,
+      step: 0,
+      attempt: 1,
+      action: 'restart_envoy',
+      target,
+      decidedAt: now,
+      shadow: false,
+    };
+    return {
+      ctx: { store, audit, clock: systemClock, envoy: new EnvoyAdminHttp(), rotation: { rotateAtFraction: 0.5, graceMs: 500 } },
+      job,
+    };
   }
 
   it('skips a target that is healthy when the job starts, and never touches it', async () => {
@@ -54,7 +86,10 @@ describe('execute: processing remediation jobs against the simulated fleet', () 
     assert.match(out.detail, /already serves a current SVID/);
     assert.equal(fleet.world.envoy('shop/web-0').restartCount, before);
     assert.equal((await ctx.store.getActionRun(job.id))?.state, 'skipped');
-    assert.deepEqual((await ctx.audit.list()).map((e) => e.type), ['job.started', 'job.skipped']);
+    assert.deepEqual(
+      (await ctx.audit.list()).map((e) => e.type),
+      ['job.started', 'job.skipped'],
+    );
   });
 
   it('while paused, a job ends skipped with the reason', async () => {
@@ -78,7 +113,10 @@ describe('execute: processing remediation jobs against the simulated fleet', () 
     const second = await processRemediationJob(job, actions, ctx, new AbortController().signal);
     assert.deepEqual(second, first);
     assert.equal(fleet.world.envoy('shop/web-1').restartCount, 1);
-    assert.deepEqual((await ctx.audit.list()).map((e) => e.type), ['job.started', 'job.succeeded']);
+    assert.deepEqual(
+      (await ctx.audit.list()).map((e) => e.type),
+      ['job.started', 'job.succeeded'],
+    );
     assert.equal(fleet.actionsOnHealthyTargets(), 0);
   });
 

@@ -6,7 +6,12 @@ import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-st
 import type { Clock } from '../../src/knowledge/clock.js';
 import { status } from '@grpc/grpc-js';
 import { SecretManagerClient } from '../../src/adapters/secretmanager/secret-manager.client.js';
-import { CLOUDRUN_ADMIN_URL_ANNOTATION, CLOUDRUN_BUNDLE_SOURCE, CLOUDRUN_SERVICE_SOURCE, pollCloudRun } from '../../src/monitor/poll-cloudrun.js';
+import {
+  CLOUDRUN_ADMIN_URL_ANNOTATION,
+  CLOUDRUN_BUNDLE_SOURCE,
+  CLOUDRUN_SERVICE_SOURCE,
+  pollCloudRun,
+} from '../../src/monitor/poll-cloudrun.js';
 import { createTrustDomainCa } from '../../src/sim/certs.js';
 import { SimSecretManagerServer } from '../../src/sim/secretmanager/secret-manager-server.js';
 import { SimSecretManager } from '../../src/sim/secretmanager/secret-manager-state.js';
@@ -26,7 +31,9 @@ describe('Cloud Run poll → knowledge (real ServicesClient, fake Admin API, rea
 
   before(async () => {
     seedCloudRun(sim, {
-      project: 'acme', location: 'europe-west1', labels: { team: 'payments' },
+      project: 'acme',
+      location: 'europe-west1',
+      labels: { team: 'payments' },
       services: [
         { serviceId: 'pay', image: 'gcr.io/acme/pay:1', annotations: { [CLOUDRUN_ADMIN_URL_ANNOTATION]: 'http://127.0.0.1:9/envoy/pay' } },
         { serviceId: 'batch', image: 'gcr.io/acme/batch:1' },
@@ -43,17 +50,29 @@ describe('Cloud Run poll → knowledge (real ServicesClient, fake Admin API, rea
 
   function deps(prefix: string) {
     const conn = redis.connect();
-    return { store: new RedisKnowledgeStore(conn, prefix), audit: new RedisAuditLog(conn, prefix), cloudRun: client, endpoint, clock, trustDomain: 'example.org' };
+    return {
+      store: new RedisKnowledgeStore(conn, prefix),
+      audit: new RedisAuditLog(conn, prefix),
+      cloudRun: client,
+      endpoint,
+      clock,
+      trustDomain: 'example.org',
+    };
   }
 
   it('records each service, enrols annotated ones as workloads, and audits a revision that stops being ready', async () => {
     const d = deps(uniquePrefix('cr'));
     const first = await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
     assert.equal(first.probed, 2);
-    assert.deepEqual(first.workloads.map((w) => [w.id, w.platform, w.spiffeId, w.envoyAdminUrl]), [
-      ['acme/europe-west1/pay', 'cloudrun', 'spiffe://example.org/run/acme/europe-west1/pay', 'http://127.0.0.1:9/envoy/pay'],
-    ]);
-    assert.deepEqual(first.workloads[0]?.labels, { 'managed-by': 'spire-healer-sim', team: 'payments' }, 'the service labels, for playbooks\' match.labels');
+    assert.deepEqual(
+      first.workloads.map((w) => [w.id, w.platform, w.spiffeId, w.envoyAdminUrl]),
+      [['acme/europe-west1/pay', 'cloudrun', 'spiffe://example.org/run/acme/europe-west1/pay', 'http://127.0.0.1:9/envoy/pay']],
+    );
+    assert.deepEqual(
+      first.workloads[0]?.labels,
+      { 'managed-by': 'spire-healer-sim', team: 'payments' },
+      "the service labels, for playbooks' match.labels",
+    );
     const pay = await d.store.latestObservation('acme/europe-west1/pay', CLOUDRUN_SERVICE_SOURCE);
     assert.equal(pay?.data.kind === 'cloudrun.service' && pay.data.ready, true);
 
@@ -72,7 +91,10 @@ describe('Cloud Run poll → knowledge (real ServicesClient, fake Admin API, rea
   it('an unlistable location is a probe.error naming the endpoint, and the pass goes on', async () => {
     const d = deps(uniquePrefix('cr'));
     sim.failCalls({ kind: 'unavailable', count: 1, method: 'ListServices' });
-    const res = await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }, { project: 'acme', location: 'us-east1' }]);
+    const res = await pollCloudRun(d, [
+      { project: 'acme', location: 'europe-west1' },
+      { project: 'acme', location: 'us-east1' },
+    ]);
     assert.equal(res.failed, 1);
     const err = await d.store.latestObservation('cloudrun:acme/europe-west1', CLOUDRUN_SERVICE_SOURCE);
     assert.ok(err?.data.kind === 'probe.error');
@@ -95,7 +117,12 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
 
   before(async () => {
     seedCloudRun(run, { project: 'acme', location: 'europe-west1', services: [{ serviceId: 'pay', image: 'gcr.io/acme/pay:1' }] });
-    cloudRun = new CloudRunAdminClient({ apiEndpoint: '127.0.0.1', port: (await runServer.start()).port, insecure: true, callTimeoutMs: 3_000 });
+    cloudRun = new CloudRunAdminClient({
+      apiEndpoint: '127.0.0.1',
+      port: (await runServer.start()).port,
+      insecure: true,
+      callTimeoutMs: 3_000,
+    });
     const { port } = await secretServer.start();
     secretEndpoint = `127.0.0.1:${port}`;
     store = new SecretManagerClient({ apiEndpoint: '127.0.0.1', port, insecure: true, callTimeoutMs: 3_000 });
@@ -111,12 +138,17 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
   function deps(prefix: string) {
     const conn = redis.connect();
     return {
-      store: new RedisKnowledgeStore(conn, prefix), audit: new RedisAuditLog(conn, prefix), cloudRun, endpoint: 'run', clock, trustDomain: 'example.org',
+      store: new RedisKnowledgeStore(conn, prefix),
+      audit: new RedisAuditLog(conn, prefix),
+      cloudRun,
+      endpoint: 'run',
+      clock,
+      trustDomain: 'example.org',
       bundleSecret: { secret: SECRET, store, endpoint: secretEndpoint },
     };
   }
 
-  it('records the latest version\'s certificates as cloudrun.bundle on secret:<name>, and audits a new version that changes them', async () => {
+  it("records the latest version's certificates as cloudrun.bundle on secret:<name>, and audits a new version that changes them", async () => {
     const d = deps(uniquePrefix('crs'));
     const empty = await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
     assert.equal(empty.failed, 0);
@@ -131,7 +163,10 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
     const one = await d.store.latestObservation(SUBJECT, CLOUDRUN_BUNDLE_SOURCE);
     assert.ok(one?.data.kind === 'cloudrun.bundle');
     assert.equal(one.data.version, '1');
-    assert.deepEqual(one.data.certificates.map((c) => c.serialNumber.replace(/^0+/, '')), [a.cert.serialHex.replace(/^0+/, '')]);
+    assert.deepEqual(
+      one.data.certificates.map((c) => c.serialNumber.replace(/^0+/, '')),
+      [a.cert.serialHex.replace(/^0+/, '')],
+    );
     assert.deepEqual(one.data.problems, []);
 
     secrets.addVersion(SECRET, Buffer.from(`${a.cert.pem}\n${b.cert.pem}`));

@@ -10,7 +10,16 @@ import { GrpcSpireServer } from '../../src/adapters/spire/spire-server.client.js
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
 import { DelegatedSvidStreams, SPIRE_SVID_SOURCE, type DelegatedSvidTarget } from '../../src/monitor/delegated-svid-streams.js';
-import { agentSubject, pollSpire, SPIRE_AGENT_SOURCE, SPIRE_AGENT_BUNDLE_SOURCE, SPIRE_AGENT_HEALTH_SOURCE, SPIRE_BUNDLE_SOURCE, SPIRE_SERVER_AGENT_SOURCE, trustDomainSubject } from '../../src/monitor/poll-spire.js';
+import {
+  agentSubject,
+  pollSpire,
+  SPIRE_AGENT_SOURCE,
+  SPIRE_AGENT_BUNDLE_SOURCE,
+  SPIRE_AGENT_HEALTH_SOURCE,
+  SPIRE_BUNDLE_SOURCE,
+  SPIRE_SERVER_AGENT_SOURCE,
+  trustDomainSubject,
+} from '../../src/monitor/poll-spire.js';
 import { FakeSpireAgent } from '../../src/sim/spire/fake-spire-agent.js';
 import { FakeSpireServer } from '../../src/sim/spire/fake-spire-server.js';
 import { workloadSelectors } from '../../src/sim/spire/selectors.js';
@@ -53,8 +62,20 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
 
   before(async () => {
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: clock.now });
-    await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-0' });
-    await world.addWorkload({ id: 'shop/web-1', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-1' });
+    await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-0',
+    });
+    await world.addWorkload({
+      id: 'shop/web-1',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-1',
+    });
     for (const node of world.nodes()) {
       const a = new FakeSpireAgent({ world, node, pollMs: 0 });
       await a.start();
@@ -74,14 +95,24 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     const conn = redis.connect();
     return { store: new RedisKnowledgeStore(conn, prefix), audit: new RedisAuditLog(conn, prefix) };
   }
-  const targets = (): { node: string; adminEndpoint: string; healthUrl?: string }[] => world.nodes().map((node) => {
-    const url = agent(node).healthUrl;
-    return { node, adminEndpoint: agent(node).adminEndpoint, ...(url === undefined ? {} : { healthUrl: url }) };
-  });
+  const targets = (): { node: string; adminEndpoint: string; healthUrl?: string }[] =>
+    world.nodes().map((node) => {
+      const url = agent(node).healthUrl;
+      return { node, adminEndpoint: agent(node).adminEndpoint, ...(url === undefined ? {} : { healthUrl: url }) };
+    });
 
   it('pollSpire records the bundle and authorities, then each agent; a stale sync and a dead agent are visible', async () => {
     const s = sink(uniquePrefix('spire'));
-    const deps = { ...s, server: { port: serverClient, endpoint: server.endpoint }, debug: admin, bundles: admin, health: new HttpSpireHealth(), clock, trustDomain: 'example.org', concurrency: 4 };
+    const deps = {
+      ...s,
+      server: { port: serverClient, endpoint: server.endpoint },
+      debug: admin,
+      bundles: admin,
+      health: new HttpSpireHealth(),
+      clock,
+      trustDomain: 'example.org',
+      concurrency: 4,
+    };
     agent('node-0').health.agent = { error: 'cannot reach server' };
     const first = await pollSpire(deps, targets());
     assert.deepEqual([first.probed, first.failed], [3, 0]);
@@ -91,7 +122,10 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     agent('node-0').health.agent = {};
     const bundle = await s.store.latestObservation(trustDomainSubject('example.org'), SPIRE_BUNDLE_SOURCE);
     assert.ok(bundle?.data.kind === 'spire.bundle');
-    assert.deepEqual(bundle.data.authorities.map((a) => a.serialNumber), [world.ca.cert.serialHex]);
+    assert.deepEqual(
+      bundle.data.authorities.map((a) => a.serialNumber),
+      [world.ca.cert.serialHex],
+    );
     assert.equal(bundle.data.prepared, null);
     const listed = await s.store.latestObservation(agentSubject('node-1'), SPIRE_SERVER_AGENT_SOURCE);
     assert.ok(listed?.data.kind === 'spire.server.agent');
@@ -124,17 +158,33 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     assert.match(err.data.error, /Debug\/GetInfo: UNAVAILABLE/);
     assert.equal(err.data.endpoint, agent('node-1').adminEndpoint);
     const audited = await s.audit.list();
-    assert.ok(audited.some((e) => e.type === 'observation.failed' && e.subject === 'agent:node-1'), 'the failure is audited');
+    assert.ok(
+      audited.some((e) => e.type === 'observation.failed' && e.subject === 'agent:node-1'),
+      'the failure is audited',
+    );
     await agent('node-1').start();
     world.restartAgent('node-1');
     world.restartAgent('node-0');
   });
 
-  it('Delegated Identity streams record each workload\'s SVID, follow rotations, report a dead agent and recover', async () => {
+  it("Delegated Identity streams record each workload's SVID, follow rotations, report a dead agent and recover", async () => {
     const s = sink(uniquePrefix('svid'));
-    const streams = new DelegatedSvidStreams({ ...s, port: admin, clock, retryMs: 20, maxBackoffMs: 100, onRecordError: (err) => { throw err; } });
+    const streams = new DelegatedSvidStreams({
+      ...s,
+      port: admin,
+      clock,
+      retryMs: 20,
+      maxBackoffMs: 100,
+      onRecordError: (err) => {
+        throw err;
+      },
+    });
     const ts: DelegatedSvidTarget[] = world.workloads().map((w) => ({
-      workloadId: w.id, spiffeId: w.spiffeId, node: w.node, adminEndpoint: agent(w.node).adminEndpoint, selectors: workloadSelectors(w),
+      workloadId: w.id,
+      spiffeId: w.spiffeId,
+      node: w.node,
+      adminEndpoint: agent(w.node).adminEndpoint,
+      selectors: workloadSelectors(w),
     }));
     streams.sync(ts);
     try {

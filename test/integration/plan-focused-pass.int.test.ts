@@ -17,7 +17,15 @@ import { uniquePrefix, withRedis } from '../support/redis.js';
 
 const T0 = 1_800_000_000_000;
 const incident = (type: IncidentType, subject: string, at = T0): Incident => ({
-  id: makeIncidentId(type, subject, at), type, subject, status: 'open', openedAt: at, resolvedAt: null, explanation: `${type} on ${subject}`, evidence: [], history: [],
+  id: makeIncidentId(type, subject, at),
+  type,
+  subject,
+  status: 'open',
+  openedAt: at,
+  resolvedAt: null,
+  explanation: `${type} on ${subject}`,
+  evidence: [],
+  history: [],
 });
 
 describe('focused plan passes (real Redis)', () => {
@@ -29,7 +37,15 @@ describe('focused plan passes (real Redis)', () => {
     const store = new RedisKnowledgeStore(conn, prefix);
     const audit = new RedisAuditLog(conn, prefix);
     const jobs: RemediationRequest[] = [];
-    const deps = { store, audit, playbooks: () => [playbook({ guardrails })], enqueue: (r: RemediationRequest) => { jobs.push(r); return Promise.resolve(true); } };
+    const deps = {
+      store,
+      audit,
+      playbooks: () => [playbook({ guardrails })],
+      enqueue: (r: RemediationRequest) => {
+        jobs.push(r);
+        return Promise.resolve(true);
+      },
+    };
     return { store, audit, jobs, deps };
   }
 
@@ -38,14 +54,24 @@ describe('focused plan passes (real Redis)', () => {
     const first = incident('rotation_failed', 'shop/web-1');
     await store.openIncident(first);
     await reconcilePlans(deps, T0 + 1_000);
-    assert.deepEqual(jobs.map((j) => j.target), ['shop/web-1']);
-    assert.deepEqual((await store.listInFlightPlans()).map((p) => p.incidentId), [first.id]);
+    assert.deepEqual(
+      jobs.map((j) => j.target),
+      ['shop/web-1'],
+    );
+    assert.deepEqual(
+      (await store.listInFlightPlans()).map((p) => p.incidentId),
+      [first.id],
+    );
 
     const second = incident('rotation_failed', 'shop/api-1', T0 + 1_500);
     await store.openIncident(second);
     const res = await reconcilePlans(deps, T0 + 2_000, [second.id]);
     assert.equal(res.incidents, 1, 'the focused pass visits only the new incident');
-    assert.deepEqual(jobs.map((j) => j.target), ['shop/web-1'], 'the second plan is held: one plan in flight already');
+    assert.deepEqual(
+      jobs.map((j) => j.target),
+      ['shop/web-1'],
+      'the second plan is held: one plan in flight already',
+    );
     assert.deepEqual(res.held, { max_concurrent: 1 });
 
     // The first incident resolves: its plan ends and leaves the index; the second may start.
@@ -53,7 +79,10 @@ describe('focused plan passes (real Redis)', () => {
     await reconcilePlans(deps, T0 + 3_500, [first.id]);
     assert.deepEqual(await store.listInFlightPlans(), []);
     await reconcilePlans(deps, T0 + 4_000, [second.id]);
-    assert.deepEqual(jobs.map((j) => j.target), ['shop/web-1', 'shop/api-1']);
+    assert.deepEqual(
+      jobs.map((j) => j.target),
+      ['shop/web-1', 'shop/api-1'],
+    );
   });
 
   it('holds during a storm and through the storm cooldown without listing incidents', async () => {
@@ -70,6 +99,9 @@ describe('focused plan passes (real Redis)', () => {
     await reconcilePlans(deps, T0 + 3_000, [stuck.id]);
     assert.equal(jobs.length, 0, 'held by the storm cooldown');
     await reconcilePlans(deps, T0 + 62_001, [stuck.id]);
-    assert.deepEqual(jobs.map((j) => j.target), ['shop/web-1']);
+    assert.deepEqual(
+      jobs.map((j) => j.target),
+      ['shop/web-1'],
+    );
   });
 });

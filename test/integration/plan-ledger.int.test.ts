@@ -12,8 +12,15 @@ const T0 = 1_800_000_000_000;
 
 function incident(subject: string, at: number): Incident {
   return {
-    id: makeIncidentId('rotation_failed', subject, at), type: 'rotation_failed', subject, status: 'open', openedAt: at, resolvedAt: null,
-    explanation: 'stuck', evidence: [], history: [],
+    id: makeIncidentId('rotation_failed', subject, at),
+    type: 'rotation_failed',
+    subject,
+    status: 'open',
+    openedAt: at,
+    resolvedAt: null,
+    explanation: 'stuck',
+    evidence: [],
+    history: [],
   };
 }
 
@@ -25,13 +32,25 @@ describe('the guardrail ledger counts each started job once (real Redis)', () =>
     const conn = redis.connect();
     const store = new RedisKnowledgeStore(conn, prefix);
     const audit = new RedisAuditLog(conn, prefix);
-    const pb = playbook({ steps: [step({ jobTimeoutMs: 60_000 })], guardrails: { maxActionsPerPlaybook: { count: 2, windowMs: 60_000 }, maxActionsPerSubject: { count: 1, windowMs: 60_000 }, cooldownMs: 30_000 } });
+    const pb = playbook({
+      steps: [step({ jobTimeoutMs: 60_000 })],
+      guardrails: {
+        maxActionsPerPlaybook: { count: 2, windowMs: 60_000 },
+        maxActionsPerSubject: { count: 1, windowMs: 60_000 },
+        cooldownMs: 30_000,
+      },
+    });
     const jobs: RemediationRequest[] = [];
-    const deps = { store, audit, playbooks: () => [pb], enqueue: (r: RemediationRequest) => {
-      if (jobs.some((j) => j.id === r.id)) return Promise.resolve(false);
-      jobs.push(r);
-      return Promise.resolve(true);
-    } };
+    const deps = {
+      store,
+      audit,
+      playbooks: () => [pb],
+      enqueue: (r: RemediationRequest) => {
+        if (jobs.some((j) => j.id === r.id)) return Promise.resolve(false);
+        jobs.push(r);
+        return Promise.resolve(true);
+      },
+    };
 
     const first = incident('shop/web-1', T0);
     await store.openIncident(first);
@@ -49,7 +68,10 @@ describe('the guardrail ledger counts each started job once (real Redis)', () =>
     const res = await reconcilePlans(deps, T0 + 8_000);
     assert.deepEqual(res.held, {});
     assert.equal((await store.getRemediation(second.id))?.phase, 'remediating');
-    assert.deepEqual(jobs.map((j) => j.target), ['shop/web-1', 'shop/web-2']);
+    assert.deepEqual(
+      jobs.map((j) => j.target),
+      ['shop/web-1', 'shop/web-2'],
+    );
     assert.equal(await store.countLedgerEntries({ playbook: 'pb' }, T0), 2);
   });
 });

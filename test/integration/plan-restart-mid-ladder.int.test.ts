@@ -16,9 +16,23 @@ describe('a plan survives a daemon restart in the middle of its ladder (real Red
 
   it('continues at the step it was on, keeps its deadlines as data, and repeats no step', async () => {
     const prefix = uniquePrefix('restart');
-    const ladder = playbook({ steps: [step({ action: 'restart_envoy', verify: { expect: 'incident_resolved', timeoutMs: 10_000 } }), step({ action: 'redeploy' }), step({ action: 'collect_evidence' })] });
+    const ladder = playbook({
+      steps: [
+        step({ action: 'restart_envoy', verify: { expect: 'incident_resolved', timeoutMs: 10_000 } }),
+        step({ action: 'redeploy' }),
+        step({ action: 'collect_evidence' }),
+      ],
+    });
     const incident: Incident = {
-      id: makeIncidentId('rotation_failed', 'shop/web-1', T0), type: 'rotation_failed', subject: 'shop/web-1', status: 'open', openedAt: T0, resolvedAt: null, explanation: 'stuck', evidence: [], history: [],
+      id: makeIncidentId('rotation_failed', 'shop/web-1', T0),
+      type: 'rotation_failed',
+      subject: 'shop/web-1',
+      status: 'open',
+      openedAt: T0,
+      resolvedAt: null,
+      explanation: 'stuck',
+      evidence: [],
+      history: [],
     };
     const enqueued: string[] = [];
     /** One daemon "process": its own Redis connection and collaborators, nothing shared in memory. */
@@ -27,7 +41,17 @@ describe('a plan survives a daemon restart in the middle of its ladder (real Red
       const store = new RedisKnowledgeStore(conn, prefix);
       const audit = new RedisAuditLog(conn, prefix);
       const queue = new Set<string>(enqueued);
-      const deps = { store, audit, playbooks: () => [ladder], enqueue: (r: RemediationRequest) => { if (queue.has(r.id)) return Promise.resolve(false); queue.add(r.id); enqueued.push(r.id); return Promise.resolve(true); } };
+      const deps = {
+        store,
+        audit,
+        playbooks: () => [ladder],
+        enqueue: (r: RemediationRequest) => {
+          if (queue.has(r.id)) return Promise.resolve(false);
+          queue.add(r.id);
+          enqueued.push(r.id);
+          return Promise.resolve(true);
+        },
+      };
       return { store, audit, pass: (at: number) => reconcilePlans(deps, at), stop: () => conn.quit() };
     };
 
@@ -35,7 +59,20 @@ describe('a plan survives a daemon restart in the middle of its ladder (real Red
     await first.store.openIncident(incident);
     await first.pass(T0 + 100);
     const step1 = enqueued[0] ?? '';
-    await first.store.putActionRun({ id: step1, incidentId: incident.id, step: 0, attempt: 1, action: 'restart_envoy', target: 'shop/web-1', state: 'succeeded', enqueuedAt: T0 + 100, startedAt: T0 + 200, finishedAt: T0 + 300, detail: 'restarted', performed: true });
+    await first.store.putActionRun({
+      id: step1,
+      incidentId: incident.id,
+      step: 0,
+      attempt: 1,
+      action: 'restart_envoy',
+      target: 'shop/web-1',
+      state: 'succeeded',
+      enqueuedAt: T0 + 100,
+      startedAt: T0 + 200,
+      finishedAt: T0 + 300,
+      detail: 'restarted',
+      performed: true,
+    });
     await first.pass(T0 + 400); // verifying until T0 + 300 + 10s
     assert.equal((await first.store.getRemediation(incident.id))?.phase, 'verifying');
     await first.stop(); // killed mid-ladder
@@ -58,7 +95,10 @@ describe('a plan survives a daemon restart in the middle of its ladder (real Red
     const r = await fourth.store.getRemediation(incident.id);
     assert.deepEqual([r?.phase, r?.step, r?.action], ['remediating', 1, 'redeploy']);
     const types = (await fourth.audit.list({ incidentId: incident.id })).map((e) => e.type);
-    assert.deepEqual(types.filter((t) => t === 'job.enqueued' || t === 'verification.failed'), ['job.enqueued', 'verification.failed', 'job.enqueued']);
+    assert.deepEqual(
+      types.filter((t) => t === 'job.enqueued' || t === 'verification.failed'),
+      ['job.enqueued', 'verification.failed', 'job.enqueued'],
+    );
     await fourth.stop();
   });
 });

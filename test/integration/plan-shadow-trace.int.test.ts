@@ -14,7 +14,16 @@ import { uniquePrefix, withRedis } from '../support/redis.js';
 
 const T0 = 1_800_000_000_000;
 const incident = (subject: string, at: number): Incident => ({
-  id: makeIncidentId('rotation_failed', subject, at), type: 'rotation_failed', subject, status: 'open', openedAt: at, resolvedAt: null, explanation: 'stuck', evidence: [], history: [], cause: 'envoy_sds_stuck',
+  id: makeIncidentId('rotation_failed', subject, at),
+  type: 'rotation_failed',
+  subject,
+  status: 'open',
+  openedAt: at,
+  resolvedAt: null,
+  explanation: 'stuck',
+  evidence: [],
+  history: [],
+  cause: 'envoy_sds_stuck',
 });
 
 /** Runs one fixed story of incidents, jobs and recoveries through plan and execute; returns the audit trace and the effects performed. */
@@ -29,18 +38,51 @@ async function story(redis: ReturnType<typeof withRedis>, mode: PlaybookMode): P
   const fakeRestart: RemediationAction = {
     name: 'restart_envoy',
     precheck: (job) => Promise.resolve({ proceed: true, detail: `${job.target} still stuck` }),
-    perform: (job) => { effects.push(job.target); return Promise.resolve(`restarted ${job.target}`); },
+    perform: (job) => {
+      effects.push(job.target);
+      return Promise.resolve(`restarted ${job.target}`);
+    },
   };
   const queue: RemediationRequest[] = [];
-  const pb = playbook({ mode, steps: [step({ when: { causes: ['agent_not_rotating'] }, action: 'force_rotation' }), step(), step({ action: 'redeploy' })], guardrails: { maxActionsPerPlaybook: { count: 2, windowMs: 600_000 } } });
-  const deps = { store, audit, playbooks: () => [pb], enqueue: (r: RemediationRequest) => { if (queue.some((q) => q.id === r.id)) return Promise.resolve(false); queue.push(r); return Promise.resolve(true); } };
-  for (const w of ['shop/web-0', 'shop/web-1', 'shop/web-2']) await store.putWorkload({ id: w, spiffeId: `spiffe://example.org/${w}`, trustDomain: 'example.org', platform: 'kubernetes', location: 'shop', envoyAdminUrl: 'http://127.0.0.1:1' });
+  const pb = playbook({
+    mode,
+    steps: [step({ when: { causes: ['agent_not_rotating'] }, action: 'force_rotation' }), step(), step({ action: 'redeploy' })],
+    guardrails: { maxActionsPerPlaybook: { count: 2, windowMs: 600_000 } },
+  });
+  const deps = {
+    store,
+    audit,
+    playbooks: () => [pb],
+    enqueue: (r: RemediationRequest) => {
+      if (queue.some((q) => q.id === r.id)) return Promise.resolve(false);
+      queue.push(r);
+      return Promise.resolve(true);
+    },
+  };
+  for (const w of ['shop/web-0', 'shop/web-1', 'shop/web-2'])
+    await store.putWorkload({
+      id: w,
+      spiffeId: `spiffe://example.org/${w}`,
+      trustDomain: 'example.org',
+      platform: 'kubernetes',
+      location: 'shop',
+      envoyAdminUrl: 'http://127.0.0.1:1',
+    });
   const a = incident('shop/web-0', T0);
   const b = incident('shop/web-1', T0);
   const c = incident('shop/web-2', T0);
-  const pass = async (ms: number) => { now += ms; await reconcilePlans(deps, now); };
+  const pass = async (ms: number) => {
+    now += ms;
+    await reconcilePlans(deps, now);
+  };
   const work = async () => {
-    for (const j of queue.splice(0)) await processRemediationJob(j, new Map([[fakeRestart.name, fakeRestart]]), { store, audit, clock, envoy: undefined as never, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 } }, new AbortController().signal);
+    for (const j of queue.splice(0))
+      await processRemediationJob(
+        j,
+        new Map([[fakeRestart.name, fakeRestart]]),
+        { store, audit, clock, envoy: undefined as never, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 } },
+        new AbortController().signal,
+      );
   };
   await store.openIncident(a);
   await store.openIncident(b);
@@ -77,8 +119,12 @@ describe('shadow mode is faithful: the same decisions and audit schema as auto, 
     const auto = await story(redis, 'auto');
     const shadow = await story(redis, 'shadow');
     assert.deepEqual(decisions(shadow.trace), decisions(auto.trace));
-    assert.ok(auto.trace.some((e) => e.type === 'plan.step_skipped') && auto.trace.some((e) => e.type === 'verification.passed') && auto.trace.some((e) => e.type === 'plan.held'),
-      auto.trace.map((e) => e.type).join(', '));
+    assert.ok(
+      auto.trace.some((e) => e.type === 'plan.step_skipped') &&
+        auto.trace.some((e) => e.type === 'verification.passed') &&
+        auto.trace.some((e) => e.type === 'plan.held'),
+      auto.trace.map((e) => e.type).join(', '),
+    );
     assert.deepEqual(auto.effects, ['shop/web-0', 'shop/web-1']);
     assert.deepEqual(shadow.effects, [], 'shadow performs nothing');
     const shadowJobs = shadow.trace.filter((e) => e.type === 'job.succeeded');

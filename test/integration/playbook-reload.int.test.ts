@@ -22,7 +22,8 @@ async function until(cond: () => boolean): Promise<void> {
   }
 }
 
-const good = (name: string, mode = 'auto') => `playbooks:\n  - name: ${name}\n    mode: ${mode}\n    match: { types: [rotation_failed] }\n    steps:\n      - action: restart_envoy\n`;
+const good = (name: string, mode = 'auto') =>
+  `playbooks:\n  - name: ${name}\n    mode: ${mode}\n    match: { types: [rotation_failed] }\n    steps:\n      - action: restart_envoy\n`;
 
 describe('playbook hot reload (real Redis audit log)', () => {
   const redis = withRedis();
@@ -34,25 +35,41 @@ describe('playbook hot reload (real Redis audit log)', () => {
     const audit = new RedisAuditLog(redis.connect(), uniquePrefix('reload'));
     const initial = await readPlaybookFiles([file]);
     const r = new PlaybookReloader([file], initial.playbooks, initial.texts, { audit, clock: { now: () => 1_000 }, log: silentLogger() });
-    assert.deepEqual(r.playbooks().map((p) => p.name), ['first']);
+    assert.deepEqual(
+      r.playbooks().map((p) => p.name),
+      ['first'],
+    );
 
     await r.check();
     assert.equal((await audit.list()).length, 0, 'unchanged files change nothing');
 
     writeFileSync(file, good('second', 'shadow'));
     await r.check();
-    assert.deepEqual(r.playbooks().map((p) => `${p.name}/${p.mode}`), ['second/shadow']);
+    assert.deepEqual(
+      r.playbooks().map((p) => `${p.name}/${p.mode}`),
+      ['second/shadow'],
+    );
 
     writeFileSync(file, good('third').replace('restart_envoy', 'reboot_cluster'));
     await r.check();
-    assert.deepEqual(r.playbooks().map((p) => p.name), ['second'], 'the last good set stays in force');
+    assert.deepEqual(
+      r.playbooks().map((p) => p.name),
+      ['second'],
+      'the last good set stays in force',
+    );
     const entries = await audit.list();
-    assert.deepEqual(entries.map((e) => e.type), ['playbooks.reloaded', 'playbooks.rejected']);
+    assert.deepEqual(
+      entries.map((e) => e.type),
+      ['playbooks.reloaded', 'playbooks.rejected'],
+    );
     assert.match(entries[1]?.message ?? '', /playbooks\.yaml:6:17: playbooks\.0\.steps\.0\.action/);
 
     writeFileSync(file, '');
     await r.check();
-    assert.deepEqual(r.playbooks().map((p) => p.name), ['second']);
+    assert.deepEqual(
+      r.playbooks().map((p) => p.name),
+      ['second'],
+    );
   });
 
   it('an audit log that throws (Redis down) never escapes the timer: logged, last good set kept, retried', async () => {
@@ -71,9 +88,19 @@ describe('playbook hot reload (real Redis audit log)', () => {
       verify: () => Promise.resolve({ ok: true, entries: 0 }),
     };
     const logged: string[] = [];
-    const log = pino({ level: 'info' }, new Writable({ write(chunk: Buffer, _enc, done) { logged.push(chunk.toString()); done(); } }));
+    const log = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          logged.push(chunk.toString());
+          done();
+        },
+      }),
+    );
     const unhandled: unknown[] = [];
-    const onUnhandled = (e: unknown) => { unhandled.push(e); };
+    const onUnhandled = (e: unknown) => {
+      unhandled.push(e);
+    };
     process.on('unhandledRejection', onUnhandled);
     const initial = await readPlaybookFiles([file]);
     const r = new PlaybookReloader([file], initial.playbooks, initial.texts, { audit, clock: { now: () => 1_000 }, log });
@@ -81,25 +108,44 @@ describe('playbook hot reload (real Redis audit log)', () => {
       // A valid edit and an invalid one while the audit log is down: neither applied, nothing thrown.
       writeFileSync(file, good('second'));
       await r.check();
-      assert.deepEqual(r.playbooks().map((p) => p.name), ['first'], 'not in force before it is audited');
+      assert.deepEqual(
+        r.playbooks().map((p) => p.name),
+        ['first'],
+        'not in force before it is audited',
+      );
       r.start(5);
       await sleep(50);
       writeFileSync(file, good('third').replace('restart_envoy', 'reboot_cluster'));
       await until(() => logged.some((l) => l.includes('playbook reload rejected')));
       await sleep(30);
-      assert.deepEqual(r.playbooks().map((p) => p.name), ['first']);
+      assert.deepEqual(
+        r.playbooks().map((p) => p.name),
+        ['first'],
+      );
       assert.deepEqual(unhandled, []);
-      assert.ok(logged.filter((l) => l.includes('playbook reload check failed') && l.includes('ECONNREFUSED')).length >= 2, 'every failed check is logged');
+      assert.ok(
+        logged.filter((l) => l.includes('playbook reload check failed') && l.includes('ECONNREFUSED')).length >= 2,
+        'every failed check is logged',
+      );
       assert.equal(logged.filter((l) => l.includes('playbook reload rejected')).length, 1, 'the rejection itself is logged once');
 
       // The audit log is back: the rejection is audited on the next check, then a valid edit applies.
       down = false;
       await until(() => appended.length > 0);
-      assert.deepEqual(appended.map((e) => e.type), ['playbooks.rejected']);
+      assert.deepEqual(
+        appended.map((e) => e.type),
+        ['playbooks.rejected'],
+      );
       writeFileSync(file, good('fourth', 'shadow'));
       await until(() => r.playbooks()[0]?.name === 'fourth');
-      assert.deepEqual(r.playbooks().map((p) => `${p.name}/${p.mode}`), ['fourth/shadow']);
-      assert.deepEqual(appended.map((e) => e.type), ['playbooks.rejected', 'playbooks.reloaded']);
+      assert.deepEqual(
+        r.playbooks().map((p) => `${p.name}/${p.mode}`),
+        ['fourth/shadow'],
+      );
+      assert.deepEqual(
+        appended.map((e) => e.type),
+        ['playbooks.rejected', 'playbooks.reloaded'],
+      );
       assert.deepEqual(unhandled, []);
     } finally {
       await r.stop();

@@ -48,7 +48,14 @@ describe('monitor machine', () => {
 
   it('monitor.pollRequested sweeps immediately', async () => {
     let calls = 0;
-    const machine = monitorMachine.provide({ actors: { sweep: fromPromise(() => { calls++; return Promise.resolve(ok); }) } });
+    const machine = monitorMachine.provide({
+      actors: {
+        sweep: fromPromise(() => {
+          calls++;
+          return Promise.resolve(ok);
+        }),
+      },
+    });
     const actor = createActor(machine, { clock: new SimulatedClock(), input: { intervalMs: 60_000, maxBackoffMs: 60_000 } });
     actor.start();
     await waitFor(actor, (s) => s.matches('idle'));

@@ -15,7 +15,9 @@ describe('plan machine', () => {
       actors: {
         reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(async ({ input }) => {
           passes.push(input.focus);
-          await new Promise<void>((r) => { gate.release = r; });
+          await new Promise<void>((r) => {
+            gate.release = r;
+          });
           return result;
         }),
       },

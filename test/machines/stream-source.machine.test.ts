@@ -8,8 +8,12 @@ function scripted(script: ((send: (e: StreamSourceEvent) => void) => void)[]) {
   const log = { opened: 0, closed: 0 };
   const stream = fromCallback<StreamSourceEvent, { source: string }>(({ sendBack }) => {
     const step = script[log.opened++];
-    queueMicrotask(() => { step?.(sendBack); });
-    return () => { log.closed++; };
+    queueMicrotask(() => {
+      step?.(sendBack);
+    });
+    return () => {
+      log.closed++;
+    };
   });
   return { log, machine: streamSourceMachine.provide({ actors: { stream } }) };
 }
@@ -18,7 +22,12 @@ const input = { source: 'spire.workload:node-1', intervalMs: 1_000, maxBackoffMs
 
 describe('stream source machine', () => {
   it('connecting -> streaming on the first message, counting messages on one call', async () => {
-    const { log, machine } = scripted([(send) => { send({ type: 'stream.message' }); send({ type: 'stream.message' }); }]);
+    const { log, machine } = scripted([
+      (send) => {
+        send({ type: 'stream.message' });
+        send({ type: 'stream.message' });
+      },
+    ]);
     const actor = createActor(machine, { clock: new SimulatedClock(), input }).start();
     await waitFor(actor, (s) => s.matches({ live: 'streaming' }) && s.context.messages === 2);
     assert.equal(log.opened, 1);
@@ -29,10 +38,19 @@ describe('stream source machine', () => {
   it('a normal end reconnects at once; a retryable failure backs off doubling, then recovers', async () => {
     const clock = new SimulatedClock();
     const { log, machine } = scripted([
-      (send) => { send({ type: 'stream.message' }); send({ type: 'stream.ended' }); },
-      (send) => { send({ type: 'stream.failed', error: 'UNAVAILABLE: connect ECONNREFUSED', retryable: true }); },
-      (send) => { send({ type: 'stream.failed', error: 'UNAVAILABLE again', retryable: true }); },
-      (send) => { send({ type: 'stream.message' }); },
+      (send) => {
+        send({ type: 'stream.message' });
+        send({ type: 'stream.ended' });
+      },
+      (send) => {
+        send({ type: 'stream.failed', error: 'UNAVAILABLE: connect ECONNREFUSED', retryable: true });
+      },
+      (send) => {
+        send({ type: 'stream.failed', error: 'UNAVAILABLE again', retryable: true });
+      },
+      (send) => {
+        send({ type: 'stream.message' });
+      },
     ]);
     const actor = createActor(machine, { clock, input }).start();
     await waitFor(actor, (s) => s.matches('backoff') && s.context.consecutiveFailures === 1);
@@ -54,8 +72,12 @@ describe('stream source machine', () => {
   it('a failure the protocol says not to retry parks the source until source.retry', async () => {
     const clock = new SimulatedClock();
     const { log, machine } = scripted([
-      (send) => { send({ type: 'stream.failed', error: 'INVALID_ARGUMENT: security header missing from request', retryable: false }); },
-      (send) => { send({ type: 'stream.message' }); },
+      (send) => {
+        send({ type: 'stream.failed', error: 'INVALID_ARGUMENT: security header missing from request', retryable: false });
+      },
+      (send) => {
+        send({ type: 'stream.message' });
+      },
     ]);
     const actor = createActor(machine, { clock, input }).start();
     await waitFor(actor, (s) => s.matches('failed'));

@@ -42,7 +42,8 @@ describe('fake Cloud Run Admin API v2 over gRPC', () => {
   const server = new SimCloudRunAdminServer(sim);
   let raw: RawClient;
   const get = (name: string) => raw.call<ServiceMessage>(protos.services.GetService, { name });
-  const list = (pageSize: number, pageToken = '', parent = PARENT) => raw.call<ListServicesResponseMessage>(protos.services.ListServices, { parent, pageSize, pageToken });
+  const list = (pageSize: number, pageToken = '', parent = PARENT) =>
+    raw.call<ListServicesResponseMessage>(protos.services.ListServices, { parent, pageSize, pageToken });
   const getOp = (name: string) => raw.call<OperationMessage>(protos.operations.GetOperation, { name });
   const update = (service: ServiceMessage) => raw.call<OperationMessage>(protos.services.UpdateService, { service });
   const withAnnotation = (s: ServiceMessage, key: string, value: string): ServiceMessage => {
@@ -53,7 +54,11 @@ describe('fake Cloud Run Admin API v2 over gRPC', () => {
 
   before(async () => {
     const ids = ['web', 'api', 'db', 'cache', 'queue', 'auth', 'search'];
-    seedCloudRun(sim, { project: 'acme', location: 'europe-west1', services: ids.map((serviceId) => ({ serviceId, image: `gcr.io/acme/${serviceId}:1` })) });
+    seedCloudRun(sim, {
+      project: 'acme',
+      location: 'europe-west1',
+      services: ids.map((serviceId) => ({ serviceId, image: `gcr.io/acme/${serviceId}:1` })),
+    });
     seedCloudRun(sim, { project: 'acme', location: 'us-east1', services: [{ serviceId: 'web', image: 'gcr.io/acme/web:1' }] });
     const { port } = await server.start();
     raw = new RawClient(`127.0.0.1:${port}`, credentials.createInsecure());
@@ -74,7 +79,10 @@ describe('fake Cloud Run Admin API v2 over gRPC', () => {
       token = page.nextPageToken;
     } while (token !== '');
     assert.deepEqual(sizes, [3, 3, 1]);
-    assert.deepEqual(seen, ['api', 'auth', 'cache', 'db', 'queue', 'search', 'web'].map((s) => `${PARENT}/services/${s}`));
+    assert.deepEqual(
+      seen,
+      ['api', 'auth', 'cache', 'db', 'queue', 'search', 'web'].map((s) => `${PARENT}/services/${s}`),
+    );
     const first = await list(3);
     const err = await rpcError(list(3, first.nextPageToken, 'projects/acme/locations/us-east1'));
     assert.equal(err.code, status.INVALID_ARGUMENT, 'a token is bound to its parent');
@@ -116,7 +124,11 @@ describe('fake Cloud Run Admin API v2 over gRPC', () => {
     now += 1;
     const done = await getOp(op.name);
     assert.equal(done.done, true);
-    assert.deepEqual(await raw.call<OperationMessage>(protos.operations.WaitOperation, { name: op.name }), done, 'WaitOperation answers at once with the same state');
+    assert.deepEqual(
+      await raw.call<OperationMessage>(protos.operations.WaitOperation, { name: op.name }),
+      done,
+      'WaitOperation answers at once with the same state',
+    );
     assert.ok(done.response);
     assert.equal(done.response.type_url, SERVICE_TYPE_URL);
     const result = protos.canonicalService(protos.services.GetService?.responseDeserialize(done.response.value) as object);
@@ -137,7 +149,10 @@ describe('fake Cloud Run Admin API v2 over gRPC', () => {
     const done = await getOp(op.name);
     assert.equal(done.done, true);
     assert.equal(done.error?.code, status.FAILED_PRECONDITION);
-    assert.match(done.error.message, /Revision 'api-00002-[a-z]{3}' is not ready and cannot serve traffic\. The user-provided container failed/);
+    assert.match(
+      done.error.message,
+      /Revision 'api-00002-[a-z]{3}' is not ready and cannot serve traffic\. The user-provided container failed/,
+    );
     const failed = await get(name);
     assert.equal(failed.latestReadyRevision, before.latestReadyRevision);
     assert.notEqual(failed.latestCreatedRevision, failed.latestReadyRevision);
@@ -154,7 +169,10 @@ describe('fake Cloud Run Admin API v2 over gRPC', () => {
     assert.ok((await getOp(op3.name)).response);
     const healed = await get(name);
     assert.equal(healed.latestReadyRevision, healed.latestCreatedRevision);
-    assert.deepEqual(sim.revisions(name).map((r) => r.state), ['ready', 'failed', 'failed', 'ready']);
+    assert.deepEqual(
+      sim.revisions(name).map((r) => r.state),
+      ['ready', 'failed', 'failed', 'ready'],
+    );
   });
 
   it('setServiceNotReady: terminal condition failed on the serving revision; clear restores it, a new revision heals it', async () => {

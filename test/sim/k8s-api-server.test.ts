@@ -9,15 +9,46 @@ const SPEC: KubeSeedSpec = {
   nodes: ['node-a', 'node-b'],
   spireNamespace: 'spire',
   bundlePem: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n',
-  agents: [{ node: 'node-a', podName: 'spire-agent-aaaaa' }, { node: 'node-b', podName: 'spire-agent-bbbbb' }],
+  agents: [
+    { node: 'node-a', podName: 'spire-agent-aaaaa' },
+    { node: 'node-b', podName: 'spire-agent-bbbbb' },
+  ],
   workloads: [
-    { id: 'shop/web-1', namespace: 'shop', podName: 'web-1', node: 'node-a', serviceAccount: 'web', owner: { kind: 'Deployment', name: 'web' }, spiffeId: 'spiffe://example.org/ns/shop/sa/web' },
-    { id: 'shop/web-2', namespace: 'shop', podName: 'web-2', node: 'node-b', serviceAccount: 'web', owner: { kind: 'Deployment', name: 'web' }, spiffeId: 'spiffe://example.org/ns/shop/sa/web' },
-    { id: 'shop/db-0', namespace: 'shop', podName: 'db-0', node: 'node-b', serviceAccount: 'db', owner: { kind: 'StatefulSet', name: 'db' }, spiffeId: 'spiffe://example.org/ns/shop/sa/db' },
+    {
+      id: 'shop/web-1',
+      namespace: 'shop',
+      podName: 'web-1',
+      node: 'node-a',
+      serviceAccount: 'web',
+      owner: { kind: 'Deployment', name: 'web' },
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+    },
+    {
+      id: 'shop/web-2',
+      namespace: 'shop',
+      podName: 'web-2',
+      node: 'node-b',
+      serviceAccount: 'web',
+      owner: { kind: 'Deployment', name: 'web' },
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+    },
+    {
+      id: 'shop/db-0',
+      namespace: 'shop',
+      podName: 'db-0',
+      node: 'node-b',
+      serviceAccount: 'db',
+      owner: { kind: 'StatefulSet', name: 'db' },
+      spiffeId: 'spiffe://example.org/ns/shop/sa/db',
+    },
   ],
 };
 
-interface Reply { status: number; json: Record<string, unknown> | null; text: string }
+interface Reply {
+  status: number;
+  json: Record<string, unknown> | null;
+  text: string;
+}
 
 /** One HTTP request to the fake; parses JSON when it can. */
 function call(base: string, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<Reply> {
@@ -42,14 +73,19 @@ function call(base: string, method: string, path: string, body?: unknown, conten
   });
 }
 
-interface WatchEvent { type: string; object: Record<string, unknown> & { metadata?: { name?: string; resourceVersion?: string } } }
+interface WatchEvent {
+  type: string;
+  object: Record<string, unknown> & { metadata?: { name?: string; resourceVersion?: string } };
+}
 
 /** Opens a watch and collects its events; `next(n)` waits until n events arrived. */
 function openWatch(base: string, path: string) {
   const events: WatchEvent[] = [];
   let waiters: (() => void)[] = [];
   let endedResolve: () => void = () => undefined;
-  const ended = new Promise<void>((r) => { endedResolve = r; });
+  const ended = new Promise<void>((r) => {
+    endedResolve = r;
+  });
   let buf = '';
   const req = request(`${base}${path}`, (res) => {
     res.setEncoding('utf8');
@@ -63,10 +99,16 @@ function openWatch(base: string, path: string) {
       }
       for (const w of waiters) w();
     });
-    res.on('end', () => { endedResolve(); });
-    res.on('close', () => { endedResolve(); });
+    res.on('end', () => {
+      endedResolve();
+    });
+    res.on('close', () => {
+      endedResolve();
+    });
   });
-  req.on('error', () => { endedResolve(); });
+  req.on('error', () => {
+    endedResolve();
+  });
   req.end();
   return {
     events,
@@ -74,13 +116,19 @@ function openWatch(base: string, path: string) {
     async next(n: number, timeoutMs = 2000): Promise<WatchEvent[]> {
       const deadline = Date.now() + timeoutMs;
       while (events.length < n) {
-        if (Date.now() > deadline) throw new Error(`watch ${path}: ${events.length}/${n} events: ${JSON.stringify(events.map((e) => e.type))}`);
-        await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
+        if (Date.now() > deadline)
+          throw new Error(`watch ${path}: ${events.length}/${n} events: ${JSON.stringify(events.map((e) => e.type))}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 50);
+        });
         waiters = [];
       }
       return events.slice(0, n);
     },
-    close(): void { req.destroy(); },
+    close(): void {
+      req.destroy();
+    },
   };
 }
 
@@ -98,7 +146,9 @@ describe('FakeKubeApiServer', () => {
     server = new FakeKubeApiServer(store);
     base = (await server.start()).url;
   });
-  after(async () => { await server.close(); });
+  after(async () => {
+    await server.close();
+  });
 
   it('serves discovery documents kubectl needs', async () => {
     const version = await call(base, 'GET', '/version');
@@ -109,7 +159,12 @@ describe('FakeKubeApiServer', () => {
     assert.deepEqual(resources.find((r) => r.name === 'nodes')?.namespaced, false);
     assert.deepEqual(resources.find((r) => r.name === 'pods')?.namespaced, true);
     const apps = await call(base, 'GET', '/apis/apps/v1');
-    assert.deepEqual((apps.json?.resources as { name: string }[]).map((r) => r.name).sort(), ['daemonsets', 'deployments', 'replicasets', 'statefulsets']);
+    assert.deepEqual((apps.json?.resources as { name: string }[]).map((r) => r.name).sort(), [
+      'daemonsets',
+      'deployments',
+      'replicasets',
+      'statefulsets',
+    ]);
     const groups = await call(base, 'GET', '/apis');
     assert.equal(groups.json?.kind, 'APIGroupList');
   });
@@ -130,14 +185,25 @@ describe('FakeKubeApiServer', () => {
   });
 
   it('honours label and field selectors, and rejects unsupported ones with a Status', async () => {
-    assert.deepEqual(names((await call(base, 'GET', '/api/v1/pods?labelSelector=app%3Dspire-agent')).json), ['spire-agent-aaaaa', 'spire-agent-bbbbb']);
+    assert.deepEqual(names((await call(base, 'GET', '/api/v1/pods?labelSelector=app%3Dspire-agent')).json), [
+      'spire-agent-aaaaa',
+      'spire-agent-bbbbb',
+    ]);
     assert.deepEqual(names((await call(base, 'GET', '/api/v1/pods?labelSelector=app%20in%20(web,db)')).json), ['db-0', 'web-1', 'web-2']);
-    assert.deepEqual(names((await call(base, 'GET', '/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-b,metadata.namespace%3Dshop')).json), ['db-0', 'web-2']);
-    assert.deepEqual(names((await call(base, 'GET', '/api/v1/namespaces/spire/configmaps?fieldSelector=metadata.name%3Dspire-bundle')).json), ['spire-bundle']);
+    assert.deepEqual(names((await call(base, 'GET', '/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-b,metadata.namespace%3Dshop')).json), [
+      'db-0',
+      'web-2',
+    ]);
+    assert.deepEqual(
+      names((await call(base, 'GET', '/api/v1/namespaces/spire/configmaps?fieldSelector=metadata.name%3Dspire-bundle')).json),
+      ['spire-bundle'],
+    );
     const bad = await call(base, 'GET', '/api/v1/pods?fieldSelector=spec.bogus%3Dx');
     assert.equal(bad.status, 400);
-    assert.deepEqual({ kind: bad.json?.kind, status: bad.json?.status, reason: bad.json?.reason, code: bad.json?.code },
-      { kind: 'Status', status: 'Failure', reason: 'BadRequest', code: 400 });
+    assert.deepEqual(
+      { kind: bad.json?.kind, status: bad.json?.status, reason: bad.json?.reason, code: bad.json?.code },
+      { kind: 'Status', status: 'Failure', reason: 'BadRequest', code: 400 },
+    );
     assert.match(String(bad.json?.message), /field label not supported: spec\.bogus/);
   });
 
@@ -158,8 +224,14 @@ describe('FakeKubeApiServer', () => {
     const missing = await call(base, 'GET', '/api/v1/namespaces/shop/pods/nope');
     assert.equal(missing.status, 404);
     assert.deepEqual(missing.json, {
-      kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "nope" not found', reason: 'NotFound',
-      details: { name: 'nope', kind: 'pods' }, code: 404,
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: 'pods "nope" not found',
+      reason: 'NotFound',
+      details: { name: 'nope', kind: 'pods' },
+      code: 404,
     });
     const noRoute = await call(base, 'GET', '/apis/batch/v1/jobs');
     assert.equal(noRoute.status, 404);
@@ -174,19 +246,39 @@ describe('FakeKubeApiServer', () => {
     const after = store.get('deployments', 'shop', 'web');
     assert.equal(after?.metadata.generation, (before?.metadata.generation ?? 0) + 1);
     assert.ok(Number(after.metadata.resourceVersion) > Number(before?.metadata.resourceVersion));
-    const containers = ((after.spec as { template: { spec: { containers: unknown[] } } }).template.spec.containers);
+    const containers = (after.spec as { template: { spec: { containers: unknown[] } } }).template.spec.containers;
     assert.equal(containers.length, 2, 'strategic merge kept the containers list');
 
-    const annotate = await call(base, 'PATCH', '/api/v1/namespaces/shop/pods/web-1', { metadata: { annotations: { team: 'blue' } } }, 'application/merge-patch+json');
+    const annotate = await call(
+      base,
+      'PATCH',
+      '/api/v1/namespaces/shop/pods/web-1',
+      { metadata: { annotations: { team: 'blue' } } },
+      'application/merge-patch+json',
+    );
     assert.equal((annotate.json?.metadata as { annotations: Record<string, string> }).annotations.team, 'blue');
-    assert.equal(store.get('pods', 'shop', 'web-1')?.metadata.annotations?.['spire-healer.io/spiffe-id'], 'spiffe://example.org/ns/shop/sa/web');
+    assert.equal(
+      store.get('pods', 'shop', 'web-1')?.metadata.annotations?.['spire-healer.io/spiffe-id'],
+      'spiffe://example.org/ns/shop/sa/web',
+    );
 
-    const jp = await call(base, 'PATCH', '/api/v1/namespaces/shop/pods/web-1', [{ op: 'add', path: '/metadata/labels/tier', value: 'front' }], 'application/json-patch+json');
+    const jp = await call(
+      base,
+      'PATCH',
+      '/api/v1/namespaces/shop/pods/web-1',
+      [{ op: 'add', path: '/metadata/labels/tier', value: 'front' }],
+      'application/json-patch+json',
+    );
     assert.equal(jp.status, 200);
     assert.equal(store.get('pods', 'shop', 'web-1')?.metadata.labels?.tier, 'front');
 
-    const stale = await call(base, 'PATCH', '/api/v1/namespaces/spire/configmaps/spire-bundle',
-      { metadata: { resourceVersion: '1' }, data: { 'bundle.crt': 'x' } }, 'application/strategic-merge-patch+json');
+    const stale = await call(
+      base,
+      'PATCH',
+      '/api/v1/namespaces/spire/configmaps/spire-bundle',
+      { metadata: { resourceVersion: '1' }, data: { 'bundle.crt': 'x' } },
+      'application/strategic-merge-patch+json',
+    );
     assert.equal(stale.status, 409);
     assert.equal(stale.json?.reason, 'Conflict');
     const odd = await call(base, 'PATCH', '/api/v1/namespaces/shop/pods/web-1', {}, 'text/plain');
@@ -205,7 +297,11 @@ describe('FakeKubeApiServer', () => {
     const rv = String(store.resourceVersion);
     const w = openWatch(base, `/api/v1/namespaces/shop/pods?watch=true&resourceVersion=${rv}&labelSelector=app%3Dweb`);
     await new Promise((r) => setTimeout(r, 50));
-    const pod: KubeObject = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'w-1', namespace: 'shop', labels: { app: 'web' }, uid: '', resourceVersion: '', creationTimestamp: '' } };
+    const pod: KubeObject = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'w-1', namespace: 'shop', labels: { app: 'web' }, uid: '', resourceVersion: '', creationTimestamp: '' },
+    };
     store.create('pods', pod);
     const created = store.get('pods', 'shop', 'w-1');
     assert.ok(created);
@@ -214,7 +310,14 @@ describe('FakeKubeApiServer', () => {
     store.create('pods', { ...pod, metadata: { ...pod.metadata, name: 'ignored', labels: { app: 'other' } } });
     store.delete('pods', 'shop', 'ignored');
     const events = await w.next(3);
-    assert.deepEqual(events.map((e) => [e.type, e.object.metadata?.name]), [['ADDED', 'w-1'], ['MODIFIED', 'w-1'], ['DELETED', 'w-1']]);
+    assert.deepEqual(
+      events.map((e) => [e.type, e.object.metadata?.name]),
+      [
+        ['ADDED', 'w-1'],
+        ['MODIFIED', 'w-1'],
+        ['DELETED', 'w-1'],
+      ],
+    );
     assert.equal(events[0]?.object.kind, 'Pod');
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(w.events.length, 3, 'objects outside the selector are not delivered');
@@ -223,7 +326,7 @@ describe('FakeKubeApiServer', () => {
 
   it('replays missed changes to a watch resuming from an older but retained resourceVersion', async () => {
     const rv = String(store.resourceVersion);
-    store.update('pods', { ...store.get('pods', 'shop', 'web-2') as KubeObject, status: { phase: 'Failed' } });
+    store.update('pods', { ...(store.get('pods', 'shop', 'web-2') as KubeObject), status: { phase: 'Failed' } });
     const w = openWatch(base, `/api/v1/pods?watch=1&resourceVersion=${rv}`);
     const [e] = await w.next(1);
     assert.equal(e?.type, 'MODIFIED');
@@ -233,7 +336,7 @@ describe('FakeKubeApiServer', () => {
 
   it('answers a watch from a compacted resourceVersion with an ERROR event carrying 410 Expired, then ends', async () => {
     const old = String(store.resourceVersion);
-    store.update('pods', { ...store.get('pods', 'shop', 'web-2') as KubeObject, status: { phase: 'Running' } });
+    store.update('pods', { ...(store.get('pods', 'shop', 'web-2') as KubeObject), status: { phase: 'Running' } });
     store.compact();
     const w = openWatch(base, `/api/v1/pods?watch=true&resourceVersion=${old}`);
     const [e] = await w.next(1);
@@ -248,13 +351,19 @@ describe('FakeKubeApiServer', () => {
   it('starts a watch without resourceVersion with a synthetic ADDED per object', async () => {
     const w = openWatch(base, '/api/v1/namespaces/spire/pods?watch=true');
     const events = await w.next(2);
-    assert.deepEqual(events.map((e) => e.type), ['ADDED', 'ADDED']);
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['ADDED', 'ADDED'],
+    );
     w.close();
   });
 
   it('honours timeoutSeconds and allowWatchBookmarks', async () => {
     const started = Date.now();
-    const w = openWatch(base, `/api/v1/nodes?watch=true&resourceVersion=${store.resourceVersion}&timeoutSeconds=1&allowWatchBookmarks=true`);
+    const w = openWatch(
+      base,
+      `/api/v1/nodes?watch=true&resourceVersion=${store.resourceVersion}&timeoutSeconds=1&allowWatchBookmarks=true`,
+    );
     await new Promise((r) => setTimeout(r, 100));
     server.sendBookmarks();
     const [bm] = await w.next(1);
@@ -306,7 +415,9 @@ describe('seedKubernetes', () => {
     assert.equal(rs.metadata.ownerReferences[0].uid, store.get('deployments', 'shop', 'web')?.metadata.uid);
     assert.equal(store.get('pods', 'shop', 'db-0')?.metadata.ownerReferences?.[0]?.kind, 'StatefulSet');
     assert.equal(store.get('configmaps', 'spire', 'spire-bundle')?.data !== undefined, true);
-    const envoy = ((pod?.spec as { containers: { name: string; ports?: { name: string; containerPort: number }[] }[] }).containers).find((c) => c.name === 'envoy');
+    const envoy = (pod?.spec as { containers: { name: string; ports?: { name: string; containerPort: number }[] }[] }).containers.find(
+      (c) => c.name === 'envoy',
+    );
     assert.deepEqual(envoy?.ports?.[0], { name: 'envoy-admin', containerPort: 9901, protocol: 'TCP' });
     assert.equal(store.get('pods', 'spire', 'spire-agent-aaaaa')?.metadata.labels?.app, 'spire-agent');
   });
@@ -315,9 +426,15 @@ describe('seedKubernetes', () => {
     const store = new KubeStore();
     const started = performance.now();
     seedKubernetes(store, {
-      ...SPEC, workloads: Array.from({ length: 10_000 }, (_, i) => ({
-        id: `ns-${i % 20}/w-${i}`, namespace: `ns-${i % 20}`, podName: `w-${i}`, node: `node-${i % 100}`, serviceAccount: 'sa',
-        owner: { kind: 'Deployment' as const, name: `app-${i % 500}` }, spiffeId: 'spiffe://example.org/x',
+      ...SPEC,
+      workloads: Array.from({ length: 10_000 }, (_, i) => ({
+        id: `ns-${i % 20}/w-${i}`,
+        namespace: `ns-${i % 20}`,
+        podName: `w-${i}`,
+        node: `node-${i % 100}`,
+        serviceAccount: 'sa',
+        owner: { kind: 'Deployment' as const, name: `app-${i % 500}` },
+        spiffeId: 'spiffe://example.org/x',
       })),
     });
     const took = performance.now() - started;

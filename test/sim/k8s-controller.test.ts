@@ -6,11 +6,29 @@ import { KubeStore } from '../../src/sim/k8s/k8s-store.js';
 import { applyPatch } from '../../src/sim/k8s/k8s-patch.js';
 
 const SPEC: KubeSeedSpec = {
-  nodes: ['node-a'], spireNamespace: 'spire', bundlePem: '',
+  nodes: ['node-a'],
+  spireNamespace: 'spire',
+  bundlePem: '',
   agents: [],
   workloads: [
-    { id: 'shop/web-1', namespace: 'shop', podName: 'web-1', node: 'node-a', serviceAccount: 'web', owner: { kind: 'Deployment', name: 'web' }, spiffeId: 'spiffe://e/web' },
-    { id: 'shop/db-0', namespace: 'shop', podName: 'db-0', node: 'node-a', serviceAccount: 'db', owner: { kind: 'StatefulSet', name: 'db' }, spiffeId: 'spiffe://e/db' },
+    {
+      id: 'shop/web-1',
+      namespace: 'shop',
+      podName: 'web-1',
+      node: 'node-a',
+      serviceAccount: 'web',
+      owner: { kind: 'Deployment', name: 'web' },
+      spiffeId: 'spiffe://e/web',
+    },
+    {
+      id: 'shop/db-0',
+      namespace: 'shop',
+      podName: 'db-0',
+      node: 'node-a',
+      serviceAccount: 'db',
+      owner: { kind: 'StatefulSet', name: 'db' },
+      spiffeId: 'spiffe://e/db',
+    },
   ],
 };
 

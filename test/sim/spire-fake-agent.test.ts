@@ -15,14 +15,21 @@ const TTL = 10_000;
 describe('workloadSelectors', () => {
   it('gives ns, sa (from /ns/<ns>/sa/<sa>, else the pod name without its ordinal) and pod-name', () => {
     assert.deepEqual(workloadSelectors({ id: 'shop/web-0', location: 'shop', spiffeId: 'spiffe://example.org/ns/shop/sa/web' }), [
-      { type: 'k8s', value: 'ns:shop' }, { type: 'k8s', value: 'sa:web' }, { type: 'k8s', value: 'pod-name:web-0' },
+      { type: 'k8s', value: 'ns:shop' },
+      { type: 'k8s', value: 'sa:web' },
+      { type: 'k8s', value: 'pod-name:web-0' },
     ]);
-    assert.deepEqual(workloadSelectors({ id: 'pay/api-12', location: 'pay', spiffeId: 'spiffe://example.org/payments/api' }).map((s) => s.value), ['ns:pay', 'sa:api', 'pod-name:api-12']);
+    assert.deepEqual(
+      workloadSelectors({ id: 'pay/api-12', location: 'pay', spiffeId: 'spiffe://example.org/payments/api' }).map((s) => s.value),
+      ['ns:pay', 'sa:api', 'pod-name:api-12'],
+    );
   });
 
   it('matches SPIRE-style: an entry matches when its selectors are a subset of the request', () => {
     const entry = selectorKeys(workloadSelectors({ id: 'shop/web-0', location: 'shop', spiffeId: 'spiffe://example.org/ns/shop/sa/web' }));
-    const sibling = selectorKeys(workloadSelectors({ id: 'shop/web-1', location: 'shop', spiffeId: 'spiffe://example.org/ns/shop/sa/web' }));
+    const sibling = selectorKeys(
+      workloadSelectors({ id: 'shop/web-1', location: 'shop', spiffeId: 'spiffe://example.org/ns/shop/sa/web' }),
+    );
     assert.equal(entryMatches(entry, entry), true);
     assert.equal(entryMatches(entry, new Set([...entry, 'k8s:node-name:n1'])), true);
     assert.equal(entryMatches(entry, sibling), false, 'another pod of the same deployment does not match');
@@ -42,21 +49,46 @@ describe('FakeSpireAgent reads the world', () => {
 
   before(async () => {
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: () => now });
-    webA = await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-a' });
-    dbA = await world.addWorkload({ id: 'shop/db-0', spiffeId: 'spiffe://example.org/ns/shop/sa/db', platform: 'kubernetes', location: 'shop', node: 'node-a' });
-    webB = await world.addWorkload({ id: 'shop/web-1', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-b' });
+    webA = await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
+    dbA = await world.addWorkload({
+      id: 'shop/db-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/db',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
+    webB = await world.addWorkload({
+      id: 'shop/web-1',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-b',
+    });
     a = new FakeSpireAgent({ world, pollMs: 0, health: false });
     b = new FakeSpireAgent({ world, node: 'node-b', pollMs: 20, health: false });
     await Promise.all([a.start(), b.start()]);
   });
-  after(async () => { await Promise.all([a.dispose(), b.dispose()]); });
+  after(async () => {
+    await Promise.all([a.dispose(), b.dispose()]);
+  });
 
   it("defaults to the world's first node and serves only its node's workloads", async () => {
     assert.equal(a.node, 'node-a');
     const api = new GrpcWorkloadApi();
-    assert.deepEqual((await api.fetchX509Svids(a.publicEndpoint)).svids.map((s) => s.chain[0]?.serialHex).sort(),
-      [world.agentSvid(webA.id).serialHex, world.agentSvid(dbA.id).serialHex].sort());
-    assert.deepEqual((await api.fetchX509Svids(b.publicEndpoint)).svids.map((s) => s.chain[0]?.serialHex), [world.agentSvid(webB.id).serialHex]);
+    assert.deepEqual(
+      (await api.fetchX509Svids(a.publicEndpoint)).svids.map((s) => s.chain[0]?.serialHex).sort(),
+      [world.agentSvid(webA.id).serialHex, world.agentSvid(dbA.id).serialHex].sort(),
+    );
+    assert.deepEqual(
+      (await api.fetchX509Svids(b.publicEndpoint)).svids.map((s) => s.chain[0]?.serialHex),
+      [world.agentSvid(webB.id).serialHex],
+    );
 
     const rec = new WatchRecorder<DelegatedX509SvidsUpdate>();
     const w = admin.watchX509Svids(a.adminEndpoint, workloadSelectors(webB), rec.handlers);

@@ -14,13 +14,33 @@ describe('simulated eviction (DeleteAgent) and re-attestation', () => {
   beforeEach(async () => {
     now = T0;
     world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: () => now });
-    await world.addWorkload({ id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-a' });
-    await world.addWorkload({ id: 'shop/db-0', spiffeId: 'spiffe://example.org/ns/shop/sa/db', platform: 'kubernetes', location: 'shop', node: 'node-a' });
-    await world.addWorkload({ id: 'shop/web-1', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-b' });
+    await world.addWorkload({
+      id: 'shop/web-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
+    await world.addWorkload({
+      id: 'shop/db-0',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/db',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
+    await world.addWorkload({
+      id: 'shop/web-1',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-b',
+    });
     agent = new FakeSpireAgent({ world, node: 'node-a', pollMs: 0, health: false, agentSvidTtlMs: 60_000 });
     await agent.start();
   });
-  afterEach(async () => { await agent.dispose(); });
+  afterEach(async () => {
+    await agent.dispose();
+  });
 
   const serial = (id: string): string => world.agentSvid(id).serialHex;
   const advance = async (ms: number): Promise<void> => {
@@ -38,7 +58,10 @@ describe('simulated eviction (DeleteAgent) and re-attestation', () => {
     const other = serial('shop/web-1');
 
     assert.equal(world.evictAgent('node-a'), true);
-    assert.deepEqual({ ...world.agentAttestation('node-a'), evictedAt: null }, { attested: false, banned: false, canReattest: true, attestationType: 'k8s_psat', generation: 1, evictedAt: null });
+    assert.deepEqual(
+      { ...world.agentAttestation('node-a'), evictedAt: null },
+      { attested: false, banned: false, canReattest: true, attestationType: 'k8s_psat', generation: 1, evictedAt: null },
+    );
     assert.equal(world.evictAgent('node-a'), false, 'a second DeleteAgent finds no record (NotFound)');
     const syncedAt = world.agent('node-a').lastSyncSuccessMs;
     await advance(TTL * 0.6);
@@ -112,8 +135,14 @@ describe('simulated eviction (DeleteAgent) and re-attestation', () => {
     const ca = await world.prepareAuthority();
     assert.equal(world.authorityState().prepared, ca);
     assert.equal(world.trustBundle().sequenceNumber, seq + 1);
-    assert.deepEqual(world.trustBundle().certs.map((c) => c.serialHex), [oldCa.cert.serialHex, ca.cert.serialHex]);
-    assert.deepEqual(world.configMapBundle().map((c) => c.serialHex), [oldCa.cert.serialHex, ca.cert.serialHex]);
+    assert.deepEqual(
+      world.trustBundle().certs.map((c) => c.serialHex),
+      [oldCa.cert.serialHex, ca.cert.serialHex],
+    );
+    assert.deepEqual(
+      world.configMapBundle().map((c) => c.serialHex),
+      [oldCa.cert.serialHex, ca.cert.serialHex],
+    );
     await advance(TTL * 2);
     assert.equal(world.ca, oldCa, 'a prepared authority is not activated by itself');
     world.activateAuthority();
@@ -126,6 +155,9 @@ describe('simulated eviction (DeleteAgent) and re-attestation', () => {
     assert.equal(world.isAuthorityTainted(oldCa.cert), true);
     assert.equal(world.agentSvid('shop/web-0').x509.verify(ca.cert.x509.publicKey), true);
     world.revokeAuthority();
-    assert.deepEqual(world.trustBundle().certs.map((c) => c.serialHex), [ca.cert.serialHex]);
+    assert.deepEqual(
+      world.trustBundle().certs.map((c) => c.serialHex),
+      [ca.cert.serialHex],
+    );
   });
 });

@@ -11,8 +11,20 @@ const API = 'shop/api-0';
 async function twoNodeWorld() {
   let now = T0;
   const world = await SimWorld.create({ trustDomain: 'example.org', svidTtlMs: TTL, envoyRestartMs: 500, now: () => now });
-  await world.addWorkload({ id: WEB, spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-a' });
-  await world.addWorkload({ id: API, spiffeId: 'spiffe://example.org/ns/shop/sa/api', platform: 'kubernetes', location: 'shop', node: 'node-b' });
+  await world.addWorkload({
+    id: WEB,
+    spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+    platform: 'kubernetes',
+    location: 'shop',
+    node: 'node-a',
+  });
+  await world.addWorkload({
+    id: API,
+    spiffeId: 'spiffe://example.org/ns/shop/sa/api',
+    platform: 'kubernetes',
+    location: 'shop',
+    node: 'node-b',
+  });
   const advance = async (ms: number) => {
     now += ms;
     return world.tick();
@@ -58,7 +70,13 @@ describe('SimWorld faults', () => {
 
   it('svid_rotation_stopped stops one workload only', async () => {
     const { world, advance } = await twoNodeWorld();
-    await world.addWorkload({ id: 'shop/web-1', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-a' });
+    await world.addWorkload({
+      id: 'shop/web-1',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
     const web0 = world.agentSvid(WEB).serialHex;
     const web1 = world.agentSvid('shop/web-1').serialHex;
     world.injectFault({ kind: 'svid_rotation_stopped', target: WEB });
@@ -82,9 +100,15 @@ describe('SimWorld faults', () => {
     assert.notEqual(world.faults()[0]?.healedAt, null);
   });
 
-  it('envoy_sds_disconnected: that Envoy\'s SDS fetches fail while its agent stays up and rotates; restarting it heals it', async () => {
+  it("envoy_sds_disconnected: that Envoy's SDS fetches fail while its agent stays up and rotates; restarting it heals it", async () => {
     const { world, advance } = await twoNodeWorld();
-    await world.addWorkload({ id: 'shop/web-1', spiffeId: 'spiffe://example.org/ns/shop/sa/web', platform: 'kubernetes', location: 'shop', node: 'node-a' });
+    await world.addWorkload({
+      id: 'shop/web-1',
+      spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+      platform: 'kubernetes',
+      location: 'shop',
+      node: 'node-a',
+    });
     const served = world.envoy(WEB).served?.serialHex;
     world.injectFault({ kind: 'envoy_sds_disconnected', target: WEB });
     await advance(TTL / 2);
@@ -143,7 +167,10 @@ describe('SimWorld faults', () => {
     world.syncConfigMapBundle();
     assert.equal(world.configMapBundle().length, 2);
     assert.notEqual(world.faults()[0]?.healedAt, null);
-    assert.throws(() => { world.startCaRotation(); world.injectFault({ kind: 'ca_rotation_not_propagated', target: WEB }); }, /one CA rotation/);
+    assert.throws(() => {
+      world.startCaRotation();
+      world.injectFault({ kind: 'ca_rotation_not_propagated', target: WEB });
+    }, /one CA rotation/);
   });
 
   it('ca_rotation_not_propagated to one Envoy: it keeps the old bundle and fails verification after activation', async () => {
@@ -167,19 +194,33 @@ describe('SimWorld faults', () => {
     assert.throws(() => world.injectFault({ kind: 'agent_down', target: WEB }), /target "shop\/web-0" is not a node/);
     assert.throws(() => world.injectFault({ kind: 'envoy_sds_stuck', target: 'node-a' }), /not a workload/);
     assert.throws(() => world.injectFault({ kind: 'cloudrun_revision_not_ready', target: WEB }), /not a cloudrun workload/);
-    assert.throws(() => world.injectFault({ kind: 'ca_rotation_not_propagated', target: 'secret' }), /target "secret" is not a workload or configmap/, 'the bundle secret exists only with Cloud Run workloads');
+    assert.throws(
+      () => world.injectFault({ kind: 'ca_rotation_not_propagated', target: 'secret' }),
+      /target "secret" is not a workload or configmap/,
+      'the bundle secret exists only with Cloud Run workloads',
+    );
   });
 
   it('ca_rotation_not_propagated to the Cloud Run bundle secret: the CA rotates and the ConfigMap follows; the fault waits for a sync, and a new revision of a Cloud Run workload meanwhile is no action on a healthy target', async () => {
     const { world, advance } = await twoNodeWorld();
-    await world.addWorkload({ id: 'acme/europe-west1/pay-0', spiffeId: 'spiffe://example.org/run/acme/europe-west1/pay', platform: 'cloudrun', location: 'acme/europe-west1', node: 'node-a' });
+    await world.addWorkload({
+      id: 'acme/europe-west1/pay-0',
+      spiffeId: 'spiffe://example.org/run/acme/europe-west1/pay',
+      platform: 'cloudrun',
+      location: 'acme/europe-west1',
+      node: 'node-a',
+    });
     const f = world.injectFault({ kind: 'ca_rotation_not_propagated', target: 'secret' });
     assert.equal(world.trustBundle().certs.length, 2);
     assert.equal(world.configMapBundle().length, 2, 'only the secret is left behind');
     world.quitEnvoy('acme/europe-west1/pay-0', { podReplaced: true });
     await advance(TTL);
     assert.equal(world.actionsOnHealthyTargets, 0);
-    assert.equal(world.faults().find((x) => x.id === f.id)?.healedAt, null, 'the world cannot see the secret: the fleet heals it (simulated-fleet.ts)');
+    assert.equal(
+      world.faults().find((x) => x.id === f.id)?.healedAt,
+      null,
+      'the world cannot see the secret: the fleet heals it (simulated-fleet.ts)',
+    );
     assert.equal(world.clearFault(f.id), true);
   });
 });

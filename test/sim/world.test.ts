@@ -79,7 +79,10 @@ describe('SimWorld', () => {
     assert.equal(envoy.restartCount, 1);
     assert.equal(envoy.sdsStuck, false);
     assert.equal(envoy.liveSince, quitAt + RESTART);
-    assert.deepEqual(world.faults().map((f) => f.healedAt), [quitAt + RESTART]);
+    assert.deepEqual(
+      world.faults().map((f) => f.healedAt),
+      [quitAt + RESTART],
+    );
     assert.equal(world.actionsOnHealthyTargets, 0);
 
     await advance(TTL / 2);
@@ -147,8 +150,13 @@ describe('SimWorld', () => {
 
   it('rejects unknown workloads and duplicate ids', async () => {
     const { world } = await worldWithOneWorkload();
-    assert.throws(() => { world.quitEnvoy('shop/nope'); }, /no simulated workload "shop\/nope"/);
-    await assert.rejects(world.addWorkload({ id: WEB, spiffeId: 'spiffe://example.org/x', platform: 'kubernetes', location: 'shop' }), /already exists/);
+    assert.throws(() => {
+      world.quitEnvoy('shop/nope');
+    }, /no simulated workload "shop\/nope"/);
+    await assert.rejects(
+      world.addWorkload({ id: WEB, spiffeId: 'spiffe://example.org/x', platform: 'kubernetes', location: 'shop' }),
+      /already exists/,
+    );
   });
 });
 
@@ -159,7 +167,7 @@ function viewAt(world: SimWorld, now: number): EnvoyAdminView {
 }
 
 describe('Envoy admin renderings', () => {
-  it('/certs has Envoy\'s shape: two TLS contexts, string ints, RFC3339 without fractions', async () => {
+  it("/certs has Envoy's shape: two TLS contexts, string ints, RFC3339 without fractions", async () => {
     const { world } = await worldWithOneWorkload();
     const view = viewAt(world, T0 + 1_500);
     const res = renderCerts(view);
@@ -179,7 +187,7 @@ describe('Envoy admin renderings', () => {
     assert.equal(body.certificates[0]?.ca_cert[0]?.days_until_expiration, '364', 'floored: 365 days minus 1.5s');
   });
 
-  it('/stats names follow Envoy\'s scopes and /server_info reports whole-second uptime', async () => {
+  it("/stats names follow Envoy's scopes and /server_info reports whole-second uptime", async () => {
     const { world } = await worldWithOneWorkload();
     const view = viewAt(world, T0 + 6_700);
     const stats = collectStats(view);

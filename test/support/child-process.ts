@@ -17,10 +17,14 @@ export async function startReadyProcess(script: string, opts: unknown, what: str
   const child = spawn(process.execPath, ['--import', 'tsx', script, JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   let out = '';
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { reject(new Error(`${what} not ready within ${String(readyMs)} ms:\n${err}`)); }, readyMs);
+    const timer = setTimeout(() => {
+      reject(new Error(`${what} not ready within ${String(readyMs)} ms:\n${err}`));
+    }, readyMs);
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
       if (out.includes('ready\n')) {
@@ -38,7 +42,10 @@ export async function startReadyProcess(script: string, opts: unknown, what: str
 
 /** Polls `probe` every 50 ms until it returns a value (not null, undefined or false); `diag` adds context to the timeout error. */
 export async function waitFor<T>(
-  what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 30_000, diag: () => string = () => '',
+  what: string,
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 30_000,
+  diag: () => string = () => '',
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

@@ -70,13 +70,19 @@ if (config.sources.cloudRun !== undefined) throw new Error('daemon.process: Clou
 const log = createLogger(process.env['LOG_LEVEL'] ?? 'warn');
 
 const conn = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
-const store = process.env[FORGET_PLANS_ENV] === '1' ? new ForgetfulPlanStore(conn, config.redis.keyPrefix) : new RedisKnowledgeStore(conn, config.redis.keyPrefix);
+const store =
+  process.env[FORGET_PLANS_ENV] === '1'
+    ? new ForgetfulPlanStore(conn, config.redis.keyPrefix)
+    : new RedisKnowledgeStore(conn, config.redis.keyPrefix);
 const audit = new RedisAuditLog(conn, config.redis.keyPrefix);
 const queue = new BullmqRemediationQueue({
-  redisUrl, keyPrefix: config.redis.keyPrefix,
+  redisUrl,
+  keyPrefix: config.redis.keyPrefix,
   ...(opts.lockDurationMs === undefined ? {} : { lockDurationMs: opts.lockDurationMs }),
   ...(opts.stalledIntervalMs === undefined ? {} : { stalledIntervalMs: opts.stalledIntervalMs }),
-  onError: (e) => { process.stderr.write(`daemon ${String(process.pid)}: queue error: ${e.message}\n`); },
+  onError: (e) => {
+    process.stderr.write(`daemon ${String(process.pid)}: queue error: ${e.message}\n`);
+  },
 });
 
 // The source ports as src/main.ts builds them (SPIRE and Kubernetes).
@@ -90,19 +96,35 @@ const sourcePorts: MonitorSourcePorts = {
     servers.push(s);
     return s;
   },
-  agentDebug: admin, delegatedIdentity: admin, spireHealth: new HttpSpireHealth(),
-  ...(k === undefined ? {} : {
-    kubernetes: new KubernetesInventory({
-      connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
-      spireNamespace: k.spireNamespace, bundleNamespace, bundleConfigMap,
-      ...(config.sources.spire === undefined ? {} : { trustDomain: config.sources.spire.trustDomain }),
-    }),
-  }),
+  agentDebug: admin,
+  delegatedIdentity: admin,
+  spireHealth: new HttpSpireHealth(),
+  ...(k === undefined
+    ? {}
+    : {
+        kubernetes: new KubernetesInventory({
+          connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
+          spireNamespace: k.spireNamespace,
+          bundleNamespace,
+          bundleConfigMap,
+          ...(config.sources.spire === undefined ? {} : { trustDomain: config.sources.spire.trustDomain }),
+        }),
+      }),
 };
 
 const daemon = new Daemon({
-  config, store, audit, queue, envoy: new EnvoyAdminHttp(), metrics: new PromMetrics(), clock: systemClock, log,
-  playbooks: () => opts.playbooks, serveHttp: false, sourcePorts, notifier: new WebhookNotifier(),
+  config,
+  store,
+  audit,
+  queue,
+  envoy: new EnvoyAdminHttp(),
+  metrics: new PromMetrics(),
+  clock: systemClock,
+  log,
+  playbooks: () => opts.playbooks,
+  serveHttp: false,
+  sourcePorts,
+  notifier: new WebhookNotifier(),
 });
 await daemon.start();
 process.once('SIGTERM', () => {

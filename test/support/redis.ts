@@ -46,14 +46,20 @@ export function withRedis(): RedisFixture {
     if (server === null) throw new Error('withRedis: used before the suite started (call it inside describe, use it inside it)');
     return server;
   };
-  before(async () => { server = await startTestRedis(); });
+  before(async () => {
+    server = await startTestRedis();
+  });
   after(async () => {
     await Promise.allSettled(conns.map((c) => c.quit()));
     await server?.stop();
   });
   return {
-    get url() { return running().url; },
-    get port() { return running().port; },
+    get url() {
+      return running().url;
+    },
+    get port() {
+      return running().port;
+    },
     connect(opts: TestConnectionOptions = {}) {
       const c = new Redis(running().url, opts);
       conns.push(c);

@@ -35,18 +35,31 @@ const opts = JSON.parse(process.argv[2] ?? '{}') as WorkerProcessOptions;
 const conn = new Redis(opts.redisUrl);
 const store = new RedisKnowledgeStore(conn, opts.keyPrefix);
 const ctx: ActionContext = {
-  store, audit: new RedisAuditLog(conn, opts.keyPrefix), clock: systemClock, envoy: new EnvoyAdminHttp(),
+  store,
+  audit: new RedisAuditLog(conn, opts.keyPrefix),
+  clock: systemClock,
+  envoy: new EnvoyAdminHttp(),
   rotation: { rotateAtFraction: 0.5, graceMs: 500 },
   kubernetes: new KubernetesInventory({ connection: { kind: 'server', server: opts.kubeUrl } }),
   scope: { production: false, simulated: true, trustDomains: [], namespaces: [] },
 };
 const actions = actionRegistry(new WebhookNotifier());
 const queue = new BullmqRemediationQueue({
-  redisUrl: opts.redisUrl, keyPrefix: opts.keyPrefix, lockDurationMs: opts.lockDurationMs, stalledIntervalMs: opts.stalledIntervalMs,
-  onError: (e) => { process.stderr.write(`worker ${String(process.pid)}: queue error: ${e.message}\n`); },
+  redisUrl: opts.redisUrl,
+  keyPrefix: opts.keyPrefix,
+  lockDurationMs: opts.lockDurationMs,
+  stalledIntervalMs: opts.stalledIntervalMs,
+  onError: (e) => {
+    process.stderr.write(`worker ${String(process.pid)}: queue error: ${e.message}\n`);
+  },
 });
 await queue.startWorker((job, signal, delivery) => processRemediationJob(job, actions, ctx, signal, delivery), { concurrency: 1 });
 process.once('SIGTERM', () => {
-  void queue.close(5_000).then(() => conn.quit()).then(() => { process.exit(0); });
+  void queue
+    .close(5_000)
+    .then(() => conn.quit())
+    .then(() => {
+      process.exit(0);
+    });
 });
 process.stdout.write('ready\n');

@@ -22,8 +22,14 @@ export class WatchRecorder<T> {
 
   /** Handlers recording into this recorder. */
   readonly handlers: WatchHandlers<T> = {
-    onUpdate: (u) => { this.updates.push(u); this.wake(); },
-    onError: (failure, retryInMs) => { this.failures.push({ failure, retryInMs }); this.wake(); },
+    onUpdate: (u) => {
+      this.updates.push(u);
+      this.wake();
+    },
+    onError: (failure, retryInMs) => {
+      this.failures.push({ failure, retryInMs });
+      this.wake();
+    },
   };
 
   /** The n-th update (1-based), waiting for it. */
@@ -50,11 +56,16 @@ export class WatchRecorder<T> {
     const deadline = Date.now() + this.timeoutMs;
     while (!pred()) {
       if (Date.now() > deadline) {
-        throw new Error(`timed out after ${this.timeoutMs} ms waiting for ${what} (updates: ${this.updates.length}, failures: ${this.failures.map((f) => f.failure.message).join(' | ')})`);
+        throw new Error(
+          `timed out after ${this.timeoutMs} ms waiting for ${what} (updates: ${this.updates.length}, failures: ${this.failures.map((f) => f.failure.message).join(' | ')})`,
+        );
       }
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, 50);
-        this.waiters.push(() => { clearTimeout(t); resolve(); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
   }

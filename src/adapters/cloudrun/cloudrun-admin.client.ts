@@ -68,9 +68,10 @@ export class CloudRunAdminClient implements CloudRunPort {
     const where = { ...(options.apiEndpoint === undefined ? {} : { apiEndpoint: options.apiEndpoint }), port };
     // With sslCreds set gax uses them verbatim (no auth headers); an explicit universeDomain keeps
     // google-auth-library from running ADC discovery (and probing the metadata server) for it.
-    this.client = options.insecure === true
-      ? new ServicesClient({ ...where, sslCreds: credentials.createInsecure(), universeDomain: 'googleapis.com' })
-      : new ServicesClient(where);
+    this.client =
+      options.insecure === true
+        ? new ServicesClient({ ...where, sslCreds: credentials.createInsecure(), universeDomain: 'googleapis.com' })
+        : new ServicesClient(where);
   }
 
   /** @inheritdoc */
@@ -86,10 +87,14 @@ export class CloudRunAdminClient implements CloudRunPort {
         signal?.throwIfAborted();
         const pageRequest: ListRequest = request;
         // autoPaginate defaults to true (all pages in one promise, page_size ignored with a warning): page by hand.
-        const [services, next]: [RawService[], ListRequest | null, unknown] = await this.client.listServices(pageRequest, { ...this.callOptions(), autoPaginate: false });
+        const [services, next]: [RawService[], ListRequest | null, unknown] = await this.client.listServices(pageRequest, {
+          ...this.callOptions(),
+          autoPaginate: false,
+        });
         for (const s of services) out.push(this.mapService(site, s));
         const token = next?.pageToken ?? '';
-        if (token !== '' && seen.has(token)) throw new CloudRunError('malformed', site, 'OK', `page token ${JSON.stringify(token)} repeated`);
+        if (token !== '' && seen.has(token))
+          throw new CloudRunError('malformed', site, 'OK', `page token ${JSON.stringify(token)} repeated`);
         seen.add(token);
         request = token === '' ? null : next;
       }
@@ -110,15 +115,23 @@ export class CloudRunAdminClient implements CloudRunPort {
 
   /** @inheritdoc */
   async updateSecretMount(
-    name: string, change: { readonly annotation: { readonly key: string; readonly value: string }; readonly pin?: { readonly secrets: readonly string[]; readonly version: string } },
+    name: string,
+    change: {
+      readonly annotation: { readonly key: string; readonly value: string };
+      readonly pin?: { readonly secrets: readonly string[]; readonly version: string };
+    },
     signal?: AbortSignal,
   ): Promise<CloudRunRollout> {
     const { annotation, pin } = change;
-    return this.updateTemplate(name, (template) => ({
-      ...template,
-      annotations: { ...template.annotations, [annotation.key]: annotation.value },
-      ...(pin === undefined ? {} : { volumes: (template.volumes ?? []).map((v) => pinned(v, pin.secrets, pin.version)) }),
-    }), signal);
+    return this.updateTemplate(
+      name,
+      (template) => ({
+        ...template,
+        annotations: { ...template.annotations, [annotation.key]: annotation.value },
+        ...(pin === undefined ? {} : { volumes: (template.volumes ?? []).map((v) => pinned(v, pin.secrets, pin.version)) }),
+      }),
+      signal,
+    );
   }
 
   /** GetService, `edit` its template, UpdateService (a new revision when the template changed), then waits for the operation. */
@@ -134,7 +147,8 @@ export class CloudRunAdminClient implements CloudRunPort {
       const service: RawService = { ...current, template: edit(current.template ?? {}) };
       const [lro] = await this.client.updateService({ service }, { ...this.callOptions(), longrunning: this.pollSettings() });
       const operation: PolledOperation = lro;
-      if (typeof operation.name !== 'string' || operation.name === '') throw new CloudRunError('malformed', updateSite, 'OK', 'UpdateService returned an Operation without a name');
+      if (typeof operation.name !== 'string' || operation.name === '')
+        throw new CloudRunError('malformed', updateSite, 'OK', 'UpdateService returned an Operation without a name');
       return { operation, name: operation.name };
     });
     await this.waitFor(op.operation, this.site('GetOperation', op.name), signal);
@@ -165,13 +179,19 @@ export class CloudRunAdminClient implements CloudRunPort {
         timer = setTimeout(() => {
           reject(new CloudRunError('timeout', site, 'DEADLINE_EXCEEDED', `operation not done after ${this.rolloutTimeoutMs} ms`));
         }, this.rolloutTimeoutMs);
-        onAbort = () => { reject(toAbortError(signal, site)); };
+        onAbort = () => {
+          reject(toAbortError(signal, site));
+        };
         signal?.addEventListener('abort', onAbort, { once: true });
-        op.on('complete', () => { resolve(); });
+        op.on('complete', () => {
+          resolve();
+        });
         op.on('error', (e) => {
           const latest = op.latestResponse;
           if (latest?.done === true && latest.error !== null && latest.error !== undefined) {
-            reject(new CloudRunError('rollout_failed', site, 'OK', latest.error.message ?? 'operation failed without a message', { cause: e }));
+            reject(
+              new CloudRunError('rollout_failed', site, 'OK', latest.error.message ?? 'operation failed without a message', { cause: e }),
+            );
           } else reject(toCloudRunError(e, site));
         });
       });
@@ -240,5 +260,7 @@ function pinned(v: RawVolume, secrets: readonly string[], version: string): RawV
 function toAbortError(signal: AbortSignal | undefined, site: CloudRunCallSite): CloudRunError {
   const reason: unknown = signal?.reason;
   const isTimeout = reason instanceof Error && reason.name === 'TimeoutError';
-  return new CloudRunError(isTimeout ? 'timeout' : 'rpc', site, isTimeout ? 'DEADLINE_EXCEEDED' : 'CANCELLED', 'aborted by the caller', { cause: reason });
+  return new CloudRunError(isTimeout ? 'timeout' : 'rpc', site, isTimeout ? 'DEADLINE_EXCEEDED' : 'CANCELLED', 'aborted by the caller', {
+    cause: reason,
+  });
 }

@@ -1,6 +1,10 @@
 import type { protos } from '@google-cloud/run';
 import type {
-  CloudRunCondition, CloudRunConditionState, CloudRunContainer, CloudRunSecretVolume, CloudRunService,
+  CloudRunCondition,
+  CloudRunConditionState,
+  CloudRunContainer,
+  CloudRunSecretVolume,
+  CloudRunService,
 } from '../../ports/cloudrun.port.js';
 
 type RawService = protos.google.cloud.run.v2.IService;
@@ -12,7 +16,13 @@ export class MalformedServiceError extends Error {
 }
 
 const SERVICE_NAME = /^projects\/([^/]+)\/locations\/([^/]+)\/services\/([^/]+)$/;
-const STATES: readonly CloudRunConditionState[] = ['STATE_UNSPECIFIED', 'CONDITION_PENDING', 'CONDITION_RECONCILING', 'CONDITION_FAILED', 'CONDITION_SUCCEEDED'];
+const STATES: readonly CloudRunConditionState[] = [
+  'STATE_UNSPECIFIED',
+  'CONDITION_PENDING',
+  'CONDITION_RECONCILING',
+  'CONDITION_FAILED',
+  'CONDITION_SUCCEEDED',
+];
 /** The zero value of each `reasons` oneof member: "no reason". */
 const UNSET_REASONS = new Set(['COMMON_REASON_UNDEFINED', 'REVISION_REASON_UNDEFINED', 'EXECUTION_REASON_UNDEFINED', '0']);
 
@@ -25,7 +35,8 @@ function int64(value: unknown, field: string): number {
   // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a Long prints its decimal value
   const text = typeof value === 'object' || typeof value === 'string' || typeof value === 'number' ? String(value) : '';
   const n = Number(text);
-  if (text === '' || !Number.isSafeInteger(n) || n < 0) throw new MalformedServiceError(`${field} is not a non-negative int64: ${JSON.stringify(text)}`);
+  if (text === '' || !Number.isSafeInteger(n) || n < 0)
+    throw new MalformedServiceError(`${field} is not a non-negative int64: ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -77,7 +88,12 @@ function condition(c: RawCondition | null | undefined, field: string): CloudRunC
 }
 
 /** One sentence per failed readiness criterion (see CloudRunService.notReady). */
-export function notReadyReasons(s: Pick<CloudRunService, 'reconciling' | 'generation' | 'observedGeneration' | 'latestCreatedRevision' | 'latestReadyRevision' | 'terminalCondition'>): string[] {
+export function notReadyReasons(
+  s: Pick<
+    CloudRunService,
+    'reconciling' | 'generation' | 'observedGeneration' | 'latestCreatedRevision' | 'latestReadyRevision' | 'terminalCondition'
+  >,
+): string[] {
   const out: string[] = [];
   if (s.reconciling) out.push('a rollout is in progress (reconciling)');
   if (s.observedGeneration !== s.generation) out.push(`observedGeneration ${s.observedGeneration} lags generation ${s.generation}`);
@@ -103,7 +119,9 @@ export function toCloudRunService(raw: RawService | null | undefined): CloudRunS
   const name = str(raw.name, 'name');
   const m = SERVICE_NAME.exec(name);
   if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) {
-    throw new MalformedServiceError(name === '' ? 'Service has no name' : `Service name "${name}" is not projects/<p>/locations/<l>/services/<s>`);
+    throw new MalformedServiceError(
+      name === '' ? 'Service has no name' : `Service name "${name}" is not projects/<p>/locations/<l>/services/<s>`,
+    );
   }
   const template = raw.template;
   if (template === null || template === undefined) throw new MalformedServiceError(`Service ${name} has no template`);
@@ -114,11 +132,16 @@ export function toCloudRunService(raw: RawService | null | undefined): CloudRunS
   const secretVolumes: CloudRunSecretVolume[] = (template.volumes ?? []).flatMap((v, i) => {
     const src = v.secret;
     if (src === null || src === undefined) return [];
-    return [{
-      volume: str(v.name, `template.volumes[${i}].name`),
-      secret: str(src.secret, `template.volumes[${i}].secret.secret`),
-      items: (src.items ?? []).map((it, j) => ({ path: str(it.path, `template.volumes[${i}].secret.items[${j}].path`), version: str(it.version, `template.volumes[${i}].secret.items[${j}].version`) })),
-    }];
+    return [
+      {
+        volume: str(v.name, `template.volumes[${i}].name`),
+        secret: str(src.secret, `template.volumes[${i}].secret.secret`),
+        items: (src.items ?? []).map((it, j) => ({
+          path: str(it.path, `template.volumes[${i}].secret.items[${j}].path`),
+          version: str(it.version, `template.volumes[${i}].secret.items[${j}].version`),
+        })),
+      },
+    ];
   });
   const base = {
     generation: int64(raw.generation, 'generation'),

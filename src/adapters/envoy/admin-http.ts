@@ -56,27 +56,43 @@ const certificate = z.looseObject({
 });
 
 /** envoy.admin.v3.Certificates as JSON; default-valued (empty) fields may be missing. */
-const certificatesResponse = z.looseObject({
-  certificates: z.array(certificate, { error: 'expected array' }).default([]),
-}, { error: 'expected a JSON object' });
+const certificatesResponse = z.looseObject(
+  {
+    certificates: z.array(certificate, { error: 'expected array' }).default([]),
+  },
+  { error: 'expected a JSON object' },
+);
 
 type ParsedDetails = z.output<typeof certificateDetails>;
 
 /** /stats?format=json: counters/gauges have numeric values, text readouts string values, plus one histograms entry. */
-const statsResponse = z.looseObject({
-  stats: z.array(z.union([
-    z.looseObject({ name: z.string(), value: z.union([z.number(), z.string()]) }),
-    z.looseObject({ histograms: z.unknown() }),
-  ], { error: 'expected {name, value} or {histograms}' }), { error: 'expected array' }),
-}, { error: 'expected a JSON object' });
+const statsResponse = z.looseObject(
+  {
+    stats: z.array(
+      z.union([z.looseObject({ name: z.string(), value: z.union([z.number(), z.string()]) }), z.looseObject({ histograms: z.unknown() })], {
+        error: 'expected {name, value} or {histograms}',
+      }),
+      { error: 'expected array' },
+    ),
+  },
+  { error: 'expected a JSON object' },
+);
 
-const serverInfoResponse = z.looseObject({
-  state: z.enum(['LIVE', 'DRAINING', 'PRE_INITIALIZING', 'INITIALIZING'], { error: 'expected LIVE|DRAINING|PRE_INITIALIZING|INITIALIZING' }),
-  uptime_current_epoch: z.string().regex(/^\d+(\.\d+)?s$/, { error: 'expected a duration like "6s"' }).default('0s'),
-  version: z.string().default(''),
-  /** envoy.config.core.v3.Node; only metadata (a google.protobuf.Struct) is read, leniently (see nodeMetadataOf). */
-  node: z.unknown().optional(),
-}, { error: 'expected a JSON object' });
+const serverInfoResponse = z.looseObject(
+  {
+    state: z.enum(['LIVE', 'DRAINING', 'PRE_INITIALIZING', 'INITIALIZING'], {
+      error: 'expected LIVE|DRAINING|PRE_INITIALIZING|INITIALIZING',
+    }),
+    uptime_current_epoch: z
+      .string()
+      .regex(/^\d+(\.\d+)?s$/, { error: 'expected a duration like "6s"' })
+      .default('0s'),
+    version: z.string().default(''),
+    /** envoy.config.core.v3.Node; only metadata (a google.protobuf.Struct) is read, leniently (see nodeMetadataOf). */
+    node: z.unknown().optional(),
+  },
+  { error: 'expected a JSON object' },
+);
 
 /** The string values of node.metadata; anything else (no node, no metadata, non-string values) is left out, never an error. */
 function nodeMetadataOf(node: unknown): Record<string, string> {
@@ -144,7 +160,12 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
   async readServerInfo(adminUrl: string, signal?: AbortSignal): Promise<EnvoyServerInfo> {
     const url = `${trimSlash(adminUrl)}/server_info`;
     const d = this.validate(url, '/server_info', serverInfoResponse, await this.request('GET', url, signal));
-    return { state: d.state, uptimeSeconds: Number.parseFloat(d.uptime_current_epoch), version: d.version, nodeMetadata: nodeMetadataOf(d.node) };
+    return {
+      state: d.state,
+      uptimeSeconds: Number.parseFloat(d.uptime_current_epoch),
+      version: d.version,
+      nodeMetadata: nodeMetadataOf(d.node),
+    };
   }
 
   /** JSON.parse + schema check; failures are `malformed` errors naming the field. */
@@ -157,7 +178,11 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      throw new EnvoyAdminError(url, 'malformed', `invalid ${what} payload: ${parsed.error.issues.map((i) => `${issuePath(i.path)}: ${i.message}`).join('; ')}`);
+      throw new EnvoyAdminError(
+        url,
+        'malformed',
+        `invalid ${what} payload: ${parsed.error.issues.map((i) => `${issuePath(i.path)}: ${i.message}`).join('; ')}`,
+      );
     }
     return parsed.data;
   }
@@ -175,7 +200,12 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
       const res = await fetch(url, { method, signal: combined, redirect: 'error' });
       const body = await res.text();
       if (res.status !== 200) {
-        throw new EnvoyAdminError(url, 'http_status', `HTTP ${res.status}${res.statusText === '' ? '' : ` ${res.statusText}`}: ${excerpt(body)}`, res.status);
+        throw new EnvoyAdminError(
+          url,
+          'http_status',
+          `HTTP ${res.status}${res.statusText === '' ? '' : ` ${res.statusText}`}: ${excerpt(body)}`,
+          res.status,
+        );
       }
       return body;
     } catch (e) {

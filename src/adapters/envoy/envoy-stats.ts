@@ -33,7 +33,15 @@ export function reduceEnvoyStats(stats: Iterable<readonly [string, number]>): En
       const field = SDS_COUNTERS[name.slice(dot + 1)];
       if (field === undefined || dot <= 4) continue;
       const secret = name.slice(4, dot);
-      const entry = sds.get(secret) ?? { secret, updateSuccess: 0, updateRejected: 0, updateFailure: 0, initFetchTimeout: 0, keyRotationFailed: 0, updateTimeMs: 0 };
+      const entry = sds.get(secret) ?? {
+        secret,
+        updateSuccess: 0,
+        updateRejected: 0,
+        updateFailure: 0,
+        initFetchTimeout: 0,
+        keyRotationFailed: 0,
+        updateTimeMs: 0,
+      };
       entry[field] = value;
       sds.set(secret, entry);
     } else if (name.endsWith('_context_secrets_not_ready')) {

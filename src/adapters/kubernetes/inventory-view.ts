@@ -4,9 +4,7 @@
  * rules, controller rollout state.
  */
 import type { V1ConfigMap, V1DaemonSet, V1Deployment, V1OwnerReference, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
-import type {
-  KubeAgentPod, KubeController, KubeInventory, KubeOwner, KubeRolloutKind, KubeWorkload,
-} from '../../ports/kubernetes.port.js';
+import type { KubeAgentPod, KubeController, KubeInventory, KubeOwner, KubeRolloutKind, KubeWorkload } from '../../ports/kubernetes.port.js';
 import { parseTrustBundle } from './trust-bundle.js';
 
 /** Annotations the adapter reads on pods. */
@@ -64,7 +62,10 @@ function adminUrl(pod: V1Pod, annotations: Readonly<Record<string, string>>): st
   const fromAnnotation = Number(annotations[KUBE_ANNOTATIONS.envoyAdminPort]);
   const envoy = (pod.spec?.containers ?? []).find((c) => c.name === 'envoy' || (c.image ?? '').includes('envoyproxy/envoy'));
   const named = envoy?.ports?.find((p) => p.name === 'envoy-admin') ?? envoy?.ports?.find((p) => p.name === 'admin');
-  const port = Number.isInteger(fromAnnotation) && fromAnnotation > 0 && fromAnnotation < 65536 ? fromAnnotation : named?.containerPort ?? DEFAULT_ENVOY_ADMIN_PORT;
+  const port =
+    Number.isInteger(fromAnnotation) && fromAnnotation > 0 && fromAnnotation < 65536
+      ? fromAnnotation
+      : (named?.containerPort ?? DEFAULT_ENVOY_ADMIN_PORT);
   return `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }
 
@@ -98,38 +99,69 @@ export function buildInventory(src: InventorySources, rules: InventoryRules, deg
     if (!isEnvoyPod(pod)) continue;
     const serviceAccount = pod.spec?.serviceAccountName ?? 'default';
     const annotated = annotations[KUBE_ANNOTATIONS.spiffeId];
-    const spiffeId = annotated !== undefined && annotated !== ''
-      ? annotated
-      : rules.trustDomain === null ? null : `spiffe://${rules.trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
+    const spiffeId =
+      annotated !== undefined && annotated !== ''
+        ? annotated
+        : rules.trustDomain === null
+          ? null
+          : `spiffe://${rules.trustDomain}/ns/${namespace}/sa/${serviceAccount}`;
     const envoyStatus = (pod.status?.containerStatuses ?? []).find((c) => c.name === 'envoy');
     workloads.push({
-      id: `${namespace}/${name}`, namespace, podName: name, uid: pod.metadata?.uid ?? '', node: pod.spec?.nodeName ?? null,
-      serviceAccount, owner: ownerOf(pod), spiffeId, envoyAdminUrl: adminUrl(pod, annotations),
-      terminating: pod.metadata?.deletionTimestamp !== undefined, envoyRestarts: envoyStatus?.restartCount ?? 0, labels: { ...labels }, ...common,
+      id: `${namespace}/${name}`,
+      namespace,
+      podName: name,
+      uid: pod.metadata?.uid ?? '',
+      node: pod.spec?.nodeName ?? null,
+      serviceAccount,
+      owner: ownerOf(pod),
+      spiffeId,
+      envoyAdminUrl: adminUrl(pod, annotations),
+      terminating: pod.metadata?.deletionTimestamp !== undefined,
+      envoyRestarts: envoyStatus?.restartCount ?? 0,
+      labels: { ...labels },
+      ...common,
     });
   }
   workloads.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   agents.sort((a, b) => (a.node ?? '').localeCompare(b.node ?? '') || a.name.localeCompare(b.name));
 
   const cm = src.configMaps.find((c) => c.metadata?.namespace === rules.bundleNamespace && c.metadata.name === rules.bundleConfigMap);
-  const bundle = cm === undefined ? null : parseTrustBundle({
-    namespace: rules.bundleNamespace, name: rules.bundleConfigMap, resourceVersion: cm.metadata?.resourceVersion ?? '', data: cm.data,
-  }, rules.bundleKey);
+  const bundle =
+    cm === undefined
+      ? null
+      : parseTrustBundle(
+          {
+            namespace: rules.bundleNamespace,
+            name: rules.bundleConfigMap,
+            resourceVersion: cm.metadata?.resourceVersion ?? '',
+            data: cm.data,
+          },
+          rules.bundleKey,
+        );
 
   return { workloads, agents, bundle, controllers: controllers(src), degraded: [...degraded].sort(), observedAtMs: nowMs };
 }
 
 interface AppsObject {
   readonly metadata?: { readonly namespace?: string; readonly name?: string; readonly generation?: number };
-  readonly spec?: { readonly paused?: boolean; readonly template?: { readonly metadata?: { readonly annotations?: Record<string, string> } } };
+  readonly spec?: {
+    readonly paused?: boolean;
+    readonly template?: { readonly metadata?: { readonly annotations?: Record<string, string> } };
+  };
   readonly status?: { readonly observedGeneration?: number };
 }
 
 function controllerOf(kind: KubeRolloutKind, o: AppsObject, desired: number, ready: number, updated: number): KubeController {
   return {
-    kind, namespace: o.metadata?.namespace ?? '', name: o.metadata?.name ?? '',
-    generation: o.metadata?.generation ?? 0, observedGeneration: o.status?.observedGeneration ?? 0,
-    restartedAt: o.spec?.template?.metadata?.annotations?.[KUBE_ANNOTATIONS.restartedAt] ?? null, desired, ready, updated,
+    kind,
+    namespace: o.metadata?.namespace ?? '',
+    name: o.metadata?.name ?? '',
+    generation: o.metadata?.generation ?? 0,
+    observedGeneration: o.status?.observedGeneration ?? 0,
+    restartedAt: o.spec?.template?.metadata?.annotations?.[KUBE_ANNOTATIONS.restartedAt] ?? null,
+    desired,
+    ready,
+    updated,
     paused: kind === 'Deployment' && o.spec?.paused === true,
   };
 }
@@ -146,7 +178,13 @@ export function statefulSetView(s: V1StatefulSet): KubeController {
 
 /** See deploymentView. */
 export function daemonSetView(d: V1DaemonSet): KubeController {
-  return controllerOf('DaemonSet', d, d.status?.desiredNumberScheduled ?? 0, d.status?.numberReady ?? 0, d.status?.updatedNumberScheduled ?? 0);
+  return controllerOf(
+    'DaemonSet',
+    d,
+    d.status?.desiredNumberScheduled ?? 0,
+    d.status?.numberReady ?? 0,
+    d.status?.updatedNumberScheduled ?? 0,
+  );
 }
 
 function controllers(src: InventorySources): KubeController[] {

@@ -18,10 +18,14 @@ export function makeKubeConfig(conn: KubeConnection): KubeConfig {
   else {
     const plainHttp = conn.server.startsWith('http://');
     kc.loadFromOptions({
-      clusters: [{
-        name: 'target', server: conn.server.replace(/\/+$/, ''), skipTLSVerify: conn.skipTLSVerify ?? plainHttp,
-        ...(conn.caPem === undefined ? {} : { caData: Buffer.from(conn.caPem).toString('base64') }),
-      }],
+      clusters: [
+        {
+          name: 'target',
+          server: conn.server.replace(/\/+$/, ''),
+          skipTLSVerify: conn.skipTLSVerify ?? plainHttp,
+          ...(conn.caPem === undefined ? {} : { caData: Buffer.from(conn.caPem).toString('base64') }),
+        },
+      ],
       users: [{ name: 'user', ...(conn.token === undefined ? {} : { token: conn.token }) }],
       contexts: [{ name: 'target', cluster: 'target', user: 'user' }],
       currentContext: 'target',

@@ -17,11 +17,32 @@ export class KubernetesError extends Error {
 }
 
 const BY_STATUS: Readonly<Record<number, KubeFailureCode>> = {
-  400: 'invalid', 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 409: 'conflict', 410: 'expired',
-  415: 'invalid', 422: 'invalid', 429: 'too_many_requests', 500: 'server_error', 502: 'unavailable', 503: 'unavailable', 504: 'timeout',
+  400: 'invalid',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  409: 'conflict',
+  410: 'expired',
+  415: 'invalid',
+  422: 'invalid',
+  429: 'too_many_requests',
+  500: 'server_error',
+  502: 'unavailable',
+  503: 'unavailable',
+  504: 'timeout',
 };
 
-const RETRYABLE = new Set<KubeFailureCode>(['conflict', 'expired', 'too_many_requests', 'server_error', 'unavailable', 'malformed', 'network', 'timeout', 'unknown']);
+const RETRYABLE = new Set<KubeFailureCode>([
+  'conflict',
+  'expired',
+  'too_many_requests',
+  'server_error',
+  'unavailable',
+  'malformed',
+  'network',
+  'timeout',
+  'unknown',
+]);
 
 /** The `message` of a meta/v1 Status JSON body, or undefined when the body is not one. */
 function statusMessage(body: unknown): string | undefined {
@@ -53,7 +74,7 @@ export function toKubeFailure(err: unknown, operation: string, endpoint: string,
   let detail: string;
   if (err instanceof ApiException) {
     httpStatus = typeof err.code === 'number' ? err.code : null;
-    code = httpStatus === null ? 'unknown' : BY_STATUS[httpStatus] ?? (httpStatus >= 500 ? 'server_error' : 'invalid');
+    code = httpStatus === null ? 'unknown' : (BY_STATUS[httpStatus] ?? (httpStatus >= 500 ? 'server_error' : 'invalid'));
     detail = `HTTP ${String(httpStatus)}: ${statusMessage(err.body) ?? 'no Status message'}`;
   } else {
     const statusCode = fieldOf(err, 'statusCode');
@@ -82,6 +103,10 @@ export function toKubeFailure(err: unknown, operation: string, endpoint: string,
   }
   return {
     message: `kubernetes ${operation} ${resource} at ${endpoint} failed: ${detail}`,
-    endpoint, resource, code, httpStatus, retryable: RETRYABLE.has(code),
+    endpoint,
+    resource,
+    code,
+    httpStatus,
+    retryable: RETRYABLE.has(code),
   };
 }

@@ -4,12 +4,19 @@
  * StatefulSets / DaemonSets (rollout state); throttled snapshots; strategic-merge rollout
  * restarts and pod deletes; the live reads and writes of kube-remediation.ts.
  */
-import {
-  AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject,
-} from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type {
-  KubeConfigMapKeyRef, KubeController, KubeEventInput, KubeFailure, KubeInventoryHandlers, KubeInventoryWatch, KubePod, KubePodLogOptions,
-  KubeRolloutKind, KubernetesInventoryPort, KubeTrustBundleRead,
+  KubeConfigMapKeyRef,
+  KubeController,
+  KubeEventInput,
+  KubeFailure,
+  KubeInventoryHandlers,
+  KubeInventoryWatch,
+  KubePod,
+  KubePodLogOptions,
+  KubeRolloutKind,
+  KubernetesInventoryPort,
+  KubeTrustBundleRead,
 } from '../../ports/kubernetes.port.js';
 import { buildInventory, KUBE_ANNOTATIONS, type InventoryRules, type InventorySources } from './inventory-view.js';
 import { makeKubeConfig, type KubeConnection } from './kube-config.js';
@@ -70,8 +77,12 @@ export class KubernetesInventory implements KubernetesInventoryPort {
       trustDomain: options.trustDomain ?? null,
     };
     this.live = {
-      core: this.core, apps: this.apps, endpoint: this.endpoint, spireNamespace: this.rules.spireNamespace,
-      agentLabels: this.rules.agentLabels, instance: options.instance ?? live.EVENT_COMPONENT,
+      core: this.core,
+      apps: this.apps,
+      endpoint: this.endpoint,
+      spireNamespace: this.rules.spireNamespace,
+      agentLabels: this.rules.agentLabels,
+      instance: options.instance ?? live.EVENT_COMPONENT,
     };
   }
 
@@ -94,8 +105,12 @@ export class KubernetesInventory implements KubernetesInventoryPort {
       timer = null;
       if (closed || !informers.every((i) => i.synced)) return;
       const src: InventorySources = {
-        pods: pods.items(), replicaSets: replicaSets.items(), deployments: deployments.items(),
-        statefulSets: statefulSets.items(), daemonSets: daemonSets.items(), configMaps: configMaps.items(),
+        pods: pods.items(),
+        replicaSets: replicaSets.items(),
+        deployments: deployments.items(),
+        statefulSets: statefulSets.items(),
+        daemonSets: daemonSets.items(),
+        configMaps: configMaps.items(),
       };
       const degraded = informers.filter((i) => i.degraded).map((i) => i.resource);
       try {
@@ -121,12 +136,26 @@ export class KubernetesInventory implements KubernetesInventoryPort {
 
     const pods = make({ resource: 'pods', path: '/api/v1/pods', list: () => core.listPodForAllNamespaces() });
     const configMaps = make({
-      resource: `configmaps ${ns}/${rules.bundleConfigMap}`, path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`,
-      list: () => core.listNamespacedConfigMap({ namespace: ns, fieldSelector: cmSelector }), fieldSelector: cmSelector,
+      resource: `configmaps ${ns}/${rules.bundleConfigMap}`,
+      path: `/api/v1/namespaces/${encodeURIComponent(ns)}/configmaps`,
+      list: () => core.listNamespacedConfigMap({ namespace: ns, fieldSelector: cmSelector }),
+      fieldSelector: cmSelector,
     });
-    const replicaSets = make({ resource: 'replicasets', path: '/apis/apps/v1/replicasets', list: () => apps.listReplicaSetForAllNamespaces() });
-    const deployments = make({ resource: 'deployments', path: '/apis/apps/v1/deployments', list: () => apps.listDeploymentForAllNamespaces() });
-    const statefulSets = make({ resource: 'statefulsets', path: '/apis/apps/v1/statefulsets', list: () => apps.listStatefulSetForAllNamespaces() });
+    const replicaSets = make({
+      resource: 'replicasets',
+      path: '/apis/apps/v1/replicasets',
+      list: () => apps.listReplicaSetForAllNamespaces(),
+    });
+    const deployments = make({
+      resource: 'deployments',
+      path: '/apis/apps/v1/deployments',
+      list: () => apps.listDeploymentForAllNamespaces(),
+    });
+    const statefulSets = make({
+      resource: 'statefulsets',
+      path: '/apis/apps/v1/statefulsets',
+      list: () => apps.listStatefulSetForAllNamespaces(),
+    });
     const daemonSets = make({ resource: 'daemonsets', path: '/apis/apps/v1/daemonsets', list: () => apps.listDaemonSetForAllNamespaces() });
     const informers: ResilientInformer<KubernetesObject>[] = [pods, configMaps, replicaSets, deployments, statefulSets, daemonSets];
     for (const i of informers) i.start();
@@ -151,7 +180,11 @@ export class KubernetesInventory implements KubernetesInventoryPort {
         if (current.spec?.paused === true) {
           throw new KubernetesError({
             message: `kubernetes restart ${resource} at ${this.endpoint} refused: the Deployment is paused (resume it first)`,
-            endpoint: this.endpoint, resource, code: 'invalid', httpStatus: null, retryable: false,
+            endpoint: this.endpoint,
+            resource,
+            code: 'invalid',
+            httpStatus: null,
+            retryable: false,
           });
         }
         await this.apps.patchNamespacedDeployment({ name, namespace, body }, strategic);

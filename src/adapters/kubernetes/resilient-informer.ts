@@ -62,9 +62,15 @@ export class ResilientInformer<T extends KubernetesObject> {
       return result;
     };
     this.lw = new ListWatch<T>(spec.path, new Watch(kc), list, false, spec.labelSelector, spec.fieldSelector);
-    this.lw.on('change', () => { this.events.onChange(); });
-    this.lw.on('connect', () => { this.events.onChange(); });
-    this.lw.on('error', (err: unknown) => { this.handleError(err); });
+    this.lw.on('change', () => {
+      this.events.onChange();
+    });
+    this.lw.on('connect', () => {
+      this.events.onChange();
+    });
+    this.lw.on('error', (err: unknown) => {
+      this.handleError(err);
+    });
   }
 
   /** The resource label. */
@@ -91,7 +97,9 @@ export class ResilientInformer<T extends KubernetesObject> {
   start(): void {
     if (this.closed) return;
     this.startedAt = Date.now();
-    this.lw.start().catch((err: unknown) => { this.handleError(err); });
+    this.lw.start().catch((err: unknown) => {
+      this.handleError(err);
+    });
   }
 
   /** Stops for good; no callback fires afterwards. */

@@ -9,16 +9,61 @@ const STAGES = ['monitor', 'analyze', 'plan', 'execute'] as const;
  */
 export class PromMetrics implements DaemonMetrics {
   readonly registry = new Registry();
-  private readonly observations = new Counter({ name: 'selfheal_monitor_observations_total', help: 'Observations recorded, by source and outcome; changed=true when the observed state changed.', labelNames: ['source', 'outcome', 'changed'] as const, registers: [this.registry] });
-  private readonly sweeps = new Histogram({ name: 'selfheal_stage_pass_duration_seconds', help: 'Duration of one pass of a stage loop.', labelNames: ['stage'] as const, buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15], registers: [this.registry] });
-  private readonly opened = new Counter({ name: 'selfheal_analyze_incidents_opened_total', help: 'Incidents opened, by type.', labelNames: ['type'] as const, registers: [this.registry] });
-  private readonly resolved = new Counter({ name: 'selfheal_analyze_incidents_resolved_total', help: 'Incidents resolved, by type.', labelNames: ['type'] as const, registers: [this.registry] });
-  private readonly open = new Gauge({ name: 'selfheal_analyze_incidents_open', help: 'Incidents currently open.', registers: [this.registry] });
-  private readonly actions = new Counter({ name: 'selfheal_execute_actions_total', help: 'Remediation jobs finished, by action and outcome; performed=false for skipped or shadow jobs.', labelNames: ['action', 'outcome', 'performed'] as const, registers: [this.registry] });
-  private readonly state = new Gauge({ name: 'selfheal_stage_state', help: 'Current state of each stage machine (1 for the active state).', labelNames: ['stage', 'state'] as const, registers: [this.registry] });
+  private readonly observations = new Counter({
+    name: 'selfheal_monitor_observations_total',
+    help: 'Observations recorded, by source and outcome; changed=true when the observed state changed.',
+    labelNames: ['source', 'outcome', 'changed'] as const,
+    registers: [this.registry],
+  });
+  private readonly sweeps = new Histogram({
+    name: 'selfheal_stage_pass_duration_seconds',
+    help: 'Duration of one pass of a stage loop.',
+    labelNames: ['stage'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15],
+    registers: [this.registry],
+  });
+  private readonly opened = new Counter({
+    name: 'selfheal_analyze_incidents_opened_total',
+    help: 'Incidents opened, by type.',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  private readonly resolved = new Counter({
+    name: 'selfheal_analyze_incidents_resolved_total',
+    help: 'Incidents resolved, by type.',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  private readonly open = new Gauge({
+    name: 'selfheal_analyze_incidents_open',
+    help: 'Incidents currently open.',
+    registers: [this.registry],
+  });
+  private readonly actions = new Counter({
+    name: 'selfheal_execute_actions_total',
+    help: 'Remediation jobs finished, by action and outcome; performed=false for skipped or shadow jobs.',
+    labelNames: ['action', 'outcome', 'performed'] as const,
+    registers: [this.registry],
+  });
+  private readonly state = new Gauge({
+    name: 'selfheal_stage_state',
+    help: 'Current state of each stage machine (1 for the active state).',
+    labelNames: ['stage', 'state'] as const,
+    registers: [this.registry],
+  });
   private readonly paused = new Gauge({ name: 'selfheal_plan_paused', help: '1 while the kill switch is on.', registers: [this.registry] });
-  private readonly phases = new Gauge({ name: 'selfheal_plan_plans', help: 'Remediation plans of open incidents, by plan machine state (ready, held, awaitingApproval, executing, verifying, verified, escalated).', labelNames: ['state'] as const, registers: [this.registry] });
-  private readonly held = new Gauge({ name: 'selfheal_plan_held', help: 'Remediation plans held back, by the guardrail holding them.', labelNames: ['guardrail'] as const, registers: [this.registry] });
+  private readonly phases = new Gauge({
+    name: 'selfheal_plan_plans',
+    help: 'Remediation plans of open incidents, by plan machine state (ready, held, awaitingApproval, executing, verifying, verified, escalated).',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+  private readonly held = new Gauge({
+    name: 'selfheal_plan_held',
+    help: 'Remediation plans held back, by the guardrail holding them.',
+    labelNames: ['guardrail'] as const,
+    registers: [this.registry],
+  });
   private readonly lastState = new Map<string, string>();
 
   constructor() {

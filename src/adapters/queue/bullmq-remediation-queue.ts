@@ -73,7 +73,10 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
     this.workerConn.on('error', (e) => this.opts.onError?.(e));
     // Three declared parameters: BullMQ only creates the AbortSignal when the processor takes it.
     const run = async (job: Job<RemediationJob>, _token: string | undefined, signal: AbortSignal | undefined) => {
-      const outcome = await processor(job.data, signal ?? new AbortController().signal, { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 });
+      const outcome = await processor(job.data, signal ?? new AbortController().signal, {
+        attempt: job.attemptsMade + 1,
+        maxAttempts: job.opts.attempts ?? 1,
+      });
       // Throwing hands the job back to BullMQ, which schedules the next delivery after its backoff.
       if (outcome.retry === true) throw new Error(outcome.detail);
       return outcome;
@@ -103,7 +106,9 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
     this.workerStopped ??= (async () => {
       // close() marks the worker closing synchronously: from here on it fetches nothing.
       const closing = w.close();
-      const timer = setTimeout(() => { w.cancelAllJobs(SHUTDOWN_ABORT_REASON); }, graceMs);
+      const timer = setTimeout(() => {
+        w.cancelAllJobs(SHUTDOWN_ABORT_REASON);
+      }, graceMs);
       try {
         await closing;
       } finally {

@@ -44,7 +44,10 @@ export function decodeEntry([id, flat]: RawStreamEntry): DecodedEntry {
   const entry: AuditEntry = {
     ...stored,
     ...(dedupKey === undefined || dedupKey === '' ? {} : { dedupKey }),
-    seq, id, prevHash, hash,
+    seq,
+    id,
+    prevHash,
+    hash,
   };
   return { ok: true, entry, event: stored };
 }

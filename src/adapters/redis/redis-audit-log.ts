@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { GENESIS_HASH, type AuditEntry, type AuditEventInput, type AuditLog, type AuditQuery, type AuditVerification } from '../../knowledge/audit.js';
+import {
+  GENESIS_HASH,
+  type AuditEntry,
+  type AuditEventInput,
+  type AuditLog,
+  type AuditQuery,
+  type AuditVerification,
+} from '../../knowledge/audit.js';
 import { canonicalJson, hashAuditEntry } from '../../knowledge/audit-hash.js';
 import { decodeEntry, streamFields, type RawStreamEntry } from './redis-audit-entry.js';
 import { readAuditHead, verifyAuditStream } from './redis-audit-verify.js';
@@ -75,7 +82,10 @@ export class RedisAuditLog implements AuditLog {
   private readonly appendScript: LuaCommand;
 
   /** `redis` may be shared with the knowledge store; the log never closes it. */
-  constructor(private readonly redis: Redis, readonly keyPrefix: string) {
+  constructor(
+    private readonly redis: Redis,
+    readonly keyPrefix: string,
+  ) {
     this.keys = knowledgeKeys(keyPrefix);
     this.appendScript = luaCommand(redis, 'auditAppendBatch', 3, APPEND_BATCH_SCRIPT);
   }
@@ -141,7 +151,8 @@ export class RedisAuditLog implements AuditLog {
         prevHash = hash;
       }
       const reply = await this.appendScript(this.keys.audit, this.keys.auditHead, this.keys.auditDedup, ...args);
-      if (!Array.isArray(reply) || reply.some((x) => typeof x !== 'string')) throw new Error(`audit append: unexpected reply ${JSON.stringify(reply)}`);
+      if (!Array.isArray(reply) || reply.some((x) => typeof x !== 'string'))
+        throw new Error(`audit append: unexpected reply ${JSON.stringify(reply)}`);
       const [status, ...values] = reply as string[];
       if (status === 'ok') {
         for (const [i, c] of chained.entries()) {
@@ -182,7 +193,7 @@ export class RedisAuditLog implements AuditLog {
     const limit = query.limit ?? Number.POSITIVE_INFINITY;
     if (limit <= 0) return out;
     for (let start = '-'; ;) {
-      const page = await this.redis.xrange(this.keys.audit, start, '+', 'COUNT', PAGE) as RawStreamEntry[];
+      const page = (await this.redis.xrange(this.keys.audit, start, '+', 'COUNT', PAGE)) as RawStreamEntry[];
       for (const raw of page) {
         const d = decodeEntry(raw);
         if (!d.ok) continue;
@@ -204,10 +215,12 @@ export class RedisAuditLog implements AuditLog {
 
   /** The entry a dedupKey already produced. */
   private async entryAt(id: string, dedupKey: string): Promise<AuditEntry> {
-    const [raw] = await this.redis.xrange(this.keys.audit, id, id) as RawStreamEntry[];
+    const [raw] = (await this.redis.xrange(this.keys.audit, id, id)) as RawStreamEntry[];
     const d = raw === undefined ? null : decodeEntry(raw);
     if (d?.ok !== true) {
-      throw new Error(`audit append: dedupKey ${dedupKey} already produced entry ${id}, which is ${d === null ? 'missing (deleted?)' : 'malformed'}`);
+      throw new Error(
+        `audit append: dedupKey ${dedupKey} already produced entry ${id}, which is ${d === null ? 'missing (deleted?)' : 'malformed'}`,
+      );
     }
     return d.entry;
   }

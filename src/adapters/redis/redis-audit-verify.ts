@@ -32,15 +32,18 @@ export async function verifyAuditStream(redis: Redis, keys: KnowledgeKeys): Prom
   let prevSeq = 0;
   let prevHash = GENESIS_HASH;
   let lastId = '';
-  const broken = async (seq: number, id: string, problem: string): Promise<AuditVerification> =>
-    ({ ok: false, entries: await redis.xlen(keys.audit), firstBad: { seq, id, problem } });
+  const broken = async (seq: number, id: string, problem: string): Promise<AuditVerification> => ({
+    ok: false,
+    entries: await redis.xlen(keys.audit),
+    firstBad: { seq, id, problem },
+  });
 
   if (head.seq === 0) {
     const n = await redis.xlen(keys.audit);
     if (n > 0) return broken(1, '', `head key is missing but the log holds ${n} entries: head deleted?`);
   } else {
     for (let start = '-'; ;) {
-      const page = await redis.xrange(keys.audit, start, head.id, 'COUNT', PAGE) as RawStreamEntry[];
+      const page = (await redis.xrange(keys.audit, start, head.id, 'COUNT', PAGE)) as RawStreamEntry[];
       for (const raw of page) {
         entries++;
         lastId = raw[0];
@@ -50,7 +53,8 @@ export async function verifyAuditStream(redis: Redis, keys: KnowledgeKeys): Prom
         if (e.seq > prevSeq + 1) {
           return broken(e.seq, e.id, `seq gap: entries ${prevSeq + 1}..${e.seq - 1} missing (deleted?)`);
         }
-        if (e.seq <= prevSeq) return broken(e.seq, e.id, `seq out of order: expected ${prevSeq + 1}, found ${e.seq} (duplicated or reordered?)`);
+        if (e.seq <= prevSeq)
+          return broken(e.seq, e.id, `seq out of order: expected ${prevSeq + 1}, found ${e.seq} (duplicated or reordered?)`);
         if (hashAuditEntry({ seq: e.seq, prevHash: e.prevHash, event: d.event }) !== e.hash) {
           return broken(e.seq, e.id, 'hash mismatch: entry was modified');
         }
@@ -65,9 +69,10 @@ export async function verifyAuditStream(redis: Redis, keys: KnowledgeKeys): Prom
     }
   }
   if (prevSeq !== head.seq) {
-    const problem = prevSeq < head.seq
-      ? `head says seq ${head.seq} but the log ends at ${prevSeq}: last entries deleted`
-      : `log runs to seq ${prevSeq} past the head (seq ${head.seq}): head rewritten?`;
+    const problem =
+      prevSeq < head.seq
+        ? `head says seq ${head.seq} but the log ends at ${prevSeq}: last entries deleted`
+        : `log runs to seq ${prevSeq} past the head (seq ${head.seq}): head rewritten?`;
     // The first missing entry's stream id is known only when it is the head's own entry.
     const id = prevSeq < head.seq ? (head.seq === prevSeq + 1 ? head.id : '') : lastId;
     return broken(Math.min(prevSeq, head.seq) + 1, id, problem);

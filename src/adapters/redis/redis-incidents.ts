@@ -60,17 +60,30 @@ export class RedisIncidents {
   private readonly openScript: LuaCommand;
   private readonly casScript: LuaCommand;
 
-  constructor(private readonly redis: Redis, private readonly keys: KnowledgeKeys) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: KnowledgeKeys,
+  ) {
     this.openScript = luaCommand(redis, 'incidentOpen', 3, OPEN_SCRIPT);
     this.casScript = luaCommand(redis, 'incidentCas', 2, CAS_SCRIPT);
   }
 
   /** Opens `candidate` unless an incident with the same (type, subject) is open; atomic across replicas. */
   async open(candidate: Incident): Promise<OpenIncidentResult> {
-    if (candidate.status !== 'open') throw new Error(`openIncident: candidate ${candidate.id} has status ${candidate.status}, expected open`);
+    if (candidate.status !== 'open')
+      throw new Error(`openIncident: candidate ${candidate.id} has status ${candidate.status}, expected open`);
     const k = this.keys;
-    const reply = await this.openScript(k.openIncidents, k.incident(candidate.id), k.incidentsByOpenedAt,
-      incidentFingerprint(candidate.type, candidate.subject), candidate.id, JSON.stringify(candidate), candidate.openedAt, randomUUID(), k.incidentPrefix);
+    const reply = await this.openScript(
+      k.openIncidents,
+      k.incident(candidate.id),
+      k.incidentsByOpenedAt,
+      incidentFingerprint(candidate.type, candidate.subject),
+      candidate.id,
+      JSON.stringify(candidate),
+      candidate.openedAt,
+      randomUUID(),
+      k.incidentPrefix,
+    );
     if (!Array.isArray(reply) || typeof reply[1] !== 'string') throw new Error(`openIncident: unexpected reply ${JSON.stringify(reply)}`);
     const incident = JSON.parse(reply[1]) as Incident;
     return reply[0] === 1 ? { opened: true, incident } : { opened: false, incident };
@@ -78,11 +91,19 @@ export class RedisIncidents {
 
   /** Resolves (idempotent: an already resolved incident is returned unchanged); null when unknown. */
   async resolve(id: string, at: number, reason: string): Promise<Incident | null> {
-    const resolved = await this.update(id, (inc) => inc.status === 'resolved' ? null : {
-      ...inc, status: 'resolved', resolvedAt: at, history: [...inc.history, { at, from: 'open', to: 'resolved', reason }],
-    });
+    const resolved = await this.update(id, (inc) =>
+      inc.status === 'resolved'
+        ? null
+        : {
+            ...inc,
+            status: 'resolved',
+            resolvedAt: at,
+            history: [...inc.history, { at, from: 'open', to: 'resolved', reason }],
+          },
+    );
     // GT: a late or repeated resolve never moves the time back.
-    if (resolved?.status === 'resolved') await this.redis.zadd(this.keys.lastResolvedByType, 'GT', resolved.resolvedAt ?? at, resolved.type);
+    if (resolved?.status === 'resolved')
+      await this.redis.zadd(this.keys.lastResolvedByType, 'GT', resolved.resolvedAt ?? at, resolved.type);
     return resolved;
   }
 
@@ -94,7 +115,9 @@ export class RedisIncidents {
 
   /** Replaces evidence and explanation of an open incident; a resolved or unknown one is left alone. */
   async updateEvidence(id: string, evidence: Incident['evidence'], explanation: string, cause?: Incident['cause']): Promise<void> {
-    await this.update(id, (inc) => inc.status === 'open' ? { ...inc, evidence, explanation, ...(cause === undefined ? {} : { cause }) } : null);
+    await this.update(id, (inc) =>
+      inc.status === 'open' ? { ...inc, evidence, explanation, ...(cause === undefined ? {} : { cause }) } : null,
+    );
   }
 
   /** Sets or clears recoveringSince of an open incident, recording the transition in its history. */
@@ -121,9 +144,10 @@ export class RedisIncidents {
 
   /** Incidents ordered by openedAt (then id); `status` filters. */
   async list(status?: Incident['status']): Promise<Incident[]> {
-    const ids = status === 'open'
-      ? await this.redis.hvals(this.keys.openIncidents)
-      : await this.redis.zrange(this.keys.incidentsByOpenedAt, '0', '-1');
+    const ids =
+      status === 'open'
+        ? await this.redis.hvals(this.keys.openIncidents)
+        : await this.redis.zrange(this.keys.incidentsByOpenedAt, '0', '-1');
     if (ids.length === 0) return [];
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hget(this.keys.incident(id), 'detection');
@@ -160,8 +184,15 @@ export class RedisIncidents {
       const next = change(current);
       if (next === null) return current;
       const releaseSlot = current.status === 'open' && next.status === 'resolved' ? '1' : '0';
-      const written = await this.casScript(key, this.keys.openIncidents,
-        rev, JSON.stringify(next), incidentFingerprint(next.type, next.subject), id, releaseSlot);
+      const written = await this.casScript(
+        key,
+        this.keys.openIncidents,
+        rev,
+        JSON.stringify(next),
+        incidentFingerprint(next.type, next.subject),
+        id,
+        releaseSlot,
+      );
       if (written === 1) return next;
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
     }

@@ -36,7 +36,16 @@ import type { Incident, IncidentRemediation, IncidentType } from '../../knowledg
 import type { Observation } from '../../knowledge/model/observation.js';
 import { observationStateKey } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
-import type { Approval, ControlState, InFlightPlan, KnowledgeStore, LedgerEntry, OpenIncidentResult, PlanSnapshotRecord, RecordResult } from '../../knowledge/knowledge-store.js';
+import type {
+  Approval,
+  ControlState,
+  InFlightPlan,
+  KnowledgeStore,
+  LedgerEntry,
+  OpenIncidentResult,
+  PlanSnapshotRecord,
+  RecordResult,
+} from '../../knowledge/knowledge-store.js';
 import { RedisIncidents } from './redis-incidents.js';
 import { luaCommand, type LuaCommand } from './lua-command.js';
 import { knowledgeKeys, parseStored, type KnowledgeKeys } from './redis-keys.js';
@@ -111,7 +120,10 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   private readonly incidents: RedisIncidents;
 
   /** `redis` may be shared (with RedisAuditLog, other prefixes); the store never closes it. */
-  constructor(private readonly redis: Redis, readonly keyPrefix: string) {
+  constructor(
+    private readonly redis: Redis,
+    readonly keyPrefix: string,
+  ) {
     this.keys = knowledgeKeys(keyPrefix);
     this.incidents = new RedisIncidents(redis, this.keys);
     this.recordObservationScript = luaCommand(redis, 'recordObservation', 2, RECORD_OBSERVATION_SCRIPT);
@@ -145,11 +157,16 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     const { stateSince: _ignored, ...rest } = o;
     const json = JSON.stringify({ stateSince: -1, ...rest });
     const reply = await this.recordObservationScript(
-      this.keys.observations, this.keys.observationStates,
-      observationField(o.subject, o.source), json, Math.round(o.observedAt), observationStateKey(o),
+      this.keys.observations,
+      this.keys.observationStates,
+      observationField(o.subject, o.source),
+      json,
+      Math.round(o.observedAt),
+      observationStateKey(o),
     );
-    if (!Array.isArray(reply) || typeof reply[0] !== 'string') throw new Error(`recordObservation: unexpected reply ${JSON.stringify(reply)}`);
-    const previous = reply[0] === '' ? null : JSON.parse(reply[0]) as Observation;
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string')
+      throw new Error(`recordObservation: unexpected reply ${JSON.stringify(reply)}`);
+    const previous = reply[0] === '' ? null : (JSON.parse(reply[0]) as Observation);
     if (reply[1] === 0) return { changed: false, previous };
     return { changed: previous === null || observationStateKey(previous) !== observationStateKey(o), previous };
   }
@@ -160,7 +177,8 @@ export class RedisKnowledgeStore implements KnowledgeStore {
 
   async listLatestObservations(): Promise<Observation[]> {
     const all = await this.redis.hvals(this.keys.observations);
-    return all.map((t) => JSON.parse(t) as Observation)
+    return all
+      .map((t) => JSON.parse(t) as Observation)
       .sort((a, b) => compareStrings(a.subject, b.subject) || compareStrings(a.source, b.source));
   }
 
@@ -205,8 +223,13 @@ export class RedisKnowledgeStore implements KnowledgeStore {
   }
 
   async putActionRun(run: ActionRun): Promise<void> {
-    await this.putRunScript(this.keys.actionRun(run.id), this.keys.incidentRuns(run.incidentId),
-      JSON.stringify(run), runRank[run.state], run.id);
+    await this.putRunScript(
+      this.keys.actionRun(run.id),
+      this.keys.incidentRuns(run.incidentId),
+      JSON.stringify(run),
+      runRank[run.state],
+      run.id,
+    );
   }
 
   async getActionRun(id: string): Promise<ActionRun | null> {
@@ -256,8 +279,15 @@ export class RedisKnowledgeStore implements KnowledgeStore {
 
   async recordLedgerEntry(e: LedgerEntry): Promise<void> {
     const json = JSON.stringify({ id: e.id, playbook: e.playbook, subject: e.subject, incidentId: e.incidentId, at: e.at });
-    await this.recordLedgerScript(this.keys.ledgerEntries, this.keys.ledgerByPlaybook(e.playbook), this.keys.ledgerBySubject(e.subject),
-      e.id, e.at, json, e.at - LEDGER_KEEP_MS);
+    await this.recordLedgerScript(
+      this.keys.ledgerEntries,
+      this.keys.ledgerByPlaybook(e.playbook),
+      this.keys.ledgerBySubject(e.subject),
+      e.id,
+      e.at,
+      json,
+      e.at - LEDGER_KEEP_MS,
+    );
   }
 
   async countLedgerEntries(scope: { readonly playbook: string } | { readonly subject: string }, since: number): Promise<number> {
@@ -265,7 +295,11 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     return this.redis.zcount(key, String(since), '+inf');
   }
 
-  async ledgerEntriesBefore(scope: { readonly playbook: string } | { readonly subject: string }, id: string, since: number): Promise<number | null> {
+  async ledgerEntriesBefore(
+    scope: { readonly playbook: string } | { readonly subject: string },
+    id: string,
+    since: number,
+  ): Promise<number | null> {
     const key = 'playbook' in scope ? this.keys.ledgerByPlaybook(scope.playbook) : this.keys.ledgerBySubject(scope.subject);
     const score = await this.redis.zscore(key, id);
     if (score === null) return null;
@@ -299,9 +333,7 @@ function observationField(subject: string, source: string): string {
 
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-
 }
-
 
 /** How long ledger entries are kept: longer than any sensible budget window. */
 const LEDGER_KEEP_MS = 24 * 3_600_000;

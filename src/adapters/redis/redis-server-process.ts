@@ -69,7 +69,10 @@ function findFreePort(): Promise<number> {
     srv.listen(0, '127.0.0.1', () => {
       const addr = srv.address();
       const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => { if (port > 0) resolve(port); else reject(new Error('could not read a free port')); });
+      srv.close(() => {
+        if (port > 0) resolve(port);
+        else reject(new Error('could not read a free port'));
+      });
     });
   });
 }
@@ -77,19 +80,45 @@ function findFreePort(): Promise<number> {
 async function startOnPort(bin: string, port: number, readyTimeoutMs: number): Promise<RedisServerHandle> {
   const dir = mkdtempSync(join(tmpdir(), 'spire-healer-redis-'));
   const logFile = join(dir, 'redis.log');
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--maxmemory-policy', 'noeviction', '--dir', dir, '--daemonize', 'no', '--logfile', logFile];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--maxmemory-policy',
+    'noeviction',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--logfile',
+    logFile,
+  ];
   // Logs go to a file, not a pipe: a pipe nobody drains could block the server, and would keep our event loop alive.
   const child = spawn(bin, args, { stdio: 'ignore' });
   const logTail = (): string => {
-    try { return readFileSync(logFile, 'utf8').slice(-OUTPUT_TAIL_CHARS); } catch { return ''; }
+    try {
+      return readFileSync(logFile, 'utf8').slice(-OUTPUT_TAIL_CHARS);
+    } catch {
+      return '';
+    }
   };
   const exited = new Promise<{ code: number | null; spawnError: NodeJS.ErrnoException | null }>((resolve) => {
-    child.once('error', (err: NodeJS.ErrnoException) => { resolve({ code: null, spawnError: err }); });
-    child.once('exit', (code) => { resolve({ code, spawnError: null }); });
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      resolve({ code: null, spawnError: err });
+    });
+    child.once('exit', (code) => {
+      resolve({ code, spawnError: null });
+    });
   });
   // If the test process dies without calling stop(), do not leave a redis-server behind.
-  const killOnExit = (): void => { child.kill('SIGKILL'); };
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
   process.once('exit', killOnExit);
   const cleanup = (): void => {
     process.removeListener('exit', killOnExit);
@@ -98,7 +127,9 @@ async function startOnPort(bin: string, port: number, readyTimeoutMs: number): P
 
   const gaveUp = { value: false };
   const ready = await Promise.race([
-    waitForOwnServer(port, child.pid ?? -1, readyTimeoutMs, gaveUp).then((ok) => ({ kind: ok ? 'ready' as const : 'timeout' as const })),
+    waitForOwnServer(port, child.pid ?? -1, readyTimeoutMs, gaveUp).then((ok) => ({
+      kind: ok ? ('ready' as const) : ('timeout' as const),
+    })),
     exited.then((x) => ({ kind: 'exited' as const, ...x })),
   ]);
   gaveUp.value = true;
@@ -130,7 +161,9 @@ async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   // This (ref'd) timer also keeps the event loop alive until the unref'd child reports its exit.
-  const timer = setTimeout(() => { child.kill('SIGKILL'); }, 5_000);
+  const timer = setTimeout(() => {
+    child.kill('SIGKILL');
+  }, 5_000);
   try {
     await exited;
   } finally {
@@ -156,13 +189,25 @@ function serverPid(port: number, timeoutMs: number): Promise<number | null> {
   return new Promise((resolve) => {
     const sock = createConnection({ host: '127.0.0.1', port });
     let reply = '';
-    const done = (pid: number | null): void => { sock.destroy(); resolve(pid); };
-    sock.setTimeout(timeoutMs, () => { done(null); });
-    sock.once('error', () => { done(null); });
-    sock.once('connect', () => { sock.write('INFO server\r\n'); });
+    const done = (pid: number | null): void => {
+      sock.destroy();
+      resolve(pid);
+    };
+    sock.setTimeout(timeoutMs, () => {
+      done(null);
+    });
+    sock.once('error', () => {
+      done(null);
+    });
+    sock.once('connect', () => {
+      sock.write('INFO server\r\n');
+    });
     sock.on('data', (d) => {
       reply += d.toString('utf8');
-      if (reply.startsWith('-')) { done(null); return; }
+      if (reply.startsWith('-')) {
+        done(null);
+        return;
+      }
       const m = /process_id:(\d+)\r\n/.exec(reply);
       if (m !== null) done(Number(m[1]));
     });

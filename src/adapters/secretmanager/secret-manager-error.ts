@@ -54,6 +54,6 @@ export function toSecretManagerError(e: unknown, site: SecretCallSite): SecretMa
   const message = typeof err?.message === 'string' ? err.message : String(e);
   const detail = typeof err?.details === 'string' && err.details !== '' ? err.details : message;
   if (typeof err?.code !== 'number') return new SecretManagerError('rpc', site, 'UNKNOWN', detail, { cause: e });
-  const failure = err.code === INTERNAL && detail.startsWith(PARSE_ERROR) ? 'malformed' : FAILURES[err.code] ?? 'rpc';
+  const failure = err.code === INTERNAL && detail.startsWith(PARSE_ERROR) ? 'malformed' : (FAILURES[err.code] ?? 'rpc');
   return new SecretManagerError(failure, site, statusName(err.code), detail, { cause: e });
 }

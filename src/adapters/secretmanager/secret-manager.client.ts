@@ -10,7 +10,10 @@ export interface SecretManagerClientOptions {
   readonly apiEndpoint?: string;
   /** Port (default 443). */
   readonly port?: number;
-  /** Plaintext gRPC and no Google credentials at all (no ADC, no metadata server): for the local fake. Otherwise TLS with Application Default Credentials. */
+  /**
+   * Plaintext gRPC and no Google credentials at all (no ADC, no metadata server): for the local fake. Otherwise TLS with Application
+   * Default Credentials.
+   */
   readonly insecure?: boolean;
   /** Deadline of each RPC in ms (default 10000). */
   readonly callTimeoutMs?: number;
@@ -50,9 +53,10 @@ export class SecretManagerClient implements SecretStorePort {
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
     const where = { ...(options.apiEndpoint === undefined ? {} : { apiEndpoint: options.apiEndpoint }), port };
     // As for Cloud Run: sslCreds are used verbatim (no auth headers), universeDomain skips ADC discovery.
-    this.client = options.insecure === true
-      ? new SecretManagerServiceClient({ ...where, sslCreds: credentials.createInsecure(), universeDomain: 'googleapis.com' })
-      : new SecretManagerServiceClient(where);
+    this.client =
+      options.insecure === true
+        ? new SecretManagerServiceClient({ ...where, sslCreds: credentials.createInsecure(), universeDomain: 'googleapis.com' })
+        : new SecretManagerServiceClient(where);
   }
 
   /** @inheritdoc */
@@ -71,7 +75,11 @@ export class SecretManagerClient implements SecretStorePort {
     const accessSite = this.site('AccessSecretVersion', latest);
     let access: protos.google.cloud.secretmanager.v1.IAccessSecretVersionResponse;
     try {
-      access = await this.guard(accessSite, signal, async () => (await this.client.accessSecretVersion({ name: latest }, this.callOptions()))[0]);
+      access = await this.guard(
+        accessSite,
+        signal,
+        async () => (await this.client.accessSecretVersion({ name: latest }, this.callOptions()))[0],
+      );
     } catch (e: unknown) {
       if (e instanceof SecretManagerError && (e.failure === 'not_found' || e.failure === 'failed_precondition')) {
         // NOT_FOUND for the version alias means the secret exists but has no version; a missing secret is GetSecret's NOT_FOUND.
@@ -83,9 +91,16 @@ export class SecretManagerClient implements SecretStorePort {
     }
     const name = access.name ?? '';
     const m = VERSION_NAME.exec(name);
-    if (m?.[1] === undefined) throw new SecretManagerError('malformed', accessSite, 'OK', `the response names version ${JSON.stringify(name)}, not projects/…/secrets/…/versions/<n>`);
+    if (m?.[1] === undefined)
+      throw new SecretManagerError(
+        'malformed',
+        accessSite,
+        'OK',
+        `the response names version ${JSON.stringify(name)}, not projects/…/secrets/…/versions/<n>`,
+      );
     const data = access.payload?.data;
-    if (data === null || data === undefined || typeof data === 'string') throw new SecretManagerError('malformed', accessSite, 'OK', 'the response has no payload bytes');
+    if (data === null || data === undefined || typeof data === 'string')
+      throw new SecretManagerError('malformed', accessSite, 'OK', 'the response has no payload bytes');
     const getSite = this.site('GetSecretVersion', name);
     const version = await this.guard(getSite, signal, async () => (await this.client.getSecretVersion({ name }, this.callOptions()))[0]);
     return { name, version: m[1], data: Uint8Array.from(data), createTimeMs: timestampMs(version.createTime) };
@@ -97,7 +112,8 @@ export class SecretManagerClient implements SecretStorePort {
     return this.guard(site, signal, async () => {
       const [v] = await this.client.addSecretVersion({ parent: secret, payload: { data } }, this.callOptions());
       const name = v.name ?? '';
-      if (!VERSION_NAME.test(name)) throw new SecretManagerError('malformed', site, 'OK', `the new SecretVersion is named ${JSON.stringify(name)}`);
+      if (!VERSION_NAME.test(name))
+        throw new SecretManagerError('malformed', site, 'OK', `the new SecretVersion is named ${JSON.stringify(name)}`);
       return name;
     });
   }
@@ -133,5 +149,11 @@ export class SecretManagerClient implements SecretStorePort {
 function abortError(signal: AbortSignal, site: SecretCallSite): SecretManagerError {
   const reason: unknown = signal.reason;
   const isTimeout = reason instanceof Error && reason.name === 'TimeoutError';
-  return new SecretManagerError(isTimeout ? 'timeout' : 'rpc', site, isTimeout ? 'DEADLINE_EXCEEDED' : 'CANCELLED', 'aborted by the caller', { cause: reason });
+  return new SecretManagerError(
+    isTimeout ? 'timeout' : 'rpc',
+    site,
+    isTimeout ? 'DEADLINE_EXCEEDED' : 'CANCELLED',
+    'aborted by the caller',
+    { cause: reason },
+  );
 }

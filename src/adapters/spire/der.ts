@@ -26,7 +26,8 @@ export function splitConcatenatedDer(buf: Uint8Array): Uint8Array[] {
       header = 2 + n;
     }
     const end = off + header + length;
-    if (end > buf.length) throw new Error(`DER at byte ${off}: object of ${length} bytes runs past the end (${buf.length - off - header} left)`);
+    if (end > buf.length)
+      throw new Error(`DER at byte ${off}: object of ${length} bytes runs past the end (${buf.length - off - header} left)`);
     out.push(buf.subarray(off, end));
     off = end;
   }
@@ -46,7 +47,10 @@ export function parseDerCertificate(der: Uint8Array): SpireCertificate {
     sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
     subject: cert.subject.replaceAll('\n', ', '),
     issuer: cert.issuer.replaceAll('\n', ', '),
-    uriSans: (cert.subjectAltName ?? '').split(', ').filter((p) => p.startsWith('URI:')).map((p) => p.slice(4)),
+    uriSans: (cert.subjectAltName ?? '')
+      .split(', ')
+      .filter((p) => p.startsWith('URI:'))
+      .map((p) => p.slice(4)),
     notBeforeMs: Date.parse(cert.validFrom),
     notAfterMs: Date.parse(cert.validTo),
     isCa: cert.ca,

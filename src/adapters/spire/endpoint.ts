@@ -16,7 +16,8 @@ export class BadEndpointError extends Error {
 /** Validates a SPIFFE endpoint URI and returns the grpc-js target for it. */
 export function grpcTargetOf(endpoint: string): string {
   if (endpoint.startsWith('unix:')) {
-    if (!endpoint.startsWith('unix:///')) throw new BadEndpointError(`${endpoint}: unix endpoint must be unix:///absolute/path (no authority)`);
+    if (!endpoint.startsWith('unix:///'))
+      throw new BadEndpointError(`${endpoint}: unix endpoint must be unix:///absolute/path (no authority)`);
     if (/[?#]/.test(endpoint)) throw new BadEndpointError(`${endpoint}: unix endpoint must not have a query or fragment`);
     return endpoint;
   }
@@ -37,6 +38,7 @@ export function grpcTargetOf(endpoint: string): string {
 /** The Workload API endpoint: the explicit one, else $SPIFFE_ENDPOINT_SOCKET; throws when neither is set. */
 export function workloadEndpoint(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const value = explicit ?? env[SPIFFE_ENDPOINT_SOCKET];
-  if (value === undefined || value === '') throw new BadEndpointError(`no Workload API endpoint given and ${SPIFFE_ENDPOINT_SOCKET} is not set`);
+  if (value === undefined || value === '')
+    throw new BadEndpointError(`no Workload API endpoint given and ${SPIFFE_ENDPOINT_SOCKET} is not set`);
   return value;
 }

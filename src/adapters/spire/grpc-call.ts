@@ -51,7 +51,12 @@ export interface UnaryRequest<Res, T> {
   readonly client?: grpc.Client;
 }
 
-type UnaryFn = (req: object, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: unknown) => void) => grpc.ClientUnaryCall;
+type UnaryFn = (
+  req: object,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res?: unknown) => void,
+) => grpc.ClientUnaryCall;
 type StreamFn = (req: object, md: grpc.Metadata, opts?: grpc.CallOptions) => grpc.ClientReadableStream<unknown>;
 
 /** One unary call; rejects with SpireApiError. */
@@ -71,7 +76,9 @@ export async function unaryCall<Res, T>(r: UnaryRequest<Res, T>): Promise<T> {
         if (err !== null) reject(toSpireError(err, r.endpoint, rpc));
         else resolve(out);
       });
-      const onAbort = (): void => { call.cancel(); };
+      const onAbort = (): void => {
+        call.cancel();
+      };
       r.signal?.addEventListener('abort', onAbort, { once: true });
     });
     try {
@@ -126,9 +133,10 @@ export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
       w.handlers.onError(err, null);
       return;
     }
-    const delay = err.code === 'STREAM_ENDED' && failures === 1
-      ? 0
-      : Math.min(w.backoff.maxBackoffMs, w.backoff.initialBackoffMs * 2 ** (failures - 1));
+    const delay =
+      err.code === 'STREAM_ENDED' && failures === 1
+        ? 0
+        : Math.min(w.backoff.maxBackoffMs, w.backoff.initialBackoffMs * 2 ** (failures - 1));
     w.handlers.onError(err, delay);
     if (isClosed()) return; // the handler may have closed the watch
     timer = setTimeout(connect, delay);
@@ -164,7 +172,9 @@ export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
       failures = 0;
       w.handlers.onUpdate(update);
     });
-    current.on('error', (e: unknown) => { finish(toSpireError(e, w.endpoint, rpc)); });
+    current.on('error', (e: unknown) => {
+      finish(toSpireError(e, w.endpoint, rpc));
+    });
     current.on('status', (s: grpc.StatusObject) => {
       if (s.code === grpc.status.OK) finish(new SpireApiError(w.endpoint, rpc, 'STREAM_ENDED', 'server closed the stream'));
     });

@@ -35,11 +35,20 @@ export function toSpireError(err: unknown, endpoint: string, rpc: string): Spire
   if (err instanceof SpireApiError) return err;
   const e = err as Partial<grpc.ServiceError> | undefined;
   // grpc-js appends an empty "Resolution note: " to connection failures; it says nothing.
-  if (typeof e?.code === 'number') return new SpireApiError(endpoint, rpc, grpcCodeName(e.code), (e.details ?? e.message ?? '').replace(/\.?\s*Resolution note:\s*$/, ''), { cause: err });
+  if (typeof e?.code === 'number')
+    return new SpireApiError(
+      endpoint,
+      rpc,
+      grpcCodeName(e.code),
+      (e.details ?? e.message ?? '').replace(/\.?\s*Resolution note:\s*$/, ''),
+      { cause: err },
+    );
   return new SpireApiError(endpoint, rpc, 'UNKNOWN', err instanceof Error ? err.message : String(err), { cause: err });
 }
 
 /** A response that decoded but whose content is unusable. */
 export function malformed(endpoint: string, rpc: string, err: unknown): SpireApiError {
-  return new SpireApiError(endpoint, rpc, 'MALFORMED', `malformed response: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new SpireApiError(endpoint, rpc, 'MALFORMED', `malformed response: ${err instanceof Error ? err.message : String(err)}`, {
+    cause: err,
+  });
 }

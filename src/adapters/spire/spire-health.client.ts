@@ -30,7 +30,8 @@ export class HttpSpireHealth implements SpireHealthPort {
     } catch {
       throw new SpireHealthError(`${url}: HTTP ${res.status} body is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SpireHealthError(`${url}: body is not a JSON object of subsystems`);
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw new SpireHealthError(`${url}: body is not a JSON object of subsystems`);
     const subsystems: Record<string, Record<string, unknown>> = {};
     for (const [k, v] of Object.entries(body)) {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SpireHealthError(`${url}: subsystem "${k}" is not an object`);

@@ -4,14 +4,27 @@
  */
 import type * as grpc from '@grpc/grpc-js';
 import type {
-  AuthoritySlot, DeleteAgentResult, ListAgentsFilter, SpireAgentRecord, SpireBundle, SpireServerPort, X509AuthorityState,
+  AuthoritySlot,
+  DeleteAgentResult,
+  ListAgentsFilter,
+  SpireAgentRecord,
+  SpireBundle,
+  SpireServerPort,
+  X509AuthorityState,
 } from '../../ports/spire.port.js';
 import { openClient, rpcName, unaryCall } from './grpc-call.js';
 import { SpireApiError } from './spire-error.js';
 import type { SpireServiceKey } from './spire-protos.js';
 import {
-  normaliseAgent, normaliseAuthoritySlot, normaliseAuthorityState, normaliseBundle, toWireSpiffeId,
-  type WireAgent, type WireAuthorityState, type WireListAgentsResponse, type WireSpiffeId,
+  normaliseAgent,
+  normaliseAuthoritySlot,
+  normaliseAuthorityState,
+  normaliseBundle,
+  toWireSpiffeId,
+  type WireAgent,
+  type WireAuthorityState,
+  type WireListAgentsResponse,
+  type WireSpiffeId,
 } from './spire-wire.js';
 
 /** Options of the server client. */
@@ -44,17 +57,32 @@ export class GrpcSpireServer implements SpireServerPort {
     let token = '';
     const seen = new Set<string>();
     for (let page = 0; page < (this.options.maxPages ?? 10_000); page += 1) {
-      const res = await this.call('serverAgent', 'ListAgents',
-        { filter: wireFilter, page_size: this.options.pageSize ?? 0, page_token: token }, (r: WireListAgentsResponse) => r, signal);
+      const res = await this.call(
+        'serverAgent',
+        'ListAgents',
+        { filter: wireFilter, page_size: this.options.pageSize ?? 0, page_token: token },
+        (r: WireListAgentsResponse) => r,
+        signal,
+      );
       res.agents.forEach((a, i) => out.push(this.normalised(() => normaliseAgent(a, `agents[${i}]`), 'serverAgent', 'ListAgents')));
       if (res.next_page_token === '') return out;
       if (seen.has(res.next_page_token)) {
-        throw new SpireApiError(this.options.endpoint, rpcName('serverAgent', 'ListAgents'), 'MALFORMED', `malformed response: next_page_token "${res.next_page_token}" repeats`);
+        throw new SpireApiError(
+          this.options.endpoint,
+          rpcName('serverAgent', 'ListAgents'),
+          'MALFORMED',
+          `malformed response: next_page_token "${res.next_page_token}" repeats`,
+        );
       }
       seen.add(res.next_page_token);
       token = res.next_page_token;
     }
-    throw new SpireApiError(this.options.endpoint, rpcName('serverAgent', 'ListAgents'), 'MALFORMED', `malformed response: paging did not end after ${this.options.maxPages ?? 10_000} pages`);
+    throw new SpireApiError(
+      this.options.endpoint,
+      rpcName('serverAgent', 'ListAgents'),
+      'MALFORMED',
+      `malformed response: paging did not end after ${this.options.maxPages ?? 10_000} pages`,
+    );
   }
 
   /** GetAgent by SPIFFE ID. */
@@ -77,26 +105,46 @@ export class GrpcSpireServer implements SpireServerPort {
 
   /** PrepareX509Authority. */
   prepareX509Authority(signal?: AbortSignal): Promise<AuthoritySlot> {
-    return this.call('localAuthority', 'PrepareX509Authority', {},
-      (r: { prepared_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.prepared_authority, 'prepared_authority'), signal);
+    return this.call(
+      'localAuthority',
+      'PrepareX509Authority',
+      {},
+      (r: { prepared_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.prepared_authority, 'prepared_authority'),
+      signal,
+    );
   }
 
   /** ActivateX509Authority of the prepared authority `authorityId`. */
   activateX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot> {
-    return this.call('localAuthority', 'ActivateX509Authority', { authority_id: authorityId },
-      (r: { activated_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.activated_authority, 'activated_authority'), signal);
+    return this.call(
+      'localAuthority',
+      'ActivateX509Authority',
+      { authority_id: authorityId },
+      (r: { activated_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.activated_authority, 'activated_authority'),
+      signal,
+    );
   }
 
   /** TaintX509Authority of the old authority `authorityId`. */
   taintX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot> {
-    return this.call('localAuthority', 'TaintX509Authority', { authority_id: authorityId },
-      (r: { tainted_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.tainted_authority, 'tainted_authority'), signal);
+    return this.call(
+      'localAuthority',
+      'TaintX509Authority',
+      { authority_id: authorityId },
+      (r: { tainted_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.tainted_authority, 'tainted_authority'),
+      signal,
+    );
   }
 
   /** RevokeX509Authority of the old, tainted authority `authorityId`. */
   revokeX509Authority(authorityId: string, signal?: AbortSignal): Promise<AuthoritySlot> {
-    return this.call('localAuthority', 'RevokeX509Authority', { authority_id: authorityId },
-      (r: { revoked_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.revoked_authority, 'revoked_authority'), signal);
+    return this.call(
+      'localAuthority',
+      'RevokeX509Authority',
+      { authority_id: authorityId },
+      (r: { revoked_authority: WireAuthorityState | null }) => normaliseAuthoritySlot(r.revoked_authority, 'revoked_authority'),
+      signal,
+    );
   }
 
   /** GetBundle (the server's own trust domain). */
@@ -128,7 +176,9 @@ export class GrpcSpireServer implements SpireServerPort {
     try {
       return fn();
     } catch (e) {
-      throw new SpireApiError(this.options.endpoint, rpcName(service, method), 'MALFORMED', `malformed response: ${(e as Error).message}`, { cause: e });
+      throw new SpireApiError(this.options.endpoint, rpcName(service, method), 'MALFORMED', `malformed response: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
   }
 
@@ -143,6 +193,15 @@ export class GrpcSpireServer implements SpireServerPort {
       }
       this.clients.set(service, client);
     }
-    return unaryCall<never, T>({ service, method, endpoint: this.options.endpoint, request, timeoutMs: this.options.timeoutMs ?? 5_000, signal, normalise, client });
+    return unaryCall<never, T>({
+      service,
+      method,
+      endpoint: this.options.endpoint,
+      request,
+      timeoutMs: this.options.timeoutMs ?? 5_000,
+      signal,
+      normalise,
+      client,
+    });
   }
 }

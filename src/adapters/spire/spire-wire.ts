@@ -4,49 +4,110 @@
  * callers turn that into MALFORMED.
  */
 import type {
-  AgentDebugInfo, AuthoritySlot, DelegatedX509SvidsUpdate, SpireAgentRecord, SpireBundle, SpireCertificate, SpireSelector,
-  TrustBundles, WorkloadX509SvidUpdate, X509AuthorityState, X509BundlesUpdate,
+  AgentDebugInfo,
+  AuthoritySlot,
+  DelegatedX509SvidsUpdate,
+  SpireAgentRecord,
+  SpireBundle,
+  SpireCertificate,
+  SpireSelector,
+  TrustBundles,
+  WorkloadX509SvidUpdate,
+  X509AuthorityState,
+  X509BundlesUpdate,
 } from '../../ports/spire.port.js';
 import { parseCertificateList, parseConcatenatedCertificates, parseDerCertificate } from './der.js';
 
 /** spire.api.types.SPIFFEID. */
-export interface WireSpiffeId { trust_domain: string; path: string }
+export interface WireSpiffeId {
+  trust_domain: string;
+  path: string;
+}
 /** spire.api.types.Selector. */
-export interface WireSelector { type: string; value: string }
+export interface WireSelector {
+  type: string;
+  value: string;
+}
 /** SpiffeWorkloadAPI X509SVID. */
-export interface WireWorkloadSvid { spiffe_id: string; x509_svid: Buffer; x509_svid_key: Buffer; bundle: Buffer; hint: string }
+export interface WireWorkloadSvid {
+  spiffe_id: string;
+  x509_svid: Buffer;
+  x509_svid_key: Buffer;
+  bundle: Buffer;
+  hint: string;
+}
 /** X509SVIDResponse. */
-export interface WireX509SvidResponse { svids: WireWorkloadSvid[]; crl: Buffer[]; federated_bundles: Record<string, Buffer> }
+export interface WireX509SvidResponse {
+  svids: WireWorkloadSvid[];
+  crl: Buffer[];
+  federated_bundles: Record<string, Buffer>;
+}
 /** X509BundlesResponse. */
-export interface WireX509BundlesResponse { crl: Buffer[]; bundles: Record<string, Buffer> }
+export interface WireX509BundlesResponse {
+  crl: Buffer[];
+  bundles: Record<string, Buffer>;
+}
 /** spire.api.types.X509SVID. */
-export interface WireTypesX509Svid { cert_chain: Buffer[]; id: WireSpiffeId | null; expires_at: string; hint: string }
+export interface WireTypesX509Svid {
+  cert_chain: Buffer[];
+  id: WireSpiffeId | null;
+  expires_at: string;
+  hint: string;
+}
 /** SubscribeToX509SVIDsResponse. */
-export interface WireDelegatedSvids { x509_svids: { x509_svid: WireTypesX509Svid | null; x509_svid_key: Buffer }[]; federates_with: string[] }
+export interface WireDelegatedSvids {
+  x509_svids: { x509_svid: WireTypesX509Svid | null; x509_svid_key: Buffer }[];
+  federates_with: string[];
+}
 /** SubscribeToX509BundlesResponse. */
-export interface WireDelegatedBundles { ca_certificates: Record<string, Buffer> }
+export interface WireDelegatedBundles {
+  ca_certificates: Record<string, Buffer>;
+}
 /** Debug GetInfoResponse. */
 export interface WireDebugInfo {
   svid_chain: { id: WireSpiffeId | null; expires_at: string; subject: string }[];
-  uptime: number; svids_count: number; last_sync_success: string;
-  cached_x509_svids_count: number; cached_jwt_svids_count: number; cached_svidstore_x509_svids_count: number;
+  uptime: number;
+  svids_count: number;
+  last_sync_success: string;
+  cached_x509_svids_count: number;
+  cached_jwt_svids_count: number;
+  cached_svidstore_x509_svids_count: number;
 }
 /** spire.api.types.Agent. */
 export interface WireAgent {
-  id: WireSpiffeId | null; attestation_type: string; x509svid_serial_number: string; x509svid_expires_at: string;
-  selectors: WireSelector[]; banned: boolean; can_reattest: boolean; agent_version: string;
+  id: WireSpiffeId | null;
+  attestation_type: string;
+  x509svid_serial_number: string;
+  x509svid_expires_at: string;
+  selectors: WireSelector[];
+  banned: boolean;
+  can_reattest: boolean;
+  agent_version: string;
 }
 /** ListAgentsResponse. */
-export interface WireListAgentsResponse { agents: WireAgent[]; next_page_token: string }
+export interface WireListAgentsResponse {
+  agents: WireAgent[];
+  next_page_token: string;
+}
 /** spire.api.types.Bundle. */
 export interface WireBundle {
-  trust_domain: string; x509_authorities: { asn1: Buffer; tainted: boolean }[];
-  refresh_hint: string; sequence_number: string;
+  trust_domain: string;
+  x509_authorities: { asn1: Buffer; tainted: boolean }[];
+  refresh_hint: string;
+  sequence_number: string;
 }
 /** LocalAuthority AuthorityState. */
-export interface WireAuthorityState { authority_id: string; expires_at: string; upstream_authority_subject_key_id: string }
+export interface WireAuthorityState {
+  authority_id: string;
+  expires_at: string;
+  upstream_authority_subject_key_id: string;
+}
 /** GetX509AuthorityStateResponse. */
-export interface WireAuthorityStateResponse { active: WireAuthorityState | null; prepared: WireAuthorityState | null; old: WireAuthorityState | null }
+export interface WireAuthorityStateResponse {
+  active: WireAuthorityState | null;
+  prepared: WireAuthorityState | null;
+  old: WireAuthorityState | null;
+}
 
 /** "spiffe://td/path" from a SPIFFEID message; throws when the trust domain is missing. */
 export function spiffeIdString(id: WireSpiffeId | null, what: string): string {
@@ -95,7 +156,13 @@ export function normaliseX509SvidResponse(m: WireX509SvidResponse, now: number):
       const leaf = chain[0];
       if (leaf === undefined) throw new Error(`svids[${i}].x509_svid: empty chain`);
       checkLeafId(leaf, s.spiffe_id, `svids[${i}].x509_svid`);
-      return { spiffeId: s.spiffe_id, chain, bundle: parseConcatenatedCertificates(s.bundle, `svids[${i}].bundle`), hint: s.hint, hasKey: s.x509_svid_key.length > 0 };
+      return {
+        spiffeId: s.spiffe_id,
+        chain,
+        bundle: parseConcatenatedCertificates(s.bundle, `svids[${i}].bundle`),
+        hint: s.hint,
+        hasKey: s.x509_svid_key.length > 0,
+      };
     }),
     federatedBundles: bundlesOf(m.federated_bundles, 'federated_bundles'),
     crlCount: m.crl.length,
@@ -120,8 +187,11 @@ export function normaliseDelegatedSvids(m: WireDelegatedSvids, now: number): Del
       const spiffeId = spiffeIdString(svid.id, `x509_svids[${i}].x509_svid.id`);
       checkLeafId(leaf, spiffeId, `x509_svids[${i}].x509_svid.cert_chain`);
       return {
-        spiffeId, chain,
-        expiresAtMs: secondsToMs(svid.expires_at, `x509_svids[${i}].x509_svid.expires_at`), hint: svid.hint, hasKey: s.x509_svid_key.length > 0,
+        spiffeId,
+        chain,
+        expiresAtMs: secondsToMs(svid.expires_at, `x509_svids[${i}].x509_svid.expires_at`),
+        hint: svid.hint,
+        hasKey: s.x509_svid_key.length > 0,
       };
     }),
     federatesWith: [...m.federates_with],
@@ -137,22 +207,32 @@ export function normaliseDelegatedBundles(m: WireDelegatedBundles, now: number):
 /** Debug.GetInfo response → AgentDebugInfo. */
 export function normaliseDebugInfo(m: WireDebugInfo): AgentDebugInfo {
   const svidChain = m.svid_chain.map((c, i) => ({
-    spiffeId: spiffeIdString(c.id, `svid_chain[${i}].id`), expiresAtMs: secondsToMs(c.expires_at, `svid_chain[${i}].expires_at`), subject: c.subject,
+    spiffeId: spiffeIdString(c.id, `svid_chain[${i}].id`),
+    expiresAtMs: secondsToMs(c.expires_at, `svid_chain[${i}].expires_at`),
+    subject: c.subject,
   }));
   return {
-    svidChain, uptimeSeconds: m.uptime, lastSyncSuccessMs: secondsToMs(m.last_sync_success, 'last_sync_success'),
-    agentSvidExpiresAtMs: svidChain[0]?.expiresAtMs ?? null, cachedX509SvidsCount: m.cached_x509_svids_count,
-    cachedJwtSvidsCount: m.cached_jwt_svids_count, cachedSvidStoreX509SvidsCount: m.cached_svidstore_x509_svids_count,
+    svidChain,
+    uptimeSeconds: m.uptime,
+    lastSyncSuccessMs: secondsToMs(m.last_sync_success, 'last_sync_success'),
+    agentSvidExpiresAtMs: svidChain[0]?.expiresAtMs ?? null,
+    cachedX509SvidsCount: m.cached_x509_svids_count,
+    cachedJwtSvidsCount: m.cached_jwt_svids_count,
+    cachedSvidStoreX509SvidsCount: m.cached_svidstore_x509_svids_count,
   };
 }
 
 /** types.Agent → SpireAgentRecord. */
 export function normaliseAgent(a: WireAgent, what: string): SpireAgentRecord {
   return {
-    spiffeId: spiffeIdString(a.id, `${what}.id`), attestationType: a.attestation_type, serialHex: a.x509svid_serial_number.toLowerCase(),
+    spiffeId: spiffeIdString(a.id, `${what}.id`),
+    attestationType: a.attestation_type,
+    serialHex: a.x509svid_serial_number.toLowerCase(),
     svidExpiresAtMs: secondsToMs(a.x509svid_expires_at, `${what}.x509svid_expires_at`),
     selectors: a.selectors.map((s): SpireSelector => ({ type: s.type, value: s.value })),
-    banned: a.banned, canReattest: a.can_reattest, agentVersion: a.agent_version,
+    banned: a.banned,
+    canReattest: a.can_reattest,
+    agentVersion: a.agent_version,
   };
 }
 
@@ -177,7 +257,11 @@ function authorityCertificate(asn1: Buffer, i: number): SpireCertificate {
 
 function slot(s: WireAuthorityState | null, what: string): AuthoritySlot | null {
   if (s === null || s.authority_id === '') return null;
-  return { authorityId: s.authority_id.toLowerCase(), expiresAtMs: secondsToMs(s.expires_at, `${what}.expires_at`), upstreamAuthoritySubjectKeyId: s.upstream_authority_subject_key_id };
+  return {
+    authorityId: s.authority_id.toLowerCase(),
+    expiresAtMs: secondsToMs(s.expires_at, `${what}.expires_at`),
+    upstreamAuthoritySubjectKeyId: s.upstream_authority_subject_key_id,
+  };
 }
 
 /** GetX509AuthorityState response → X509AuthorityState. */

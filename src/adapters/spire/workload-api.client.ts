@@ -4,7 +4,12 @@ import type { Closable, WatchHandlers, WorkloadApiPort, WorkloadX509SvidUpdate, 
 import { workloadEndpoint } from './endpoint.js';
 import { DEFAULT_BACKOFF, rpcName, watchStream, type BackoffOptions } from './grpc-call.js';
 import { SpireApiError } from './spire-error.js';
-import { normaliseX509BundlesResponse, normaliseX509SvidResponse, type WireX509BundlesResponse, type WireX509SvidResponse } from './spire-wire.js';
+import {
+  normaliseX509BundlesResponse,
+  normaliseX509SvidResponse,
+  type WireX509BundlesResponse,
+  type WireX509SvidResponse,
+} from './spire-wire.js';
 
 /** The security header SPIRE requires on every /SpiffeWorkloadAPI/ call. */
 export const WORKLOAD_SECURITY_HEADER = 'workload.spiffe.io';
@@ -52,13 +57,23 @@ export class GrpcWorkloadApi implements WorkloadApiPort {
   fetchX509Svids(endpoint?: string, signal?: AbortSignal): Promise<WorkloadX509SvidUpdate> {
     return new Promise((resolve, reject) => {
       const handle = this.watchX509Svids(endpoint, {
-        onUpdate: (u) => { handle.close(); resolve(u); },
-        onError: (f) => { handle.close(); reject(f instanceof SpireApiError ? f : new SpireApiError(f.endpoint, f.rpc, f.code, f.message)); },
+        onUpdate: (u) => {
+          handle.close();
+          resolve(u);
+        },
+        onError: (f) => {
+          handle.close();
+          reject(f instanceof SpireApiError ? f : new SpireApiError(f.endpoint, f.rpc, f.code, f.message));
+        },
       });
-      signal?.addEventListener('abort', () => {
-        handle.close();
-        reject(new SpireApiError(endpoint ?? '(SPIFFE_ENDPOINT_SOCKET)', rpcName('workload', 'FetchX509SVID'), 'CANCELLED', 'aborted'));
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          handle.close();
+          reject(new SpireApiError(endpoint ?? '(SPIFFE_ENDPOINT_SOCKET)', rpcName('workload', 'FetchX509SVID'), 'CANCELLED', 'aborted'));
+        },
+        { once: true },
+      );
     });
   }
 
@@ -70,11 +85,24 @@ export class GrpcWorkloadApi implements WorkloadApiPort {
     } catch (e) {
       const failure = new SpireApiError('(SPIFFE_ENDPOINT_SOCKET)', rpcName('workload', method), 'BAD_ENDPOINT', (e as Error).message);
       let closed = false;
-      queueMicrotask(() => { if (!closed) handlers.onError(failure, null); });
-      return { close: () => { closed = true; } };
+      queueMicrotask(() => {
+        if (!closed) handlers.onError(failure, null);
+      });
+      return {
+        close: () => {
+          closed = true;
+        },
+      };
     }
     return watchStream<never, T>({
-      service: 'workload', method, endpoint: resolved, request: {}, metadata: workloadMetadata, normalise, handlers, backoff: this.backoff,
+      service: 'workload',
+      method,
+      endpoint: resolved,
+      request: {},
+      metadata: workloadMetadata,
+      normalise,
+      handlers,
+      backoff: this.backoff,
     });
   }
 }

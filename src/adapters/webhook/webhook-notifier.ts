@@ -10,7 +10,10 @@ import type { Notification, NotifierPort, NotifyFailure, NotifyOptions, NotifyRe
 /** A failed delivery; `failure.retryable` false means the receiver refused it. */
 export class NotifyError extends Error {
   override readonly name = 'NotifyError';
-  constructor(readonly failure: NotifyFailure, options?: ErrorOptions) {
+  constructor(
+    readonly failure: NotifyFailure,
+    options?: ErrorOptions,
+  ) {
     super(failure.message, options);
   }
 }
@@ -38,9 +41,18 @@ export function redactUrl(url: string): string {
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted === true) { reject(new Error('aborted')); return; }
-    const onAbort = (): void => { clearTimeout(t); reject(new Error('aborted')); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    if (signal?.aborted === true) {
+      reject(new Error('aborted'));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new Error('aborted'));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -75,7 +87,12 @@ export class WebhookNotifier implements NotifierPort {
       throw new NotifyError({ message: `webhook URL is not a URL: ${where}`, retryable: false, status: null, attempts: 0 });
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new NotifyError({ message: `webhook URL must be http(s), got ${parsed.protocol}`, retryable: false, status: null, attempts: 0 });
+      throw new NotifyError({
+        message: `webhook URL must be http(s), got ${parsed.protocol}`,
+        retryable: false,
+        status: null,
+        attempts: 0,
+      });
     }
     const body = JSON.stringify(notification);
     const attempts = Math.max(1, Math.floor(options.maxAttempts));
@@ -86,7 +103,10 @@ export class WebhookNotifier implements NotifierPort {
       const signal = options.signal === undefined ? timeout : AbortSignal.any([options.signal, timeout]);
       try {
         const res = await fetch(url, {
-          method: 'POST', body, signal, redirect: 'manual',
+          method: 'POST',
+          body,
+          signal,
+          redirect: 'manual',
           headers: { 'content-type': 'application/json', 'user-agent': this.userAgent, 'idempotency-key': notification.id },
         });
         if (res.status >= 200 && res.status < 300) {
@@ -101,15 +121,28 @@ export class WebhookNotifier implements NotifierPort {
       } catch (e: unknown) {
         if (e instanceof NotifyError) throw e;
         if (options.signal?.aborted === true) {
-          throw new NotifyError({ message: `POST ${where} aborted after ${attempt} attempt(s)`, retryable: true, status: null, attempts: attempt }, { cause: e });
+          throw new NotifyError(
+            { message: `POST ${where} aborted after ${attempt} attempt(s)`, retryable: true, status: null, attempts: attempt },
+            { cause: e },
+          );
         }
-        const why = timeout.aborted ? `no answer within ${options.timeoutMs} ms` : e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
+        const why = timeout.aborted
+          ? `no answer within ${options.timeoutMs} ms`
+          : e instanceof Error
+            ? e.cause instanceof Error
+              ? e.cause.message
+              : e.message
+            : String(e);
         last = { message: `POST ${where} failed: ${why}`, retryable: true, status: null, attempts: attempt };
       }
       if (attempt < attempts) {
         const backoff = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** (attempt - 1));
-        await sleep(retryAfterMs !== null && retryAfterMs <= this.maxBackoffMs ? Math.max(backoff, retryAfterMs) : backoff, options.signal)
-          .catch((e: unknown) => { throw new NotifyError({ ...last, message: `${last.message}; aborted while waiting to retry` }, { cause: e }); });
+        await sleep(
+          retryAfterMs !== null && retryAfterMs <= this.maxBackoffMs ? Math.max(backoff, retryAfterMs) : backoff,
+          options.signal,
+        ).catch((e: unknown) => {
+          throw new NotifyError({ ...last, message: `${last.message}; aborted while waiting to retry` }, { cause: e });
+        });
       }
     }
     throw new NotifyError({ ...last, message: `${last.message} (gave up after ${attempts} attempt(s))` });

@@ -19,10 +19,19 @@ function sdsFailuresOn(node: string, input: AnalysisInput): Finding | null {
   });
   if (failing.length === 0 || failing.length < Math.min(2, onNode.length)) return null;
   return {
-    type: 'agent_disconnected', subject: agentSubject(node), observedAt: Math.max(...failing.map((f) => f.obs.observedAt)), evidence: failing.slice(0, 5).map((f) => f.obs),
+    type: 'agent_disconnected',
+    subject: agentSubject(node),
+    observedAt: Math.max(...failing.map((f) => f.obs.observedAt)),
+    evidence: failing.slice(0, 5).map((f) => f.obs),
     cause: 'agent_sds_failing',
-    explanation: `${failing.length} of ${onNode.length} Envoys on ${node} keep failing to fetch their secrets from the SPIRE agent over SDS ` +
-      `(update_failure: ${failing.slice(0, 5).map((f) => `${f.id} ${f.failures}`).join(', ')}${failing.length > 5 ? ', …' : ''}): their SDS connection to the agent drops, so the agent on ${node} is down or unreachable.`,
+    explanation:
+      `${failing.length} of ${onNode.length} Envoys on ${node} keep failing to fetch their secrets from the SPIRE agent over SDS ` +
+      `(update_failure: ${failing
+        .slice(0, 5)
+        .map((f) => `${f.id} ${f.failures}`)
+        .join(
+          ', ',
+        )}${failing.length > 5 ? ', …' : ''}): their SDS connection to the agent drops, so the agent on ${node} is down or unreachable.`,
   };
 }
 
@@ -33,7 +42,8 @@ export const agentSubject = (node: string): string => `agent:${node}`;
 export function knownNodes(input: AnalysisInput): string[] {
   const nodes = new Set<string>();
   for (const w of input.workloads) if (w.node !== undefined) nodes.add(w.node);
-  for (const o of input.observations.values()) if (o.source === 'spire.agent.debug' && o.subject.startsWith('agent:')) nodes.add(o.subject.slice('agent:'.length));
+  for (const o of input.observations.values())
+    if (o.source === 'spire.agent.debug' && o.subject.startsWith('agent:')) nodes.add(o.subject.slice('agent:'.length));
   return [...nodes].sort();
 }
 
@@ -58,18 +68,34 @@ export const agentDisconnectedDetector: Detector = {
         const expired = a.svidExpiresAtMs <= server.observedAt;
         if (a.banned || (expired && !a.canReattest)) {
           findings.push({
-            type: 'agent_disconnected', subject: agentSubject(node), observedAt: server.observedAt, evidence: [server], cause: 'agent_cannot_reattest',
-            explanation: `The SPIRE server ${a.banned ? 'has BANNED' : 'will not let re-attest'} the agent on ${node} (${a.agentId})` +
-              (expired ? `; its SVID expired ${isoTime(a.svidExpiresAtMs)}` : '') + '. It cannot get SVIDs for any workload on the node until an operator acts.',
+            type: 'agent_disconnected',
+            subject: agentSubject(node),
+            observedAt: server.observedAt,
+            evidence: [server],
+            cause: 'agent_cannot_reattest',
+            explanation:
+              `The SPIRE server ${a.banned ? 'has BANNED' : 'will not let re-attest'} the agent on ${node} (${a.agentId})` +
+              (expired ? `; its SVID expired ${isoTime(a.svidExpiresAtMs)}` : '') +
+              '. It cannot get SVIDs for any workload on the node until an operator acts.',
           });
           continue;
         }
       }
       const ready = latest(input, agentSubject(node), 'spire.agent.health');
-      if (isFresh(ready, input) && ready.data.kind === 'spire.health' && !ready.data.healthy && heldFor(ready, input.now) >= input.config.agentDownForMs) {
+      if (
+        isFresh(ready, input) &&
+        ready.data.kind === 'spire.health' &&
+        !ready.data.healthy &&
+        heldFor(ready, input.now) >= input.config.agentDownForMs
+      ) {
         findings.push({
-          type: 'agent_disconnected', subject: agentSubject(node), observedAt: ready.observedAt, evidence: [ready], cause: 'agent_not_ready',
-          explanation: `The SPIRE agent on ${node} has reported NOT ready for ${formatDuration(heldFor(ready, input.now))} (HTTP ${ready.data.status}; ` +
+          type: 'agent_disconnected',
+          subject: agentSubject(node),
+          observedAt: ready.observedAt,
+          evidence: [ready],
+          cause: 'agent_not_ready',
+          explanation:
+            `The SPIRE agent on ${node} has reported NOT ready for ${formatDuration(heldFor(ready, input.now))} (HTTP ${ready.data.status}; ` +
             `failing: ${ready.data.failing.join(', ') || 'unnamed'}). ${input.workloads.filter((w) => w.node === node).length} workload(s) on ${node} depend on it.`,
         });
         continue;
@@ -85,26 +111,37 @@ export const agentDisconnectedDetector: Detector = {
       if (d.kind === 'probe.error') {
         const down = heldFor(o, input.now);
         if (down >= input.config.agentDownForMs) {
-          diagnosis = { cause: 'agent_unreachable', why: `has been unreachable for ${formatDuration(down)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ${d.error}` };
+          diagnosis = {
+            cause: 'agent_unreachable',
+            why: `has been unreachable for ${formatDuration(down)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ${d.error}`,
+          };
         }
       } else if (d.kind === 'spire.agent') {
         const age = o.observedAt - d.lastSyncSuccessMs;
         if (d.agentSvidExpiresAtMs !== null && d.agentSvidExpiresAtMs <= o.observedAt) {
-          diagnosis = { cause: 'agent_svid_expired', why: `holds an expired agent SVID (expired ${isoTime(d.agentSvidExpiresAtMs)}); it cannot talk to its server until it re-attests` };
+          diagnosis = {
+            cause: 'agent_svid_expired',
+            why: `holds an expired agent SVID (expired ${isoTime(d.agentSvidExpiresAtMs)}); it cannot talk to its server until it re-attests`,
+          };
         } else if (d.lastSyncSuccessMs === 0 || age > input.config.agentSyncStaleMs) {
           diagnosis = {
             cause: 'agent_sync_stale',
-            why: d.lastSyncSuccessMs === 0
-              ? 'has never synced with its server'
-              : `last synced with its server at ${isoTime(d.lastSyncSuccessMs)}, ${formatDuration(age)} before ${isoTime(o.observedAt)} ` +
-                `(limit ${formatDuration(input.config.agentSyncStaleMs)}): it has lost its server, so no SVID it serves can rotate`,
+            why:
+              d.lastSyncSuccessMs === 0
+                ? 'has never synced with its server'
+                : `last synced with its server at ${isoTime(d.lastSyncSuccessMs)}, ${formatDuration(age)} before ${isoTime(o.observedAt)} ` +
+                  `(limit ${formatDuration(input.config.agentSyncStaleMs)}): it has lost its server, so no SVID it serves can rotate`,
           };
         }
       }
       if (diagnosis === null) continue;
       const onNode = input.workloads.filter((w) => w.node === node).length;
       findings.push({
-        type: 'agent_disconnected', subject: agentSubject(node), observedAt: o.observedAt, evidence: [o], cause: diagnosis.cause,
+        type: 'agent_disconnected',
+        subject: agentSubject(node),
+        observedAt: o.observedAt,
+        evidence: [o],
+        cause: diagnosis.cause,
         explanation: `The SPIRE agent on ${node} ${diagnosis.why}. ${onNode} workload(s) on ${node} depend on it.`,
       });
     }

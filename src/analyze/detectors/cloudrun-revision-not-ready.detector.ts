@@ -8,7 +8,11 @@ export const ROLLOUT_ALLOWANCE = 5;
 
 /** A rollout in progress whose terminal condition has not failed, while a ready revision serves: not an outage yet. */
 function rollingOut(d: CloudRunServiceData): boolean {
-  return d.notReady.some((r) => r.startsWith('a rollout is in progress')) && !d.notReady.some((r) => r.includes('CONDITION_FAILED')) && d.latestReadyRevision !== '';
+  return (
+    d.notReady.some((r) => r.startsWith('a rollout is in progress')) &&
+    !d.notReady.some((r) => r.includes('CONDITION_FAILED')) &&
+    d.latestReadyRevision !== ''
+  );
 }
 
 /**
@@ -26,8 +30,13 @@ export const cloudRunRevisionNotReadyDetector: Detector = {
       if (held < input.config.cloudRunNotReadyForMs * (rollingOut(o.data) ? ROLLOUT_ALLOWANCE : 1)) continue;
       const d = o.data;
       findings.push({
-        type: 'cloudrun_revision_not_ready', subject: o.subject, observedAt: o.observedAt, evidence: [o], cause: 'revision_not_ready',
-        explanation: `Cloud Run service ${d.service} has not been ready for ${formatDuration(held)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ` +
+        type: 'cloudrun_revision_not_ready',
+        subject: o.subject,
+        observedAt: o.observedAt,
+        evidence: [o],
+        cause: 'revision_not_ready',
+        explanation:
+          `Cloud Run service ${d.service} has not been ready for ${formatDuration(held)} (since ${isoTime(o.stateSince ?? o.observedAt)}): ` +
           `${d.notReady.join('; ')}. Latest created revision ${d.latestCreatedRevision || 'none'}, latest ready ${d.latestReadyRevision || 'none'}.`,
       });
     }

@@ -19,7 +19,15 @@ export const mtlsErrorsDetector: Detector = {
       const stats = latest(input, w.id, 'envoy.stats');
       const noCert = isFresh(certs, input) && certs.data.kind === 'envoy.certs' && certs.data.chain.length === 0;
       if (!isFresh(stats, input) || stats.data.kind !== 'envoy.stats') {
-        if (noCert) findings.push({ type: 'mtls_errors', subject: w.id, observedAt: certs.observedAt, evidence: [certs], cause: 'no_certificate', explanation: `Envoy for ${w.id} serves no certificate: its /certs shows an empty cert_chain, so every mTLS connection to it fails.` });
+        if (noCert)
+          findings.push({
+            type: 'mtls_errors',
+            subject: w.id,
+            observedAt: certs.observedAt,
+            evidence: [certs],
+            cause: 'no_certificate',
+            explanation: `Envoy for ${w.id} serves no certificate: its /certs shows an empty cert_chain, so every mTLS connection to it fails.`,
+          });
         continue;
       }
       const d = stats.data;
@@ -33,16 +41,23 @@ export const mtlsErrorsDetector: Detector = {
       const parts: string[] = [];
       const withoutCert = noCert || (d.secretsNotReady > 0 && rising);
       if (withoutCert) {
-        parts.push(`its listener has no certificate${noCert ? ' (empty cert_chain in /certs)' : ''}: ${d.secretsNotReady} connection(s) reset as secrets_not_ready`);
+        parts.push(
+          `its listener has no certificate${noCert ? ' (empty cert_chain in /certs)' : ''}: ${d.secretsNotReady} connection(s) reset as secrets_not_ready`,
+        );
       }
       const ratio = failures / Math.max(1, handshakes + failures);
       if (rising && failures > 0 && ratio > input.config.mtlsErrorRatio) {
-        parts.push(`${failures} TLS failure(s) against ${handshakes} handshake(s) since it started (${(ratio * 100).toFixed(1)}%, limit ${(input.config.mtlsErrorRatio * 100).toFixed(1)}%): ` +
-          `connection errors ${sum((s) => s.connectionError)}, verification failures ${sum((s) => s.failVerifyError)}, SAN mismatches ${sum((s) => s.failVerifySan)}, still rising within ${formatDuration(input.config.mtlsWindowMs)}`);
+        parts.push(
+          `${failures} TLS failure(s) against ${handshakes} handshake(s) since it started (${(ratio * 100).toFixed(1)}%, limit ${(input.config.mtlsErrorRatio * 100).toFixed(1)}%): ` +
+            `connection errors ${sum((s) => s.connectionError)}, verification failures ${sum((s) => s.failVerifyError)}, SAN mismatches ${sum((s) => s.failVerifySan)}, still rising within ${formatDuration(input.config.mtlsWindowMs)}`,
+        );
       }
       if (parts.length === 0) continue;
       findings.push({
-        type: 'mtls_errors', subject: w.id, observedAt: stats.observedAt, evidence: noCert ? [stats, certs] : [stats],
+        type: 'mtls_errors',
+        subject: w.id,
+        observedAt: stats.observedAt,
+        evidence: noCert ? [stats, certs] : [stats],
         // A listener without a certificate explains its handshake failures too, so it is the cause when both hold.
         cause: withoutCert ? 'no_certificate' : 'handshake_failures',
         explanation: `Envoy for ${w.id}: ${parts.join('; ')}.`,

@@ -23,17 +23,28 @@ export const rotationFailedDetector: Detector = {
       const envoy = overdueLeaf(latest(input, w.id, 'envoy.certs'), input);
       const agent = overdueLeaf(latest(input, w.id, 'spire.delegated.svid'), input);
       const stale = agent ?? envoy;
-      if (stale !== null && !agentSeenSince(w, rotationStatus(stale.leaf, stale.obs.observedAt, input.config.rotation).rotateByMs, input)) continue;
+      if (stale !== null && !agentSeenSince(w, rotationStatus(stale.leaf, stale.obs.observedAt, input.config.rotation).rotateByMs, input))
+        continue;
       if (stale === null) {
         const rejected = rejectedRotations(latest(input, w.id, 'envoy.stats'), input);
         if (rejected !== null) {
-          findings.push({ type: 'rotation_failed', subject: w.id, observedAt: rejected.obs.observedAt, evidence: [rejected.obs], cause: 'envoy_update_rejected', explanation: `Envoy for ${w.id} ${rejected.words}` });
+          findings.push({
+            type: 'rotation_failed',
+            subject: w.id,
+            observedAt: rejected.obs.observedAt,
+            evidence: [rejected.obs],
+            cause: 'envoy_update_rejected',
+            explanation: `Envoy for ${w.id} ${rejected.words}`,
+          });
         }
         continue;
       }
       const evidence = [envoy?.obs, agent?.obs].filter((o): o is Observation => o !== undefined);
       findings.push({
-        type: 'rotation_failed', subject: w.id, observedAt: Math.max(...evidence.map((o) => o.observedAt)), evidence,
+        type: 'rotation_failed',
+        subject: w.id,
+        observedAt: Math.max(...evidence.map((o) => o.observedAt)),
+        evidence,
         // The agent holding the stale SVID is the cause whatever Envoy serves; otherwise only Envoy is behind.
         cause: agent !== null ? 'agent_not_rotating' : 'envoy_sds_stuck',
         explanation: agent !== null ? agentSentence(w, agent, envoy !== null, input) : envoySentence(w, stale, input),
@@ -49,8 +60,13 @@ function rejectedRotations(o: Observation | undefined, input: AnalysisInput): { 
   if (!isFresh(o, input) || o.data.kind !== 'envoy.stats') return null;
   const failed = o.data.sds.reduce((n, s) => n + s.updateRejected + s.keyRotationFailed, 0);
   if (failed <= 2 || input.now - (o.stateSince ?? o.observedAt) > input.config.mtlsWindowMs) return null;
-  const secrets = o.data.sds.filter((s) => s.updateRejected + s.keyRotationFailed > 0).map((s) => `${s.secret} (rejected ${s.updateRejected}, key rotation failed ${s.keyRotationFailed})`);
-  return { obs: o, words: `rejected ${failed} SVID updates over SDS since it started: ${secrets.join('; ')}. Each rotation the agent pushes fails to apply, so the served SVID will age out.` };
+  const secrets = o.data.sds
+    .filter((s) => s.updateRejected + s.keyRotationFailed > 0)
+    .map((s) => `${s.secret} (rejected ${s.updateRejected}, key rotation failed ${s.keyRotationFailed})`);
+  return {
+    obs: o,
+    words: `rejected ${failed} SVID updates over SDS since it started: ${secrets.join('; ')}. Each rotation the agent pushes fails to apply, so the served SVID will age out.`,
+  };
 }
 
 /**
@@ -85,24 +101,30 @@ function overdueLeaf(o: Observation | undefined, input: AnalysisInput): Overdue 
 
 function lifeSentence(leaf: ServedCertificate, at: number, input: AnalysisInput): string {
   const st = rotationStatus(leaf, at, input.config.rotation);
-  return `SVID serial ${leaf.serialNumber}, issued ${isoTime(leaf.validFromMs)} with a ${formatDuration(st.ttlMs)} TTL. It should have rotated by ` +
-    `${isoTime(st.rotateByMs)} (${Math.round(input.config.rotation.rotateAtFraction * 100)}% of its lifetime plus ${formatDuration(input.config.rotation.graceMs)} grace)`;
+  return (
+    `SVID serial ${leaf.serialNumber}, issued ${isoTime(leaf.validFromMs)} with a ${formatDuration(st.ttlMs)} TTL. It should have rotated by ` +
+    `${isoTime(st.rotateByMs)} (${Math.round(input.config.rotation.rotateAtFraction * 100)}% of its lifetime plus ${formatDuration(input.config.rotation.graceMs)} grace)`
+  );
 }
 
 function envoySentence(w: Workload, o: Overdue, input: AnalysisInput): string {
   const state = o.obs.observedAt >= o.leaf.expiresAtMs ? 'has EXPIRED' : `expires at ${isoTime(o.leaf.expiresAtMs)}`;
-  return `Envoy for ${w.id} (${w.spiffeId}) still serves ${lifeSentence(o.leaf, o.obs.observedAt, input)}, ` +
+  return (
+    `Envoy for ${w.id} (${w.spiffeId}) still serves ${lifeSentence(o.leaf, o.obs.observedAt, input)}, ` +
     `but the Envoy at ${w.envoyAdminUrl} still served it at ${isoTime(o.obs.observedAt)}; the certificate ${state}. ` +
-    `Envoy's SDS stream to the SPIRE agent is likely stuck.`;
+    `Envoy's SDS stream to the SPIRE agent is likely stuck.`
+  );
 }
 
 function agentSentence(w: Workload, o: Overdue, envoyToo: boolean, input: AnalysisInput): string {
   const node = o.obs.data.kind === 'spire.svid' ? o.obs.data.node : (w.node ?? '?');
   const state = o.obs.observedAt >= o.leaf.expiresAtMs ? 'has EXPIRED' : `expires at ${isoTime(o.leaf.expiresAtMs)}`;
-  return `The SPIRE agent on ${node} still holds the SVID of ${w.id} (${w.spiffeId}): ${lifeSentence(o.leaf, o.obs.observedAt, input)}. ` +
+  return (
+    `The SPIRE agent on ${node} still holds the SVID of ${w.id} (${w.spiffeId}): ${lifeSentence(o.leaf, o.obs.observedAt, input)}. ` +
     `The agent reported no newer SVID up to ${isoTime(o.obs.observedAt)}; the certificate ${state}. ` +
     (envoyToo ? 'Envoy serves the same stale SVID. ' : '') +
-    'The agent is not rotating it, so restarting Envoy cannot help: the agent (its registration entry or its cache) is the cause.';
+    'The agent is not rotating it, so restarting Envoy cannot help: the agent (its registration entry or its cache) is the cause.'
+  );
 }
 
 /** Over when Envoy serves an SVID within its rotation window, newer than the incident's evidence, and the agent is not overdue either. */
@@ -117,7 +139,9 @@ function recoveryAtEnvoy(incident: Incident, input: AnalysisInput): string | nul
   if (overdueLeaf(latest(input, incident.subject, 'spire.delegated.svid'), input) !== null) return null;
   const before = incident.evidence.find((o) => o.data.kind === 'envoy.certs')?.data;
   const oldSerial = before?.kind === 'envoy.certs' ? before.chain[0]?.serialNumber : undefined;
-  return `Envoy for ${incident.subject} now serves SVID serial ${leaf.serialNumber}` +
+  return (
+    `Envoy for ${incident.subject} now serves SVID serial ${leaf.serialNumber}` +
     (oldSerial !== undefined && oldSerial !== leaf.serialNumber ? ` (was ${oldSerial})` : '') +
-    `, within its rotation window (observed ${isoTime(obs.observedAt)}).`;
+    `, within its rotation window (observed ${isoTime(obs.observedAt)}).`
+  );
 }

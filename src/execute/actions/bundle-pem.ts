@@ -8,10 +8,12 @@ import type { SpireBundle } from '../../ports/spire.port.js';
 
 /** Concatenated PEM CERTIFICATE blocks of the server's X.509 authorities. */
 export function bundlePem(bundle: SpireBundle): string {
-  return bundle.x509Authorities.map((a) => {
-    const b64 = Buffer.from(a.certificate.der).toString('base64');
-    return `-----BEGIN CERTIFICATE-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
-  }).join('');
+  return bundle.x509Authorities
+    .map((a) => {
+      const b64 = Buffer.from(a.certificate.der).toString('base64');
+      return `-----BEGIN CERTIFICATE-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
+    })
+    .join('');
 }
 
 /** The server's authorities' SHA-256 fingerprints, sorted. */
@@ -42,7 +44,10 @@ export function pemPrints(text: string): { readonly prints: string[]; readonly p
 }
 
 /** Whether `prints` (a written copy, with its problems) is exactly the server's authorities. */
-export function holdsExactly(copy: { readonly prints: readonly string[]; readonly problems: readonly string[] }, server: SpireBundle): boolean {
+export function holdsExactly(
+  copy: { readonly prints: readonly string[]; readonly problems: readonly string[] },
+  server: SpireBundle,
+): boolean {
   const want = serverPrints(server);
   const have = [...copy.prints].sort();
   return copy.problems.length === 0 && have.length === want.length && have.every((p, i) => p === want[i]);

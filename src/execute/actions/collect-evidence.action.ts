@@ -42,7 +42,10 @@ async function tailFile(path: string, lines: number): Promise<string> {
     await fh.read(buf, 0, length, size - length);
     const all = buf.toString('utf8').split('\n');
     if (all.at(-1) === '') all.pop();
-    return all.slice(-lines).map((l) => `${l}\n`).join('');
+    return all
+      .slice(-lines)
+      .map((l) => `${l}\n`)
+      .join('');
   } finally {
     await fh.close();
   }
@@ -66,16 +69,28 @@ async function agentEvidence(job: RemediationRequest, ctx: ActionContext, node: 
   if (kube !== null) {
     const pod = await kube.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`));
     if (pod !== null) {
-      const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace, simulated: isMarkedSimulated(pod.labels) }, ctx.scope);
+      const refusal = platformScopeRefusal(
+        `SPIRE agent pod ${pod.namespace}/${pod.name}`,
+        { namespace: pod.namespace, simulated: isMarkedSimulated(pod.labels) },
+        ctx.scope,
+      );
       if (refusal !== null) throw new PermanentActionError(refusal);
-      const container = stringParam(job, 'container') ?? (pod.containers.length === 1 ? undefined : pod.containers.find((c) => c.includes('spire-agent')));
-      const text = await kube.readPodLog(pod.namespace, pod.name, { tailLines, ...(container === undefined ? {} : { container }) })
+      const container =
+        stringParam(job, 'container') ?? (pod.containers.length === 1 ? undefined : pod.containers.find((c) => c.includes('spire-agent')));
+      const text = await kube
+        .readPodLog(pod.namespace, pod.name, { tailLines, ...(container === undefined ? {} : { container }) })
         .catch((e: unknown) => rethrowKube(e, `reading the log of ${pod.namespace}/${pod.name}`));
-      return { summary: `SPIRE agent log of pod ${pod.namespace}/${pod.name} on ${node} (last ${tailLines} lines): ${summarizeLog(text)}`, text, keep: 'tail' };
+      return {
+        summary: `SPIRE agent log of pod ${pod.namespace}/${pod.name} on ${node} (last ${tailLines} lines): ${summarizeLog(text)}`,
+        text,
+        keep: 'tail',
+      };
     }
-    if (logFile === undefined) throw new PermanentActionError(`no SPIRE agent pod on node ${node} and no logFile parameter: no log to collect`);
+    if (logFile === undefined)
+      throw new PermanentActionError(`no SPIRE agent pod on node ${node} and no logFile parameter: no log to collect`);
   }
-  if (logFile === undefined) throw new PermanentActionError(`collect_evidence on ${job.target} needs Kubernetes (the agent pod's log) or a logFile parameter`);
+  if (logFile === undefined)
+    throw new PermanentActionError(`collect_evidence on ${job.target} needs Kubernetes (the agent pod's log) or a logFile parameter`);
   const text = await tailFile(logFile, tailLines);
   return { summary: `SPIRE agent log ${logFile} of ${node} (last ${tailLines} lines): ${summarizeLog(text)}`, text, keep: 'tail' };
 }
@@ -90,14 +105,19 @@ function certsSummary(c: EnvoyCertsData, now: number): string {
 function statsSummary(s: EnvoyStatsData): string {
   const sum = (f: (x: EnvoyStatsData['sds'][number]) => number): number => s.sds.reduce((n, x) => n + f(x), 0);
   const ssl = (f: (x: EnvoyStatsData['ssl'][number]) => number): number => s.ssl.reduce((n, x) => n + f(x), 0);
-  return `SDS updates ${sum((x) => x.updateSuccess)} ok / ${sum((x) => x.updateRejected)} rejected / ${sum((x) => x.updateFailure)} failed, ` +
+  return (
+    `SDS updates ${sum((x) => x.updateSuccess)} ok / ${sum((x) => x.updateRejected)} rejected / ${sum((x) => x.updateFailure)} failed, ` +
     `init timeouts ${sum((x) => x.initFetchTimeout)}; TLS connection errors ${ssl((x) => x.connectionError)}, verify errors ${ssl((x) => x.failVerifyError)}; ` +
-    `secrets not ready ${s.secretsNotReady}`;
+    `secrets not ready ${s.secretsNotReady}`
+  );
 }
 
 /** The workload's Envoy /certs and /stats; a probe that fails is evidence too. */
 async function workloadEvidence(w: Workload, ctx: ActionContext, signal: AbortSignal): Promise<Evidence> {
-  const [certs, stats] = await Promise.allSettled([ctx.envoy.readCerts(w.envoyAdminUrl, signal), ctx.envoy.readStats(w.envoyAdminUrl, signal)]);
+  const [certs, stats] = await Promise.allSettled([
+    ctx.envoy.readCerts(w.envoyAdminUrl, signal),
+    ctx.envoy.readStats(w.envoyAdminUrl, signal),
+  ]);
   if (certs.status === 'rejected' && stats.status === 'rejected') {
     throw new Error(`Envoy admin ${w.envoyAdminUrl} of ${w.id} could not be read: ${String(certs.reason)}`);
   }
@@ -106,10 +126,13 @@ async function workloadEvidence(w: Workload, ctx: ActionContext, signal: AbortSi
     certs.status === 'fulfilled' ? `/certs: ${certsSummary(certs.value, ctx.clock.now())}` : `/certs failed: ${why(certs)}`,
     stats.status === 'fulfilled' ? `/stats: ${statsSummary(stats.value)}` : `/stats failed: ${why(stats)}`,
   ];
-  const text = [
-    `GET ${w.envoyAdminUrl}/certs`, certs.status === 'fulfilled' ? JSON.stringify(certs.value, null, 1) : why(certs),
-    `GET ${w.envoyAdminUrl}/stats?format=json (reduced)`, stats.status === 'fulfilled' ? JSON.stringify(stats.value, null, 1) : why(stats),
-  ].join('\n') + '\n';
+  const text =
+    [
+      `GET ${w.envoyAdminUrl}/certs`,
+      certs.status === 'fulfilled' ? JSON.stringify(certs.value, null, 1) : why(certs),
+      `GET ${w.envoyAdminUrl}/stats?format=json (reduced)`,
+      stats.status === 'fulfilled' ? JSON.stringify(stats.value, null, 1) : why(stats),
+    ].join('\n') + '\n';
   return { summary: `Envoy of ${w.id} at ${w.envoyAdminUrl}: ${parts.join('; ')}`, text, keep: 'head' };
 }
 
@@ -126,11 +149,21 @@ export const collectEvidenceAction: RemediationAction = {
   async precheck(job, ctx, signal) {
     const node = agentNodeOf(job.target);
     if (node !== null) {
-      const pod = await ctx.kubernetes?.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`)) ?? null;
-      const refusal = pod === null ? null
-        : platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace, simulated: isMarkedSimulated(pod.labels) }, ctx.scope);
+      const pod =
+        (await ctx.kubernetes?.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`))) ?? null;
+      const refusal =
+        pod === null
+          ? null
+          : platformScopeRefusal(
+              `SPIRE agent pod ${pod.namespace}/${pod.name}`,
+              { namespace: pod.namespace, simulated: isMarkedSimulated(pod.labels) },
+              ctx.scope,
+            );
       if (refusal !== null) return { proceed: false, detail: refusal };
-      return { proceed: true, detail: `collecting the SPIRE agent log of ${node}${pod === null ? '' : ` from pod ${pod.namespace}/${pod.name}`}` };
+      return {
+        proceed: true,
+        detail: `collecting the SPIRE agent log of ${node}${pod === null ? '' : ` from pod ${pod.namespace}/${pod.name}`}`,
+      };
     }
     const resolved = await resolveWorkloadTarget(job, ctx, signal);
     if ('skip' in resolved) return resolved.skip;

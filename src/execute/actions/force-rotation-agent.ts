@@ -42,7 +42,12 @@ async function agentIdFromKnowledge(ctx: ActionContext, node: string): Promise<s
 }
 
 /** Which agent the job names: param agentId, the workload's agentId, knowledge, or the server's list (by node). */
-async function resolveAgent(job: RemediationRequest, ctx: ActionContext, server: SpireServerPort, signal: AbortSignal): Promise<AgentTarget | { readonly skip: Precheck }> {
+async function resolveAgent(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  server: SpireServerPort,
+  signal: AbortSignal,
+): Promise<AgentTarget | { readonly skip: Precheck }> {
   let node = agentNodeOf(job.target);
   let workload: Workload | null = null;
   let agentId = textParam(job, 'agentId');
@@ -63,7 +68,12 @@ async function resolveAgent(job: RemediationRequest, ctx: ActionContext, server:
     agentId = all.find((a) => nodeOfRecord(a) === n)?.spiffeId;
   }
   if (agentId === undefined) {
-    return { skip: { proceed: false, detail: `cannot tell which SPIRE agent serves ${job.target}: no agentId parameter, none in the inventory, and the server lists no agent for node ${node ?? '(unknown)'}` } };
+    return {
+      skip: {
+        proceed: false,
+        detail: `cannot tell which SPIRE agent serves ${job.target}: no agentId parameter, none in the inventory, and the server lists no agent for node ${node ?? '(unknown)'}`,
+      },
+    };
   }
   const td = /^spiffe:\/\/([^/]+)\//.exec(agentId)?.[1];
   if (td === undefined) throw new PermanentActionError(`force_rotation: agent ID "${agentId}" is not a SPIFFE ID`);
@@ -82,7 +92,10 @@ async function readAgent(server: SpireServerPort, agentId: string, signal: Abort
   }
 }
 
-/** Why the agent cannot be evicted: outside the scope (its record judged for the simulated fleet's marker), banned, cannot re-attest; or null. */
+/**
+ * Why the agent cannot be evicted: outside the scope (its record judged for the simulated fleet's marker), banned, cannot re-attest;
+ * or null.
+ */
 function refusalOf(rec: SpireAgentRecord, ctx: ActionContext): string | null {
   const fleet = platformScopeRefusal(`SPIRE agent ${rec.spiffeId}`, { simulated: agentRecordMarkedSimulated(rec) }, ctx.scope);
   if (fleet !== null) return fleet;
@@ -98,7 +111,13 @@ function refusalOf(rec: SpireAgentRecord, ctx: ActionContext): string | null {
 const ago = (ms: number): string => `${formatDuration(Math.max(0, ms))} ago`;
 
 /** The agent's last successful sync: live Debug GetInfo when the context can reach it, else the monitor's fresh reading. */
-async function lastSync(job: RemediationRequest, ctx: ActionContext, t: AgentTarget, maxAgeMs: number, signal: AbortSignal): Promise<{ readonly ms: number; readonly how: string } | string | null> {
+async function lastSync(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  t: AgentTarget,
+  maxAgeMs: number,
+  signal: AbortSignal,
+): Promise<{ readonly ms: number; readonly how: string } | string | null> {
   if (t.node === null) return null;
   const debug = (ctx as ActionContext & AgentProbePorts).agentDebug ?? null;
   let admin = textParam(job, 'adminEndpoint');
@@ -119,7 +138,13 @@ async function lastSync(job: RemediationRequest, ctx: ActionContext, t: AgentTar
 }
 
 /** What makes the agent behind (each one a reason to evict), and what is fine. */
-async function judge(job: RemediationRequest, ctx: ActionContext, t: AgentTarget, rec: SpireAgentRecord, signal: AbortSignal): Promise<{ behind: string[]; fine: string[] }> {
+async function judge(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  t: AgentTarget,
+  rec: SpireAgentRecord,
+  signal: AbortSignal,
+): Promise<{ behind: string[]; fine: string[] }> {
   const now = ctx.clock.now();
   const behind: string[] = [];
   const fine: string[] = [];
@@ -128,16 +153,21 @@ async function judge(job: RemediationRequest, ctx: ActionContext, t: AgentTarget
   const maxSyncAge = durationParam(job, 'maxSyncAge', 30_000, 1_000, 86_400_000);
   const sync = await lastSync(job, ctx, t, maxSyncAge, signal);
   if (typeof sync === 'string') fine.push(sync);
-  else if (sync !== null && (sync.ms === 0 || now - sync.ms > maxSyncAge)) behind.push(`its last sync with the server was ${sync.ms === 0 ? 'never' : ago(now - sync.ms)} (${sync.how})`);
+  else if (sync !== null && (sync.ms === 0 || now - sync.ms > maxSyncAge))
+    behind.push(`its last sync with the server was ${sync.ms === 0 ? 'never' : ago(now - sync.ms)} (${sync.how})`);
   else if (sync !== null) fine.push(`it synced ${ago(now - sync.ms)}`);
-  const workloads = t.workload !== null ? [t.workload] : (await ctx.store.listWorkloads()).filter((w) => t.node !== null && w.node === t.node);
+  const workloads =
+    t.workload !== null ? [t.workload] : (await ctx.store.listWorkloads()).filter((w) => t.node !== null && w.node === t.node);
   let current = 0;
   for (const w of workloads) {
     const o = await ctx.store.latestObservation(w.id, 'spire.delegated.svid');
     const svid = o?.data.kind === 'spire.svid' ? o.data.svid : null;
     if (svid === null) continue;
     const st = rotationStatus(svid, now, ctx.rotation);
-    if (st.overdue) behind.push(`it still holds SVID serial ${svid.serialNumber} of ${w.id}, due for rotation since ${isoTime(st.rotateByMs)}${st.expired ? ' (expired)' : ''}`);
+    if (st.overdue)
+      behind.push(
+        `it still holds SVID serial ${svid.serialNumber} of ${w.id}, due for rotation since ${isoTime(st.rotateByMs)}${st.expired ? ' (expired)' : ''}`,
+      );
     else current += 1;
   }
   if (current > 0) fine.push(`the ${current} workload SVID(s) it holds are current`);
@@ -150,16 +180,28 @@ export async function precheckEviction(job: RemediationRequest, ctx: ActionConte
   const t = await resolveAgent(job, ctx, server, signal);
   if ('skip' in t) return t.skip;
   const rec = await readAgent(server, t.agentId, signal);
-  if (rec === null) return { proceed: false, detail: `SPIRE agent ${t.agentId} has no record at the server: it was already evicted and attests again on its own; nothing to delete` };
+  if (rec === null)
+    return {
+      proceed: false,
+      detail: `SPIRE agent ${t.agentId} has no record at the server: it was already evicted and attests again on its own; nothing to delete`,
+    };
   const refusal = refusalOf(rec, ctx);
   if (refusal !== null) return { proceed: false, detail: refusal };
   const v = await judge(job, ctx, t, rec, signal);
-  if (v.behind.length === 0) return { proceed: false, detail: `SPIRE agent ${t.agentId} is not behind (${v.fine.join('; ')}): an eviction would not help` };
+  if (v.behind.length === 0)
+    return { proceed: false, detail: `SPIRE agent ${t.agentId} is not behind (${v.fine.join('; ')}): an eviction would not help` };
   return { proceed: true, detail: `SPIRE agent ${t.agentId} is behind: ${v.behind.join('; ')}. It can re-attest (${rec.attestationType})` };
 }
 
 /** Polls GetAgent until the agent is back with another SVID serial, or `waitMs` passes; null then. */
-async function awaitReattested(ctx: ActionContext, server: SpireServerPort, agentId: string, oldSerial: string, waitMs: number, signal: AbortSignal): Promise<SpireAgentRecord | null> {
+async function awaitReattested(
+  ctx: ActionContext,
+  server: SpireServerPort,
+  agentId: string,
+  oldSerial: string,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<SpireAgentRecord | null> {
   const deadline = ctx.clock.now() + waitMs;
   while (ctx.clock.now() < deadline) {
     const rec = await readAgent(server, agentId, signal).catch(() => null);
@@ -186,8 +228,14 @@ async function recordEvictionEvent(job: RemediationRequest, ctx: ActionContext, 
   if (pod === null) return `; no Kubernetes Event recorded: no SPIRE agent pod on node ${t.node}`;
   const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace }, ctx.scope);
   if (refusal !== null) return `; no Kubernetes Event recorded (${refusal})`;
-  return recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
-    EVENT_REASONS.forceRotation, 'DeleteAgent', what);
+  return recordActionEvent(
+    ctx,
+    job,
+    { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+    EVENT_REASONS.forceRotation,
+    'DeleteAgent',
+    what,
+  );
 }
 
 /** The eviction: DeleteAgent (NotFound counts as done), then waits up to `waitReattest` for the agent to come back. */
@@ -200,12 +248,19 @@ export async function performEviction(job: RemediationRequest, ctx: ActionContex
   const refusal = refusalOf(before, ctx);
   if (refusal !== null) throw new PermanentActionError(refusal);
   const result = await server.deleteAgent(t.agentId, signal).catch((e: unknown) => rethrowSpire(e, `DeleteAgent ${t.agentId}`));
-  const done = result === 'deleted'
-    ? `DeleteAgent ${t.agentId} evicted the agent (its SVID serial was ${before.serialHex})`
-    : `DeleteAgent ${t.agentId} answered NotFound: already evicted`;
-  const note = result === 'deleted'
-    ? await recordEvictionEvent(job, ctx, t, `evicted SPIRE agent ${t.agentId} on node ${t.node ?? '(unknown)'} through the SPIRE server (DeleteAgent; its agent SVID serial was ${before.serialHex}) so that it re-attests and mints fresh SVIDs`)
-    : '';
+  const done =
+    result === 'deleted'
+      ? `DeleteAgent ${t.agentId} evicted the agent (its SVID serial was ${before.serialHex})`
+      : `DeleteAgent ${t.agentId} answered NotFound: already evicted`;
+  const note =
+    result === 'deleted'
+      ? await recordEvictionEvent(
+          job,
+          ctx,
+          t,
+          `evicted SPIRE agent ${t.agentId} on node ${t.node ?? '(unknown)'} through the SPIRE server (DeleteAgent; its agent SVID serial was ${before.serialHex}) so that it re-attests and mints fresh SVIDs`,
+        )
+      : '';
   const waitMs = durationParam(job, 'waitReattest', 10_000, 0, 300_000);
   if (waitMs === 0) return `${done}; it attests again on its own${note}`;
   const after = await awaitReattested(ctx, server, t.agentId, before.serialHex, waitMs, signal);

@@ -56,12 +56,14 @@ interface Live {
 /** The trust domain, the server serving it and its live bundle and authority slots; or a skip. */
 async function readLive(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Live | { readonly skip: Precheck }> {
   const td = job.target.startsWith('trust-domain:') ? job.target.slice('trust-domain:'.length) : '';
-  if (td === '') return { skip: { proceed: false, detail: `authority rotation acts on trust-domain:<td> targets; ${job.target} is not one` } };
+  if (td === '')
+    return { skip: { proceed: false, detail: `authority rotation acts on trust-domain:<td> targets; ${job.target} is not one` } };
   const refusal = platformScopeRefusal(`trust domain ${td}`, { trustDomain: td }, ctx.scope);
   if (refusal !== null) return { skip: { proceed: false, detail: refusal } };
   const server = needSpireServer(ctx, job);
   const bundle = await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle'));
-  if (bundle.trustDomain !== td) return { skip: { proceed: false, detail: `the configured SPIRE server serves trust domain ${bundle.trustDomain}, not ${td}` } };
+  if (bundle.trustDomain !== td)
+    return { skip: { proceed: false, detail: `the configured SPIRE server serves trust domain ${bundle.trustDomain}, not ${td}` } };
   const fleet = platformScopeRefusal(`trust domain ${td}`, { simulated: bundleMarkedSimulated(bundle) }, ctx.scope);
   if (fleet !== null) return { skip: { proceed: false, detail: fleet } };
   const state = await server.getX509AuthorityState(signal).catch((e: unknown) => rethrowSpire(e, 'GetX509AuthorityState'));
@@ -75,21 +77,34 @@ export async function precheckAuthority(job: RemediationRequest, ctx: ActionCont
   const { state, bundle } = live;
   const taintOld = boolParam(job, 'taintOld', false);
   if (state.prepared !== null) {
-    return { proceed: true, detail: `X.509 authority ${state.prepared.authorityId} of ${live.td} is prepared but not active: will check that every agent distributes it, then activate it` };
+    return {
+      proceed: true,
+      detail: `X.509 authority ${state.prepared.authorityId} of ${live.td} is prepared but not active: will check that every agent distributes it, then activate it`,
+    };
   }
   if (rotatedSinceDecided(job, state, bundle)) {
     const old = state.old;
     if (taintOld && old !== null && authorityCert(bundle, old.authorityId)?.tainted === false) {
-      return { proceed: true, detail: `X.509 authority ${state.active?.authorityId ?? '?'} was activated after this job was decided; the old authority ${old.authorityId} is not tainted yet: will taint it` };
+      return {
+        proceed: true,
+        detail: `X.509 authority ${state.active?.authorityId ?? '?'} was activated after this job was decided; the old authority ${old.authorityId} is not tainted yet: will taint it`,
+      };
     }
-    return { proceed: false, detail: `the active X.509 authority ${state.active?.authorityId ?? '?'} of ${live.td} was issued after this job was decided: already rotated` };
+    return {
+      proceed: false,
+      detail: `the active X.509 authority ${state.active?.authorityId ?? '?'} of ${live.td} was issued after this job was decided: already rotated`,
+    };
   }
   const active = state.active;
-  if (active === null) return { proceed: false, detail: `the SPIRE server reports no active X.509 authority for ${live.td} (initializing?)` };
+  if (active === null)
+    return { proceed: false, detail: `the SPIRE server reports no active X.509 authority for ${live.td} (initializing?)` };
   const within = job.params?.ifExpiresWithin === undefined ? null : durationParam(job, 'ifExpiresWithin', 0, 0, Number.MAX_SAFE_INTEGER);
   const left = active.expiresAtMs - ctx.clock.now();
   if (within !== null && left > within) {
-    return { proceed: false, detail: `the active X.509 authority ${active.authorityId} expires at ${isoTime(active.expiresAtMs)}, more than ${formatDuration(within)} away: not rotating` };
+    return {
+      proceed: false,
+      detail: `the active X.509 authority ${active.authorityId} expires at ${isoTime(active.expiresAtMs)}, more than ${formatDuration(within)} away: not rotating`,
+    };
   }
   return {
     proceed: true,
@@ -103,18 +118,28 @@ export async function precheckAuthority(job: RemediationRequest, ctx: ActionCont
  * Throws (transient) after `propagationTimeout` naming the agents that lag: activating then would
  * hand out SVIDs their peers cannot verify (spire#2704).
  */
-async function awaitPropagation(job: RemediationRequest, ctx: ActionContext, server: SpireServerPort, authorityId: string, signal: AbortSignal): Promise<string> {
+async function awaitPropagation(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  server: SpireServerPort,
+  authorityId: string,
+  signal: AbortSignal,
+): Promise<string> {
   const minWait = durationParam(job, 'propagation', 0, 0, 86_400_000);
   const timeout = Math.max(minWait, durationParam(job, 'propagationTimeout', 300_000, 0, 86_400_000));
   const start = ctx.clock.now();
   for (;;) {
     const bundle = await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle'));
     const cert = authorityCert(bundle, authorityId)?.certificate;
-    if (cert === undefined) throw new Error(`the prepared X.509 authority ${authorityId} is not in the server's bundle (sequence ${bundle.sequenceNumber})`);
-    const agents = (await server.listAgents({ banned: false }, signal).catch((e: unknown) => rethrowSpire(e, 'ListAgents')));
+    if (cert === undefined)
+      throw new Error(`the prepared X.509 authority ${authorityId} is not in the server's bundle (sequence ${bundle.sequenceNumber})`);
+    const agents = await server.listAgents({ banned: false }, signal).catch((e: unknown) => rethrowSpire(e, 'ListAgents'));
     const lagging: string[] = [];
     for (const a of agents) {
-      const node = a.selectors.find((s) => s.value.startsWith('agent_node_name:'))?.value.slice('agent_node_name:'.length) ?? a.spiffeId.split('/').pop() ?? a.spiffeId;
+      const node =
+        a.selectors.find((s) => s.value.startsWith('agent_node_name:'))?.value.slice('agent_node_name:'.length) ??
+        a.spiffeId.split('/').pop() ??
+        a.spiffeId;
       const o = await ctx.store.latestObservation(`agent:${node}`, 'spire.agent.bundle');
       const has = o?.data.kind === 'spire.agent.bundle' && o.data.certificates.some((c) => c.serialNumber === cert.serialHex);
       if (!has) lagging.push(node);
@@ -124,7 +149,9 @@ async function awaitPropagation(job: RemediationRequest, ctx: ActionContext, ser
       return `every agent (${agents.length}) distributes it (CA serial ${cert.serialHex}, bundle sequence ${bundle.sequenceNumber})${minWait > 0 ? ` and ${formatDuration(minWait)} passed` : ''}`;
     }
     if (waited >= timeout) {
-      throw new Error(`X.509 authority ${authorityId} has not reached ${lagging.length} of ${agents.length} agents after ${formatDuration(waited)} (${lagging.join(', ')}): not activating it yet`);
+      throw new Error(
+        `X.509 authority ${authorityId} has not reached ${lagging.length} of ${agents.length} agents after ${formatDuration(waited)} (${lagging.join(', ')}): not activating it yet`,
+      );
     }
     await pause(500, signal);
   }
@@ -135,7 +162,8 @@ export async function performAuthority(job: RemediationRequest, ctx: ActionConte
   const live = await readLive(job, ctx, signal);
   if ('skip' in live) throw new Error(live.skip.detail);
   const { server } = live;
-  const readState = (): Promise<X509AuthorityState> => server.getX509AuthorityState(signal).catch((e: unknown) => rethrowSpire(e, 'GetX509AuthorityState'));
+  const readState = (): Promise<X509AuthorityState> =>
+    server.getX509AuthorityState(signal).catch((e: unknown) => rethrowSpire(e, 'GetX509AuthorityState'));
   let state = live.state;
   const steps: string[] = [];
   if (state.prepared === null && rotatedSinceDecided(job, state, live.bundle)) {
@@ -146,17 +174,23 @@ export async function performAuthority(job: RemediationRequest, ctx: ActionConte
       prepared = await server.prepareX509Authority(signal).catch((e: unknown) => rethrowSpire(e, 'PrepareX509Authority'));
       state = await readState();
       if (state.prepared?.authorityId !== prepared.authorityId) {
-        throw new Error(`PrepareX509Authority answered ${prepared.authorityId}, but the server reports ${state.prepared?.authorityId ?? 'nothing'} as prepared`);
+        throw new Error(
+          `PrepareX509Authority answered ${prepared.authorityId}, but the server reports ${state.prepared?.authorityId ?? 'nothing'} as prepared`,
+        );
       }
       steps.push(`prepared X.509 authority ${prepared.authorityId} (expires ${isoTime(prepared.expiresAtMs)})`);
     } else {
       steps.push(`resumed with the prepared X.509 authority ${prepared.authorityId}`);
     }
     steps.push(await awaitPropagation(job, ctx, server, prepared.authorityId, signal));
-    await server.activateX509Authority(prepared.authorityId, signal).catch((e: unknown) => rethrowSpire(e, `ActivateX509Authority ${prepared.authorityId}`));
+    await server
+      .activateX509Authority(prepared.authorityId, signal)
+      .catch((e: unknown) => rethrowSpire(e, `ActivateX509Authority ${prepared.authorityId}`));
     state = await readState();
     if (state.active?.authorityId !== prepared.authorityId) {
-      throw new Error(`ActivateX509Authority ${prepared.authorityId} was accepted, but the server reports ${state.active?.authorityId ?? 'nothing'} as active`);
+      throw new Error(
+        `ActivateX509Authority ${prepared.authorityId} was accepted, but the server reports ${state.active?.authorityId ?? 'nothing'} as active`,
+      );
     }
     steps.push(`activated it${state.old === null ? '' : `; ${state.old.authorityId} is now the old authority`}`);
   }
@@ -166,14 +200,19 @@ export async function performAuthority(job: RemediationRequest, ctx: ActionConte
     if (before?.tainted === true) {
       steps.push(`the old authority ${old.authorityId} was already tainted`);
     } else {
-      await server.taintX509Authority(old.authorityId, signal).catch((e: unknown) => rethrowSpire(e, `TaintX509Authority ${old.authorityId}`));
+      await server
+        .taintX509Authority(old.authorityId, signal)
+        .catch((e: unknown) => rethrowSpire(e, `TaintX509Authority ${old.authorityId}`));
       const after = authorityCert(await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle')), old.authorityId);
-      if (after?.tainted !== true) throw new Error(`TaintX509Authority ${old.authorityId} was accepted, but the bundle does not show it tainted`);
+      if (after?.tainted !== true)
+        throw new Error(`TaintX509Authority ${old.authorityId} was accepted, but the bundle does not show it tainted`);
       steps.push(`tainted the old authority ${old.authorityId}: agents rotate every SVID it signed now`);
     }
   }
   if (old !== null) {
-    steps.push(`revoking ${old.authorityId} is left to a person, once no SVID it signed is served any more: spire-server localauthority x509 revoke -authorityID ${old.authorityId}`);
+    steps.push(
+      `revoking ${old.authorityId} is left to a person, once no SVID it signed is served any more: spire-server localauthority x509 revoke -authorityID ${old.authorityId}`,
+    );
   }
   return steps.join('; ');
 }

@@ -1,7 +1,14 @@
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import {
-  agentRecordMarkedSimulated, bundleMarkedSimulated, isMarkedSimulated, judgesFleet, PermanentActionError, resolveWorkloadTarget,
-  type ActionContext, type Precheck, type RemediationAction,
+  agentRecordMarkedSimulated,
+  bundleMarkedSimulated,
+  isMarkedSimulated,
+  judgesFleet,
+  PermanentActionError,
+  resolveWorkloadTarget,
+  type ActionContext,
+  type Precheck,
+  type RemediationAction,
 } from '../action.js';
 import { precheckAuthority, performAuthority } from './force-rotation-authority.js';
 import { performEviction, precheckEviction } from './force-rotation-agent.js';
@@ -17,7 +24,8 @@ function modeOf(job: RemediationRequest): Mode {
   if (job.params?.hook !== undefined) return 'hook';
   const mode = textParam(job, 'mode');
   if (mode === 'authority' || (mode === undefined && job.target.startsWith('trust-domain:'))) return 'authority';
-  if (mode !== undefined && mode !== 'agent') throw new PermanentActionError(`force_rotation: parameter mode must be "agent" or "authority", got ${JSON.stringify(mode)}`);
+  if (mode !== undefined && mode !== 'agent')
+    throw new PermanentActionError(`force_rotation: parameter mode must be "agent" or "authority", got ${JSON.stringify(mode)}`);
   return 'evict';
 }
 
@@ -26,7 +34,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The hook's argv and environment: the `env` allowlist taken from this process, plus SPIRE_HEALER_TARGET/INCIDENT/JOB. */
 function hookRequest(job: RemediationRequest): { argv: readonly string[]; env: Record<string, string> } {
   const argv = stringListParam(job, 'hook') ?? [];
-  if (argv.length === 0 || argv[0] === '') throw new PermanentActionError('force_rotation: parameter hook must be a non-empty argv list, e.g. [/usr/local/bin/rotate, --node, x]');
+  if (argv.length === 0 || argv[0] === '')
+    throw new PermanentActionError('force_rotation: parameter hook must be a non-empty argv list, e.g. [/usr/local/bin/rotate, --node, x]');
   const env: Record<string, string> = {};
   for (const name of stringListParam(job, 'env') ?? []) {
     if (!ENV_NAME.test(name)) throw new PermanentActionError(`force_rotation: env entry ${JSON.stringify(name)} is not a variable name`);
@@ -53,14 +62,17 @@ async function hookTargetMarked(job: RemediationRequest, ctx: ActionContext, sig
   }
   const node = agentNodeOf(job.target);
   if (node === null) return false;
-  const pod = await ctx.kubernetes?.getAgentPod(node) ?? null;
+  const pod = (await ctx.kubernetes?.getAgentPod(node)) ?? null;
   if (pod !== null) return isMarkedSimulated(pod.labels);
   if (server === null) return false;
   const rec = (await server.listAgents(undefined, signal)).find((a) => a.selectors.some((s) => s.value === `agent_node_name:${node}`));
   return rec !== undefined && agentRecordMarkedSimulated(rec);
 }
 
-/** Scope check of a hook's target: a workload by its own scope, a trust domain by the trust-domain list; both by the simulated fleet's marker. */
+/**
+ * Scope check of a hook's target: a workload by its own scope, a trust domain by the trust-domain list; both by the simulated
+ * fleet's marker.
+ */
 async function precheckHook(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Precheck> {
   const { argv } = hookRequest(job);
   durationParam(job, 'timeout', 60_000, 100, 3_600_000);
@@ -110,16 +122,22 @@ export const forceRotationAction: RemediationAction = {
   name: 'force_rotation',
   async precheck(job, ctx, signal) {
     switch (modeOf(job)) {
-      case 'hook': return precheckHook(job, ctx, signal);
-      case 'authority': return precheckAuthority(job, ctx, signal);
-      case 'evict': return precheckEviction(job, ctx, signal);
+      case 'hook':
+        return precheckHook(job, ctx, signal);
+      case 'authority':
+        return precheckAuthority(job, ctx, signal);
+      case 'evict':
+        return precheckEviction(job, ctx, signal);
     }
   },
   async perform(job, ctx, signal) {
     switch (modeOf(job)) {
-      case 'hook': return performHook(job, signal);
-      case 'authority': return performAuthority(job, ctx, signal);
-      case 'evict': return performEviction(job, ctx, signal);
+      case 'hook':
+        return performHook(job, signal);
+      case 'authority':
+        return performAuthority(job, ctx, signal);
+      case 'evict':
+        return performEviction(job, ctx, signal);
     }
   },
 };

@@ -28,14 +28,24 @@ export const EVENT_REASONS = {
  * else a note for the action's detail (a failed event must not fail the action).
  */
 export async function recordActionEvent(
-  ctx: ActionContext, job: RemediationRequest, object: KubeObjectRef, reason: string, action: string, what: string,
+  ctx: ActionContext,
+  job: RemediationRequest,
+  object: KubeObjectRef,
+  reason: string,
+  action: string,
+  what: string,
 ): Promise<string> {
   const kube = ctx.kubernetes;
   if (kube === undefined || kube === null) return '';
   const digest = createHash('sha256').update(`${job.id}\u0000${object.kind}\u0000${object.name}\u0000${reason}`).digest('hex').slice(0, 16);
   try {
     await kube.recordEvent({
-      name: `${object.name}.${digest}`, involvedObject: object, type: 'Normal', reason, action, atMs: ctx.clock.now(),
+      name: `${object.name}.${digest}`,
+      involvedObject: object,
+      type: 'Normal',
+      reason,
+      action,
+      atMs: ctx.clock.now(),
       message: `spire-healer ${what} for incident ${job.incidentId} (job ${job.id})`,
     });
     return '';
@@ -46,19 +56,22 @@ export async function recordActionEvent(
 
 /** The port, or a PermanentActionError: an action on a platform that is not configured cannot succeed by retrying. */
 export function needKubernetes(ctx: ActionContext, job: RemediationRequest): KubernetesInventoryPort {
-  if (ctx.kubernetes === undefined || ctx.kubernetes === null) throw new PermanentActionError(`${job.action} on ${job.target} needs Kubernetes, which is not configured`);
+  if (ctx.kubernetes === undefined || ctx.kubernetes === null)
+    throw new PermanentActionError(`${job.action} on ${job.target} needs Kubernetes, which is not configured`);
   return ctx.kubernetes;
 }
 
 /** See needKubernetes. */
 export function needCloudRun(ctx: ActionContext, job: RemediationRequest): CloudRunPort {
-  if (ctx.cloudrun === undefined || ctx.cloudrun === null) throw new PermanentActionError(`${job.action} on ${job.target} needs Cloud Run, which is not configured`);
+  if (ctx.cloudrun === undefined || ctx.cloudrun === null)
+    throw new PermanentActionError(`${job.action} on ${job.target} needs Cloud Run, which is not configured`);
   return ctx.cloudrun;
 }
 
 /** See needKubernetes. */
 export function needSpireServer(ctx: ActionContext, job: RemediationRequest): SpireServerPort {
-  if (ctx.spireServer === undefined || ctx.spireServer === null) throw new PermanentActionError(`${job.action} on ${job.target} needs the SPIRE server API, which is not configured`);
+  if (ctx.spireServer === undefined || ctx.spireServer === null)
+    throw new PermanentActionError(`${job.action} on ${job.target} needs the SPIRE server API, which is not configured`);
   return ctx.spireServer;
 }
 
@@ -70,7 +83,9 @@ export function needSpireServer(ctx: ActionContext, job: RemediationRequest): Sp
  * The same rules as scopeRefusal.
  */
 export function platformScopeRefusal(
-  what: string, where: { readonly namespace?: string; readonly trustDomain?: string; readonly simulated?: boolean }, scope: ActionScope | undefined,
+  what: string,
+  where: { readonly namespace?: string; readonly trustDomain?: string; readonly simulated?: boolean },
+  scope: ActionScope | undefined,
 ): string | null {
   if (scope === undefined) return null;
   if (where.trustDomain !== undefined && scope.trustDomains.length > 0 && !scope.trustDomains.includes(where.trustDomain)) {
@@ -91,7 +106,7 @@ export function agentNodeOf(target: string): string | null {
 /** The failure a Kubernetes port call rejected with, when it carries one. */
 export function kubeFailureOf(e: unknown): KubeFailure | null {
   const f = typeof e === 'object' && e !== null ? (e as { failure?: unknown }).failure : undefined;
-  return typeof f === 'object' && f !== null && typeof (f as { code?: unknown }).code === 'string' ? f as KubeFailure : null;
+  return typeof f === 'object' && f !== null && typeof (f as { code?: unknown }).code === 'string' ? (f as KubeFailure) : null;
 }
 
 const PERMANENT_KUBE = new Set<KubeFailure['code']>(['not_found', 'forbidden', 'unauthorized', 'invalid']);
@@ -114,7 +129,10 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
       clearTimeout(t);
       reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     };
-    const t = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -123,7 +141,8 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
 export function numberParam(job: RemediationRequest, key: string, fallback: number, min: number, max: number): number {
   const v = job.params?.[key];
   if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new PermanentActionError(`${job.action}: parameter ${key} must be a number, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new PermanentActionError(`${job.action}: parameter ${key} must be a number, got ${JSON.stringify(v)}`);
   return Math.min(max, Math.max(min, Math.floor(v)));
 }
 
@@ -131,6 +150,7 @@ export function numberParam(job: RemediationRequest, key: string, fallback: numb
 export function stringParam(job: RemediationRequest, key: string): string | undefined {
   const v = job.params?.[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v === '') throw new PermanentActionError(`${job.action}: parameter ${key} must be a non-empty string, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string' || v === '')
+    throw new PermanentActionError(`${job.action}: parameter ${key} must be a non-empty string, got ${JSON.stringify(v)}`);
   return v;
 }

@@ -14,7 +14,8 @@ function webhookUrl(job: RemediationRequest): URL {
   } catch {
     throw new PermanentActionError('notify: parameter url is not a URL');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PermanentActionError(`notify: parameter url must be http(s), got ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new PermanentActionError(`notify: parameter url must be http(s), got ${url.protocol}`);
   return url;
 }
 
@@ -29,20 +30,25 @@ async function notificationFor(job: RemediationRequest, ctx: ActionContext): Pro
   const stepParam = job.params?.step;
   const step = typeof stepParam === 'number' ? stepParam : remediation?.step;
   return {
-    id: job.id, incidentId: job.incidentId,
-    type: incident?.type ?? 'unknown', subject: incident?.subject ?? job.target, status: incident?.status ?? 'unknown',
+    id: job.id,
+    incidentId: job.incidentId,
+    type: incident?.type ?? 'unknown',
+    subject: incident?.subject ?? job.target,
+    status: incident?.status ?? 'unknown',
     ...(incident?.cause === undefined ? {} : { cause: incident.cause }),
     explanation: incident?.explanation ?? `incident ${job.incidentId} is no longer in knowledge`,
     reason: textParam(job, 'reason') ?? remediation?.reason ?? `step ${job.step + 1} of the plan asks to notify`,
     ...(playbook === undefined ? {} : { playbook }),
     ...(step === undefined ? {} : { step }),
-    action: job.action, target: job.target, time: isoTime(ctx.clock.now()),
+    action: job.action,
+    target: job.target,
+    time: isoTime(ctx.clock.now()),
   };
 }
 
 const failureOf = (e: unknown): NotifyFailure | null => {
   const f = typeof e === 'object' && e !== null ? (e as { failure?: unknown }).failure : undefined;
-  return typeof f === 'object' && f !== null && 'retryable' in f ? f as NotifyFailure : null;
+  return typeof f === 'object' && f !== null && 'retryable' in f ? (f as NotifyFailure) : null;
 };
 
 /**
@@ -69,7 +75,8 @@ export function createNotifyAction(notifier: NotifierPort): RemediationAction {
       const url = webhookUrl(job);
       const timeoutMs = durationParam(job, 'timeout', 10_000, 100, 300_000);
       const attemptsParam = job.params?.attempts;
-      const maxAttempts = typeof attemptsParam === 'number' && Number.isInteger(attemptsParam) && attemptsParam >= 1 ? Math.min(10, attemptsParam) : 3;
+      const maxAttempts =
+        typeof attemptsParam === 'number' && Number.isInteger(attemptsParam) && attemptsParam >= 1 ? Math.min(10, attemptsParam) : 3;
       const notification = await notificationFor(job, ctx);
       try {
         const r = await notifier.notify(url.href, notification, { timeoutMs, maxAttempts, signal });

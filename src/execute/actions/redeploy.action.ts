@@ -8,7 +8,10 @@ import { cloudRunServiceName, podNameOf, rollCloudRunRevision } from './restart-
 
 const ROLLOUT_KINDS: readonly string[] = ['Deployment', 'StatefulSet', 'DaemonSet'] satisfies readonly KubeRolloutKind[];
 
-/** The kubectl.kubernetes.io/restartedAt value of a job: when it was decided, in whole seconds. Fixed per job, so a re-run patches the same value (a no-op). */
+/**
+ * The kubectl.kubernetes.io/restartedAt value of a job: when it was decided, in whole seconds. Fixed per job, so a re-run patches
+ * the same value (a no-op).
+ */
 export function restartedAtOf(job: RemediationRequest): Date {
   return new Date(Math.floor(job.decidedAt / 1000) * 1000);
 }
@@ -21,10 +24,16 @@ type Located = { readonly kind: KubeRolloutKind; readonly namespace: string; rea
 async function owningController(job: RemediationRequest, w: Workload, ctx: ActionContext): Promise<Located> {
   const kube = needKubernetes(ctx, job);
   const namespace = w.location;
-  const owner = w.owner ?? (await kube.getPod(namespace, podNameOf(w)).catch((e: unknown) => rethrowKube(e, `reading pod ${w.id}`)))?.owner ?? null;
+  const owner =
+    w.owner ?? (await kube.getPod(namespace, podNameOf(w)).catch((e: unknown) => rethrowKube(e, `reading pod ${w.id}`)))?.owner ?? null;
   if (owner === null) return { skip: { proceed: false, detail: `pod ${w.id} has no controller: there is no rollout to restart` } };
   if (!ROLLOUT_KINDS.includes(owner.kind)) {
-    return { skip: { proceed: false, detail: `pod ${w.id} is owned by ${owner.kind} ${owner.name}, which a rollout restart cannot restart (Deployment, StatefulSet, DaemonSet only)` } };
+    return {
+      skip: {
+        proceed: false,
+        detail: `pod ${w.id} is owned by ${owner.kind} ${owner.name}, which a rollout restart cannot restart (Deployment, StatefulSet, DaemonSet only)`,
+      },
+    };
   }
   return { kind: owner.kind as KubeRolloutKind, namespace, name: owner.name };
 }
@@ -36,18 +45,27 @@ async function healedLive(job: RemediationRequest, w: Workload, ctx: ActionConte
     const certs = await ctx.envoy.readCerts(w.envoyAdminUrl, signal).catch(() => null);
     const leaf = certs?.chain[0];
     if (leaf !== undefined && !rotationStatus(leaf, ctx.clock.now(), ctx.rotation).overdue) {
-      return { proceed: false, detail: `Envoy for ${w.id} already serves a current SVID (serial ${leaf.serialNumber}); nothing to redeploy` };
+      return {
+        proceed: false,
+        detail: `Envoy for ${w.id} already serves a current SVID (serial ${leaf.serialNumber}); nothing to redeploy`,
+      };
     }
   }
   if (incident?.type === 'cloudrun_revision_not_ready' && w.platform === 'cloudrun') {
     const svc = await needCloudRun(ctx, job).getService(cloudRunServiceName(w), signal);
-    if (svc.ready) return { proceed: false, detail: `Cloud Run service ${svc.name} is ready again (serving ${svc.latestReadyRevision}); nothing to redeploy` };
+    if (svc.ready)
+      return {
+        proceed: false,
+        detail: `Cloud Run service ${svc.name} is ready again (serving ${svc.latestReadyRevision}); nothing to redeploy`,
+      };
   }
   return null;
 }
 
 function refusePaused(kind: KubeRolloutKind, namespace: string, name: string): PermanentActionError {
-  return new PermanentActionError(`refused: ${kind} ${namespace}/${name} is paused (spec.paused): a rollout restart would not roll it; resume it first (kubectl rollout resume)`);
+  return new PermanentActionError(
+    `refused: ${kind} ${namespace}/${name} is paused (spec.paused): a rollout restart would not roll it; resume it first (kubectl rollout resume)`,
+  );
 }
 
 /**
@@ -58,7 +76,8 @@ function refusePaused(kind: KubeRolloutKind, namespace: string, name: string): P
  * the controller. Cloud Run: a new revision (template annotation spire-healer.io/redeploy = job
  * id), waiting for the operation and for the service to be ready. Skipped when the live target no
  * longer shows the symptom, or when the workload's node agent has an open agent_disconnected
- * incident (the agent is the cause; a redeploy would only replace healthy replicas). Needs ctx.kubernetes or ctx.cloudrun for the workload's platform.
+ * incident (the agent is the cause; a redeploy would only replace healthy replicas). Needs ctx.kubernetes or ctx.cloudrun for the
+ * workload's platform.
  */
 export const redeployAction: RemediationAction = {
   name: 'redeploy',
@@ -70,22 +89,40 @@ export const redeployAction: RemediationAction = {
       const healed = await healedLive(job, w, ctx, signal);
       if (healed !== null) return healed;
       const svc = await needCloudRun(ctx, job).getService(cloudRunServiceName(w), signal);
-      return { proceed: true, detail: svc.ready ? `Cloud Run service ${svc.name} serves ${svc.latestReadyRevision}; a new revision replaces its instances` : `Cloud Run service ${svc.name} is not ready: ${svc.notReady.join('; ')}` };
+      return {
+        proceed: true,
+        detail: svc.ready
+          ? `Cloud Run service ${svc.name} serves ${svc.latestReadyRevision}; a new revision replaces its instances`
+          : `Cloud Run service ${svc.name} is not ready: ${svc.notReady.join('; ')}`,
+      };
     }
     // Replacing every replica cannot fix the node's SPIRE agent; its own incident owns the symptom.
     const agentIncident = w.node === undefined ? null : await ctx.store.findOpenIncident('agent_disconnected', `agent:${w.node}`);
-    if (agentIncident !== null) return { proceed: false, detail: `the SPIRE agent on ${w.node ?? '?'} is itself disconnected (incident ${agentIncident.id}); a redeploy would replace healthy replicas without fixing it` };
+    if (agentIncident !== null)
+      return {
+        proceed: false,
+        detail: `the SPIRE agent on ${w.node ?? '?'} is itself disconnected (incident ${agentIncident.id}); a redeploy would replace healthy replicas without fixing it`,
+      };
     const located = await owningController(job, w, ctx);
     if ('skip' in located) return located.skip;
     const { kind, namespace, name } = located;
-    const ctl = await needKubernetes(ctx, job).getController(kind, namespace, name).catch((e: unknown) => rethrowKube(e, `reading ${kind} ${namespace}/${name}`));
+    const ctl = await needKubernetes(ctx, job)
+      .getController(kind, namespace, name)
+      .catch((e: unknown) => rethrowKube(e, `reading ${kind} ${namespace}/${name}`));
     if (ctl === null) return { proceed: false, detail: `${kind} ${namespace}/${name} no longer exists` };
     if (ctl.paused) throw refusePaused(kind, namespace, name);
     const healed = await healedLive(job, w, ctx, signal);
     if (healed !== null) return healed;
     const stamp = rfc3339(restartedAtOf(job));
-    if (ctl.restartedAt === stamp) return { proceed: true, detail: `${kind} ${namespace}/${name} already carries this job's restartedAt ${stamp}; re-applying it changes nothing` };
-    return { proceed: true, detail: `${kind} ${namespace}/${name} (${ctl.ready}/${ctl.desired} ready, generation ${ctl.generation}) runs ${w.id}` };
+    if (ctl.restartedAt === stamp)
+      return {
+        proceed: true,
+        detail: `${kind} ${namespace}/${name} already carries this job's restartedAt ${stamp}; re-applying it changes nothing`,
+      };
+    return {
+      proceed: true,
+      detail: `${kind} ${namespace}/${name} (${ctl.ready}/${ctl.desired} ready, generation ${ctl.generation}) runs ${w.id}`,
+    };
   },
   async perform(job, ctx, signal) {
     const resolved = await resolveWorkloadTarget(job, ctx, signal);
@@ -96,14 +133,22 @@ export const redeployAction: RemediationAction = {
     if ('skip' in located) throw new PermanentActionError(located.skip.detail);
     const { kind, namespace, name } = located;
     const kube = needKubernetes(ctx, job);
-    const ctl = await kube.getController(kind, namespace, name).catch((e: unknown) => rethrowKube(e, `reading ${kind} ${namespace}/${name}`));
+    const ctl = await kube
+      .getController(kind, namespace, name)
+      .catch((e: unknown) => rethrowKube(e, `reading ${kind} ${namespace}/${name}`));
     if (ctl === null) throw new PermanentActionError(`${kind} ${namespace}/${name} no longer exists`);
     if (ctl.paused) throw refusePaused(kind, namespace, name);
     const at = restartedAtOf(job);
     await kube.restartRollout(kind, namespace, name, at).catch((e: unknown) => rethrowKube(e, `restarting ${kind} ${namespace}/${name}`));
     const after = await kube.getController(kind, namespace, name).catch(() => null);
-    const note = await recordActionEvent(ctx, job, { apiVersion: 'apps/v1', kind, namespace, name },
-      EVENT_REASONS.redeploy, 'RolloutRestart', `restarted the rollout of ${kind} ${name} (restartedAt ${rfc3339(at)})`);
+    const note = await recordActionEvent(
+      ctx,
+      job,
+      { apiVersion: 'apps/v1', kind, namespace, name },
+      EVENT_REASONS.redeploy,
+      'RolloutRestart',
+      `restarted the rollout of ${kind} ${name} (restartedAt ${rfc3339(at)})`,
+    );
     const generation = after === null ? '' : ` (generation ${after.generation})`;
     return `rollout restart of ${kind} ${namespace}/${name}: spec.template annotation kubectl.kubernetes.io/restartedAt=${rfc3339(at)}${generation}; its ${ctl.desired} pod(s) are replaced${note}`;
   },

@@ -4,7 +4,14 @@ import type { KubePod } from '../../ports/kubernetes.port.js';
 import type { AgentDebugPort, SpireHealthPort } from '../../ports/spire.port.js';
 import { isMarkedSimulated, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
 import {
-  agentNodeOf, EVENT_REASONS, needKubernetes, numberParam, pause, platformScopeRefusal, recordActionEvent, rethrowKube,
+  agentNodeOf,
+  EVENT_REASONS,
+  needKubernetes,
+  numberParam,
+  pause,
+  platformScopeRefusal,
+  recordActionEvent,
+  rethrowKube,
 } from './kube-events.js';
 
 /** Agent pod annotations the inventory discovers the agent by (see monitor/apply-kubernetes-inventory.ts). */
@@ -38,14 +45,24 @@ const SYNC_GRANULARITY_MS = 1_000;
  * incident opened (or within maxSyncAgeMs when there is no incident); for a bundle incident also
  * the same bundle as the server. Live probes when the context has them, else knowledge.
  */
-async function judgeAgent(job: RemediationRequest, ctx: ActionContext, pod: KubePod, incident: Incident | null, signal: AbortSignal): Promise<AgentVerdict> {
+async function judgeAgent(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  pod: KubePod,
+  incident: Incident | null,
+  signal: AbortSignal,
+): Promise<AgentVerdict> {
   const now = ctx.clock.now();
   const node = pod.node ?? '';
   const subject = `agent:${node}`;
-  const syncedSince = incident === null ? now - numberParam(job, 'maxSyncAgeMs', 30_000, 1_000, 3_600_000) : incident.openedAt - SYNC_GRANULARITY_MS;
+  const syncedSince =
+    incident === null ? now - numberParam(job, 'maxSyncAgeMs', 30_000, 1_000, 3_600_000) : incident.openedAt - SYNC_GRANULARITY_MS;
   const facts: string[] = [];
   let healthy = true;
-  const fail = (fact: string): void => { healthy = false; facts.push(fact); };
+  const fail = (fact: string): void => {
+    healthy = false;
+    facts.push(fact);
+  };
   if (!pod.ready) fail(`pod ${pod.namespace}/${pod.name} is not Ready (phase ${pod.phase})`);
   else facts.push(`pod ${pod.namespace}/${pod.name} is Ready`);
   const probes = ctx as ActionContext & AgentProbePorts;
@@ -64,7 +81,8 @@ async function judgeAgent(job: RemediationRequest, ctx: ActionContext, pod: Kube
     }
   } else {
     const o = await ctx.store.latestObservation(subject, 'spire.agent.health');
-    if (o?.data.kind !== 'spire.health' || (incident !== null && o.observedAt < incident.openedAt)) fail('no /ready answer observed since the incident opened');
+    if (o?.data.kind !== 'spire.health' || (incident !== null && o.observedAt < incident.openedAt))
+      fail('no /ready answer observed since the incident opened');
     else if (!o.data.healthy) fail(`/ready answered ${o.data.status} ${ago(now - o.observedAt)}`);
     else facts.push(`/ready answered ${o.data.status} ${ago(now - o.observedAt)}`);
   }
@@ -90,23 +108,43 @@ async function judgeAgent(job: RemediationRequest, ctx: ActionContext, pod: Kube
   if (incident?.type === 'trust_bundle_drift' && spireServer !== null) {
     const bundle = await ctx.store.latestObservation(subject, 'spire.agent.bundle');
     const server = await spireServer.getBundle(signal);
-    const want = server.x509Authorities.map((a) => a.certificate.serialHex).sort().join(',');
-    const have = bundle?.data.kind === 'spire.agent.bundle' ? bundle.data.certificates.map((c) => c.serialNumber).sort().join(',') : null;
-    if (have !== want) fail(`the agent distributes ${have === null ? 'an unknown' : 'a stale'} bundle (server has ${server.x509Authorities.length} authorities)`);
+    const want = server.x509Authorities
+      .map((a) => a.certificate.serialHex)
+      .sort()
+      .join(',');
+    const have =
+      bundle?.data.kind === 'spire.agent.bundle'
+        ? bundle.data.certificates
+            .map((c) => c.serialNumber)
+            .sort()
+            .join(',')
+        : null;
+    if (have !== want)
+      fail(
+        `the agent distributes ${have === null ? 'an unknown' : 'a stale'} bundle (server has ${server.x509Authorities.length} authorities)`,
+      );
   }
   return { healthy, facts };
 }
 
 /** The agent pod of the target's node and the node; or a precheck that skips the job. */
-async function locate(job: RemediationRequest, ctx: ActionContext): Promise<{ readonly pod: KubePod; readonly node: string } | { readonly skip: Precheck }> {
+async function locate(
+  job: RemediationRequest,
+  ctx: ActionContext,
+): Promise<{ readonly pod: KubePod; readonly node: string } | { readonly skip: Precheck }> {
   const node = agentNodeOf(job.target);
   if (node === null) return { skip: { proceed: false, detail: `restart_agent acts on agent:<node> targets; ${job.target} is not one` } };
-  const pod = await needKubernetes(ctx, job).getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`));
+  const pod = await needKubernetes(ctx, job)
+    .getAgentPod(node)
+    .catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`));
   if (pod === null) return { skip: { proceed: false, detail: `no SPIRE agent pod is scheduled on node ${node}: nothing to restart` } };
   const debug = await ctx.store.latestObservation(job.target, 'spire.agent.debug');
   const td = debug?.data.kind === 'spire.agent' ? /^spiffe:\/\/([^/]+)/.exec(debug.data.agentId)?.[1] : undefined;
-  const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`,
-    { namespace: pod.namespace, ...(td === undefined ? {} : { trustDomain: td }), simulated: isMarkedSimulated(pod.labels) }, ctx.scope);
+  const refusal = platformScopeRefusal(
+    `SPIRE agent pod ${pod.namespace}/${pod.name}`,
+    { namespace: pod.namespace, ...(td === undefined ? {} : { trustDomain: td }), simulated: isMarkedSimulated(pod.labels) },
+    ctx.scope,
+  );
   if (refusal !== null) return { skip: { proceed: false, detail: refusal } };
   return { pod, node };
 }
@@ -116,7 +154,8 @@ async function locate(job: RemediationRequest, ctx: ActionContext): Promise<{ re
  * this job is about. creationTimestamp has whole seconds, so a replacement from the decision's own
  * second is not recognised here; the health judgement then skips the (healthy) new agent.
  */
-const replacedSinceDecided = (pod: KubePod, job: RemediationRequest): boolean => pod.createdAtMs !== null && pod.createdAtMs > job.decidedAt;
+const replacedSinceDecided = (pod: KubePod, job: RemediationRequest): boolean =>
+  pod.createdAtMs !== null && pod.createdAtMs > job.decidedAt;
 
 /**
  * restart_agent: deletes the SPIRE agent pod of `agent:<node>` through the Kubernetes API; its
@@ -132,13 +171,21 @@ export const restartAgentAction: RemediationAction = {
     const found = await locate(job, ctx);
     if ('skip' in found) return found.skip;
     const { pod, node } = found;
-    if (pod.terminating) return { proceed: false, detail: `SPIRE agent pod ${pod.namespace}/${pod.name} is already terminating: its DaemonSet is replacing it` };
+    if (pod.terminating)
+      return {
+        proceed: false,
+        detail: `SPIRE agent pod ${pod.namespace}/${pod.name} is already terminating: its DaemonSet is replacing it`,
+      };
     if (replacedSinceDecided(pod, job)) {
-      return { proceed: false, detail: `SPIRE agent pod ${pod.namespace}/${pod.name} was created after this job was decided: the agent on ${node} was already restarted` };
+      return {
+        proceed: false,
+        detail: `SPIRE agent pod ${pod.namespace}/${pod.name} was created after this job was decided: the agent on ${node} was already restarted`,
+      };
     }
     const incident = await ctx.store.getIncident(job.incidentId);
     const verdict = await judgeAgent(job, ctx, pod, incident, signal);
-    if (verdict.healthy) return { proceed: false, detail: `the SPIRE agent on ${node} is healthy (${verdict.facts.join('; ')}): nothing to restart` };
+    if (verdict.healthy)
+      return { proceed: false, detail: `the SPIRE agent on ${node} is healthy (${verdict.facts.join('; ')}): nothing to restart` };
     return { proceed: true, detail: `the SPIRE agent on ${node} is not healthy: ${verdict.facts.join('; ')}` };
   },
   async perform(job, ctx, signal) {
@@ -146,10 +193,19 @@ export const restartAgentAction: RemediationAction = {
     if ('skip' in found) throw new Error(found.skip.detail);
     const { pod, node } = found;
     const kube = needKubernetes(ctx, job);
-    if (replacedSinceDecided(pod, job)) return `SPIRE agent pod ${pod.namespace}/${pod.name} on ${node} was already recreated (uid ${pod.uid}); not deleted again`;
-    await kube.deletePod(pod.namespace, pod.name).catch((e: unknown) => rethrowKube(e, `deleting SPIRE agent pod ${pod.namespace}/${pod.name}`));
-    const note = await recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
-      EVENT_REASONS.restartAgent, 'DeletePod', `deleted SPIRE agent pod ${pod.name} on node ${node} to restart the agent`);
+    if (replacedSinceDecided(pod, job))
+      return `SPIRE agent pod ${pod.namespace}/${pod.name} on ${node} was already recreated (uid ${pod.uid}); not deleted again`;
+    await kube
+      .deletePod(pod.namespace, pod.name)
+      .catch((e: unknown) => rethrowKube(e, `deleting SPIRE agent pod ${pod.namespace}/${pod.name}`));
+    const note = await recordActionEvent(
+      ctx,
+      job,
+      { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name, uid: pod.uid },
+      EVENT_REASONS.restartAgent,
+      'DeletePod',
+      `deleted SPIRE agent pod ${pod.name} on node ${node} to restart the agent`,
+    );
     const waitMs = numberParam(job, 'waitReadyMs', 15_000, 0, 300_000);
     const deadline = ctx.clock.now() + waitMs;
     let replacement: KubePod | null = null;
@@ -161,9 +217,12 @@ export const restartAgentAction: RemediationAction = {
       }
       await pause(250, signal);
     }
-    const outcome = replacement === null
-      ? (waitMs > 0 ? `; no Ready replacement within ${waitMs} ms yet` : '')
-      : `; its DaemonSet recreated it as ${replacement.namespace}/${replacement.name} (uid ${replacement.uid}), Ready`;
+    const outcome =
+      replacement === null
+        ? waitMs > 0
+          ? `; no Ready replacement within ${waitMs} ms yet`
+          : ''
+        : `; its DaemonSet recreated it as ${replacement.namespace}/${replacement.name} (uid ${replacement.uid}), Ready`;
     return `deleted SPIRE agent pod ${pod.namespace}/${pod.name} (uid ${pod.uid}) on ${node}${outcome}${note}`;
   },
 };

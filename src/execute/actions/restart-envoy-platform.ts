@@ -32,7 +32,13 @@ export { cloudRunServiceName, podNameOf };
 const revisionId = (name: string): string => name.slice(name.lastIndexOf('/') + 1);
 
 /** The platform and the scope (the simulated fleet's marker read live included), checked again right before the write. */
-async function checkScope(job: RemediationRequest, w: Workload, ctx: ActionContext, platform: Workload['platform'], signal?: AbortSignal): Promise<void> {
+async function checkScope(
+  job: RemediationRequest,
+  w: Workload,
+  ctx: ActionContext,
+  platform: Workload['platform'],
+  signal?: AbortSignal,
+): Promise<void> {
   if (w.platform !== platform) throw new PermanentActionError(`${job.action}: ${w.id} runs on ${w.platform}, not ${platform}`);
   const refusal = await workloadScopeRefusal(w, ctx, signal);
   if (refusal !== null) throw new PermanentActionError(refusal);
@@ -81,14 +87,22 @@ export async function deleteWorkloadPod(job: RemediationRequest, w: Workload, ct
   const name = podNameOf(w);
   const pod = await kube.getPod(namespace, name).catch((e: unknown) => rethrowKube(e, `reading pod ${namespace}/${name}`));
   if (pod === null) return `pod ${namespace}/${name} no longer exists; nothing to delete`;
-  if (pod.owner === null) throw new PermanentActionError(`refused: pod ${namespace}/${name} has no controller, so nothing would recreate it after a delete`);
+  if (pod.owner === null)
+    throw new PermanentActionError(`refused: pod ${namespace}/${name} has no controller, so nothing would recreate it after a delete`);
   if (pod.terminating) return `pod ${namespace}/${name} is already terminating; its controller replaces it`;
   // creationTimestamp has whole seconds: a replacement from the decision's own second is not recognised
   // here, but restart_envoy's precheck (the new Envoy serves a current SVID) skips it.
-  if (pod.createdAtMs !== null && pod.createdAtMs > job.decidedAt) return `pod ${namespace}/${name} was recreated after this job was decided (uid ${pod.uid}); not deleted again`;
+  if (pod.createdAtMs !== null && pod.createdAtMs > job.decidedAt)
+    return `pod ${namespace}/${name} was recreated after this job was decided (uid ${pod.uid}); not deleted again`;
   await kube.deletePod(namespace, name).catch((e: unknown) => rethrowKube(e, `deleting pod ${namespace}/${name}`));
-  const note = await recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace, name, uid: pod.uid },
-    EVENT_REASONS.deletePod, 'DeletePod', `deleted pod ${name} to restart its Envoy sidecar`);
+  const note = await recordActionEvent(
+    ctx,
+    job,
+    { apiVersion: 'v1', kind: 'Pod', namespace, name, uid: pod.uid },
+    EVENT_REASONS.deletePod,
+    'DeletePod',
+    `deleted pod ${name} to restart its Envoy sidecar`,
+  );
   return `deleted pod ${namespace}/${name} (uid ${pod.uid}); its ${pod.owner.kind} ${pod.owner.name} recreates it and the new Envoy fetches a current SVID over SDS${note}`;
 }
 
@@ -119,14 +133,25 @@ async function recordQuitEvent(job: RemediationRequest, w: Workload, ctx: Action
   } catch (e: unknown) {
     return `; the Kubernetes Event could not be recorded (reading pod ${namespace}/${name}: ${e instanceof Error ? e.message : String(e)})`;
   }
-  return recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'Pod', namespace, name, uid },
-    EVENT_REASONS.restartEnvoy, 'RestartEnvoy', `restarted the Envoy sidecar of pod ${name} (POST /quitquitquit)`);
+  return recordActionEvent(
+    ctx,
+    job,
+    { apiVersion: 'v1', kind: 'Pod', namespace, name, uid },
+    EVENT_REASONS.restartEnvoy,
+    'RestartEnvoy',
+    `restarted the Envoy sidecar of pod ${name} (POST /quitquitquit)`,
+  );
 }
 
 /**
  * restart_envoy on Cloud Run: a new revision (see rollCloudRunRevision). Needs ctx.cloudrun;
  * `signal` bounds the wait for the rollout.
  */
-export function newCloudRunRevision(job: RemediationRequest, w: Workload, ctx: ActionContext, signal: AbortSignal = new AbortController().signal): Promise<string> {
+export function newCloudRunRevision(
+  job: RemediationRequest,
+  w: Workload,
+  ctx: ActionContext,
+  signal: AbortSignal = new AbortController().signal,
+): Promise<string> {
   return rollCloudRunRevision(job, w, ctx, signal);
 }

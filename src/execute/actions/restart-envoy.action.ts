@@ -3,7 +3,13 @@ import type { Workload } from '../../knowledge/model/workload.js';
 import { rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { EnvoyCertsData, EnvoyStatsData } from '../../knowledge/model/observation.js';
 import {
-  isPermanentError, PermanentActionError, resolveWorkloadTarget, workloadScopeRefusal, type ActionContext, type Precheck, type RemediationAction,
+  isPermanentError,
+  PermanentActionError,
+  resolveWorkloadTarget,
+  workloadScopeRefusal,
+  type ActionContext,
+  type Precheck,
+  type RemediationAction,
 } from '../action.js';
 import { agentNodeOf, rethrowKube } from './kube-events.js';
 import { deleteWorkloadPod, newCloudRunRevision, quitEnvoy } from './restart-envoy-platform.js';
@@ -12,17 +18,28 @@ import { durationParam, textParam } from './step-params.js';
 /** How restart_envoy restarts: `params.method`, default quitquitquit (ignored on Cloud Run). */
 const METHODS = ['quitquitquit', 'delete_pod'] as const;
 
-const hex = (s: string): string => s.toLowerCase().replace(/[^0-9a-f]/g, '').replace(/^0+(?=.)/, '');
+const hex = (s: string): string =>
+  s
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, '')
+    .replace(/^0+(?=.)/, '');
 
 /** The server's CA serials: live GetBundle when the Server API is configured, else the monitor's latest read. */
-async function serverCaSerials(w: Workload, ctx: ActionContext, signal: AbortSignal): Promise<{ readonly serials: string[]; readonly how: string } | null> {
+async function serverCaSerials(
+  w: Workload,
+  ctx: ActionContext,
+  signal: AbortSignal,
+): Promise<{ readonly serials: string[]; readonly how: string } | null> {
   if (ctx.spireServer !== undefined && ctx.spireServer !== null) {
     const b = await ctx.spireServer.getBundle(signal);
     return { serials: b.x509Authorities.map((a) => hex(a.certificate.serialHex)).sort(), how: 'GetBundle' };
   }
   const o = await ctx.store.latestObservation(`trust-domain:${w.trustDomain}`, 'spire.server.bundle');
   if (o?.data.kind !== 'spire.bundle') return null;
-  return { serials: o.data.authorities.map((a) => hex(a.serialNumber)).sort(), how: `the server bundle read at ${new Date(o.observedAt).toISOString()}` };
+  return {
+    serials: o.data.authorities.map((a) => hex(a.serialNumber)).sort(),
+    how: `the server bundle read at ${new Date(o.observedAt).toISOString()}`,
+  };
 }
 
 /** For a trust-bundle drift: proceed only while the Envoy, read live, validates peers with other CAs than the server's bundle. */
@@ -31,9 +48,15 @@ async function bundleVerdict(w: Workload, certs: EnvoyCertsData, ctx: ActionCont
   const have = certs.caCerts.map((c) => hex(c.serialNumber)).sort();
   if (server === null) return { proceed: false, detail: `no server bundle to compare Envoy for ${w.id} with; not restarting it blind` };
   if (have.join(',') === server.serials.join(',')) {
-    return { proceed: false, detail: `Envoy for ${w.id} already validates with the server's CA serials ${have.join(', ')} (${server.how}); nothing to restart` };
+    return {
+      proceed: false,
+      detail: `Envoy for ${w.id} already validates with the server's CA serials ${have.join(', ')} (${server.how}); nothing to restart`,
+    };
   }
-  return { proceed: true, detail: `Envoy for ${w.id} validates with CA serials ${have.join(', ') || '(none)'}, the server's bundle holds ${server.serials.join(', ')} (${server.how})` };
+  return {
+    proceed: true,
+    detail: `Envoy for ${w.id} validates with CA serials ${have.join(', ') || '(none)'}, the server's bundle holds ${server.serials.join(', ')} (${server.how})`,
+  };
 }
 
 /** Restarts one workload's Envoy the way its platform and `params.method` say. */
@@ -67,7 +90,10 @@ const sdsFailures = (d: EnvoyStatsData): number => d.sds.reduce((n, s) => n + s.
 /** How many of `size` Envoys one job may restart: `params.max`, a count or "P%" (of the node's Envoys, at least 1). */
 export function maxEnvoys(job: RemediationRequest, size: number): { readonly allowed: number; readonly as: string } {
   const v = job.params?.['max'] ?? DEFAULT_MAX;
-  const bad = (): PermanentActionError => new PermanentActionError(`restart_envoy: parameter max must be a count (1, 3) or a percentage of the node's Envoys ("50%"), got ${JSON.stringify(v)}`);
+  const bad = (): PermanentActionError =>
+    new PermanentActionError(
+      `restart_envoy: parameter max must be a count (1, 3) or a percentage of the node's Envoys ("50%"), got ${JSON.stringify(v)}`,
+    );
   if (typeof v === 'number') {
     if (!Number.isFinite(v) || v < 1) throw bad();
     return { allowed: Math.min(10_000, Math.floor(v)), as: String(Math.min(10_000, Math.floor(v))) };
@@ -84,7 +110,12 @@ export function maxEnvoys(job: RemediationRequest, size: number): { readonly all
 }
 
 /** Whether the node's agent is up, so that a restarted Envoy finds an SDS server to fetch from. */
-async function agentUp(job: RemediationRequest, node: string, ctx: ActionContext, signal: AbortSignal): Promise<{ readonly ok: boolean; readonly facts: string }> {
+async function agentUp(
+  job: RemediationRequest,
+  node: string,
+  ctx: ActionContext,
+  signal: AbortSignal,
+): Promise<{ readonly ok: boolean; readonly facts: string }> {
   const incident = await ctx.store.getIncident(job.incidentId);
   const since = incident?.openedAt ?? job.decidedAt;
   const facts: string[] = [];
@@ -115,7 +146,10 @@ async function agentUp(job: RemediationRequest, node: string, ctx: ActionContext
     facts.push(`the agent's /ready answered ${o.data.status} at ${iso(o.observedAt)}`);
   }
   if (facts.length > 0) return { ok: true, facts: facts.join('; ') };
-  return { ok: false, facts: `nothing confirms that the SPIRE agent on ${node} is up (no agent pod read through Kubernetes, no /ready answer since ${iso(since)})` };
+  return {
+    ok: false,
+    facts: `nothing confirms that the SPIRE agent on ${node} is up (no agent pod read through Kubernetes, no /ready answer since ${iso(since)})`,
+  };
 }
 
 /** One Envoy of the node, read live. */
@@ -131,7 +165,13 @@ type EnvoyVerdict =
  * its SDS secrets). Failing: update_failure > 0 in this process and, compared with the monitor's
  * latest reading, still rising or changed within `failingWithinMs`.
  */
-async function judgeEnvoy(job: RemediationRequest, w: Workload, ctx: ActionContext, failingWithinMs: number, signal: AbortSignal): Promise<EnvoyVerdict> {
+async function judgeEnvoy(
+  job: RemediationRequest,
+  w: Workload,
+  ctx: ActionContext,
+  failingWithinMs: number,
+  signal: AbortSignal,
+): Promise<EnvoyVerdict> {
   const refusal = await workloadScopeRefusal(w, ctx, signal);
   if (refusal !== null) return { w, state: 'skip', why: refusal };
   let uptimeS: number;
@@ -143,7 +183,8 @@ async function judgeEnvoy(job: RemediationRequest, w: Workload, ctx: ActionConte
   }
   const now = ctx.clock.now();
   // uptime has whole seconds: a process that may have started after the decision counts as restarted.
-  if (now - uptimeS * 1_000 > job.decidedAt) return { w, state: 'down_or_restarted', why: `its process started ${uptimeS}s ago, after this job was decided: already restarted` };
+  if (now - uptimeS * 1_000 > job.decidedAt)
+    return { w, state: 'down_or_restarted', why: `its process started ${uptimeS}s ago, after this job was decided: already restarted` };
   try {
     stats = await ctx.envoy.readStats(w.envoyAdminUrl, signal);
   } catch (e: unknown) {
@@ -156,7 +197,11 @@ async function judgeEnvoy(job: RemediationRequest, w: Workload, ctx: ActionConte
     const before = sdsFailures(prev.data);
     const since = prev.stateSince ?? prev.observedAt;
     if (before === failures && now - since > failingWithinMs) {
-      return { w, state: 'skip', why: `healthy: its SDS fetches stopped failing (update_failure has stayed at ${failures} since ${iso(since)})` };
+      return {
+        w,
+        state: 'skip',
+        why: `healthy: its SDS fetches stopped failing (update_failure has stayed at ${failures} since ${iso(since)})`,
+      };
     }
     if (before < failures) return { w, state: 'failing', why: `update_failure ${failures}, rising (${before} at ${iso(prev.observedAt)})` };
   }
@@ -194,7 +239,12 @@ interface NodePlan {
 }
 
 /** Reads the node's agent and every Envoy on the node live, and picks the failing ones within `max`; or a precheck that skips the job. */
-async function planNode(job: RemediationRequest, node: string, ctx: ActionContext, signal: AbortSignal): Promise<NodePlan | { readonly skip: Precheck }> {
+async function planNode(
+  job: RemediationRequest,
+  node: string,
+  ctx: ActionContext,
+  signal: AbortSignal,
+): Promise<NodePlan | { readonly skip: Precheck }> {
   const onNode = (await ctx.store.listWorkloads()).filter((w) => w.node === node).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   if (onNode.length === 0) return { skip: { proceed: false, detail: `no workload runs on ${node} in the inventory: no Envoy to restart` } };
   const { allowed, as } = maxEnvoys(job, onNode.length);
@@ -203,14 +253,18 @@ async function planNode(job: RemediationRequest, node: string, ctx: ActionContex
   // A failure, not a skip: a skipped job counts as "the target healed" and would be verified for the
   // step's whole verify timeout, holding back the next step (restarting the agent) for nothing.
   if (!agent.ok) {
-    throw new PermanentActionError(`not restarting the Envoys on ${node}: ${agent.facts}. ` +
-      'Restarted while their agent is down they would come back without a certificate; the agent is the next step\'s business');
+    throw new PermanentActionError(
+      `not restarting the Envoys on ${node}: ${agent.facts}. ` +
+        "Restarted while their agent is down they would come back without a certificate; the agent is the next step's business",
+    );
   }
   const verdicts = await mapLimited(onNode, READ_CONCURRENCY, (w) => judgeEnvoy(job, w, ctx, failingWithinMs, signal));
   const down = verdicts.filter((v) => v.state === 'down_or_restarted').length;
   const failing = verdicts.filter((v) => v.state === 'failing');
   const chosen = failing.slice(0, Math.max(0, allowed - down));
-  const over = failing.slice(chosen.length).map((v) => ({ w: v.w, why: `${v.why}; over max ${as} = ${allowed} Envoys down at once on ${node}, ${down + chosen.length} already` }));
+  const over = failing
+    .slice(chosen.length)
+    .map((v) => ({ w: v.w, why: `${v.why}; over max ${as} = ${allowed} Envoys down at once on ${node}, ${down + chosen.length} already` }));
   const skipped = [...verdicts.filter((v) => v.state !== 'failing'), ...over];
   return { node, size: onNode.length, allowed, maxAs: as, agent: agent.facts, chosen, skipped };
 }
@@ -244,7 +298,8 @@ async function performNode(job: RemediationRequest, node: string, ctx: ActionCon
       failed.push({ id: v.w.id, e });
     }
   }
-  const detail = `restarted ${restarted.length} of ${plan.size} Envoys on ${plan.node} (max ${plan.maxAs} = ${plan.allowed}; ${plan.agent}): ${restarted.join('; ') || 'none'}` +
+  const detail =
+    `restarted ${restarted.length} of ${plan.size} Envoys on ${plan.node} (max ${plan.maxAs} = ${plan.allowed}; ${plan.agent}): ${restarted.join('; ') || 'none'}` +
     (failed.length > 0 ? `; failed: ${failed.map((f) => `${f.id} (${messageOf(f.e)})`).join('; ')}` : '') +
     `; skipped: ${listed(plan.skipped) || 'none'}`;
   if (failed.some((f) => !isPermanentError(f.e))) throw new Error(detail);
@@ -265,14 +320,16 @@ async function performNode(job: RemediationRequest, node: string, ctx: ActionCon
  * `params.max` of the node's Envoys at once (default 50%, at least 1; Envoys down or restarted
  * since the job was decided count against it), and only while the node's agent is up (its pod
  * Ready and /ready answering, read live when possible): an Envoy restarted while its agent is down
- * would come back without a certificate, so an agent not known to be up fails the job (permanent). An Envoy restarted since the job was decided is not
+ * would come back without a certificate, so an agent not known to be up fails the job (permanent). An Envoy restarted since the job
+ * was decided is not
  * restarted again. The detail lists what was restarted and what was skipped, and why.
  */
 export const restartEnvoyAction: RemediationAction = {
   name: 'restart_envoy',
   async precheck(job, ctx, signal) {
     const method = textParam(job, 'method') ?? 'quitquitquit';
-    if (!(METHODS as readonly string[]).includes(method)) throw new PermanentActionError(`restart_envoy: params.method must be one of ${METHODS.join(', ')}, got ${method}`);
+    if (!(METHODS as readonly string[]).includes(method))
+      throw new PermanentActionError(`restart_envoy: params.method must be one of ${METHODS.join(', ')}, got ${method}`);
     const node = agentNodeOf(job.target);
     if (node !== null) return precheckNode(job, node, ctx, signal);
     const resolved = await resolveWorkloadTarget(job, ctx, signal);
@@ -284,7 +341,10 @@ export const restartEnvoyAction: RemediationAction = {
     if (leaf === undefined) return { proceed: true, detail: `Envoy at ${target.envoyAdminUrl} serves no certificate` };
     const st = rotationStatus(leaf, ctx.clock.now(), ctx.rotation);
     if (!st.overdue) {
-      return { proceed: false, detail: `Envoy for ${target.id} already serves a current SVID (serial ${leaf.serialNumber}); nothing to restart` };
+      return {
+        proceed: false,
+        detail: `Envoy for ${target.id} already serves a current SVID (serial ${leaf.serialNumber}); nothing to restart`,
+      };
     }
     return { proceed: true, detail: `Envoy for ${target.id} still serves overdue SVID serial ${leaf.serialNumber}` };
   },

@@ -71,7 +71,13 @@ export function runHook(req: HookRequest): Promise<HookResult> {
   const started = performance.now();
   return new Promise<HookResult>((resolve, reject) => {
     // Its own process group, so a timeout also kills whatever the hook started (a script's children).
-    const child = spawn(program, args, { env: { ...req.env }, stdio: ['ignore', 'pipe', 'pipe'], shell: false, windowsHide: true, detached: process.platform !== 'win32' });
+    const child = spawn(program, args, {
+      env: { ...req.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      shell: false,
+      windowsHide: true,
+      detached: process.platform !== 'win32',
+    });
     const kill = (sig: NodeJS.Signals): void => {
       try {
         if (child.pid !== undefined && process.platform !== 'win32') process.kill(-child.pid, sig);
@@ -82,18 +88,30 @@ export function runHook(req: HookRequest): Promise<HookResult> {
     };
     const out = new Capture(max);
     const err = new Capture(max);
-    child.stdout.on('data', (c: Buffer) => { out.add(c); });
-    child.stderr.on('data', (c: Buffer) => { err.add(c); });
+    child.stdout.on('data', (c: Buffer) => {
+      out.add(c);
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      err.add(c);
+    });
     let timedOut = false;
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const stop = (): void => {
       kill('SIGTERM');
-      killTimer = setTimeout(() => { kill('SIGKILL'); }, req.killGraceMs ?? 2_000);
+      killTimer = setTimeout(() => {
+        kill('SIGKILL');
+      }, req.killGraceMs ?? 2_000);
       killTimer.unref();
     };
-    const timer = setTimeout(() => { timedOut = true; stop(); }, req.timeoutMs);
-    const onAbort = (): void => { aborted = true; stop(); };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      stop();
+    }, req.timeoutMs);
+    const onAbort = (): void => {
+      aborted = true;
+      stop();
+    };
     if (req.signal.aborted) onAbort();
     else req.signal.addEventListener('abort', onAbort, { once: true });
     const cleanup = (): void => {
@@ -107,16 +125,28 @@ export function runHook(req: HookRequest): Promise<HookResult> {
     });
     child.once('close', (code, signal) => {
       cleanup();
-      resolve({ exitCode: code, signal, timedOut, aborted, durationMs: Math.round(performance.now() - started), stdout: out.text(), stderr: err.text() });
+      resolve({
+        exitCode: code,
+        signal,
+        timedOut,
+        aborted,
+        durationMs: Math.round(performance.now() - started),
+        stdout: out.text(),
+        stderr: err.text(),
+      });
     });
   });
 }
 
 /** One line of evidence: how the hook ended and what it printed. */
 export function describeHook(argv: readonly string[], r: HookResult): string {
-  const how = r.timedOut ? `timed out after ${r.durationMs} ms and was killed`
-    : r.aborted ? 'was aborted and killed'
-      : r.exitCode !== null ? `exited ${r.exitCode} after ${r.durationMs} ms` : `was killed by ${r.signal ?? 'a signal'}`;
+  const how = r.timedOut
+    ? `timed out after ${r.durationMs} ms and was killed`
+    : r.aborted
+      ? 'was aborted and killed'
+      : r.exitCode !== null
+        ? `exited ${r.exitCode} after ${r.durationMs} ms`
+        : `was killed by ${r.signal ?? 'a signal'}`;
   const stream = (name: string, text: string): string => (text.trim() === '' ? '' : `; ${name}: ${JSON.stringify(text.trim())}`);
   return `hook ${JSON.stringify(argv)} ${how}${stream('stdout', r.stdout)}${stream('stderr', r.stderr)}`;
 }

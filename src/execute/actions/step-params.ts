@@ -51,11 +51,19 @@ export function spireCode(e: unknown): string | null {
 }
 
 /** SPIRE failures no retry fixes: the request or the caller is wrong, or the server cannot do it. */
-const PERMANENT_SPIRE = new Set(['INVALID_ARGUMENT', 'PERMISSION_DENIED', 'FAILED_PRECONDITION', 'UNIMPLEMENTED', 'UNAUTHENTICATED', 'BAD_ENDPOINT']);
+const PERMANENT_SPIRE = new Set([
+  'INVALID_ARGUMENT',
+  'PERMISSION_DENIED',
+  'FAILED_PRECONDITION',
+  'UNIMPLEMENTED',
+  'UNAUTHENTICATED',
+  'BAD_ENDPOINT',
+]);
 
 /** Rethrows a SPIRE failure a retry cannot fix as a PermanentActionError (naming what was being done); others as they are. */
 export function rethrowSpire(e: unknown, doing: string): never {
   const code = spireCode(e);
-  if (code !== null && PERMANENT_SPIRE.has(code)) throw new PermanentActionError(`${doing}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  if (code !== null && PERMANENT_SPIRE.has(code))
+    throw new PermanentActionError(`${doing}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   throw e;
 }

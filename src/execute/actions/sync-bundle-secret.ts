@@ -20,7 +20,14 @@ import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { CloudRunService } from '../../ports/cloudrun.port.js';
 import type { SecretStorePort, SecretVersionRead } from '../../ports/secret-store.port.js';
 import type { SpireBundle } from '../../ports/spire.port.js';
-import { bundleMarkedSimulated, fleetRefusal, isMarkedSimulated, PermanentActionError, type ActionContext, type Precheck } from '../action.js';
+import {
+  bundleMarkedSimulated,
+  fleetRefusal,
+  isMarkedSimulated,
+  PermanentActionError,
+  type ActionContext,
+  type Precheck,
+} from '../action.js';
 import { bundlePem, holdsExactly, pemPrints, serverPrints, short } from './bundle-pem.js';
 import { needCloudRun, needSpireServer, numberParam, pause, platformScopeRefusal, stringParam } from './kube-events.js';
 
@@ -31,7 +38,14 @@ const SECRET_NAME = /^projects\/([a-z0-9-]+)\/secrets\/([A-Za-z0-9_-]{1,255})$/;
 type RevisionsMode = 'all' | 'pinned' | 'none';
 
 /** Secret Manager failures no retry of the same job can fix. */
-const PERMANENT_SECRET = new Set(['not_found', 'permission_denied', 'unauthenticated', 'invalid_argument', 'failed_precondition', 'malformed']);
+const PERMANENT_SECRET = new Set([
+  'not_found',
+  'permission_denied',
+  'unauthenticated',
+  'invalid_argument',
+  'failed_precondition',
+  'malformed',
+]);
 /** Cloud Run failures no retry of the same job can fix. */
 const PERMANENT_RUN = new Set(['not_found', 'invalid_argument', 'rollout_failed', 'malformed']);
 
@@ -40,18 +54,21 @@ const failureOf = (e: unknown): unknown => (typeof e === 'object' && e !== null 
 /** Rethrows a Secret Manager failure a retry cannot fix (NotFound, PermissionDenied, InvalidArgument, …) as a PermanentActionError. */
 function rethrowSecret(e: unknown, doing: string): never {
   const f = failureOf(e);
-  if (typeof f === 'string' && PERMANENT_SECRET.has(f)) throw new PermanentActionError(`${doing}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  if (typeof f === 'string' && PERMANENT_SECRET.has(f))
+    throw new PermanentActionError(`${doing}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   throw e;
 }
 
 function needSecrets(ctx: ActionContext, job: RemediationRequest): SecretStorePort {
-  if (ctx.secrets === undefined || ctx.secrets === null) throw new PermanentActionError(`${job.action} on ${job.target} needs Secret Manager (sources.cloudRun), which is not configured`);
+  if (ctx.secrets === undefined || ctx.secrets === null)
+    throw new PermanentActionError(`${job.action} on ${job.target} needs Secret Manager (sources.cloudRun), which is not configured`);
   return ctx.secrets;
 }
 
 function revisionsMode(job: RemediationRequest): RevisionsMode {
   const v = stringParam(job, 'revisions') ?? 'all';
-  if (v !== 'all' && v !== 'pinned' && v !== 'none') throw new PermanentActionError(`${job.action}: parameter revisions must be all, pinned or none, got ${JSON.stringify(v)}`);
+  if (v !== 'all' && v !== 'pinned' && v !== 'none')
+    throw new PermanentActionError(`${job.action}: parameter revisions must be all, pinned or none, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -89,7 +106,10 @@ const versionName = (secret: string, id: string): string => `${secret}/versions/
 /** The create time of a version this very run added: newer than every revision. */
 const JUST_ADDED = Number.POSITIVE_INFINITY;
 
-/** The mount of `secret` in `svc`, or null when it mounts none. `"<s>"` is the same-project form, `projects/<p>/secrets/<s>` the full one. */
+/**
+ * The mount of `secret` in `svc`, or null when it mounts none. `"<s>"` is the same-project form, `projects/<p>/secrets/<s>` the full
+ * one.
+ */
 function mountOf(svc: CloudRunService, secret: string, project: string, secretId: string): Mount | null {
   const volumes = svc.secretVolumes.filter((v) => v.secret === secret || (v.secret === secretId && svc.project === project));
   if (volumes.length === 0) return null;
@@ -108,7 +128,11 @@ function mountOf(svc: CloudRunService, secret: string, project: string, secretId
  * another number, or (mode `all`) it follows `latest` but its revision is older than the version
  * (updateTime before the version's createTime) and was not rolled for it.
  */
-function behind(m: Mount, st: { readonly secret: string; readonly id: string; readonly createdMs: number | null }, mode: RevisionsMode): boolean {
+function behind(
+  m: Mount,
+  st: { readonly secret: string; readonly id: string; readonly createdMs: number | null },
+  mode: RevisionsMode,
+): boolean {
   if (mode === 'none') return false;
   if (m.pins.some((p) => p !== st.id)) return true;
   if (mode !== 'all' || !m.followsLatest) return false;
@@ -118,14 +142,28 @@ function behind(m: Mount, st: { readonly secret: string; readonly id: string; re
 }
 
 /** Reads the server bundle, the secret's latest version and the services mounting it, after checking the secret and its scope. */
-async function readState(job: RemediationRequest, ctx: ActionContext, secret: string, trustDomain: string | undefined, signal: AbortSignal): Promise<SecretState | { readonly skip: Precheck }> {
+async function readState(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  secret: string,
+  trustDomain: string | undefined,
+  signal: AbortSignal,
+): Promise<SecretState | { readonly skip: Precheck }> {
   const m = SECRET_NAME.exec(secret);
-  if (m?.[1] === undefined || m[2] === undefined) throw new PermanentActionError(`${job.action}: ${JSON.stringify(secret)} is not a secret name projects/<project>/secrets/<secret>`);
+  if (m?.[1] === undefined || m[2] === undefined)
+    throw new PermanentActionError(`${job.action}: ${JSON.stringify(secret)} is not a secret name projects/<project>/secrets/<secret>`);
   const [project, secretId] = [m[1], m[2]];
   const bundleConfig = ctx.cloudRunBundle;
-  if (bundleConfig === undefined || bundleConfig === null) throw new PermanentActionError(`${job.action} on secret ${secret} needs sources.cloudRun, which is not configured`);
+  if (bundleConfig === undefined || bundleConfig === null)
+    throw new PermanentActionError(`${job.action} on secret ${secret} needs sources.cloudRun, which is not configured`);
   const projects = [...new Set(bundleConfig.locations.map((l) => l.project))];
-  if (!projects.includes(project)) return { skip: { proceed: false, detail: `refused: secret ${secret} is in project ${project}, outside the configured Cloud Run projects ${projects.join(', ')}` } };
+  if (!projects.includes(project))
+    return {
+      skip: {
+        proceed: false,
+        detail: `refused: secret ${secret} is in project ${project}, outside the configured Cloud Run projects ${projects.join(', ')}`,
+      },
+    };
   const where = `secret ${secret}`;
   const tdRefusal = platformScopeRefusal(where, trustDomain === undefined ? {} : { trustDomain }, ctx.scope);
   if (tdRefusal !== null) return { skip: { proceed: false, detail: tdRefusal } };
@@ -135,11 +173,18 @@ async function readState(job: RemediationRequest, ctx: ActionContext, secret: st
   if (fleet !== null) return { skip: { proceed: false, detail: fleet } };
   const server = await needSpireServer(ctx, job).getBundle(signal);
   if (trustDomain !== undefined && server.trustDomain !== trustDomain) {
-    throw new PermanentActionError(`the SPIRE server serves trust domain ${server.trustDomain}, not ${trustDomain}: refusing to write its bundle for ${job.target}`);
+    throw new PermanentActionError(
+      `the SPIRE server serves trust domain ${server.trustDomain}, not ${trustDomain}: refusing to write its bundle for ${job.target}`,
+    );
   }
-  const serverRefusal = platformScopeRefusal(where, { trustDomain: server.trustDomain, simulated: bundleMarkedSimulated(server) }, ctx.scope);
+  const serverRefusal = platformScopeRefusal(
+    where,
+    { trustDomain: server.trustDomain, simulated: bundleMarkedSimulated(server) },
+    ctx.scope,
+  );
   if (serverRefusal !== null) return { skip: { proceed: false, detail: serverRefusal } };
-  if (server.x509Authorities.length === 0) throw new PermanentActionError(`the SPIRE server's bundle has no X.509 authorities: refusing to write an empty bundle to ${where}`);
+  if (server.x509Authorities.length === 0)
+    throw new PermanentActionError(`the SPIRE server's bundle has no X.509 authorities: refusing to write an empty bundle to ${where}`);
   const latest = await secrets.readLatest(secret, signal).catch((e: unknown) => rethrowSecret(e, `reading the latest version of ${where}`));
   const copy = latest === null ? { prints: [], problems: ['no readable version'] } : pemPrints(Buffer.from(latest.data).toString('utf8'));
   const mounts: Mount[] = [];
@@ -159,36 +204,64 @@ async function readState(job: RemediationRequest, ctx: ActionContext, secret: st
   return { secret, server, latest, copy, mounts, refused };
 }
 
-const describeLatest = (st: SecretState): string => (st.latest === null
-  ? 'has no readable version'
-  : `version ${st.latest.version} holds ${st.copy.prints.length} certificate(s) (${short(st.copy.prints)})${st.copy.problems.length === 0 ? '' : `; ${st.copy.problems.join('; ')}`}`);
+const describeLatest = (st: SecretState): string =>
+  st.latest === null
+    ? 'has no readable version'
+    : `version ${st.latest.version} holds ${st.copy.prints.length} certificate(s) (${short(st.copy.prints)})${st.copy.problems.length === 0 ? '' : `; ${st.copy.problems.join('; ')}`}`;
 
-/** precheck of the secret destination: proceed when the secret's latest version is not the server's bundle, or a mounting service has not picked it up. */
-export async function precheckSecret(job: RemediationRequest, ctx: ActionContext, secret: string, trustDomain: string | undefined, signal: AbortSignal): Promise<Precheck> {
+/**
+ * precheck of the secret destination: proceed when the secret's latest version is not the server's bundle, or a mounting service has
+ * not picked it up.
+ */
+export async function precheckSecret(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  secret: string,
+  trustDomain: string | undefined,
+  signal: AbortSignal,
+): Promise<Precheck> {
   const st = await readState(job, ctx, secret, trustDomain, signal);
   if ('skip' in st) return st.skip;
   const mode = revisionsMode(job);
   const where = `secret ${secret}`;
   if (!holdsExactly(st.copy, st.server)) {
-    return { proceed: true, detail: `${where} ${describeLatest(st)} but the server's bundle (sequence ${st.server.sequenceNumber}) has ${st.server.x509Authorities.length} (${short(serverPrints(st.server))}); ${st.mounts.length} Cloud Run service(s) mount it` };
+    return {
+      proceed: true,
+      detail: `${where} ${describeLatest(st)} but the server's bundle (sequence ${st.server.sequenceNumber}) has ${st.server.x509Authorities.length} (${short(serverPrints(st.server))}); ${st.mounts.length} Cloud Run service(s) mount it`,
+    };
   }
   const id = st.latest?.version ?? '';
   const late = st.mounts.filter((m) => behind(m, { secret, id, createdMs: st.latest?.createTimeMs ?? null }, mode));
   const prefix = `${where} version ${id} already holds the server's ${st.server.x509Authorities.length} X.509 authorities (${short(serverPrints(st.server))})`;
   if (late.length === 0) return { proceed: false, detail: `${prefix}: nothing to sync` };
-  return { proceed: true, detail: `${prefix}, but ${late.map((m) => m.service.serviceId).join(', ')} still run(s) a revision from before it` };
+  return {
+    proceed: true,
+    detail: `${prefix}, but ${late.map((m) => m.service.serviceId).join(', ')} still run(s) a revision from before it`,
+  };
 }
 
 /** Rolls one service onto version `id`: one template change (pins moved, annotation set), then waits for it to be ready. */
-async function roll(job: RemediationRequest, ctx: ActionContext, m: Mount, secret: string, id: string, signal: AbortSignal): Promise<string> {
+async function roll(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  m: Mount,
+  secret: string,
+  id: string,
+  signal: AbortSignal,
+): Promise<string> {
   const run = needCloudRun(ctx, job);
   const value = versionName(secret, id);
   let rollout;
   try {
-    rollout = await run.updateSecretMount(m.service.name, { annotation: { key: BUNDLE_VERSION_ANNOTATION, value }, ...(m.pins.length === 0 ? {} : { pin: { secrets: m.refs, version: id } }) }, signal);
+    rollout = await run.updateSecretMount(
+      m.service.name,
+      { annotation: { key: BUNDLE_VERSION_ANNOTATION, value }, ...(m.pins.length === 0 ? {} : { pin: { secrets: m.refs, version: id } }) },
+      signal,
+    );
   } catch (e: unknown) {
     const f = failureOf(e);
-    if (typeof f === 'string' && PERMANENT_RUN.has(f)) throw new PermanentActionError(`new revision of ${m.service.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    if (typeof f === 'string' && PERMANENT_RUN.has(f))
+      throw new PermanentActionError(`new revision of ${m.service.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     throw e;
   }
   let svc = rollout.service;
@@ -209,7 +282,13 @@ async function roll(job: RemediationRequest, ctx: ActionContext, m: Mount, secre
  * that version up (in parallel; see the module comment). Idempotent: a second run adds nothing
  * and finds every service on the version.
  */
-export async function performSecret(job: RemediationRequest, ctx: ActionContext, secret: string, trustDomain: string | undefined, signal: AbortSignal): Promise<string> {
+export async function performSecret(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  secret: string,
+  trustDomain: string | undefined,
+  signal: AbortSignal,
+): Promise<string> {
   const st = await readState(job, ctx, secret, trustDomain, signal);
   if ('skip' in st) throw new PermanentActionError(st.skip.detail);
   const mode = revisionsMode(job);
@@ -220,11 +299,18 @@ export async function performSecret(job: RemediationRequest, ctx: ActionContext,
   if (holdsExactly(st.copy, st.server)) {
     parts.push(`${where} version ${id} already holds the server's ${st.server.x509Authorities.length} X.509 authorities; no version added`);
   } else {
-    const added = await needSecrets(ctx, job).addVersion(secret, Buffer.from(bundlePem(st.server)), signal).catch((e: unknown) => rethrowSecret(e, `adding a version to ${where}`));
+    const added = await needSecrets(ctx, job)
+      .addVersion(secret, Buffer.from(bundlePem(st.server)), signal)
+      .catch((e: unknown) => rethrowSecret(e, `adding a version to ${where}`));
     id = added.slice(added.lastIndexOf('/') + 1);
     createdMs = JUST_ADDED;
-    const before = st.latest === null ? 'it had no readable version' : `version ${st.latest.version} held ${st.copy.prints.length} certificate(s) (${short(st.copy.prints)})${st.copy.problems.length === 0 ? '' : `; ${st.copy.problems.join('; ')}`}`;
-    parts.push(`added version ${id} to ${where} with the server's ${st.server.x509Authorities.length} X.509 authorities (${short(serverPrints(st.server))}, sequence ${st.server.sequenceNumber}); ${before}`);
+    const before =
+      st.latest === null
+        ? 'it had no readable version'
+        : `version ${st.latest.version} held ${st.copy.prints.length} certificate(s) (${short(st.copy.prints)})${st.copy.problems.length === 0 ? '' : `; ${st.copy.problems.join('; ')}`}`;
+    parts.push(
+      `added version ${id} to ${where} with the server's ${st.server.x509Authorities.length} X.509 authorities (${short(serverPrints(st.server))}, sequence ${st.server.sequenceNumber}); ${before}`,
+    );
   }
   const late = st.mounts.filter((m) => behind(m, { secret, id, createdMs }, mode));
   const results = await Promise.allSettled(late.map((m) => roll(job, ctx, m, secret, id, signal)));
@@ -232,7 +318,8 @@ export async function performSecret(job: RemediationRequest, ctx: ActionContext,
   const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (rolled.length > 0) parts.push(`rolled a new revision of ${rolled.join(', ')} so their instances read version ${id}`);
   else if (mode === 'none') parts.push('no revision rolled (revisions: none)');
-  else parts.push(late.length === 0 ? `every Cloud Run service mounting it (${st.mounts.length}) is on version ${id}` : 'no revision rolled');
+  else
+    parts.push(late.length === 0 ? `every Cloud Run service mounting it (${st.mounts.length}) is on version ${id}` : 'no revision rolled');
   const aliases = st.mounts.filter((m) => m.aliases.length > 0).map((m) => `${m.service.serviceId} (${m.aliases.join(', ')})`);
   if (aliases.length > 0) parts.push(`left items pinned to an alias as they are: ${aliases.join(', ')}`);
   if (st.refused.length > 0) parts.push(`did not touch ${st.refused.join(', ')} (out of scope: the simulated-fleet marker)`);

@@ -5,7 +5,15 @@ import { bundleMarkedSimulated, PermanentActionError, type ActionContext, type P
 import { bundlePem, serverPrints, short } from './bundle-pem.js';
 import { bundleSecretOf, performSecret, precheckSecret } from './sync-bundle-secret.js';
 import {
-  EVENT_REASONS, kubeFailureOf, needKubernetes, needSpireServer, numberParam, platformScopeRefusal, recordActionEvent, rethrowKube, stringParam,
+  EVENT_REASONS,
+  kubeFailureOf,
+  needKubernetes,
+  needSpireServer,
+  numberParam,
+  platformScopeRefusal,
+  recordActionEvent,
+  rethrowKube,
+  stringParam,
 } from './kube-events.js';
 
 /** The key SPIRE's k8sbundle notifier writes. */
@@ -26,7 +34,13 @@ function destinationOf(job: RemediationRequest, kube: KubernetesInventoryPort): 
     return { ref: { ...configured, ...(key === undefined ? {} : { key }) }, trustDomain: td };
   }
   const m = /^configmap:([^/]+)\/([^/]+)$/.exec(job.target);
-  if (m === null) return { skip: { proceed: false, detail: `sync_bundle acts on configmap:<ns>/<name>, secret:projects/<p>/secrets/<s> and trust-domain:<td> targets; ${job.target} is none of them` } };
+  if (m === null)
+    return {
+      skip: {
+        proceed: false,
+        detail: `sync_bundle acts on configmap:<ns>/<name>, secret:projects/<p>/secrets/<s> and trust-domain:<td> targets; ${job.target} is none of them`,
+      },
+    };
   const [namespace = '', name = ''] = [m[1], m[2]];
   const isConfigured = namespace === configured.namespace && name === configured.name;
   return { ref: { namespace, name, key: key ?? (isConfigured ? configured.key : DEFAULT_KEY) }, trustDomain: undefined };
@@ -43,25 +57,36 @@ function holdsServerBundle(cm: KubeTrustBundleRead, server: SpireBundle): boolea
 }
 
 /** Reads the server bundle and the ConfigMap after checking the target, its scope and the server's trust domain. */
-async function readBoth(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal):
-  Promise<{ readonly dest: Destination; readonly server: SpireBundle; readonly cm: KubeTrustBundleRead } | { readonly skip: Precheck }> {
+async function readBoth(
+  job: RemediationRequest,
+  ctx: ActionContext,
+  signal: AbortSignal,
+): Promise<{ readonly dest: Destination; readonly server: SpireBundle; readonly cm: KubeTrustBundleRead } | { readonly skip: Precheck }> {
   const kube = needKubernetes(ctx, job);
   const dest = destinationOf(job, kube);
   if ('skip' in dest) return dest;
   const { ref } = dest;
   const where = `ConfigMap ${ref.namespace}/${ref.name}`;
-  const refusal = platformScopeRefusal(where, { namespace: ref.namespace, ...(dest.trustDomain === undefined ? {} : { trustDomain: dest.trustDomain }) }, ctx.scope);
+  const refusal = platformScopeRefusal(
+    where,
+    { namespace: ref.namespace, ...(dest.trustDomain === undefined ? {} : { trustDomain: dest.trustDomain }) },
+    ctx.scope,
+  );
   if (refusal !== null) return { skip: { proceed: false, detail: refusal } };
   const server = await needSpireServer(ctx, job).getBundle(signal);
   if (dest.trustDomain !== undefined && server.trustDomain !== dest.trustDomain) {
-    throw new PermanentActionError(`the SPIRE server serves trust domain ${server.trustDomain}, not ${dest.trustDomain}: refusing to write its bundle for ${job.target}`);
+    throw new PermanentActionError(
+      `the SPIRE server serves trust domain ${server.trustDomain}, not ${dest.trustDomain}: refusing to write its bundle for ${job.target}`,
+    );
   }
   // The ConfigMap is judged by the trust domain whose bundle it distributes (the port does not report ConfigMap labels).
   const tdRefusal = platformScopeRefusal(where, { trustDomain: server.trustDomain, simulated: bundleMarkedSimulated(server) }, ctx.scope);
   if (tdRefusal !== null) return { skip: { proceed: false, detail: tdRefusal } };
-  if (server.x509Authorities.length === 0) throw new PermanentActionError(`the SPIRE server's bundle has no X.509 authorities: refusing to empty ${where}`);
+  if (server.x509Authorities.length === 0)
+    throw new PermanentActionError(`the SPIRE server's bundle has no X.509 authorities: refusing to empty ${where}`);
   const cm = await kube.readTrustBundle(ref).catch((e: unknown) => rethrowKube(e, `reading ${where}`));
-  if (cm === null) throw new PermanentActionError(`${where} does not exist; spire-healer rewrites a trust-bundle ConfigMap but does not create one`);
+  if (cm === null)
+    throw new PermanentActionError(`${where} does not exist; spire-healer rewrites a trust-bundle ConfigMap but does not create one`);
   return { dest, server, cm };
 }
 
@@ -78,14 +103,24 @@ const configMap = {
   async precheck(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Precheck> {
     const read = await readBoth(job, ctx, signal);
     if ('skip' in read) return read.skip;
-    const { dest: { ref }, server, cm } = read;
+    const {
+      dest: { ref },
+      server,
+      cm,
+    } = read;
     const where = `ConfigMap ${ref.namespace}/${ref.name} key ${ref.key}`;
     if (holdsServerBundle(cm, server)) {
-      return { proceed: false, detail: `${where} already holds the server's ${server.x509Authorities.length} X.509 authorities (${short(serverPrints(server))}): nothing to sync` };
+      return {
+        proceed: false,
+        detail: `${where} already holds the server's ${server.x509Authorities.length} X.509 authorities (${short(serverPrints(server))}): nothing to sync`,
+      };
     }
     const have = cm.bundle.certificates.map((c) => c.sha256).sort();
     const problems = cm.bundle.problems.length === 0 ? '' : `; ${cm.bundle.problems.join('; ')}`;
-    return { proceed: true, detail: `${where} holds ${have.length} certificate(s) (${short(have)}) but the server's bundle (sequence ${server.sequenceNumber}) has ${server.x509Authorities.length} (${short(serverPrints(server))})${problems}` };
+    return {
+      proceed: true,
+      detail: `${where} holds ${have.length} certificate(s) (${short(have)}) but the server's bundle (sequence ${server.sequenceNumber}) has ${server.x509Authorities.length} (${short(serverPrints(server))})${problems}`,
+    };
   },
   async perform(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<string> {
     const kube = needKubernetes(ctx, job);
@@ -93,22 +128,36 @@ const configMap = {
     for (let conflicts = 0; ; conflicts++) {
       const read = await readBoth(job, ctx, signal);
       if ('skip' in read) throw new PermanentActionError(read.skip.detail);
-      const { dest: { ref }, server, cm } = read;
+      const {
+        dest: { ref },
+        server,
+        cm,
+      } = read;
       const where = `ConfigMap ${ref.namespace}/${ref.name} key ${ref.key}`;
-      if (holdsServerBundle(cm, server)) return `${where} already holds the server's ${server.x509Authorities.length} X.509 authorities (written concurrently); nothing written`;
+      if (holdsServerBundle(cm, server))
+        return `${where} already holds the server's ${server.x509Authorities.length} X.509 authorities (written concurrently); nothing written`;
       let written: string;
       try {
         written = await kube.writeTrustBundle(ref, bundlePem(server), cm.bundle.resourceVersion);
       } catch (e: unknown) {
         if (kubeFailureOf(e)?.code !== 'conflict') rethrowKube(e, `writing ${where}`);
-        if (conflicts >= maxConflicts) throw new Error(`${where} kept changing under the write: ${conflicts + 1} conflicts (409), giving up for now`, { cause: e });
+        if (conflicts >= maxConflicts)
+          throw new Error(`${where} kept changing under the write: ${conflicts + 1} conflicts (409), giving up for now`, { cause: e });
         continue;
       }
-      const note = await recordActionEvent(ctx, job, { apiVersion: 'v1', kind: 'ConfigMap', namespace: ref.namespace, name: ref.name },
-        EVENT_REASONS.syncBundle, 'UpdateTrustBundle', `wrote the SPIRE server's trust bundle (sequence ${server.sequenceNumber}, ${server.x509Authorities.length} X.509 authorities) to key ${ref.key}`);
+      const note = await recordActionEvent(
+        ctx,
+        job,
+        { apiVersion: 'v1', kind: 'ConfigMap', namespace: ref.namespace, name: ref.name },
+        EVENT_REASONS.syncBundle,
+        'UpdateTrustBundle',
+        `wrote the SPIRE server's trust bundle (sequence ${server.sequenceNumber}, ${server.x509Authorities.length} X.509 authorities) to key ${ref.key}`,
+      );
       const retried = conflicts === 0 ? '' : ` after ${conflicts} conflict(s) (409, re-read and retried)`;
-      return `wrote the server's ${server.x509Authorities.length} X.509 authorities (${short(serverPrints(server))}, sequence ${server.sequenceNumber}) to ${where}` +
-        ` (resourceVersion ${cm.bundle.resourceVersion} → ${written})${retried}${note}`;
+      return (
+        `wrote the server's ${server.x509Authorities.length} X.509 authorities (${short(serverPrints(server))}, sequence ${server.sequenceNumber}) to ${where}` +
+        ` (resourceVersion ${cm.bundle.resourceVersion} → ${written})${retried}${note}`
+      );
     }
   },
 };

@@ -1,5 +1,13 @@
 /** Every remediation action execute knows (issue 6 adds their implementations one by one). */
-export const ACTION_NAMES = ['force_rotation', 'restart_envoy', 'restart_agent', 'redeploy', 'sync_bundle', 'collect_evidence', 'notify'] as const;
+export const ACTION_NAMES = [
+  'force_rotation',
+  'restart_envoy',
+  'restart_agent',
+  'redeploy',
+  'sync_bundle',
+  'collect_evidence',
+  'notify',
+] as const;
 
 export type ActionName = (typeof ACTION_NAMES)[number];
 

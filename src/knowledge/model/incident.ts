@@ -1,7 +1,15 @@
 import type { Observation } from './observation.js';
 
 /** Every incident type analysis can open. */
-export const INCIDENT_TYPES = ['rotation_failed', 'agent_disconnected', 'trust_bundle_drift', 'mtls_errors', 'cloudrun_revision_not_ready', 'flapping', 'fleet_storm'] as const;
+export const INCIDENT_TYPES = [
+  'rotation_failed',
+  'agent_disconnected',
+  'trust_bundle_drift',
+  'mtls_errors',
+  'cloudrun_revision_not_ready',
+  'flapping',
+  'fleet_storm',
+] as const;
 
 export type IncidentType = (typeof INCIDENT_TYPES)[number];
 
@@ -11,15 +19,30 @@ export type IncidentType = (typeof INCIDENT_TYPES)[number];
  */
 export const INCIDENT_CAUSES = [
   // rotation_failed
-  'envoy_sds_stuck', 'envoy_update_rejected', 'agent_not_rotating',
+  'envoy_sds_stuck',
+  'envoy_update_rejected',
+  'agent_not_rotating',
   // agent_disconnected
-  'agent_unreachable', 'agent_sync_stale', 'agent_svid_expired', 'agent_cannot_reattest', 'agent_not_ready', 'agent_sds_failing',
+  'agent_unreachable',
+  'agent_sync_stale',
+  'agent_svid_expired',
+  'agent_cannot_reattest',
+  'agent_not_ready',
+  'agent_sds_failing',
   // trust_bundle_drift
-  'configmap_bundle_stale', 'secret_bundle_stale', 'agent_bundle_stale', 'envoy_bundle_stale', 'trust_domain_bundle_stale',
+  'configmap_bundle_stale',
+  'secret_bundle_stale',
+  'agent_bundle_stale',
+  'envoy_bundle_stale',
+  'trust_domain_bundle_stale',
   // mtls_errors
-  'no_certificate', 'handshake_failures',
+  'no_certificate',
+  'handshake_failures',
   // cloudrun_revision_not_ready, flapping, fleet_storm
-  'revision_not_ready', 'symptom_flapping', 'server_unreachable', 'widespread_failure',
+  'revision_not_ready',
+  'symptom_flapping',
+  'server_unreachable',
+  'widespread_failure',
 ] as const;
 
 export type IncidentCause = (typeof INCIDENT_CAUSES)[number];

@@ -163,8 +163,18 @@ export interface CloudRunServiceData {
 }
 
 export type ObservationData =
-  | EnvoyCertsData | EnvoyStatsData | ProbeErrorData
-  | SpireSvidData | SpireAgentData | SpireAgentBundleData | SpireHealthData | SpireServerAgentData | SpireBundleData | ConfigMapBundleData | SecretBundleData | CloudRunServiceData;
+  | EnvoyCertsData
+  | EnvoyStatsData
+  | ProbeErrorData
+  | SpireSvidData
+  | SpireAgentData
+  | SpireAgentBundleData
+  | SpireHealthData
+  | SpireServerAgentData
+  | SpireBundleData
+  | ConfigMapBundleData
+  | SecretBundleData
+  | CloudRunServiceData;
 
 export interface Observation {
   /** What was observed: a workload id for Envoy probes. */
@@ -188,22 +198,34 @@ export function observationStateKey(o: Observation): string {
     // Only failure counters: handshake and success counters move all the time and are not state.
     const sum = (f: (x: SdsSecretStats) => number): number => d.sds.reduce((n, x) => n + f(x), 0);
     const ssl = (f: (x: SslScopeStats) => number): number => d.ssl.reduce((n, x) => n + f(x), 0);
-    return `stats:rejected=${sum((x) => x.updateRejected)},failure=${sum((x) => x.updateFailure)},initTimeout=${sum((x) => x.initFetchTimeout)},` +
+    return (
+      `stats:rejected=${sum((x) => x.updateRejected)},failure=${sum((x) => x.updateFailure)},initTimeout=${sum((x) => x.initFetchTimeout)},` +
       `keyRotFailed=${sum((x) => x.keyRotationFailed)},connErr=${ssl((x) => x.connectionError)},verify=${ssl((x) => x.failVerifyError)},san=${ssl((x) => x.failVerifySan)},` +
-      `notReady=${d.secretsNotReady},state=${d.serverState ?? '-'}`;
+      `notReady=${d.secretsNotReady},state=${d.serverState ?? '-'}`
+    );
   }
   switch (d.kind) {
-    case 'envoy.certs': return `certs:${d.chain.map((c) => c.serialNumber).join(',')}|ca:${d.caCerts.map((c) => c.serialNumber).join(',')}`;
-    case 'spire.svid': return `svid:${d.svid?.serialNumber ?? 'none'}`;
+    case 'envoy.certs':
+      return `certs:${d.chain.map((c) => c.serialNumber).join(',')}|ca:${d.caCerts.map((c) => c.serialNumber).join(',')}`;
+    case 'spire.svid':
+      return `svid:${d.svid?.serialNumber ?? 'none'}`;
     // Sync times and counts move every poll; state is whether it syncs and which agent SVID it holds.
-    case 'spire.agent': return `agent:svidExpires=${d.agentSvidExpiresAtMs ?? '-'}`;
-    case 'spire.health': return `health:${d.healthy ? 'ready' : `not-ready(${d.failing.join(',')})`}`;
-    case 'spire.agent.bundle': return `agent-bundle:${serials(d.certificates)}`;
-    case 'spire.server.agent': return `server-agent:banned=${d.banned},reattest=${d.canReattest},expires=${d.svidExpiresAtMs}`;
-    case 'spire.bundle': return `bundle:seq=${d.sequenceNumber}|${serials(d.authorities)}|active=${d.active ?? '-'}|prepared=${d.prepared ?? '-'}|old=${d.old ?? '-'}`;
-    case 'k8s.bundle': return `configmap:${serials(d.certificates)}|problems=${d.problems.length}`;
-    case 'cloudrun.bundle': return `secret:${serials(d.certificates)}|problems=${d.problems.length}`;
-    case 'cloudrun.service': return `run:ready=${d.ready}|created=${d.latestCreatedRevision}|ready=${d.latestReadyRevision}`;
+    case 'spire.agent':
+      return `agent:svidExpires=${d.agentSvidExpiresAtMs ?? '-'}`;
+    case 'spire.health':
+      return `health:${d.healthy ? 'ready' : `not-ready(${d.failing.join(',')})`}`;
+    case 'spire.agent.bundle':
+      return `agent-bundle:${serials(d.certificates)}`;
+    case 'spire.server.agent':
+      return `server-agent:banned=${d.banned},reattest=${d.canReattest},expires=${d.svidExpiresAtMs}`;
+    case 'spire.bundle':
+      return `bundle:seq=${d.sequenceNumber}|${serials(d.authorities)}|active=${d.active ?? '-'}|prepared=${d.prepared ?? '-'}|old=${d.old ?? '-'}`;
+    case 'k8s.bundle':
+      return `configmap:${serials(d.certificates)}|problems=${d.problems.length}`;
+    case 'cloudrun.bundle':
+      return `secret:${serials(d.certificates)}|problems=${d.problems.length}`;
+    case 'cloudrun.service':
+      return `run:ready=${d.ready}|created=${d.latestCreatedRevision}|ready=${d.latestReadyRevision}`;
   }
 }
 

@@ -6,7 +6,12 @@ import type { Playbook, PlaybookMatch, StepPreconditions } from './playbook.js';
 export function spiffeGlob(pattern: string): RegExp {
   const re = pattern
     .split('**')
-    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+    .map((part) =>
+      part
+        .split('*')
+        .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+        .join('[^/]*'),
+    )
     .join('.*');
   return new RegExp(`^${re}$`);
 }
@@ -51,7 +56,7 @@ export function preconditionFailure(when: StepPreconditions, incident: Incident,
     return `the agent ${f.agentCanReattest ? 'can' : 'cannot'} re-attest`;
   }
   if (when.agentHealthy !== undefined && f.agentHealthy !== when.agentHealthy) {
-    return f.agentHealthy === null ? 'the agent\'s health is unknown' : `the agent is ${f.agentHealthy ? 'healthy' : 'unhealthy'}`;
+    return f.agentHealthy === null ? "the agent's health is unknown" : `the agent is ${f.agentHealthy ? 'healthy' : 'unhealthy'}`;
   }
   return null;
 }

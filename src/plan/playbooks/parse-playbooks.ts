@@ -8,7 +8,9 @@ import { defaultGuardrails, POST_CONDITIONS, type FreezePeriod, type Guardrails,
 /** What parseDuration accepts, as a JSON Schema pattern for editors (kept equal by a test). */
 export const DURATION_PATTERN = '^\\s*([0-9]+(\\.[0-9]+)?(ms|s|m|h|d))+\\s*$';
 
-const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 30s, 5m, 1h, 500ms' })
+const duration = z
+  .string()
+  .refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 30s, 5m, 1h, 500ms' })
   // For the published JSON Schema (refinements cannot be expressed there).
   .meta({ pattern: DURATION_PATTERN, description: 'a duration like 30s, 5m, 1h, 500ms, 1m30s, 1.5h or 1d' });
 
@@ -18,19 +20,26 @@ const paramValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.strin
 const stepSchema = z.strictObject({
   action: z.enum(ACTION_NAMES),
   params: z.record(z.string(), paramValue).default({}).describe('passed to the action as is; see docs/playbooks.md per action'),
-  when: z.strictObject({
-    causes: z.array(z.enum(INCIDENT_CAUSES)).min(1).optional(),
-    platforms: z.array(platform).min(1).optional(),
-    agentCanReattest: z.boolean().optional(),
-    agentHealthy: z.boolean().optional(),
-  }).default({}).describe('preconditions: the step is skipped (and audited) unless all hold'),
+  when: z
+    .strictObject({
+      causes: z.array(z.enum(INCIDENT_CAUSES)).min(1).optional(),
+      platforms: z.array(platform).min(1).optional(),
+      agentCanReattest: z.boolean().optional(),
+      agentHealthy: z.boolean().optional(),
+    })
+    .default({})
+    .describe('preconditions: the step is skipped (and audited) unless all hold'),
   timeout: duration.default('30s').describe('how long the job may take'),
-  verify: z.strictObject({
-    expect: z.enum(POST_CONDITIONS).default('incident_resolved'),
-    timeout: duration.default('60s'),
-  }).default({ expect: 'incident_resolved', timeout: '60s' }),
+  verify: z
+    .strictObject({
+      expect: z.enum(POST_CONDITIONS).default('incident_resolved'),
+      timeout: duration.default('60s'),
+    })
+    .default({ expect: 'incident_resolved', timeout: '60s' }),
   attempts: z.int().min(1).max(10).default(1),
-  backoff: duration.default('10s').describe('delay before the 2nd attempt, doubled per further attempt, capped by the time left before expiry'),
+  backoff: duration
+    .default('10s')
+    .describe('delay before the 2nd attempt, doubled per further attempt, capped by the time left before expiry'),
 });
 
 const countWindow = z.strictObject({ count: z.int().min(1), window: duration });
@@ -78,15 +87,18 @@ const fileSchema = z.strictObject({ playbooks: z.array(playbookSchema).min(1) })
  * `schemas/playbooks.schema.json` is this, committed; a test keeps the two equal.
  */
 export function playbookFileJsonSchema(): Record<string, unknown> {
-  return { ...z.toJSONSchema(fileSchema, { io: 'input' }), title: 'spire-healer playbooks', $id: 'https://spire-healer.dev/schemas/playbooks.schema.json' };
+  return {
+    ...z.toJSONSchema(fileSchema, { io: 'input' }),
+    title: 'spire-healer playbooks',
+    $id: 'https://spire-healer.dev/schemas/playbooks.schema.json',
+  };
 }
 
 /** Result of parsing one playbook file. */
 export type ParsePlaybooksResult =
-  | { readonly ok: true; readonly playbooks: Playbook[] }
-  | { readonly ok: false; readonly problems: YamlProblem[] };
+  { readonly ok: true; readonly playbooks: Playbook[] } | { readonly ok: false; readonly problems: YamlProblem[] };
 
-const ms = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : parseDuration(d) ?? fallback);
+const ms = (d: string | undefined, fallback: number): number => (d === undefined ? fallback : (parseDuration(d) ?? fallback));
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 const minuteOf = (hhmmText: string): number => Number(hhmmText.slice(0, 2)) * 60 + Number(hhmmText.slice(3, 5));
 const limitOf = (l: number | string | undefined, fallback: Limit | null): Limit | null =>
@@ -101,11 +113,23 @@ function guardrailsOf(g: z.output<typeof guardrailsSchema> | undefined): Guardra
     maxActionsPerPlaybook: cw(g?.maxActions?.perPlaybook, d.maxActionsPerPlaybook),
     maxActionsPerSubject: cw(g?.maxActions?.perSubject, d.maxActionsPerSubject),
     maxConcurrent: g?.maxConcurrent ?? d.maxConcurrent,
-    blastRadius: { perService: limitOf(g?.blastRadius?.perService, d.blastRadius.perService), perNode: limitOf(g?.blastRadius?.perNode, d.blastRadius.perNode) },
+    blastRadius: {
+      perService: limitOf(g?.blastRadius?.perService, d.blastRadius.perService),
+      perNode: limitOf(g?.blastRadius?.perNode, d.blastRadius.perNode),
+    },
     stormCooldownMs: ms(g?.stormCooldown, d.stormCooldownMs),
-    freeze: (g?.freeze ?? []).map((f): FreezePeriod => ('from' in f
-      ? { reason: f.reason, from: Date.parse(f.from), to: Date.parse(f.to) }
-      : { reason: f.reason, weekly: { days: f.weekly.days.map((x) => DAYS.indexOf(x)), startMinute: minuteOf(f.weekly.start), endMinute: minuteOf(f.weekly.end) } })),
+    freeze: (g?.freeze ?? []).map((f): FreezePeriod =>
+      'from' in f
+        ? { reason: f.reason, from: Date.parse(f.from), to: Date.parse(f.to) }
+        : {
+            reason: f.reason,
+            weekly: {
+              days: f.weekly.days.map((x) => DAYS.indexOf(x)),
+              startMinute: minuteOf(f.weekly.start),
+              endMinute: minuteOf(f.weekly.end),
+            },
+          },
+    ),
     approvalTtlMs: ms(g?.approvalTtl, d.approvalTtlMs),
   };
 }
@@ -124,7 +148,8 @@ export function parsePlaybooks(file: string, text: string): ParsePlaybooksResult
   if (!res.ok) return res;
   const seen = new Set<string>();
   for (const p of res.value.playbooks) {
-    if (seen.has(p.name)) return { ok: false, problems: [{ file, line: 1, column: 1, path: 'playbooks', message: `playbook name "${p.name}" is used twice` }] };
+    if (seen.has(p.name))
+      return { ok: false, problems: [{ file, line: 1, column: 1, path: 'playbooks', message: `playbook name "${p.name}" is used twice` }] };
     seen.add(p.name);
   }
   return {

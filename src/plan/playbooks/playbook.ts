@@ -17,7 +17,13 @@ export type PlaybookMode = 'auto' | 'approve' | 'shadow';
  * - bundle_fingerprints_equal: the subject's CA set (ConfigMap, agent or Envoy) equals the server bundle;
  * - cloudrun_ready: the Cloud Run service reports its latest revision ready.
  */
-export const POST_CONDITIONS = ['incident_resolved', 'envoy_new_serial', 'agent_sync_fresh', 'bundle_fingerprints_equal', 'cloudrun_ready'] as const;
+export const POST_CONDITIONS = [
+  'incident_resolved',
+  'envoy_new_serial',
+  'agent_sync_fresh',
+  'bundle_fingerprints_equal',
+  'cloudrun_ready',
+] as const;
 export type PostCondition = (typeof POST_CONDITIONS)[number];
 
 /** Preconditions of a step: every given field must hold, else the step is skipped (audited) and the ladder moves on. */
@@ -52,7 +58,10 @@ export type Limit = { readonly count: number } | { readonly percent: number };
 /** A recurring or absolute period in which nothing new starts. */
 export type FreezePeriod =
   | { readonly reason: string; readonly from: number; readonly to: number }
-  | { readonly reason: string; readonly weekly: { readonly days: readonly number[]; readonly startMinute: number; readonly endMinute: number } };
+  | {
+      readonly reason: string;
+      readonly weekly: { readonly days: readonly number[]; readonly startMinute: number; readonly endMinute: number };
+    };
 
 /** Guardrails of one playbook; state (ledger, approvals) lives in Redis, shared by replicas. */
 export interface Guardrails {

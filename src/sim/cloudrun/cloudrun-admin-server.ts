@@ -1,10 +1,18 @@
 import {
-  Server, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition,
+  Server,
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceDefinition,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { SimCloudRunMethod } from './cloudrun-call-faults.js';
 import type {
-  ListServicesRequestMessage, ListServicesResponseMessage, NameRequestMessage, OperationMessage, ServiceMessage,
+  ListServicesRequestMessage,
+  ListServicesResponseMessage,
+  NameRequestMessage,
+  OperationMessage,
+  ServiceMessage,
   UpdateServiceRequestMessage,
 } from './cloudrun-messages.js';
 import { bindLoopback, shutdownGracefully } from '../grpc-loopback.js';
@@ -25,9 +33,12 @@ const GARBAGE = Buffer.from([0xff, 0x01, 0xde, 0xad, 0xbe, 0xef]);
 
 /** `def` with serializers that pass a RawResponse through untouched. */
 function withRawResponses(def: ServiceDefinition): ServiceDefinition {
-  return Object.fromEntries(Object.entries(def).map(([method, m]) => [
-    method, { ...m, responseSerialize: (v: unknown) => (v instanceof RawResponse ? v.bytes : m.responseSerialize(v)) },
-  ]));
+  return Object.fromEntries(
+    Object.entries(def).map(([method, m]) => [
+      method,
+      { ...m, responseSerialize: (v: unknown) => (v instanceof RawResponse ? v.bytes : m.responseSerialize(v)) },
+    ]),
+  );
 }
 
 /**
@@ -75,7 +86,9 @@ export class SimCloudRunAdminServer {
     const protos = loadCloudRunProtos();
     const services: UntypedServiceImplementation = {
       GetService: unary<NameRequestMessage, ServiceMessage>(state, 'GetService', (req) => state.getService(req.name)),
-      ListServices: unary<ListServicesRequestMessage, ListServicesResponseMessage>(state, 'ListServices', (req) => state.listServices(req.parent, req.pageSize, req.pageToken)),
+      ListServices: unary<ListServicesRequestMessage, ListServicesResponseMessage>(state, 'ListServices', (req) =>
+        state.listServices(req.parent, req.pageSize, req.pageToken),
+      ),
       UpdateService: unary<UpdateServiceRequestMessage, OperationMessage>(state, 'UpdateService', (req) => state.updateService(req)),
     };
     const operations: UntypedServiceImplementation = {

@@ -19,7 +19,10 @@ export interface SimCallFault {
   readonly message?: string;
 }
 
-interface Pending { readonly fault: SimCallFault; remaining: number }
+interface Pending {
+  readonly fault: SimCallFault;
+  remaining: number;
+}
 
 /**
  * A FIFO of transport faults, consumed one call at a time by the admin server. A fault applies

@@ -11,13 +11,23 @@ export interface TimestampMessage {
 }
 
 /** google.cloud.run.v2.Condition.State names. */
-export type ConditionState = 'STATE_UNSPECIFIED' | 'CONDITION_PENDING' | 'CONDITION_RECONCILING' | 'CONDITION_FAILED' | 'CONDITION_SUCCEEDED';
+export type ConditionState =
+  'STATE_UNSPECIFIED' | 'CONDITION_PENDING' | 'CONDITION_RECONCILING' | 'CONDITION_FAILED' | 'CONDITION_SUCCEEDED';
 
 /** google.cloud.run.v2.Condition.RevisionReason names (what a failing revision reports). */
 export type RevisionReason =
-  | 'PENDING' | 'RESERVE' | 'RETIRED' | 'RETIRING' | 'RECREATING' | 'HEALTH_CHECK_CONTAINER_ERROR'
-  | 'CUSTOMIZED_PATH_RESPONSE_PENDING' | 'MIN_INSTANCES_NOT_PROVISIONED' | 'ACTIVE_REVISION_LIMIT_REACHED'
-  | 'NO_DEPLOYMENT' | 'HEALTH_CHECK_SKIPPED' | 'MIN_INSTANCES_WARMING';
+  | 'PENDING'
+  | 'RESERVE'
+  | 'RETIRED'
+  | 'RETIRING'
+  | 'RECREATING'
+  | 'HEALTH_CHECK_CONTAINER_ERROR'
+  | 'CUSTOMIZED_PATH_RESPONSE_PENDING'
+  | 'MIN_INSTANCES_NOT_PROVISIONED'
+  | 'ACTIVE_REVISION_LIMIT_REACHED'
+  | 'NO_DEPLOYMENT'
+  | 'HEALTH_CHECK_SKIPPED'
+  | 'MIN_INSTANCES_WARMING';
 
 /**
  * google.cloud.run.v2.Condition. `reason` (CommonReason) and `revisionReason` are members of the

@@ -43,7 +43,12 @@ export function loadCloudRunProtos(): CloudRunProtos {
   if (cached !== undefined) return cached;
   const { runDir, gaxDir } = cloudRunProtoDirs();
   const def = loadSync(['google/cloud/run/v2/service.proto', 'google/longrunning/operations.proto'], {
-    includeDirs: [runDir, gaxDir], keepCase: false, longs: String, enums: String, defaults: true, oneofs: true,
+    includeDirs: [runDir, gaxDir],
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
   });
   const services = serviceDefinition(def, 'google.cloud.run.v2.Services');
   const operations = serviceDefinition(def, 'google.longrunning.Operations');

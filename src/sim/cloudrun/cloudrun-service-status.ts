@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  timestampOf, type ConditionMessage, type ConditionState, type RevisionReason, type ServiceMessage,
-} from './cloudrun-messages.js';
+import { timestampOf, type ConditionMessage, type ConditionState, type RevisionReason, type ServiceMessage } from './cloudrun-messages.js';
 
 /** Hex sha256 of the parts joined by NUL (deterministic ids, etags, suffixes). */
 export function digest(...parts: readonly (string | number)[]): string {
@@ -27,7 +25,13 @@ export function stableJson(value: unknown): string {
 type ConditionReason = { readonly reason: 'REVISION_FAILED' } | { readonly revisionReason: RevisionReason } | null;
 
 function condition(type: string, state: ConditionState, at: number, message = '', why: ConditionReason = null): ConditionMessage {
-  const c: ConditionMessage = { type, state, message, lastTransitionTime: timestampOf(at), severity: why === null ? 'SEVERITY_UNSPECIFIED' : 'ERROR' };
+  const c: ConditionMessage = {
+    type,
+    state,
+    message,
+    lastTransitionTime: timestampOf(at),
+    severity: why === null ? 'SEVERITY_UNSPECIFIED' : 'ERROR',
+  };
   if (why !== null) Object.assign(c, why);
   return c;
 }
@@ -62,17 +66,35 @@ export function markReconciling(svc: ServiceMessage, generation: number, revisio
  * (reason REVISION_FAILED), ConfigurationsReady carries `reason` as its revision_reason, and
  * latestReadyRevision (so traffic) stays on the previous ready revision. Returns the message.
  */
-export function markFailed(svc: ServiceMessage, generation: number, revision: string, message: string, reason: RevisionReason, at: number): string {
+export function markFailed(
+  svc: ServiceMessage,
+  generation: number,
+  revision: string,
+  message: string,
+  reason: RevisionReason,
+  at: number,
+): string {
   const text = `Revision '${shortRevision(revision)}' is not ready and cannot serve traffic. ${message}`;
   svc.observedGeneration = String(generation);
   svc.reconciling = false;
   svc.terminalCondition = condition('Ready', 'CONDITION_FAILED', at, text, { reason: 'REVISION_FAILED' });
-  svc.conditions = [condition('RoutesReady', 'CONDITION_SUCCEEDED', at), condition('ConfigurationsReady', 'CONDITION_FAILED', at, text, { revisionReason: reason })];
+  svc.conditions = [
+    condition('RoutesReady', 'CONDITION_SUCCEEDED', at),
+    condition('ConfigurationsReady', 'CONDITION_FAILED', at, text, { revisionReason: reason }),
+  ];
   return text;
 }
 
 /** The status fields markReady/markFailed/markNotReady write (what clearing a not-ready fault restores). */
-export const STATUS_FIELDS = ['observedGeneration', 'reconciling', 'latestCreatedRevision', 'latestReadyRevision', 'terminalCondition', 'conditions', 'trafficStatuses'] as const;
+export const STATUS_FIELDS = [
+  'observedGeneration',
+  'reconciling',
+  'latestCreatedRevision',
+  'latestReadyRevision',
+  'terminalCondition',
+  'conditions',
+  'trafficStatuses',
+] as const;
 
 /**
  * Output fields when the serving revision stops being ready after it was (crash loop, failing
@@ -82,7 +104,10 @@ export function markNotReady(svc: ServiceMessage, message: string, reason: Revis
   const text = `Revision '${shortRevision(svc.latestReadyRevision ?? '')}' is not ready and cannot serve traffic. ${message}`;
   svc.reconciling = false;
   svc.terminalCondition = condition('Ready', 'CONDITION_FAILED', at, text, { reason: 'REVISION_FAILED' });
-  svc.conditions = [condition('RoutesReady', 'CONDITION_FAILED', at, text, { revisionReason: reason }), condition('ConfigurationsReady', 'CONDITION_FAILED', at, text, { revisionReason: reason })];
+  svc.conditions = [
+    condition('RoutesReady', 'CONDITION_FAILED', at, text, { revisionReason: reason }),
+    condition('ConfigurationsReady', 'CONDITION_FAILED', at, text, { revisionReason: reason }),
+  ];
 }
 
 /** Sets updateTime and a fresh etag (derived from name, generation and state). */

@@ -1,13 +1,27 @@
 import { status } from '@grpc/grpc-js';
 import { SimCallFaults, type SimCallFault, type SimCloudRunMethod } from './cloudrun-call-faults.js';
 import {
-  parseParentName, parseServiceName, timestampOf, type AnyMessage, type ListServicesResponseMessage,
-  type OperationMessage, type RevisionReason, type ServiceMessage, type UpdateServiceRequestMessage,
+  parseParentName,
+  parseServiceName,
+  timestampOf,
+  type AnyMessage,
+  type ListServicesResponseMessage,
+  type OperationMessage,
+  type RevisionReason,
+  type ServiceMessage,
+  type UpdateServiceRequestMessage,
 } from './cloudrun-messages.js';
 import { decodePageToken, encodePageToken } from './cloudrun-page-token.js';
 import { loadCloudRunProtos, SERVICE_TYPE_URL, type CloudRunProtos } from './cloudrun-protos.js';
 import {
-  digest, markFailed, markNotReady, markReady, markReconciling, revisionId, STATUS_FIELDS, touch,
+  digest,
+  markFailed,
+  markNotReady,
+  markReady,
+  markReconciling,
+  revisionId,
+  STATUS_FIELDS,
+  touch,
 } from './cloudrun-service-status.js';
 import { CloudRunStatusError, invalidArgument, serviceNotFound } from './cloudrun-status-error.js';
 import { applyUpdate } from './cloudrun-update.js';
@@ -43,7 +57,10 @@ export interface SimRevisionTemplateSpec {
     readonly volumeMounts?: readonly { readonly name: string; readonly mountPath: string }[];
   }[];
   /** Volumes (a Secret Manager secret mount: `{ name, secret: { secret, items: [{ path, version }] } }`). */
-  readonly volumes?: readonly { readonly name: string; readonly secret?: { readonly secret: string; readonly items?: readonly { readonly path: string; readonly version: string }[] } }[];
+  readonly volumes?: readonly {
+    readonly name: string;
+    readonly secret?: { readonly secret: string; readonly items?: readonly { readonly path: string; readonly version: string }[] };
+  }[];
 }
 
 /** `fail`: the revision ends CONDITION_FAILED after the delay; `stuck`: it reconciles forever. */
@@ -67,8 +84,17 @@ export interface SimRevision {
 }
 
 type RevisionState = SimRevision['state'];
-interface Rollout { readonly generation: number; readonly revision: string; readonly readyAt: number; readonly failure: { readonly message: string; readonly reason: RevisionReason } | null }
-interface Outcome { readonly generation: number; readonly failure: string | null; readonly snapshot: ServiceMessage }
+interface Rollout {
+  readonly generation: number;
+  readonly revision: string;
+  readonly readyAt: number;
+  readonly failure: { readonly message: string; readonly reason: RevisionReason } | null;
+}
+interface Outcome {
+  readonly generation: number;
+  readonly failure: string | null;
+  readonly snapshot: ServiceMessage;
+}
 interface Entry {
   readonly service: ServiceMessage;
   generation: number;
@@ -80,7 +106,12 @@ interface Entry {
   readonly outcomes: Outcome[];
 }
 /** An operation either completed at once (no new revision: `immediate`) or waits for its generation's rollout. */
-interface OperationEntry { readonly name: string; readonly service: string; readonly generation: number; readonly immediate: ServiceMessage | null }
+interface OperationEntry {
+  readonly name: string;
+  readonly service: string;
+  readonly generation: number;
+  readonly immediate: ServiceMessage | null;
+}
 
 const DEFAULT_PAGE_SIZE = 100;
 const MAX_PAGE_SIZE = 1000;
@@ -115,15 +146,21 @@ export class SimCloudRun {
   /** Creates a ready service at generation 1 with revision 00001. Throws for a bad name, template or duplicate. */
   createService(spec: SimCloudRunServiceSpec): ServiceMessage {
     const parts = parseServiceName(spec.name);
-    if (parts === undefined) throw invalidArgument(`invalid service name "${spec.name}": expected projects/<project>/locations/<location>/services/<service>`);
+    if (parts === undefined)
+      throw invalidArgument(`invalid service name "${spec.name}": expected projects/<project>/locations/<location>/services/<service>`);
     if (spec.template.containers.length === 0 || spec.template.containers.some((c) => c.image === '')) {
       throw invalidArgument(`service "${spec.name}": template needs at least one container, each with an image`);
     }
     if (this.entries.has(spec.name)) throw new CloudRunStatusError(status.ALREADY_EXISTS, `service "${spec.name}" already exists`);
     const now = this.now();
-    const projectNumber = String(parseInt(digest(parts.project).slice(0, 10), 16)).padStart(12, '1').slice(0, 12);
+    const projectNumber = String(parseInt(digest(parts.project).slice(0, 10), 16))
+      .padStart(12, '1')
+      .slice(0, 12);
     const service = this.protos.canonicalService({
-      name: spec.name, labels: { ...spec.labels }, annotations: { ...spec.annotations }, template: spec.template,
+      name: spec.name,
+      labels: { ...spec.labels },
+      annotations: { ...spec.annotations },
+      template: spec.template,
       traffic: [{ type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST', percent: 100 }],
     });
     const uid = digest('uid', spec.name);
@@ -148,7 +185,8 @@ export class SimCloudRun {
 
   /** One page of services under parent, sorted by name; pageToken is opaque and bound to the parent. */
   listServices(parent: string, pageSize: number, pageToken: string): ListServicesResponseMessage {
-    if (parseParentName(parent) === undefined) throw invalidArgument(`invalid parent "${parent}": expected projects/<project>/locations/<location>`);
+    if (parseParentName(parent) === undefined)
+      throw invalidArgument(`invalid parent "${parent}": expected projects/<project>/locations/<location>`);
     if (!Number.isInteger(pageSize) || pageSize < 0) throw invalidArgument(`page_size must be >= 0, got ${pageSize}`);
     const size = Math.min(pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize, MAX_PAGE_SIZE);
     const offset = pageToken === '' ? 0 : decodePageToken(parent, pageToken);
@@ -164,14 +202,18 @@ export class SimCloudRun {
     const name = req.service?.name ?? '';
     if (req.service === null || name === '') throw invalidArgument('service.name is required');
     const parts = parseServiceName(name);
-    if (parts === undefined) throw invalidArgument(`invalid service name "${name}": expected projects/<project>/locations/<location>/services/<service>`);
+    if (parts === undefined)
+      throw invalidArgument(`invalid service name "${name}": expected projects/<project>/locations/<location>/services/<service>`);
     const entry = this.entries.get(name);
     if (entry === undefined) {
-      if (req.allowMissing) throw new CloudRunStatusError(status.UNIMPLEMENTED, 'allow_missing: creating a service through UpdateService is not simulated');
+      if (req.allowMissing)
+        throw new CloudRunStatusError(status.UNIMPLEMENTED, 'allow_missing: creating a service through UpdateService is not simulated');
       throw serviceNotFound(parts.project, parts.location, parts.service);
     }
     this.settled(entry);
-    const change = applyUpdate(entry.service, req, this.protos.canonicalService.bind(this.protos), (r) => entry.revisions.has(`${name}/revisions/${r}`));
+    const change = applyUpdate(entry.service, req, this.protos.canonicalService.bind(this.protos), (r) =>
+      entry.revisions.has(`${name}/revisions/${r}`),
+    );
     const now = this.now();
     const opName = `projects/${parts.project}/locations/${parts.location}/operations/${digest('op', name, this.operations.size, now).slice(0, 36)}`;
     if (req.validateOnly) return { name: opName, done: true, metadata: null, response: this.any(change.service) };
@@ -272,7 +314,10 @@ export class SimCloudRun {
   deployRevision(name: string, annotation: { readonly key: string; readonly value: string }): string {
     const current = this.getService(name);
     const template = current.template ?? { revision: '', labels: {}, annotations: {}, containers: [] };
-    const service: ServiceMessage = { ...current, template: { ...template, revision: '', annotations: { ...template.annotations, [annotation.key]: annotation.value } } };
+    const service: ServiceMessage = {
+      ...current,
+      template: { ...template, revision: '', annotations: { ...template.annotations, [annotation.key]: annotation.value } },
+    };
     return this.updateService({ service, updateMask: null, validateOnly: false, allowMissing: false }).name;
   }
 
@@ -347,7 +392,8 @@ export class SimCloudRun {
 
   private entry(name: string): Entry {
     const parts = parseServiceName(name);
-    if (parts === undefined) throw invalidArgument(`invalid service name "${name}": expected projects/<project>/locations/<location>/services/<service>`);
+    if (parts === undefined)
+      throw invalidArgument(`invalid service name "${name}": expected projects/<project>/locations/<location>/services/<service>`);
     const entry = this.entries.get(name);
     if (entry === undefined) throw serviceNotFound(parts.project, parts.location, parts.service);
     return entry;

@@ -5,7 +5,10 @@ export class CloudRunStatusError extends Error {
   override readonly name = 'CloudRunStatusError';
 
   /** `code` is the gRPC status sent to the client; the message becomes the status details. */
-  constructor(readonly code: status, message: string) {
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -17,5 +20,8 @@ export function invalidArgument(message: string): CloudRunStatusError {
 
 /** NOT_FOUND in Cloud Run's wording for a missing service. */
 export function serviceNotFound(project: string, location: string, service: string): CloudRunStatusError {
-  return new CloudRunStatusError(status.NOT_FOUND, `Resource '${service}' of kind 'SERVICE' in region '${location}' in project '${project}' does not exist.`);
+  return new CloudRunStatusError(
+    status.NOT_FOUND,
+    `Resource '${service}' of kind 'SERVICE' in region '${location}' in project '${project}' does not exist.`,
+  );
 }

@@ -18,8 +18,16 @@ export interface ServiceChange {
 /** Writable Service fields that are metadata (no new generation) vs spec. */
 const METADATA_FIELDS = ['description', 'labels', 'annotations', 'client', 'clientVersion'] as const;
 const SPEC_FIELDS = [
-  'template', 'traffic', 'ingress', 'launchStage', 'binaryAuthorization', 'scaling', 'invokerIamDisabled',
-  'defaultUriDisabled', 'iapEnabled', 'customAudiences',
+  'template',
+  'traffic',
+  'ingress',
+  'launchStage',
+  'binaryAuthorization',
+  'scaling',
+  'invokerIamDisabled',
+  'defaultUriDisabled',
+  'iapEnabled',
+  'customAudiences',
 ] as const;
 const WRITABLE = new Set<string>([...METADATA_FIELDS, ...SPEC_FIELDS]);
 /** v2 rejects annotations in these namespaces (they belong to the v1 Knative surface). */
@@ -31,7 +39,11 @@ function reservedAnnotation(annotations: Readonly<Record<string, string>> | unde
   return Object.keys(annotations ?? {}).find((k) => RESERVED_ANNOTATION_PREFIXES.some((p) => k.startsWith(p)));
 }
 
-function validateTemplate(service: string, template: RevisionTemplateMessage | null | undefined, revisionExists: (id: string) => boolean): void {
+function validateTemplate(
+  service: string,
+  template: RevisionTemplateMessage | null | undefined,
+  revisionExists: (id: string) => boolean,
+): void {
   if (template === null || template === undefined) throw invalidArgument('service.template is required');
   if (template.containers.length === 0) throw invalidArgument('service.template.containers: at least one container is required');
   template.containers.forEach((c, i) => {
@@ -40,8 +52,13 @@ function validateTemplate(service: string, template: RevisionTemplateMessage | n
   const reserved = reservedAnnotation(template.annotations);
   if (reserved !== undefined) throw invalidArgument(`service.template.annotations: "${reserved}" is not supported in Cloud Run API v2`);
   if (template.revision !== '') {
-    if (!template.revision.startsWith(`${service}-`)) throw invalidArgument(`service.template.revision "${template.revision}" must start with "${service}-"`);
-    if (revisionExists(template.revision)) throw new CloudRunStatusError(status.ALREADY_EXISTS, `Revision named '${template.revision}' with different configuration already exists.`);
+    if (!template.revision.startsWith(`${service}-`))
+      throw invalidArgument(`service.template.revision "${template.revision}" must start with "${service}-"`);
+    if (revisionExists(template.revision))
+      throw new CloudRunStatusError(
+        status.ALREADY_EXISTS,
+        `Revision named '${template.revision}' with different configuration already exists.`,
+      );
   }
 }
 

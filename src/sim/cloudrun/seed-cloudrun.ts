@@ -30,19 +30,28 @@ export function cloudRunServiceName(w: CloudRunWorkloadSpec): string {
     throw new Error(`cloudrun workload "${w.id}": location "${w.location}" is not "<project>/<region>"`);
   }
   if (!/^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$/.test(service)) {
-    throw new Error(`cloudrun workload "${w.id}": "${service}" is not a Cloud Run service id (lowercase letter first, then letters, digits, dashes; at most 49)`);
+    throw new Error(
+      `cloudrun workload "${w.id}": "${service}" is not a Cloud Run service id (lowercase letter first, then letters, digits, dashes; at most 49)`,
+    );
   }
   return `projects/${project}/locations/${region}/services/${service}`;
 }
 
-/** The revision template a seeded service starts with: ingress through Envoy, SVIDs from a SPIRE agent sidecar, the app image `appImage`. */
+/**
+ * The revision template a seeded service starts with: ingress through Envoy, SVIDs from a SPIRE agent sidecar, the app image
+ * `appImage`.
+ */
 export function seedTemplate(spiffeId: string, appImage: string = SEED_IMAGES.app): SimRevisionTemplateSpec {
   return {
     annotations: { [SPIFFE_ID_ANNOTATION]: spiffeId },
     containers: [
       { name: 'envoy', image: SEED_IMAGES.envoy, ports: [{ name: 'http1', containerPort: 8080 }], args: ['-c', '/etc/envoy/envoy.yaml'] },
       { name: 'app', image: appImage, env: [{ name: 'PORT', value: '9000' }] },
-      { name: 'spire-agent', image: SEED_IMAGES.spireAgent, env: [{ name: 'SPIFFE_ENDPOINT_SOCKET', value: 'unix:///run/spire/sockets/agent.sock' }] },
+      {
+        name: 'spire-agent',
+        image: SEED_IMAGES.spireAgent,
+        env: [{ name: 'SPIFFE_ENDPOINT_SOCKET', value: 'unix:///run/spire/sockets/agent.sock' }],
+      },
     ],
   };
 }
@@ -99,11 +108,19 @@ export const BUNDLE_MOUNT_PATH = '/etc/spire-bundle';
 /** The volume name of the mounted CA bundle. */
 export const BUNDLE_VOLUME = 'spire-bundle';
 
-function withBundleSecret(template: SimRevisionTemplateSpec, mount: { readonly secret: string; readonly version: string }): SimRevisionTemplateSpec {
+function withBundleSecret(
+  template: SimRevisionTemplateSpec,
+  mount: { readonly secret: string; readonly version: string },
+): SimRevisionTemplateSpec {
   return {
     ...template,
-    containers: template.containers.map((c) => (c.name === 'envoy' ? { ...c, volumeMounts: [...(c.volumeMounts ?? []), { name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH }] } : c)),
-    volumes: [...(template.volumes ?? []), { name: BUNDLE_VOLUME, secret: { secret: mount.secret, items: [{ path: 'bundle.crt', version: mount.version }] } }],
+    containers: template.containers.map((c) =>
+      c.name === 'envoy' ? { ...c, volumeMounts: [...(c.volumeMounts ?? []), { name: BUNDLE_VOLUME, mountPath: BUNDLE_MOUNT_PATH }] } : c,
+    ),
+    volumes: [
+      ...(template.volumes ?? []),
+      { name: BUNDLE_VOLUME, secret: { secret: mount.secret, items: [{ path: 'bundle.crt', version: mount.version }] } },
+    ],
   };
 }
 

@@ -12,7 +12,15 @@ import { KubeFaults, type KubeFaultMode } from './k8s-faults.js';
 import { applyPatch } from './k8s-patch.js';
 import { parsePodLogPath, podLogText, validateEvent, type PodLogSource } from './k8s-pod-log.js';
 import {
-  apiGroup, apiVersionOf, coreVersions, findResource, groupList, resourceList, selectableFields, VERSION_INFO, type KubeResourceType,
+  apiGroup,
+  apiVersionOf,
+  coreVersions,
+  findResource,
+  groupList,
+  resourceList,
+  selectableFields,
+  VERSION_INFO,
+  type KubeResourceType,
 } from './k8s-resources.js';
 import { parseFieldSelector, parseLabelSelector } from './k8s-selectors.js';
 import { badRequest, KubeStatusError, kubeStatus, notFound } from './k8s-status.js';
@@ -41,7 +49,10 @@ const MAX_BODY = 4 * 1024 * 1024;
 
 /** Resolves /api/v1/… or /apis/<g>/<v>/… to a resource, namespace and name (undefined: not a resource path). */
 function parseTarget(path: string): Target | undefined {
-  const segs = path.split('/').filter((s) => s !== '').map(decodeURIComponent);
+  const segs = path
+    .split('/')
+    .filter((s) => s !== '')
+    .map(decodeURIComponent);
   let group: string;
   let version: string;
   let rest: string[];
@@ -75,11 +86,16 @@ export class FakeKubeApiServer {
   private readonly maxWatchMs: number | null;
 
   /** A server over `store`; nothing listens until start(). */
-  constructor(readonly store: KubeStore, options: FakeKubeApiServerOptions = {}) {
+  constructor(
+    readonly store: KubeStore,
+    options: FakeKubeApiServerOptions = {},
+  ) {
     this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 30_000;
     this.maxWatchMs = options.maxWatchMs ?? null;
     this.podLogs = options.podLogs;
-    this.server = createServer((req, res) => { this.handle(req, res); });
+    this.server = createServer((req, res) => {
+      this.handle(req, res);
+    });
     this.faults.bindWatchCloser(() => {
       const open = [...this.watches];
       for (const w of open) w.close();
@@ -91,7 +107,10 @@ export class FakeKubeApiServer {
   async start(port = 0): Promise<{ url: string; port: number }> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, '127.0.0.1', () => { this.server.off('error', reject); resolve(); });
+      this.server.listen(port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
     });
     const bound = (this.server.address() as AddressInfo).port;
     this.baseUrl = `http://127.0.0.1:${bound}`;
@@ -120,7 +139,11 @@ export class FakeKubeApiServer {
     if (this.baseUrl === null) return;
     this.baseUrl = null;
     this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => { resolve(); }));
+    await new Promise<void>((resolve) =>
+      this.server.close(() => {
+        resolve();
+      }),
+    );
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -134,16 +157,19 @@ export class FakeKubeApiServer {
       this.answerFault(req, res, fault);
       return;
     }
-    readBody(req).then((body) => {
-      try {
-        this.faults.runInterceptors(method, url.pathname, isWatch);
-      } catch {
-        // A failing interceptor is the test's problem, not the request's.
-      }
-      this.route(req, res, url, method, isWatch, body);
-    }, () => {
-      sendStatus(res, kubeStatus(413, 'RequestEntityTooLarge', 'the request body is too large'));
-    });
+    readBody(req).then(
+      (body) => {
+        try {
+          this.faults.runInterceptors(method, url.pathname, isWatch);
+        } catch {
+          // A failing interceptor is the test's problem, not the request's.
+        }
+        this.route(req, res, url, method, isWatch, body);
+      },
+      () => {
+        sendStatus(res, kubeStatus(413, 'RequestEntityTooLarge', 'the request body is too large'));
+      },
+    );
   }
 
   private answerFault(req: IncomingMessage, res: ServerResponse, fault: KubeFaultMode): void {
@@ -155,7 +181,14 @@ export class FakeKubeApiServer {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"kind":"PodList","items":[{"metadata": <html>garbage');
       return;
     }
-    const reason = fault.code === 500 ? 'InternalError' : fault.code === 503 ? 'ServiceUnavailable' : fault.code === 429 ? 'TooManyRequests' : 'InternalError';
+    const reason =
+      fault.code === 500
+        ? 'InternalError'
+        : fault.code === 503
+          ? 'ServiceUnavailable'
+          : fault.code === 429
+            ? 'TooManyRequests'
+            : 'InternalError';
     sendStatus(res, kubeStatus(fault.code, reason, `Internal error occurred: injected fault (HTTP ${fault.code})`));
   }
 
@@ -167,13 +200,15 @@ export class FakeKubeApiServer {
       }
       const discovery = this.discovery(url.pathname);
       if (discovery !== undefined) {
-        if (method !== 'GET') throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+        if (method !== 'GET')
+          throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
         sendJson(res, 200, discovery);
         return;
       }
       const log = parsePodLogPath(url.pathname);
       if (log !== undefined) {
-        if (method !== 'GET') throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+        if (method !== 'GET')
+          throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
         const text = podLogText(this.store, this.podLogs, log.namespace, log.name, url.searchParams);
         res.writeHead(200, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-cache, private' }).end(text);
         return;
@@ -208,28 +243,53 @@ export class FakeKubeApiServer {
     return (o) => labels(o.metadata.labels ?? {}) && fields(selectableFields(t, o));
   }
 
-  private collection(req: IncomingMessage, res: ServerResponse, t: Target, method: string, isWatch: boolean, q: URLSearchParams, body: string): void {
+  private collection(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: Target,
+    method: string,
+    isWatch: boolean,
+    q: URLSearchParams,
+    body: string,
+  ): void {
     if (method === 'POST') {
       const input = parseObject(body);
       const meta = input.metadata as Partial<KubeObject['metadata']> | undefined;
       if (t.namespace !== undefined && meta?.namespace !== undefined && meta.namespace !== t.namespace) {
         throw badRequest('the namespace of the provided object does not match the namespace sent on the request');
       }
-      const obj = { ...input, kind: t.type.kind, apiVersion: apiVersionOf(t.type), metadata: { name: '', ...meta, ...(t.namespace === undefined ? {} : { namespace: t.namespace }) } } as NewKubeObject;
+      const obj = {
+        ...input,
+        kind: t.type.kind,
+        apiVersion: apiVersionOf(t.type),
+        metadata: { name: '', ...meta, ...(t.namespace === undefined ? {} : { namespace: t.namespace }) },
+      } as NewKubeObject;
       if (t.type.resource === 'events') validateEvent(obj, t.namespace);
       sendJson(res, 201, this.store.create(t.type.resource, obj, t.type.group));
       return;
     }
-    if (method !== 'GET') throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
+    if (method !== 'GET')
+      throw new KubeStatusError(kubeStatus(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'));
     const selects = this.selector(t.type, q);
     if (isWatch) {
       const timeout = q.get('timeoutSeconds');
       const timeoutMs = timeout !== null && /^\d+$/.test(timeout) ? Number(timeout) * 1000 : this.maxWatchMs;
       const forceExpired = this.faults.takeWatchExpiry(t.type.resource);
-      const stream: WatchStream = new WatchStream(this.store, { type: t.type, namespace: t.namespace, selects }, {
-        resourceVersion: q.get('resourceVersion') ?? '', allowWatchBookmarks: q.get('allowWatchBookmarks') === 'true',
-        timeoutMs, bookmarkIntervalMs: this.bookmarkIntervalMs, forceExpired,
-      }, res, () => { this.watches.delete(stream); });
+      const stream: WatchStream = new WatchStream(
+        this.store,
+        { type: t.type, namespace: t.namespace, selects },
+        {
+          resourceVersion: q.get('resourceVersion') ?? '',
+          allowWatchBookmarks: q.get('allowWatchBookmarks') === 'true',
+          timeoutMs,
+          bookmarkIntervalMs: this.bookmarkIntervalMs,
+          forceExpired,
+        },
+        res,
+        () => {
+          this.watches.delete(stream);
+        },
+      );
       if (!res.writableEnded) this.watches.add(stream);
       return;
     }
@@ -270,7 +330,8 @@ export class FakeKubeApiServer {
     };
     switch (method) {
       case 'GET':
-        if (wantsTable(req.headers.accept)) sendJson(res, 200, renderTable(type, [current()], { resourceVersion: String(this.store.resourceVersion) }));
+        if (wantsTable(req.headers.accept))
+          sendJson(res, 200, renderTable(type, [current()], { resourceVersion: String(this.store.resourceVersion) }));
         else sendJson(res, 200, current());
         return;
       case 'DELETE':
@@ -279,9 +340,15 @@ export class FakeKubeApiServer {
         return;
       case 'PUT': {
         const next = parseObject(body) as Partial<KubeObject>;
-        if (next.metadata?.name !== undefined && next.metadata.name !== name) throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
+        if (next.metadata?.name !== undefined && next.metadata.name !== name)
+          throw badRequest(`the name of the object (${next.metadata.name}) does not match the name on the URL (${name})`);
         const base = current();
-        const obj = { ...next, kind: type.kind, apiVersion: apiVersionOf(type), metadata: { ...base.metadata, ...next.metadata, name } } as KubeObject;
+        const obj = {
+          ...next,
+          kind: type.kind,
+          apiVersion: apiVersionOf(type),
+          metadata: { ...base.metadata, ...next.metadata, name },
+        } as KubeObject;
         sendJson(res, 200, this.store.update(type.resource, obj, next.metadata?.resourceVersion, type.group));
         return;
       }
@@ -295,10 +362,20 @@ export class FakeKubeApiServer {
         }
         const patched = applyPatch(contentType, base, patch) as unknown as KubeObject;
         if (typeof patched !== 'object' || Array.isArray(patched) || typeof patched.metadata !== 'object') {
-          throw new KubeStatusError(kubeStatus(422, 'Invalid', `${type.resource} "${name}" is invalid: the patch produced a malformed object`));
+          throw new KubeStatusError(
+            kubeStatus(422, 'Invalid', `${type.resource} "${name}" is invalid: the patch produced a malformed object`),
+          );
         }
-        if (patched.metadata.name !== name) throw new KubeStatusError(kubeStatus(422, 'Invalid', `${type.resource} "${name}" is invalid: metadata.name: Invalid value: field is immutable`));
-        const next = { ...patched, kind: type.kind, apiVersion: apiVersionOf(type), metadata: { ...patched.metadata, ...(namespace === undefined ? {} : { namespace }) } };
+        if (patched.metadata.name !== name)
+          throw new KubeStatusError(
+            kubeStatus(422, 'Invalid', `${type.resource} "${name}" is invalid: metadata.name: Invalid value: field is immutable`),
+          );
+        const next = {
+          ...patched,
+          kind: type.kind,
+          apiVersion: apiVersionOf(type),
+          metadata: { ...patched.metadata, ...(namespace === undefined ? {} : { namespace }) },
+        };
         sendJson(res, 200, this.store.update(type.resource, next, patched.metadata.resourceVersion, type.group));
         return;
       }
@@ -342,7 +419,9 @@ function readBody(req: IncomingMessage): Promise<string> {
       if (size > MAX_BODY) reject(new Error('too large'));
       else chunks.push(c);
     });
-    req.on('end', () => { resolve(Buffer.concat(chunks).toString('utf8')); });
+    req.on('end', () => {
+      resolve(Buffer.concat(chunks).toString('utf8'));
+    });
     req.on('error', reject);
   });
 }

@@ -24,12 +24,24 @@ export interface KubeControllersOptions {
 }
 
 interface PodShape {
-  readonly spec?: { readonly nodeName?: string; readonly serviceAccountName?: string;
-    readonly containers?: readonly { readonly name: string; readonly image: string; readonly ports?: readonly { readonly name: string; readonly containerPort: number }[] }[] };
+  readonly spec?: {
+    readonly nodeName?: string;
+    readonly serviceAccountName?: string;
+    readonly containers?: readonly {
+      readonly name: string;
+      readonly image: string;
+      readonly ports?: readonly { readonly name: string; readonly containerPort: number }[];
+    }[];
+  };
 }
 
 const APPS_TOP = new Set(['deployments', 'statefulsets', 'daemonsets']);
-const RESOURCE_OF: Readonly<Record<string, string>> = { ReplicaSet: 'replicasets', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets', Deployment: 'deployments' };
+const RESOURCE_OF: Readonly<Record<string, string>> = {
+  ReplicaSet: 'replicasets',
+  StatefulSet: 'statefulsets',
+  DaemonSet: 'daemonsets',
+  Deployment: 'deployments',
+};
 
 function controllerOf(o: KubeObject): { kind: string; name: string } | undefined {
   const refs = o.metadata.ownerReferences ?? [];
@@ -59,7 +71,7 @@ export function startKubeControllers(store: KubeStore, options: KubeControllersO
     const direct = store.get(resource, pod.metadata.namespace, ref.name);
     if (direct === undefined || direct.kind !== 'ReplicaSet') return direct;
     const up = controllerOf(direct);
-    return up?.kind === 'Deployment' ? store.get('deployments', direct.metadata.namespace, up.name) ?? direct : direct;
+    return up?.kind === 'Deployment' ? (store.get('deployments', direct.metadata.namespace, up.name) ?? direct) : direct;
   };
 
   const recreate = (pod: KubeObject, extra: Readonly<Record<string, string>> = {}): void => {
@@ -70,12 +82,21 @@ export function startKubeControllers(store: KubeStore, options: KubeControllersO
     const keep = options.keepPodNames === true || ref.kind === 'StatefulSet';
     const name = keep ? pod.metadata.name : `${ref.name}-${randomUUID().slice(0, 5)}`;
     if (store.get('pods', pod.metadata.namespace, name) !== undefined) return;
-    store.create('pods', buildPod({
-      namespace: pod.metadata.namespace ?? 'default', name, node: shape.spec?.nodeName ?? '', serviceAccount: shape.spec?.serviceAccountName ?? 'default',
-      labels: pod.metadata.labels ?? {}, annotations: { ...(pod.metadata.annotations ?? {}), ...templateAnnotations(owner), ...extra },
-      owner: pod.metadata.ownerReferences?.[0], containers: shape.spec?.containers ?? [], podIP: ips.allocate(),
-      startedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    }));
+    store.create(
+      'pods',
+      buildPod({
+        namespace: pod.metadata.namespace ?? 'default',
+        name,
+        node: shape.spec?.nodeName ?? '',
+        serviceAccount: shape.spec?.serviceAccountName ?? 'default',
+        labels: pod.metadata.labels ?? {},
+        annotations: { ...(pod.metadata.annotations ?? {}), ...templateAnnotations(owner), ...extra },
+        owner: pod.metadata.ownerReferences?.[0],
+        containers: shape.spec?.containers ?? [],
+        podIP: ips.allocate(),
+        startedAt: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      }),
+    );
   };
 
   const roll = (owner: KubeObject, resource: string, replacePods: boolean): void => {
@@ -95,15 +116,35 @@ export function startKubeControllers(store: KubeStore, options: KubeControllersO
     if (c.resource === 'pods' && c.type === 'DELETED') {
       const pod = c.object;
       const hook = options.beforeRecreate;
-      if (hook === undefined || topOwner(pod) === undefined) queueMicrotask(() => { recreate(pod); });
+      if (hook === undefined || topOwner(pod) === undefined)
+        queueMicrotask(() => {
+          recreate(pod);
+        });
       else {
-        hook(pod).then((extra) => { recreate(pod, extra); }, () => { recreate(pod); }).catch(() => undefined);
+        hook(pod)
+          .then(
+            (extra) => {
+              recreate(pod, extra);
+            },
+            () => {
+              recreate(pod);
+            },
+          )
+          .catch(() => undefined);
       }
-    } else if (APPS_TOP.has(c.resource) && c.type === 'MODIFIED' && (c.object.metadata.generation ?? 0) > (c.previous?.metadata.generation ?? 0)) {
+    } else if (
+      APPS_TOP.has(c.resource) &&
+      c.type === 'MODIFIED' &&
+      (c.object.metadata.generation ?? 0) > (c.previous?.metadata.generation ?? 0)
+    ) {
       const owner = c.object;
       // Only a new pod template rolls the pods, and a paused Deployment does not roll at all.
-      const replace = templateOf(owner) !== templateOf(c.previous) && !(owner.kind === 'Deployment' && (owner.spec as { paused?: boolean } | undefined)?.paused === true);
-      queueMicrotask(() => { roll(owner, c.resource, replace); });
+      const replace =
+        templateOf(owner) !== templateOf(c.previous) &&
+        !(owner.kind === 'Deployment' && (owner.spec as { paused?: boolean } | undefined)?.paused === true);
+      queueMicrotask(() => {
+        roll(owner, c.resource, replace);
+      });
     }
   };
   return store.subscribe(onChange);

@@ -51,7 +51,12 @@ export function strategicMergePatch(target: unknown, patch: unknown): Json {
 
 function pointer(path: unknown): string[] {
   if (typeof path !== 'string' || (path !== '' && !path.startsWith('/'))) throw badRequest(`invalid JSON pointer ${JSON.stringify(path)}`);
-  return path === '' ? [] : path.slice(1).split('/').map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+  return path === ''
+    ? []
+    : path
+        .slice(1)
+        .split('/')
+        .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
 }
 
 /** RFC 6902 JSON patch (add, replace, remove, test). A body that is not an array → 400 as the API server. */
@@ -81,13 +86,22 @@ function applyToArray(list: Json[], last: string, op: Record<string, Json>, valu
   if (!Number.isInteger(at) || at < 0 || at > list.length) throw unprocessable(`doc is missing path: ${JSON.stringify(op.path)}`);
   const exists = at < list.length;
   switch (op.op) {
-    case 'add': list.splice(at, 0, value); return;
-    case 'replace': if (!exists) break; list[at] = value; return;
-    case 'remove': if (!exists) break; list.splice(at, 1); return;
+    case 'add':
+      list.splice(at, 0, value);
+      return;
+    case 'replace':
+      if (!exists) break;
+      list[at] = value;
+      return;
+    case 'remove':
+      if (!exists) break;
+      list.splice(at, 1);
+      return;
     case 'test':
       if (JSON.stringify(list[at]) !== JSON.stringify(op.value)) throw unprocessable(`testing value ${JSON.stringify(op.path)} failed`);
       return;
-    default: throw badRequest(`Unexpected kind: ${JSON.stringify(op.op)}`);
+    default:
+      throw badRequest(`Unexpected kind: ${JSON.stringify(op.op)}`);
   }
   throw unprocessable(`doc is missing path: ${JSON.stringify(op.path)}`);
 }
@@ -95,13 +109,22 @@ function applyToArray(list: Json[], last: string, op: Record<string, Json>, valu
 function applyToObject(obj: Record<string, Json>, last: string, op: Record<string, Json>, value: Json): void {
   const exists = Object.hasOwn(obj, last);
   switch (op.op) {
-    case 'add': obj[last] = value; return;
-    case 'replace': if (!exists) break; obj[last] = value; return;
-    case 'remove': if (!exists) break; Reflect.deleteProperty(obj, last); return;
+    case 'add':
+      obj[last] = value;
+      return;
+    case 'replace':
+      if (!exists) break;
+      obj[last] = value;
+      return;
+    case 'remove':
+      if (!exists) break;
+      Reflect.deleteProperty(obj, last);
+      return;
     case 'test':
       if (JSON.stringify(obj[last]) !== JSON.stringify(op.value)) throw unprocessable(`testing value ${JSON.stringify(op.path)} failed`);
       return;
-    default: throw badRequest(`Unexpected kind: ${JSON.stringify(op.op)}`);
+    default:
+      throw badRequest(`Unexpected kind: ${JSON.stringify(op.op)}`);
   }
   throw unprocessable(`doc is missing path: ${JSON.stringify(op.path)}`);
 }
@@ -116,6 +139,11 @@ export function applyPatch(contentType: string, target: unknown, body: unknown):
   if (type === PATCH_TYPES.merge) return mergePatch(target, body);
   if (type === PATCH_TYPES.strategic) return strategicMergePatch(target, body);
   if (type === PATCH_TYPES.json) return jsonPatch(target, body);
-  throw new KubeStatusError(kubeStatus(415, 'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: ${Object.values(PATCH_TYPES).join(', ')}`));
+  throw new KubeStatusError(
+    kubeStatus(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: ${Object.values(PATCH_TYPES).join(', ')}`,
+    ),
+  );
 }

@@ -22,18 +22,28 @@ function nonNegativeInt(q: URLSearchParams, key: string, min: number): number | 
   if (raw === null) return undefined;
   if (!/^-?\d+$/.test(raw)) throw badRequest(`invalid value for ${key}: ${JSON.stringify(raw)}`);
   const n = Number(raw);
-  if (n < min) throw new KubeStatusError(kubeStatus(422, 'Invalid', `PodLogOptions "" is invalid: ${key}: Invalid value: ${n}: must be greater than or equal to ${min}`));
+  if (n < min)
+    throw new KubeStatusError(
+      kubeStatus(422, 'Invalid', `PodLogOptions "" is invalid: ${key}: Invalid value: ${n}: must be greater than or equal to ${min}`),
+    );
   return n;
 }
 
 /** The body of a pod log request: the container's log, cut by tailLines and limitBytes. Throws KubeStatusError as the API server. */
-export function podLogText(store: KubeStore, source: PodLogSource | undefined, namespace: string, name: string, q: URLSearchParams): string {
+export function podLogText(
+  store: KubeStore,
+  source: PodLogSource | undefined,
+  namespace: string,
+  name: string,
+  q: URLSearchParams,
+): string {
   const pod = store.get('pods', namespace, name);
   if (pod === undefined) throw notFound('pods', name);
   const containers = ((pod.spec as { containers?: { name: string }[] } | undefined)?.containers ?? []).map((c) => c.name);
   let container = q.get('container') ?? '';
   if (container === '') {
-    if (containers.length !== 1) throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`);
+    if (containers.length !== 1)
+      throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`);
     container = containers[0] ?? '';
   } else if (!containers.includes(container)) {
     throw badRequest(`container ${container} is not valid for pod ${name}`);
@@ -44,7 +54,13 @@ export function podLogText(store: KubeStore, source: PodLogSource | undefined, n
   if (tail !== undefined) {
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
-    text = tail === 0 ? '' : lines.slice(-tail).map((l) => `${l}\n`).join('');
+    text =
+      tail === 0
+        ? ''
+        : lines
+            .slice(-tail)
+            .map((l) => `${l}\n`)
+            .join('');
   }
   if (limit !== undefined) text = Buffer.from(text, 'utf8').subarray(0, limit).toString('utf8');
   return text;
@@ -57,7 +73,13 @@ export function validateEvent(event: Record<string, unknown>, namespace: string 
   const ns = typeof ref === 'object' && ref !== null ? (ref as { namespace?: unknown }).namespace : undefined;
   const refNs = typeof ns === 'string' ? ns : '';
   if (refNs !== (namespace ?? '')) {
-    throw new KubeStatusError(kubeStatus(422, 'Invalid',
-      `Event "${typeof name === 'string' ? name : ''}" is invalid: involvedObject.namespace: Invalid value: "${refNs}": does not match event.namespace`, { kind: 'Event' }));
+    throw new KubeStatusError(
+      kubeStatus(
+        422,
+        'Invalid',
+        `Event "${typeof name === 'string' ? name : ''}" is invalid: involvedObject.namespace: Invalid value: "${refNs}": does not match event.namespace`,
+        { kind: 'Event' },
+      ),
+    );
   }
 }

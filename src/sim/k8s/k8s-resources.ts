@@ -31,26 +31,132 @@ function at(path: string): (o: Readonly<Record<string, unknown>>) => string {
 }
 
 const POD_FIELDS = Object.fromEntries(
-  ['spec.nodeName', 'spec.serviceAccountName', 'spec.restartPolicy', 'spec.schedulerName', 'status.phase', 'status.podIP', 'status.nominatedNodeName']
-    .map((f) => [f, at(f)]),
+  [
+    'spec.nodeName',
+    'spec.serviceAccountName',
+    'spec.restartPolicy',
+    'spec.schedulerName',
+    'status.phase',
+    'status.podIP',
+    'status.nominatedNodeName',
+  ].map((f) => [f, at(f)]),
 );
 
 const EVENT_FIELDS = Object.fromEntries(
-  ['involvedObject.kind', 'involvedObject.name', 'involvedObject.namespace', 'involvedObject.uid', 'involvedObject.apiVersion', 'reason', 'type', 'source', 'reportingComponent']
-    .map((f) => [f, f === 'source' ? at('source.component') : at(f)]),
+  [
+    'involvedObject.kind',
+    'involvedObject.name',
+    'involvedObject.namespace',
+    'involvedObject.uid',
+    'involvedObject.apiVersion',
+    'reason',
+    'type',
+    'source',
+    'reportingComponent',
+  ].map((f) => [f, f === 'source' ? at('source.component') : at(f)]),
 );
 
 /** Every resource the fake serves. */
 export const KUBE_RESOURCES: readonly KubeResourceType[] = [
-  { resource: 'pods', singular: 'pod', kind: 'Pod', group: '', version: 'v1', shortNames: ['po'], verbs: [...READ, ...WRITE, 'delete'], namespaced: true, fields: POD_FIELDS },
-  { resource: 'configmaps', singular: 'configmap', kind: 'ConfigMap', group: '', version: 'v1', shortNames: ['cm'], verbs: [...READ, ...WRITE, 'delete'], namespaced: true, fields: {} },
-  { resource: 'events', singular: 'event', kind: 'Event', group: '', version: 'v1', shortNames: ['ev'], verbs: [...READ, ...WRITE, 'delete'], namespaced: true, fields: EVENT_FIELDS },
-  { resource: 'namespaces', singular: 'namespace', kind: 'Namespace', group: '', version: 'v1', shortNames: ['ns'], verbs: [...READ, 'create'], namespaced: false, fields: { 'status.phase': at('status.phase') } },
-  { resource: 'nodes', singular: 'node', kind: 'Node', group: '', version: 'v1', shortNames: ['no'], verbs: [...READ, ...WRITE], namespaced: false, fields: { 'spec.unschedulable': at('spec.unschedulable') } },
-  { resource: 'deployments', singular: 'deployment', kind: 'Deployment', group: 'apps', version: 'v1', shortNames: ['deploy'], verbs: [...READ, ...WRITE], namespaced: true, fields: {} },
-  { resource: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet', group: 'apps', version: 'v1', shortNames: ['ds'], verbs: [...READ, ...WRITE], namespaced: true, fields: {} },
-  { resource: 'statefulsets', singular: 'statefulset', kind: 'StatefulSet', group: 'apps', version: 'v1', shortNames: ['sts'], verbs: [...READ, ...WRITE], namespaced: true, fields: {} },
-  { resource: 'replicasets', singular: 'replicaset', kind: 'ReplicaSet', group: 'apps', version: 'v1', shortNames: ['rs'], verbs: [...READ, ...WRITE], namespaced: true, fields: { 'status.replicas': at('status.replicas') } },
+  {
+    resource: 'pods',
+    singular: 'pod',
+    kind: 'Pod',
+    group: '',
+    version: 'v1',
+    shortNames: ['po'],
+    verbs: [...READ, ...WRITE, 'delete'],
+    namespaced: true,
+    fields: POD_FIELDS,
+  },
+  {
+    resource: 'configmaps',
+    singular: 'configmap',
+    kind: 'ConfigMap',
+    group: '',
+    version: 'v1',
+    shortNames: ['cm'],
+    verbs: [...READ, ...WRITE, 'delete'],
+    namespaced: true,
+    fields: {},
+  },
+  {
+    resource: 'events',
+    singular: 'event',
+    kind: 'Event',
+    group: '',
+    version: 'v1',
+    shortNames: ['ev'],
+    verbs: [...READ, ...WRITE, 'delete'],
+    namespaced: true,
+    fields: EVENT_FIELDS,
+  },
+  {
+    resource: 'namespaces',
+    singular: 'namespace',
+    kind: 'Namespace',
+    group: '',
+    version: 'v1',
+    shortNames: ['ns'],
+    verbs: [...READ, 'create'],
+    namespaced: false,
+    fields: { 'status.phase': at('status.phase') },
+  },
+  {
+    resource: 'nodes',
+    singular: 'node',
+    kind: 'Node',
+    group: '',
+    version: 'v1',
+    shortNames: ['no'],
+    verbs: [...READ, ...WRITE],
+    namespaced: false,
+    fields: { 'spec.unschedulable': at('spec.unschedulable') },
+  },
+  {
+    resource: 'deployments',
+    singular: 'deployment',
+    kind: 'Deployment',
+    group: 'apps',
+    version: 'v1',
+    shortNames: ['deploy'],
+    verbs: [...READ, ...WRITE],
+    namespaced: true,
+    fields: {},
+  },
+  {
+    resource: 'daemonsets',
+    singular: 'daemonset',
+    kind: 'DaemonSet',
+    group: 'apps',
+    version: 'v1',
+    shortNames: ['ds'],
+    verbs: [...READ, ...WRITE],
+    namespaced: true,
+    fields: {},
+  },
+  {
+    resource: 'statefulsets',
+    singular: 'statefulset',
+    kind: 'StatefulSet',
+    group: 'apps',
+    version: 'v1',
+    shortNames: ['sts'],
+    verbs: [...READ, ...WRITE],
+    namespaced: true,
+    fields: {},
+  },
+  {
+    resource: 'replicasets',
+    singular: 'replicaset',
+    kind: 'ReplicaSet',
+    group: 'apps',
+    version: 'v1',
+    shortNames: ['rs'],
+    verbs: [...READ, ...WRITE],
+    namespaced: true,
+    fields: { 'status.replicas': at('status.replicas') },
+  },
 ];
 
 /** The resource type served for `kind` ("Pod", "Deployment"…), or undefined. */
@@ -59,7 +165,10 @@ export function resourceForKind(kind: string): KubeResourceType | undefined {
 }
 
 /** The field-selector view of an object: metadata.name, metadata.namespace and the kind's extra fields. */
-export function selectableFields(t: KubeResourceType, o: { readonly metadata: { readonly name: string; readonly namespace?: string } }): Record<string, string> {
+export function selectableFields(
+  t: KubeResourceType,
+  o: { readonly metadata: { readonly name: string; readonly namespace?: string } },
+): Record<string, string> {
   const out: Record<string, string> = { 'metadata.name': o.metadata.name, 'metadata.namespace': o.metadata.namespace ?? '' };
   for (const [k, read] of Object.entries(t.fields)) out[k] = read(o);
   return out;
@@ -77,8 +186,15 @@ export function apiVersionOf(t: KubeResourceType): string {
 
 /** GET /version. */
 export const VERSION_INFO = {
-  major: '1', minor: '31', gitVersion: 'v1.31.0-spire-healer-sim', gitCommit: '0000000000000000000000000000000000000000',
-  gitTreeState: 'clean', buildDate: '2025-01-01T00:00:00Z', goVersion: 'go1.22.0', compiler: 'gc', platform: 'linux/amd64',
+  major: '1',
+  minor: '31',
+  gitVersion: 'v1.31.0-spire-healer-sim',
+  gitCommit: '0000000000000000000000000000000000000000',
+  gitTreeState: 'clean',
+  buildDate: '2025-01-01T00:00:00Z',
+  goVersion: 'go1.22.0',
+  compiler: 'gc',
+  platform: 'linux/amd64',
 } as const;
 
 /** GET /api (APIVersions). */
@@ -90,7 +206,8 @@ export function coreVersions(serverAddress: string): object {
 export function groupList(): object {
   const groups = [...new Set(KUBE_RESOURCES.filter((r) => r.group !== '').map((r) => r.group))];
   return {
-    kind: 'APIGroupList', apiVersion: 'v1',
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
     groups: groups.map((name) => {
       const gv = { groupVersion: `${name}/v1`, version: 'v1' };
       return { name, versions: [gv], preferredVersion: gv };
@@ -110,9 +227,16 @@ export function resourceList(group: string, version: string): object | undefined
   const rs = KUBE_RESOURCES.filter((r) => r.group === group && r.version === version);
   if (rs.length === 0) return undefined;
   return {
-    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group === '' ? version : `${group}/${version}`,
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: group === '' ? version : `${group}/${version}`,
     resources: rs.map((r) => ({
-      name: r.resource, singularName: r.singular, namespaced: r.namespaced, kind: r.kind, verbs: r.verbs, shortNames: r.shortNames,
+      name: r.resource,
+      singularName: r.singular,
+      namespaced: r.namespaced,
+      kind: r.kind,
+      verbs: r.verbs,
+      shortNames: r.shortNames,
     })),
   };
 }

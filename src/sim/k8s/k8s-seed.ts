@@ -78,7 +78,11 @@ export class PodIpAllocator {
 
 /** pod-template-hash-like suffix: 10 chars of [a-z0-9] derived from `s`. */
 export function templateHash(s: string): string {
-  return createHash('sha256').update(s).digest('hex').slice(0, 10).replace(/[0-9a-f]/g, (c) => 'bcdfghjklm'[parseInt(c, 16) % 10] ?? 'x');
+  return createHash('sha256')
+    .update(s)
+    .digest('hex')
+    .slice(0, 10)
+    .replace(/[0-9a-f]/g, (c) => 'bcdfghjklm'[parseInt(c, 16) % 10] ?? 'x');
 }
 
 function ownerRef(o: KubeObject): KubeOwnerReference {
@@ -94,7 +98,11 @@ export interface PodSpecInput {
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
   readonly owner: KubeOwnerReference | undefined;
-  readonly containers: readonly { readonly name: string; readonly image: string; readonly ports?: readonly { readonly name: string; readonly containerPort: number }[] }[];
+  readonly containers: readonly {
+    readonly name: string;
+    readonly image: string;
+    readonly ports?: readonly { readonly name: string; readonly containerPort: number }[];
+  }[];
   readonly podIP: string;
   readonly startedAt: string;
 }
@@ -103,23 +111,43 @@ export interface PodSpecInput {
 export function buildPod(p: PodSpecInput): NewKubeObject {
   const condition = (type: string): object => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: p.startedAt });
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: {
-      name: p.name, namespace: p.namespace, labels: { ...p.labels }, annotations: { ...p.annotations },
+      name: p.name,
+      namespace: p.namespace,
+      labels: { ...p.labels },
+      annotations: { ...p.annotations },
       ...(p.owner === undefined ? {} : { ownerReferences: [p.owner] }),
     },
     spec: {
-      serviceAccountName: p.serviceAccount, nodeName: p.node, restartPolicy: 'Always', schedulerName: 'default-scheduler',
+      serviceAccountName: p.serviceAccount,
+      nodeName: p.node,
+      restartPolicy: 'Always',
+      schedulerName: 'default-scheduler',
       containers: p.containers.map((c) => ({
-        name: c.name, image: c.image, imagePullPolicy: 'IfNotPresent',
+        name: c.name,
+        image: c.image,
+        imagePullPolicy: 'IfNotPresent',
         ...(c.ports === undefined ? {} : { ports: c.ports.map((port) => ({ ...port, protocol: 'TCP' })) }),
       })),
     },
     status: {
-      phase: 'Running', hostIP: '192.168.0.1', podIP: p.podIP, podIPs: [{ ip: p.podIP }], startTime: p.startedAt, qosClass: 'BestEffort',
+      phase: 'Running',
+      hostIP: '192.168.0.1',
+      podIP: p.podIP,
+      podIPs: [{ ip: p.podIP }],
+      startTime: p.startedAt,
+      qosClass: 'BestEffort',
       conditions: ['Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(condition),
       containerStatuses: p.containers.map((c) => ({
-        name: c.name, image: c.image, imageID: '', ready: true, started: true, restartCount: 0, containerID: `containerd://${templateHash(p.name + c.name)}`,
+        name: c.name,
+        image: c.image,
+        imageID: '',
+        ready: true,
+        started: true,
+        restartCount: 0,
+        containerID: `containerd://${templateHash(p.name + c.name)}`,
         state: { running: { startedAt: p.startedAt } },
       })),
     },
@@ -130,7 +158,14 @@ export function buildPod(p: PodSpecInput): NewKubeObject {
 export function workloadContainers(app: string): PodSpecInput['containers'] {
   return [
     { name: 'app', image: KUBE_SEED_IMAGES.app(app), ports: [{ name: 'http', containerPort: 8080 }] },
-    { name: 'envoy', image: KUBE_SEED_IMAGES.envoy, ports: [{ name: 'envoy-admin', containerPort: 9901 }, { name: 'mtls', containerPort: 8443 }] },
+    {
+      name: 'envoy',
+      image: KUBE_SEED_IMAGES.envoy,
+      ports: [
+        { name: 'envoy-admin', containerPort: 9901 },
+        { name: 'mtls', containerPort: 8443 },
+      ],
+    },
   ];
 }
 
@@ -138,14 +173,44 @@ function podTemplate(labels: Record<string, string>, serviceAccount: string, con
   return { metadata: { labels }, spec: { serviceAccountName: serviceAccount, containers: containers.map((c) => ({ ...c })) } };
 }
 
-function controllerObject(kind: 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet', namespace: string, name: string, replicas: number,
-  template: object, selector: Record<string, string>, owner?: KubeOwnerReference, extraLabels: Readonly<Record<string, string>> = {}): NewKubeObject {
-  const status = kind === 'DaemonSet'
-    ? { currentNumberScheduled: replicas, desiredNumberScheduled: replicas, numberReady: replicas, updatedNumberScheduled: replicas, numberAvailable: replicas, observedGeneration: 1 }
-    : { replicas, readyReplicas: replicas, availableReplicas: replicas, updatedReplicas: replicas, observedGeneration: 1, ...(kind === 'ReplicaSet' ? { fullyLabeledReplicas: replicas } : {}) };
+function controllerObject(
+  kind: 'Deployment' | 'StatefulSet' | 'DaemonSet' | 'ReplicaSet',
+  namespace: string,
+  name: string,
+  replicas: number,
+  template: object,
+  selector: Record<string, string>,
+  owner?: KubeOwnerReference,
+  extraLabels: Readonly<Record<string, string>> = {},
+): NewKubeObject {
+  const status =
+    kind === 'DaemonSet'
+      ? {
+          currentNumberScheduled: replicas,
+          desiredNumberScheduled: replicas,
+          numberReady: replicas,
+          updatedNumberScheduled: replicas,
+          numberAvailable: replicas,
+          observedGeneration: 1,
+        }
+      : {
+          replicas,
+          readyReplicas: replicas,
+          availableReplicas: replicas,
+          updatedReplicas: replicas,
+          observedGeneration: 1,
+          ...(kind === 'ReplicaSet' ? { fullyLabeledReplicas: replicas } : {}),
+        };
   return {
-    apiVersion: 'apps/v1', kind,
-    metadata: { name, namespace, generation: 1, labels: { ...selector, ...extraLabels }, ...(owner === undefined ? {} : { ownerReferences: [owner] }) },
+    apiVersion: 'apps/v1',
+    kind,
+    metadata: {
+      name,
+      namespace,
+      generation: 1,
+      labels: { ...selector, ...extraLabels },
+      ...(owner === undefined ? {} : { ownerReferences: [owner] }),
+    },
     spec: { ...(kind === 'DaemonSet' ? {} : { replicas }), selector: { matchLabels: selector }, template },
     status,
   };
@@ -161,25 +226,37 @@ export function seedKubernetes(store: KubeStore, spec: KubeSeedSpec): KubeSeedRe
   const extra = spec.labels ?? {};
   spec.nodes.forEach((name, i) => {
     store.create('nodes', {
-      apiVersion: 'v1', kind: 'Node',
+      apiVersion: 'v1',
+      kind: 'Node',
       metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...extra } },
       spec: {},
       status: {
         conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
-        addresses: [{ type: 'InternalIP', address: `192.168.${(i >>> 8) & 255}.${(i & 255) + 1}` }, { type: 'Hostname', address: name }],
+        addresses: [
+          { type: 'InternalIP', address: `192.168.${(i >>> 8) & 255}.${(i & 255) + 1}` },
+          { type: 'Hostname', address: name },
+        ],
       },
     });
   });
   const namespaces = new Set(['default', 'kube-system', spec.spireNamespace, ...spec.workloads.map((w) => w.namespace)]);
   for (const name of [...namespaces].sort()) {
     store.create('namespaces', {
-      apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...extra } },
-      spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' },
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...extra } },
+      spec: { finalizers: ['kubernetes'] },
+      status: { phase: 'Active' },
     });
   }
   store.create('configmaps', {
-    apiVersion: 'v1', kind: 'ConfigMap',
-    metadata: { name: BUNDLE_CONFIGMAP.name, namespace: spec.spireNamespace, ...(spec.labels === undefined ? {} : { labels: { ...extra } }) },
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: BUNDLE_CONFIGMAP.name,
+      namespace: spec.spireNamespace,
+      ...(spec.labels === undefined ? {} : { labels: { ...extra } }),
+    },
     data: { [BUNDLE_CONFIGMAP.key]: spec.bundlePem },
   });
   let controllers = 0;
@@ -188,14 +265,37 @@ export function seedKubernetes(store: KubeStore, spec: KubeSeedSpec): KubeSeedRe
     const selector = { app: 'spire-agent' };
     const labels = { ...selector, ...extra };
     const containers = [{ name: 'spire-agent', image: KUBE_SEED_IMAGES.spireAgent }];
-    const ds = store.create('daemonsets', controllerObject('DaemonSet', spec.spireNamespace, 'spire-agent', spec.agents.length,
-      podTemplate(labels, 'spire-agent', containers), selector, undefined, extra), 'apps');
+    const ds = store.create(
+      'daemonsets',
+      controllerObject(
+        'DaemonSet',
+        spec.spireNamespace,
+        'spire-agent',
+        spec.agents.length,
+        podTemplate(labels, 'spire-agent', containers),
+        selector,
+        undefined,
+        extra,
+      ),
+      'apps',
+    );
     controllers += 1;
     for (const a of spec.agents) {
-      store.create('pods', buildPod({
-        namespace: spec.spireNamespace, name: a.podName, node: a.node, serviceAccount: 'spire-agent', labels, annotations: a.annotations ?? {},
-        owner: ownerRef(ds), containers, podIP: ips.allocate(), startedAt,
-      }));
+      store.create(
+        'pods',
+        buildPod({
+          namespace: spec.spireNamespace,
+          name: a.podName,
+          node: a.node,
+          serviceAccount: 'spire-agent',
+          labels,
+          annotations: a.annotations ?? {},
+          owner: ownerRef(ds),
+          containers,
+          podIP: ips.allocate(),
+          startedAt,
+        }),
+      );
       pods += 1;
     }
   }
@@ -213,8 +313,20 @@ export function seedKubernetes(store: KubeStore, spec: KubeSeedSpec): KubeSeedRe
     const containers = workloadContainers(owner.name);
     const selector = { app: owner.name };
     const resource = owner.kind === 'Deployment' ? 'deployments' : owner.kind === 'StatefulSet' ? 'statefulsets' : 'daemonsets';
-    const top = store.create(resource, controllerObject(owner.kind, namespace, owner.name, members.length,
-      podTemplate({ ...selector, ...extra }, serviceAccount, containers), selector, undefined, extra), 'apps');
+    const top = store.create(
+      resource,
+      controllerObject(
+        owner.kind,
+        namespace,
+        owner.name,
+        members.length,
+        podTemplate({ ...selector, ...extra }, serviceAccount, containers),
+        selector,
+        undefined,
+        extra,
+      ),
+      'apps',
+    );
     controllers += 1;
     let podOwner = ownerRef(top);
     let labels: Record<string, string> = { ...selector, ...extra };
@@ -222,17 +334,40 @@ export function seedKubernetes(store: KubeStore, spec: KubeSeedSpec): KubeSeedRe
       const hash = templateHash(`${namespace}/${owner.name}`);
       const rsSelector = { ...selector, 'pod-template-hash': hash };
       labels = { ...rsSelector, ...extra };
-      const rs = store.create('replicasets', controllerObject('ReplicaSet', namespace, `${owner.name}-${hash}`, members.length,
-        podTemplate(labels, serviceAccount, containers), rsSelector, podOwner, extra), 'apps');
+      const rs = store.create(
+        'replicasets',
+        controllerObject(
+          'ReplicaSet',
+          namespace,
+          `${owner.name}-${hash}`,
+          members.length,
+          podTemplate(labels, serviceAccount, containers),
+          rsSelector,
+          podOwner,
+          extra,
+        ),
+        'apps',
+      );
       podOwner = ownerRef(rs);
     }
     for (const w of members) {
       const annotations: Record<string, string> = { [SPIFFE_ID_ANNOTATION]: w.spiffeId };
       if (w.envoyAdminUrl !== undefined) annotations[ENVOY_ADMIN_URL_ANNOTATION] = w.envoyAdminUrl;
-      store.create('pods', buildPod({
-        namespace, name: w.podName, node: w.node, serviceAccount: w.serviceAccount, labels, annotations,
-        owner: podOwner, containers, podIP: ips.allocate(), startedAt,
-      }));
+      store.create(
+        'pods',
+        buildPod({
+          namespace,
+          name: w.podName,
+          node: w.node,
+          serviceAccount: w.serviceAccount,
+          labels,
+          annotations,
+          owner: podOwner,
+          containers,
+          podIP: ips.allocate(),
+          startedAt,
+        }),
+      );
       pods += 1;
     }
   }

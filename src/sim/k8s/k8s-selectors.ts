@@ -29,7 +29,10 @@ function splitTerms(s: string): string[] {
 function parseTerm(term: string, setBased: boolean): Requirement {
   const set = /^([\w./-]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term);
   if (set !== null && setBased) {
-    const values = (set[3] ?? '').split(',').map((v) => v.trim()).filter((v) => v !== '');
+    const values = (set[3] ?? '')
+      .split(',')
+      .map((v) => v.trim())
+      .filter((v) => v !== '');
     return { op: set[2] === 'in' ? 'in' : 'notin', key: set[1] ?? '', values };
   }
   const cmp = /^([\w./-]+)\s*(==|=|!=)\s*([\w./-]*)$/.exec(term);
@@ -42,12 +45,18 @@ function parseTerm(term: string, setBased: boolean): Requirement {
 function matches(r: Requirement, fields: Readonly<Record<string, string>>): boolean {
   const v = Object.hasOwn(fields, r.key) ? fields[r.key] : undefined;
   switch (r.op) {
-    case 'eq': return v === r.value;
-    case 'neq': return v !== r.value;
-    case 'in': return v !== undefined && r.values.includes(v);
-    case 'notin': return v === undefined || !r.values.includes(v);
-    case 'exists': return v !== undefined;
-    case 'notexists': return v === undefined;
+    case 'eq':
+      return v === r.value;
+    case 'neq':
+      return v !== r.value;
+    case 'in':
+      return v !== undefined && r.values.includes(v);
+    case 'notin':
+      return v === undefined || !r.values.includes(v);
+    case 'exists':
+      return v !== undefined;
+    case 'notexists':
+      return v === undefined;
   }
 }
 

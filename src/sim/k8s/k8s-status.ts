@@ -17,7 +17,16 @@ export interface KubeStatus {
 
 /** Builds a Failure Status. */
 export function kubeStatus(code: number, reason: string, message: string, details?: KubeStatus['details']): KubeStatus {
-  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, ...(details === undefined ? {} : { details }), code };
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    ...(details === undefined ? {} : { details }),
+    code,
+  };
 }
 
 /** An error the fake answers with its Status (thrown inside request handling). */
@@ -33,15 +42,22 @@ export class KubeStatusError extends Error {
 /** 404 NotFound for `<resource> "<name>"`, as the API server words it. */
 export function notFound(resource: string, name: string, group = ''): KubeStatusError {
   const what = group === '' ? resource : `${resource}.${group}`;
-  return new KubeStatusError(kubeStatus(404, 'NotFound', `${what} "${name}" not found`, { name, ...(group === '' ? {} : { group }), kind: resource }));
+  return new KubeStatusError(
+    kubeStatus(404, 'NotFound', `${what} "${name}" not found`, { name, ...(group === '' ? {} : { group }), kind: resource }),
+  );
 }
 
 /** 409 Conflict for a write carrying a stale metadata.resourceVersion. */
 export function conflict(resource: string, name: string, group = ''): KubeStatusError {
   const what = group === '' ? resource : `${resource}.${group}`;
-  return new KubeStatusError(kubeStatus(409, 'Conflict',
-    `Operation cannot be fulfilled on ${what} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-    { name, ...(group === '' ? {} : { group }), kind: resource }));
+  return new KubeStatusError(
+    kubeStatus(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${what} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      { name, ...(group === '' ? {} : { group }), kind: resource },
+    ),
+  );
 }
 
 /** 410 Expired for a watch or list from a resourceVersion older than the retained window. */

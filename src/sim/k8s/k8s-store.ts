@@ -54,7 +54,11 @@ export interface KubeStoreOptions {
 export interface NewKubeObject {
   apiVersion: string;
   kind: string;
-  metadata: Omit<KubeObjectMeta, 'uid' | 'resourceVersion' | 'creationTimestamp'> & { uid?: string; resourceVersion?: string; creationTimestamp?: string };
+  metadata: Omit<KubeObjectMeta, 'uid' | 'resourceVersion' | 'creationTimestamp'> & {
+    uid?: string;
+    resourceVersion?: string;
+    creationTimestamp?: string;
+  };
   [field: string]: unknown;
 }
 
@@ -134,12 +138,18 @@ export class KubeStore {
     let name = input.metadata.name;
     const bucket = this.bucket(resource);
     if (name === '' && generateName !== undefined) {
-      do name = `${generateName}${randomUUID().slice(0, 5)}`; while (bucket.has(keyOf(namespace, name)));
+      do name = `${generateName}${randomUUID().slice(0, 5)}`;
+      while (bucket.has(keyOf(namespace, name)));
     }
-    if (name === '') throw new KubeStatusError(kubeStatus(422, 'Invalid', `${resource} "" is invalid: metadata.name: Required value: name or generateName is required`));
+    if (name === '')
+      throw new KubeStatusError(
+        kubeStatus(422, 'Invalid', `${resource} "" is invalid: metadata.name: Required value: name or generateName is required`),
+      );
     if (bucket.has(keyOf(namespace, name))) {
       const what = group === '' ? resource : `${resource}.${group}`;
-      throw new KubeStatusError(kubeStatus(409, 'AlreadyExists', `${what} "${name}" already exists`, { name, ...(group === '' ? {} : { group }), kind: resource }));
+      throw new KubeStatusError(
+        kubeStatus(409, 'AlreadyExists', `${what} "${name}" already exists`, { name, ...(group === '' ? {} : { group }), kind: resource }),
+      );
     }
     const object = structuredClone(input) as KubeObject;
     object.metadata.name = name;
@@ -161,15 +171,23 @@ export class KubeStore {
     const { namespace, name } = next.metadata;
     const current = this.objects.get(resource)?.get(keyOf(namespace, name));
     if (current === undefined) throw notFound(resource, name, group);
-    if (expectedRv !== undefined && expectedRv !== '' && expectedRv !== current.metadata.resourceVersion) throw conflict(resource, name, group);
+    if (expectedRv !== undefined && expectedRv !== '' && expectedRv !== current.metadata.resourceVersion)
+      throw conflict(resource, name, group);
     const merged = structuredClone(next);
     const meta = current.metadata;
-    merged.metadata = { ...merged.metadata, name, uid: meta.uid, creationTimestamp: meta.creationTimestamp, resourceVersion: meta.resourceVersion };
+    merged.metadata = {
+      ...merged.metadata,
+      name,
+      uid: meta.uid,
+      creationTimestamp: meta.creationTimestamp,
+      resourceVersion: meta.resourceVersion,
+    };
     if (namespace !== undefined) merged.metadata.namespace = namespace;
     if (meta.generation === undefined) delete merged.metadata.generation;
     else merged.metadata.generation = meta.generation;
     if (JSON.stringify(merged) === JSON.stringify(current)) return structuredClone(current);
-    if (meta.generation !== undefined && JSON.stringify(merged.spec) !== JSON.stringify(current.spec)) merged.metadata.generation = meta.generation + 1;
+    if (meta.generation !== undefined && JSON.stringify(merged.spec) !== JSON.stringify(current.spec))
+      merged.metadata.generation = meta.generation + 1;
     merged.metadata.resourceVersion = String(++this.rv);
     this.bucket(resource).set(keyOf(namespace, name), merged);
     this.record({ rv: this.rv, resource, type: 'MODIFIED', object: merged, previous: current });
@@ -210,7 +228,9 @@ export class KubeStore {
    */
   subscribe(listener: (c: KubeChange) => void): () => void {
     this.listeners.add(listener);
-    return () => { this.listeners.delete(listener); };
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   private bucket(resource: string): Map<string, KubeObject> {

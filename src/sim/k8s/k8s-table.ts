@@ -26,17 +26,28 @@ function age(o: KubeObject): string {
 
 interface PodLike {
   readonly spec?: { readonly containers?: readonly unknown[] };
-  readonly status?: { readonly phase?: string; readonly containerStatuses?: readonly { readonly ready?: boolean; readonly restartCount?: number }[] };
+  readonly status?: {
+    readonly phase?: string;
+    readonly containerStatuses?: readonly { readonly ready?: boolean; readonly restartCount?: number }[];
+  };
 }
 
 const POD_COLUMNS: readonly Column[] = [
-  { name: 'Ready', type: 'string', cell: (o) => {
-    const p = o as unknown as PodLike;
-    const ready = (p.status?.containerStatuses ?? []).filter((c) => c.ready === true).length;
-    return `${ready}/${p.spec?.containers?.length ?? 0}`;
-  } },
+  {
+    name: 'Ready',
+    type: 'string',
+    cell: (o) => {
+      const p = o as unknown as PodLike;
+      const ready = (p.status?.containerStatuses ?? []).filter((c) => c.ready === true).length;
+      return `${ready}/${p.spec?.containers?.length ?? 0}`;
+    },
+  },
   { name: 'Status', type: 'string', cell: (o) => (o as unknown as PodLike).status?.phase ?? 'Unknown' },
-  { name: 'Restarts', type: 'integer', cell: (o) => ((o as unknown as PodLike).status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0) },
+  {
+    name: 'Restarts',
+    type: 'integer',
+    cell: (o) => ((o as unknown as PodLike).status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0),
+  },
 ];
 
 const DATA_COLUMNS: readonly Column[] = [
@@ -53,28 +64,45 @@ interface EventLike {
 
 /** `kubectl get events` columns: LAST SEEN, TYPE, REASON, OBJECT, MESSAGE. */
 const EVENT_COLUMNS: readonly Column[] = [
-  { name: 'Last Seen', type: 'string', cell: (o) => {
-    const e = o as unknown as EventLike;
-    return age({ ...o, metadata: { ...o.metadata, creationTimestamp: e.lastTimestamp ?? o.metadata.creationTimestamp } });
-  } },
+  {
+    name: 'Last Seen',
+    type: 'string',
+    cell: (o) => {
+      const e = o as unknown as EventLike;
+      return age({ ...o, metadata: { ...o.metadata, creationTimestamp: e.lastTimestamp ?? o.metadata.creationTimestamp } });
+    },
+  },
   { name: 'Type', type: 'string', cell: (o) => (o as unknown as EventLike).type ?? '' },
   { name: 'Reason', type: 'string', cell: (o) => (o as unknown as EventLike).reason ?? '' },
-  { name: 'Object', type: 'string', cell: (o) => {
-    const ref = (o as unknown as EventLike).involvedObject;
-    return `${(ref?.kind ?? '').toLowerCase()}/${ref?.name ?? ''}`;
-  } },
+  {
+    name: 'Object',
+    type: 'string',
+    cell: (o) => {
+      const ref = (o as unknown as EventLike).involvedObject;
+      return `${(ref?.kind ?? '').toLowerCase()}/${ref?.name ?? ''}`;
+    },
+  },
   { name: 'Message', type: 'string', cell: (o) => (o as unknown as EventLike).message ?? '' },
 ];
 
 /** A Table of `items` for `type`; each row carries the object's metadata as PartialObjectMetadata. */
 export function renderTable(type: KubeResourceType, items: readonly KubeObject[], metadata: Record<string, unknown>): object {
   const extra = type.resource === 'pods' ? POD_COLUMNS : type.resource === 'configmaps' ? DATA_COLUMNS : [];
-  const columns: Column[] = type.resource === 'events'
-    ? [...EVENT_COLUMNS]
-    : [{ name: 'Name', type: 'string', cell: (o) => o.metadata.name }, ...extra, { name: 'Age', type: 'string', cell: age }];
+  const columns: Column[] =
+    type.resource === 'events'
+      ? [...EVENT_COLUMNS]
+      : [{ name: 'Name', type: 'string', cell: (o) => o.metadata.name }, ...extra, { name: 'Age', type: 'string', cell: age }];
   return {
-    kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata,
-    columnDefinitions: columns.map((c) => ({ name: c.name, type: c.type, format: c.name === 'Name' ? 'name' : '', description: '', priority: 0 })),
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata,
+    columnDefinitions: columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      format: c.name === 'Name' ? 'name' : '',
+      description: '',
+      priority: 0,
+    })),
     rows: items.map((o) => ({
       cells: columns.map((c) => c.cell(o)),
       object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata },

@@ -47,7 +47,9 @@ export class WatchStream {
   ) {
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
     res.flushHeaders();
-    res.on('close', () => { this.close(); });
+    res.on('close', () => {
+      this.close();
+    });
     this.begin(params);
   }
 
@@ -86,21 +88,34 @@ export class WatchStream {
       for (const c of backlog) this.deliver(c);
     }
     // Subscribing in the same tick as reading the backlog: no change can fall between them.
-    this.cleanups.push(this.store.subscribe((c) => { this.deliver(c); }));
+    this.cleanups.push(
+      this.store.subscribe((c) => {
+        this.deliver(c);
+      }),
+    );
     if (p.timeoutMs !== null) {
-      const t = setTimeout(() => { this.close(); }, p.timeoutMs);
-      this.cleanups.push(() => { clearTimeout(t); });
+      const t = setTimeout(() => {
+        this.close();
+      }, p.timeoutMs);
+      this.cleanups.push(() => {
+        clearTimeout(t);
+      });
     }
     if (p.allowWatchBookmarks) {
-      const t = setInterval(() => { this.bookmark(); }, p.bookmarkIntervalMs);
-      this.cleanups.push(() => { clearInterval(t); });
+      const t = setInterval(() => {
+        this.bookmark();
+      }, p.bookmarkIntervalMs);
+      this.cleanups.push(() => {
+        clearInterval(t);
+      });
     }
   }
 
   /** Sends a BOOKMARK carrying the store's current resourceVersion. */
   bookmark(): void {
     this.send('BOOKMARK', {
-      kind: this.scope.type.kind, apiVersion: apiVersionOf(this.scope.type),
+      kind: this.scope.type.kind,
+      apiVersion: apiVersionOf(this.scope.type),
       metadata: { resourceVersion: String(this.store.resourceVersion) },
     });
   }

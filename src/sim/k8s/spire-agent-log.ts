@@ -35,7 +35,10 @@ const stamp = (ms: number): string => new Date(Math.floor(ms / 1000) * 1000).toI
 const quote = (v: string): string => (/^[A-Za-z0-9_./:@-]+$/.test(v) ? v : JSON.stringify(v));
 
 function line(atMs: number, level: string, msg: string, fields: Readonly<Record<string, string>> = {}): { at: number; text: string } {
-  const kv = Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => ` ${k}=${quote(v)}`).join('');
+  const kv = Object.entries(fields)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => ` ${k}=${quote(v)}`)
+    .join('');
   return { at: atMs, text: `time="${stamp(atMs)}" level=${level} msg=${JSON.stringify(msg)}${kv}` };
 }
 
@@ -46,12 +49,26 @@ export function renderAgentLog(input: AgentLogInput): string {
   const lines = [
     line(t0, 'warning', 'Current umask 0022 is too permissive; setting umask 0027'),
     line(t0, 'info', 'Starting agent', { data_dir: '/run/spire/data', version: '1.11.1' }),
-    line(t0, 'info', 'Plugin loaded', { external: 'false', plugin_name: 'k8s_psat', plugin_type: 'NodeAttestor', subsystem_name: 'catalog' }),
-    line(t0, 'info', 'Plugin loaded', { external: 'false', plugin_name: 'k8s', plugin_type: 'WorkloadAttestor', subsystem_name: 'catalog' }),
+    line(t0, 'info', 'Plugin loaded', {
+      external: 'false',
+      plugin_name: 'k8s_psat',
+      plugin_type: 'NodeAttestor',
+      subsystem_name: 'catalog',
+    }),
+    line(t0, 'info', 'Plugin loaded', {
+      external: 'false',
+      plugin_name: 'k8s',
+      plugin_type: 'WorkloadAttestor',
+      subsystem_name: 'catalog',
+    }),
     line(t0, 'info', 'Bundle loaded', { subsystem_name: 'attestor', trust_domain_id: `spiffe://${input.trustDomain}` }),
     line(t0, 'info', 'Node attestation was successful', { reattestable: 'true', spiffe_id: agentId, subsystem_name: 'attestor' }),
     ...input.spiffeIds.map((id) => line(t0, 'info', 'Creating X509-SVID', { spiffe_id: id, subsystem_name: 'manager' })),
-    line(t0, 'info', 'Starting Workload and SDS APIs', { address: '/run/spire/agent-sockets/spire-agent.sock', network: 'unix', subsystem_name: 'endpoints' }),
+    line(t0, 'info', 'Starting Workload and SDS APIs', {
+      address: '/run/spire/agent-sockets/spire-agent.sock',
+      network: 'unix',
+      subsystem_name: 'endpoints',
+    }),
     line(t0, 'info', 'Serving health checks', { address: '0.0.0.0:8080', subsystem_name: 'health' }),
   ];
   for (const f of input.faults) {
@@ -60,17 +77,26 @@ export function renderAgentLog(input: AgentLogInput): string {
     if (from > until) continue;
     if (f.kind === 'agent_server_lost') {
       for (let t = from; t <= until; t += SYNC_INTERVAL_MS) {
-        lines.push(line(t, 'error', 'Synchronize failed', {
-          error: `failed to fetch authorized entries: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp ${SERVER_ADDRESS}: connect: connection refused"`,
-          subsystem_name: 'manager',
-        }));
+        lines.push(
+          line(t, 'error', 'Synchronize failed', {
+            error: `failed to fetch authorized entries: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp ${SERVER_ADDRESS}: connect: connection refused"`,
+            subsystem_name: 'manager',
+          }),
+        );
       }
     } else if (f.kind === 'agent_down') {
-      lines.push(line(from, 'error', 'Agent crashed', { error: 'workload API server stopped: accept unix /run/spire/agent-sockets/spire-agent.sock: use of closed network connection' }));
+      lines.push(
+        line(from, 'error', 'Agent crashed', {
+          error: 'workload API server stopped: accept unix /run/spire/agent-sockets/spire-agent.sock: use of closed network connection',
+        }),
+      );
     }
   }
   lines.sort((a, b) => a.at - b.at);
-  return lines.slice(-MAX_LINES).map((l) => `${l.text}\n`).join('');
+  return lines
+    .slice(-MAX_LINES)
+    .map((l) => `${l.text}\n`)
+    .join('');
 }
 
 /** An Envoy sidecar's log since its container started: the startup lines of a healthy Envoy. */
@@ -84,5 +110,7 @@ export function renderEnvoyLog(startedAtMs: number, restarts: number): string {
     `${at}[info][main] [source/server/server.cc:984] all clusters initialized. initializing init manager`,
     `${at}[info][config] [source/common/listener_manager/listener_manager_impl.cc:930] all dependencies initialized. starting workers`,
     `${at}[info][main] [source/server/server.cc:1003] starting main dispatch loop`,
-  ].map((l) => `${l}\n`).join('');
+  ]
+    .map((l) => `${l}\n`)
+    .join('');
 }

@@ -1,7 +1,12 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
-  Server, status, type sendUnaryData, type ServerUnaryCall, type ServiceDefinition, type UntypedServiceImplementation,
+  Server,
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { timestampOf } from '../cloudrun/cloudrun-messages.js';
@@ -22,10 +27,16 @@ function secretManagerService(): ServiceDefinition {
   const gaxMain = createRequire(req.resolve('@google-cloud/secret-manager')).resolve('google-gax');
   const gaxDir = path.join(gaxMain.slice(0, gaxMain.lastIndexOf(`${path.sep}build${path.sep}`)), 'build', 'protos');
   const def = loadSync(['google/cloud/secretmanager/v1/service.proto'], {
-    includeDirs: [smDir, gaxDir], keepCase: false, longs: String, enums: String, defaults: true, oneofs: true,
+    includeDirs: [smDir, gaxDir],
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: true,
   });
   const d = def['google.cloud.secretmanager.v1.SecretManagerService'];
-  if (d === undefined || 'format' in d) throw new Error('google.cloud.secretmanager.v1.SecretManagerService not found in the @google-cloud/secret-manager protos');
+  if (d === undefined || 'format' in d)
+    throw new Error('google.cloud.secretmanager.v1.SecretManagerService not found in the @google-cloud/secret-manager protos');
   cached = d;
   return d;
 }
@@ -47,8 +58,13 @@ function unary<Req, Res>(state: SimSecretManager, method: SimSecretMethod, handl
   };
 }
 
-interface NameRequest { name: string }
-interface AddRequest { parent: string; payload: { data: Buffer } | null }
+interface NameRequest {
+  name: string;
+}
+interface AddRequest {
+  parent: string;
+  payload: { data: Buffer } | null;
+}
 
 /**
  * A fake Secret Manager API v1 on 127.0.0.1 (plaintext gRPC) over a SimSecretManager:
@@ -61,7 +77,11 @@ export class SimSecretManagerServer {
 
   /** A server for `state`; call start() to listen. */
   constructor(readonly state: SimSecretManager) {
-    const version = (v: { name: string; createTimeMs: number; state: string }) => ({ name: v.name, createTime: timestampOf(v.createTimeMs), state: v.state });
+    const version = (v: { name: string; createTimeMs: number; state: string }) => ({
+      name: v.name,
+      createTime: timestampOf(v.createTimeMs),
+      state: v.state,
+    });
     const impl: UntypedServiceImplementation = {
       GetSecret: unary<NameRequest, object>(state, 'GetSecret', (req) => {
         const s = state.getSecret(req.name);

@@ -9,7 +9,10 @@ export class SecretStatusError extends Error {
   override readonly name = 'SecretStatusError';
 
   /** `code` is sent to the client; the message becomes the status details. */
-  constructor(readonly code: status, message: string) {
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -64,7 +67,9 @@ export class SimSecretManager {
   /** The project number the fake reports for a project id (stable, 12 digits). */
   static projectNumber(project: string): string {
     if (/^\d+$/.test(project)) return project;
-    return String(parseInt(createHash('sha256').update(project).digest('hex').slice(0, 10), 16)).padStart(12, '7').slice(0, 12);
+    return String(parseInt(createHash('sha256').update(project).digest('hex').slice(0, 10), 16))
+      .padStart(12, '7')
+      .slice(0, 12);
   }
 
   /** Creates a secret (no versions). Throws ALREADY_EXISTS for a duplicate, INVALID_ARGUMENT for a bad name. */
@@ -85,7 +90,8 @@ export class SimSecretManager {
   /** AddSecretVersion: a new ENABLED version (never deduplicated). INVALID_ARGUMENT above 64 KiB. */
   addVersion(parent: string, data: Uint8Array): SimSecretVersion & { readonly name: string } {
     const e = this.entry(parent);
-    if (data.length > MAX_PAYLOAD) throw new SecretStatusError(status.INVALID_ARGUMENT, `Secret payload is ${data.length} bytes; the limit is ${MAX_PAYLOAD}.`);
+    if (data.length > MAX_PAYLOAD)
+      throw new SecretStatusError(status.INVALID_ARGUMENT, `Secret payload is ${data.length} bytes; the limit is ${MAX_PAYLOAD}.`);
     const v: SimSecretVersion = { id: String(e.versions.length + 1), data: Buffer.from(data), createTimeMs: this.now(), state: 'ENABLED' };
     e.versions.push(v);
     return { ...v, name: `${this.secretName(e)}/versions/${v.id}` };
@@ -101,7 +107,8 @@ export class SimSecretManager {
   access(name: string): { readonly name: string; readonly data: Buffer } {
     const { entry, version } = this.version(name);
     const full = `${this.secretName(entry)}/versions/${version.id}`;
-    if (version.state !== 'ENABLED') throw new SecretStatusError(status.FAILED_PRECONDITION, `Secret Version [${full}] is in ${version.state} state.`);
+    if (version.state !== 'ENABLED')
+      throw new SecretStatusError(status.FAILED_PRECONDITION, `Secret Version [${full}] is in ${version.state} state.`);
     return { name: full, data: version.data };
   }
 
@@ -150,12 +157,14 @@ export class SimSecretManager {
 
   private version(name: string): { readonly entry: SecretEntry; readonly version: SimSecretVersion } {
     const m = VERSION_NAME.exec(name);
-    if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined) throw new SecretStatusError(status.INVALID_ARGUMENT, `invalid secret version name "${name}"`);
+    if (m?.[1] === undefined || m[2] === undefined || m[3] === undefined)
+      throw new SecretStatusError(status.INVALID_ARGUMENT, `invalid secret version name "${name}"`);
     const entry = this.entry(`projects/${m[1]}/secrets/${m[2]}`);
     const id = m[3];
     const version = id === 'latest' ? entry.versions.at(-1) : /^\d+$/.test(id) ? entry.versions[Number(id) - 1] : undefined;
     if (version === undefined) {
-      if (id !== 'latest' && !/^\d+$/.test(id)) throw new SecretStatusError(status.INVALID_ARGUMENT, `version "${id}" is neither a number nor latest (aliases are not simulated)`);
+      if (id !== 'latest' && !/^\d+$/.test(id))
+        throw new SecretStatusError(status.INVALID_ARGUMENT, `version "${id}" is neither a number nor latest (aliases are not simulated)`);
       throw new SecretStatusError(status.NOT_FOUND, `Secret Version [${this.secretName(entry)}/versions/${id}] not found.`);
     }
     return { entry, version };
@@ -163,9 +172,16 @@ export class SimSecretManager {
 
   private entry(name: string): SecretEntry {
     const m = SECRET_NAME.exec(name);
-    if (m?.[1] === undefined || m[2] === undefined) throw new SecretStatusError(status.INVALID_ARGUMENT, `invalid secret name "${name}": expected projects/<project>/secrets/<secret>`);
-    const byId = [...this.secrets.values()].find((e) => e.secret === m[2] && (e.project === m[1] || SimSecretManager.projectNumber(e.project) === m[1]));
-    if (byId === undefined) throw new SecretStatusError(status.NOT_FOUND, `Secret [projects/${SimSecretManager.projectNumber(m[1])}/secrets/${m[2]}] not found or has no versions.`);
+    if (m?.[1] === undefined || m[2] === undefined)
+      throw new SecretStatusError(status.INVALID_ARGUMENT, `invalid secret name "${name}": expected projects/<project>/secrets/<secret>`);
+    const byId = [...this.secrets.values()].find(
+      (e) => e.secret === m[2] && (e.project === m[1] || SimSecretManager.projectNumber(e.project) === m[1]),
+    );
+    if (byId === undefined)
+      throw new SecretStatusError(
+        status.NOT_FOUND,
+        `Secret [projects/${SimSecretManager.projectNumber(m[1])}/secrets/${m[2]}] not found or has no versions.`,
+      );
     return byId;
   }
 

@@ -40,7 +40,9 @@ function matcher(view: FakeAgentView, requested: ReadonlySet<string>): () => rea
     if (version !== view.membershipVersion()) {
       version = view.membershipVersion();
       positions = [];
-      all.forEach((i, k) => { if (entryMatches(i.selectorKeys, requested)) positions.push(k); });
+      all.forEach((i, k) => {
+        if (entryMatches(i.selectorKeys, requested)) positions.push(k);
+      });
     }
     const out: ServedIdentity[] = [];
     for (const k of positions) {

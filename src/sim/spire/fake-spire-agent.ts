@@ -140,7 +140,9 @@ export class FakeSpireAgent implements FakeAgentView {
     if (this.options.health !== false) this.healthServer = await startSpireHealthServer(() => this.health);
     const poll = this.options.pollMs ?? 100;
     if (poll > 0) {
-      this.timer = setInterval(() => { if (!this.inFlight) void this.notify(); }, poll);
+      this.timer = setInterval(() => {
+        if (!this.inFlight) void this.notify();
+      }, poll);
       this.timer.unref();
     }
   }
@@ -196,12 +198,17 @@ export class FakeSpireAgent implements FakeAgentView {
     const svid = this.requireSvid();
     const att = this.attestation();
     return {
-      spiffeId: this.agentId, attestationType: att?.attestationType ?? 'k8s_psat', serialHex: svid.serialHex, svidExpiresAtMs: svid.notAfterMs,
+      spiffeId: this.agentId,
+      attestationType: att?.attestationType ?? 'k8s_psat',
+      serialHex: svid.serialHex,
+      svidExpiresAtMs: svid.notAfterMs,
       selectors: [
         { type: 'k8s_psat', value: `agent_node_name:${this.node}` },
         ...Object.entries(SIMULATED_LABELS).map(([k, v]) => ({ type: 'k8s_psat', value: `agent_pod_label:${k}:${v}` })),
       ],
-      banned: att?.banned ?? false, canReattest: att?.canReattest ?? true, agentVersion: '1.11.0-sim',
+      banned: att?.banned ?? false,
+      canReattest: att?.canReattest ?? true,
+      agentVersion: '1.11.0-sim',
     };
   }
 
@@ -228,7 +235,9 @@ export class FakeSpireAgent implements FakeAgentView {
   /** @inheritdoc */
   subscribe(onChange: () => void): () => void {
     this.listeners.add(onChange);
-    return () => { this.listeners.delete(onChange); };
+    return () => {
+      this.listeners.delete(onChange);
+    };
   }
 
   /** @inheritdoc */
@@ -242,10 +251,13 @@ export class FakeSpireAgent implements FakeAgentView {
     const now = this.world.now();
     const count = this.state.all().length;
     return {
-      svid_chain: [{
-        id: { trust_domain: this.world.trustDomain, path: this.agentId.slice(this.trustDomainId.length) },
-        expires_at: String(Math.floor(svid.notAfterMs / 1_000)), subject: 'O=SPIRE, C=US',
-      }],
+      svid_chain: [
+        {
+          id: { trust_domain: this.world.trustDomain, path: this.agentId.slice(this.trustDomainId.length) },
+          expires_at: String(Math.floor(svid.notAfterMs / 1_000)),
+          subject: 'O=SPIRE, C=US',
+        },
+      ],
       uptime: Math.max(0, Math.floor((now - this.startedAtMs) / 1_000)),
       svids_count: count,
       last_sync_success: String(Math.floor((this.worldAgent()?.lastSyncSuccessMs ?? this.startedAtMs) / 1_000)),

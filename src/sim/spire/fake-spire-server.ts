@@ -35,10 +35,21 @@ export interface FakeSpireServerOptions {
   readonly refreshHintSeconds?: number;
 }
 
-interface Sel { type: string; value: string }
-interface WireId { trust_domain: string; path: string }
+interface Sel {
+  type: string;
+  value: string;
+}
+interface WireId {
+  trust_domain: string;
+  path: string;
+}
 interface ListRequest {
-  filter: { by_attestation_type: string; by_selector_match: { selectors: Sel[]; match: string } | null; by_banned: { value: boolean } | null; by_can_reattest: { value: boolean } | null } | null;
+  filter: {
+    by_attestation_type: string;
+    by_selector_match: { selectors: Sel[]; match: string } | null;
+    by_banned: { value: boolean } | null;
+    by_can_reattest: { value: boolean } | null;
+  } | null;
   page_size: number;
   page_token: string;
 }
@@ -46,9 +57,14 @@ interface ListRequest {
 function toWireAgent(a: SpireAgentRecord): object {
   const m = /^spiffe:\/\/([^/]+)(\/.*)?$/.exec(a.spiffeId);
   return {
-    id: { trust_domain: m?.[1] ?? '', path: m?.[2] ?? '' }, attestation_type: a.attestationType, x509svid_serial_number: a.serialHex,
-    x509svid_expires_at: String(Math.floor(a.svidExpiresAtMs / 1_000)), selectors: a.selectors.map((s) => ({ ...s })),
-    banned: a.banned, can_reattest: a.canReattest, agent_version: a.agentVersion,
+    id: { trust_domain: m?.[1] ?? '', path: m?.[2] ?? '' },
+    attestation_type: a.attestationType,
+    x509svid_serial_number: a.serialHex,
+    x509svid_expires_at: String(Math.floor(a.svidExpiresAtMs / 1_000)),
+    selectors: a.selectors.map((s) => ({ ...s })),
+    banned: a.banned,
+    can_reattest: a.canReattest,
+    agent_version: a.agentVersion,
   };
 }
 
@@ -58,21 +74,27 @@ function selectorMatch(agent: readonly Sel[], want: readonly Sel[], mode: string
   const wantInHas = [...wants].every((k) => has.has(k));
   const hasInWant = [...has].every((k) => wants.has(k));
   switch (mode) {
-    case 'MATCH_SUBSET': return hasInWant;
-    case 'MATCH_SUPERSET': return wantInHas;
-    case 'MATCH_ANY': return [...wants].some((k) => has.has(k));
-    default: return wantInHas && hasInWant;
+    case 'MATCH_SUBSET':
+      return hasInWant;
+    case 'MATCH_SUPERSET':
+      return wantInHas;
+    case 'MATCH_ANY':
+      return [...wants].some((k) => has.has(k));
+    default:
+      return wantInHas && hasInWant;
   }
 }
 
 /** Agents passing a ListAgents filter. */
 export function filterAgents(agents: readonly SpireAgentRecord[], f: ListRequest['filter']): SpireAgentRecord[] {
   if (f === null) return [...agents];
-  return agents.filter((a) =>
-    (f.by_attestation_type === '' || a.attestationType === f.by_attestation_type)
-    && (f.by_banned === null || a.banned === f.by_banned.value)
-    && (f.by_can_reattest === null || a.canReattest === f.by_can_reattest.value)
-    && (f.by_selector_match === null || selectorMatch(a.selectors, f.by_selector_match.selectors, f.by_selector_match.match)));
+  return agents.filter(
+    (a) =>
+      (f.by_attestation_type === '' || a.attestationType === f.by_attestation_type) &&
+      (f.by_banned === null || a.banned === f.by_banned.value) &&
+      (f.by_can_reattest === null || a.canReattest === f.by_can_reattest.value) &&
+      (f.by_selector_match === null || selectorMatch(a.selectors, f.by_selector_match.selectors, f.by_selector_match.match)),
+  );
 }
 
 /** The fake server. Create, then `start()`; `dispose()` when done. */
@@ -110,7 +132,9 @@ export class FakeSpireServer {
     const svc = spireServices();
     const server = new grpc.Server();
     server.addService(svc.serverAgent.definition, {
-      ListAgents: (call: grpc.ServerUnaryCall<ListRequest, object>, cb: grpc.sendUnaryData<object>) => { this.listAgents(call.request, cb); },
+      ListAgents: (call: grpc.ServerUnaryCall<ListRequest, object>, cb: grpc.sendUnaryData<object>) => {
+        this.listAgents(call.request, cb);
+      },
       GetAgent: (call: grpc.ServerUnaryCall<{ id: WireId | null }, object>, cb: grpc.sendUnaryData<object>) => {
         const agent = this.findAgent(call.request.id, cb);
         if (agent !== undefined) cb(null, toWireAgent(agent));
@@ -129,8 +153,11 @@ export class FakeSpireServer {
         const w = this.options.world;
         const tb = w.trustBundle();
         cb(null, {
-          trust_domain: w.trustDomain, x509_authorities: tb.certs.map((c) => ({ asn1: Buffer.from(c.der), tainted: w.isAuthorityTainted(c) })), jwt_authorities: [],
-          refresh_hint: String(this.options.refreshHintSeconds ?? 300), sequence_number: String(tb.sequenceNumber),
+          trust_domain: w.trustDomain,
+          x509_authorities: tb.certs.map((c) => ({ asn1: Buffer.from(c.der), tainted: w.isAuthorityTainted(c) })),
+          jwt_authorities: [],
+          refresh_hint: String(this.options.refreshHintSeconds ?? 300),
+          sequence_number: String(tb.sequenceNumber),
         });
       },
     });
@@ -182,7 +209,10 @@ export class FakeSpireServer {
   }
 
   private listAgents(req: ListRequest, cb: grpc.sendUnaryData<object>): void {
-    if (req.page_size < 0) { cb(statusError(grpc.status.INVALID_ARGUMENT, 'page size must not be negative')); return; }
+    if (req.page_size < 0) {
+      cb(statusError(grpc.status.INVALID_ARGUMENT, 'page size must not be negative'));
+      return;
+    }
     const offset = req.page_token === '' ? 0 : Number(req.page_token);
     if (!Number.isInteger(offset) || offset < 0 || !/^\d*$/.test(req.page_token)) {
       cb(statusError(grpc.status.INVALID_ARGUMENT, `could not parse token "${req.page_token}"`));

@@ -30,7 +30,11 @@ export function subjectKeyIdHex(der: Uint8Array): string {
 /** A LocalAuthority AuthorityState for a CA, null for an empty slot. */
 export function authoritySlot(ca: SimCa | null): object | null {
   if (ca === null) return null;
-  return { authority_id: subjectKeyIdHex(ca.cert.der), expires_at: String(Math.floor(ca.cert.notAfterMs / 1_000)), upstream_authority_subject_key_id: '' };
+  return {
+    authority_id: subjectKeyIdHex(ca.cert.der),
+    expires_at: String(Math.floor(ca.cert.notAfterMs / 1_000)),
+    upstream_authority_subject_key_id: '',
+  };
 }
 
 type Unary = (call: grpc.ServerUnaryCall<{ authority_id?: string }, object>, cb: grpc.sendUnaryData<object>) => void;
@@ -64,7 +68,9 @@ export function localAuthorityHandlers(world: SimWorld): Record<string, Unary> {
     if (want === id(world.authorityState().active)) return [I, 'unable to taint current local authority'];
     if (n === null || want !== id(n.ca)) return [I, 'unexpected authority ID'];
     if (n.prepared) return [I, 'only Old local authorities can be tainted'];
-    return world.isAuthorityTainted(n.ca.cert) ? [grpc.status.INTERNAL, 'failed to taint X.509 authority: root CA is already tainted'] : null;
+    return world.isAuthorityTainted(n.ca.cert)
+      ? [grpc.status.INTERNAL, 'failed to taint X.509 authority: root CA is already tainted']
+      : null;
   };
   const revokeRefusal = (want: string): Refusal => {
     const n = next();
@@ -74,7 +80,9 @@ export function localAuthorityHandlers(world: SimWorld): Record<string, Unary> {
     if (!world.trustBundle().certs.some((c) => c.serialHex === n.ca.cert.serialHex)) {
       return [grpc.status.INTERNAL, 'failed to revoke X.509 authority: no root CA found with provided subject key ID'];
     }
-    return world.isAuthorityTainted(n.ca.cert) ? null : [grpc.status.INTERNAL, 'failed to revoke X.509 authority: it is not possible to revoke an untainted root CA'];
+    return world.isAuthorityTainted(n.ca.cert)
+      ? null
+      : [grpc.status.INTERNAL, 'failed to revoke X.509 authority: it is not possible to revoke an untainted root CA'];
   };
   return {
     GetX509AuthorityState: (_call, cb) => {
@@ -83,19 +91,29 @@ export function localAuthorityHandlers(world: SimWorld): Record<string, Unary> {
     },
     PrepareX509Authority: (_call, cb) => {
       world.prepareAuthority().then(
-        (ca) => { cb(null, { prepared_authority: authoritySlot(ca) }); },
-        (e: unknown) => { cb(statusError(grpc.status.INTERNAL, `failed to prepare X.509 authority: ${String(e)}`)); },
+        (ca) => {
+          cb(null, { prepared_authority: authoritySlot(ca) });
+        },
+        (e: unknown) => {
+          cb(statusError(grpc.status.INTERNAL, `failed to prepare X.509 authority: ${String(e)}`));
+        },
       );
     },
     ActivateX509Authority: (call, cb) => {
-      answer(cb, activateRefusal(call.request.authority_id ?? ''), () => { cb(null, { activated_authority: authoritySlot(world.activateAuthority()) }); });
+      answer(cb, activateRefusal(call.request.authority_id ?? ''), () => {
+        cb(null, { activated_authority: authoritySlot(world.activateAuthority()) });
+      });
     },
     TaintX509Authority: (call, cb) => {
       answer(cb, taintRefusal(call.request.authority_id ?? ''), () => {
         const tainted = world.authorityState().old;
         world.taintAuthority().then(
-          () => { cb(null, { tainted_authority: authoritySlot(tainted) }); },
-          (e: unknown) => { cb(statusError(grpc.status.INTERNAL, `failed to taint X.509 authority: ${String(e)}`)); },
+          () => {
+            cb(null, { tainted_authority: authoritySlot(tainted) });
+          },
+          (e: unknown) => {
+            cb(statusError(grpc.status.INTERNAL, `failed to taint X.509 authority: ${String(e)}`));
+          },
         );
       });
     },

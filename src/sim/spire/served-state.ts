@@ -21,12 +21,16 @@ export class ServedState {
   private served: ServedBundle = { key: '', der: Buffer.alloc(0) };
   private version = 0;
 
-  constructor(private readonly world: SimWorld, private readonly node: string) {}
+  constructor(
+    private readonly world: SimWorld,
+    private readonly node: string,
+  ) {}
 
   /** Re-reads the world; true when anything a stream could send changed. */
   refresh(): boolean {
     const workloads = this.world.workloadsOn(this.node);
-    const membershipChanged = workloads.length !== this.identities.length || workloads.some((w, i) => this.identities[i]?.workloadId !== w.id);
+    const membershipChanged =
+      workloads.length !== this.identities.length || workloads.some((w, i) => this.identities[i]?.workloadId !== w.id);
     let changed = membershipChanged;
     if (membershipChanged) this.version += 1;
     const next: ServedIdentity[] = [];
@@ -38,7 +42,10 @@ export class ServedState {
         continue;
       }
       const identity: ServedIdentity = {
-        workloadId: w.id, spiffeId: w.spiffeId, cert, keyDer: this.keyOf(w.id),
+        workloadId: w.id,
+        spiffeId: w.spiffeId,
+        cert,
+        keyDer: this.keyOf(w.id),
         selectorKeys: prev?.selectorKeys ?? selectorKeys(workloadSelectors(w)),
       };
       this.byId.set(w.id, identity);

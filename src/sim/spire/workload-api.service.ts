@@ -78,7 +78,13 @@ export function workloadApiHandlers(view: FakeAgentView): grpc.UntypedServiceImp
         return {
           key: `${identitiesKey(ids)}|${bundle.key}`,
           build: () => ({
-            svids: ids.map((i) => ({ spiffe_id: i.spiffeId, x509_svid: concatDer([i.cert.der]), x509_svid_key: i.keyDer, bundle: bundle.der, hint: '' })),
+            svids: ids.map((i) => ({
+              spiffe_id: i.spiffeId,
+              x509_svid: concatDer([i.cert.der]),
+              x509_svid_key: i.keyDer,
+              bundle: bundle.der,
+              hint: '',
+            })),
             crl: [],
             federated_bundles: {},
           }),

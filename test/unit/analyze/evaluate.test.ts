@@ -5,7 +5,12 @@ import { defaultAnalyzeThresholds, type AnalysisInput, type AnalyzeConfig } from
 import type { Incident } from '../../../src/knowledge/model/incident.js';
 import { agentDebugObservation, cert, certsObservation, errorObservation, observationMap, workload } from '../../builders/observations.js';
 
-const config: AnalyzeConfig = { ...defaultAnalyzeThresholds, rotation: { rotateAtFraction: 0.5, graceMs: 1_000 }, staleAfterMs: 3_000, healthyForMs: 0 };
+const config: AnalyzeConfig = {
+  ...defaultAnalyzeThresholds,
+  rotation: { rotateAtFraction: 0.5, graceMs: 1_000 },
+  staleAfterMs: 3_000,
+  healthyForMs: 0,
+};
 const T0 = 1_800_000_000_000;
 const TTL = 8_000;
 const w = workload('shop/web-1');
@@ -16,18 +21,41 @@ function input(over: Partial<AnalysisInput>): AnalysisInput {
 
 function openIncident(evidenceAt: number): Incident {
   return {
-    id: 'rotation_failed--shop_web-1--x', type: 'rotation_failed', subject: w.id, status: 'open', openedAt: evidenceAt, resolvedAt: null,
-    explanation: 'x', evidence: [certsObservation(w.id, evidenceAt, cert('aa', T0 - 6_000, TTL))], history: [],
+    id: 'rotation_failed--shop_web-1--x',
+    type: 'rotation_failed',
+    subject: w.id,
+    status: 'open',
+    openedAt: evidenceAt,
+    resolvedAt: null,
+    explanation: 'x',
+    evidence: [certsObservation(w.id, evidenceAt, cert('aa', T0 - 6_000, TTL))],
+    history: [],
   };
 }
 
 describe('evaluate: rotation_failed at Envoy', () => {
   const cases: Record<string, { obs: ReturnType<typeof certsObservation> | null; now: number; wantOpen: number }> = {
-    'a cert within its first half-life opens nothing': { obs: certsObservation(w.id, T0, cert('aa', T0 - 3_000, TTL)), now: T0, wantOpen: 0 },
-    'a cert past half-life but within grace opens nothing': { obs: certsObservation(w.id, T0, cert('aa', T0 - 4_500, TTL)), now: T0, wantOpen: 0 },
-    'a cert past half-life plus grace opens one incident': { obs: certsObservation(w.id, T0, cert('aa', T0 - 5_500, TTL)), now: T0, wantOpen: 1 },
+    'a cert within its first half-life opens nothing': {
+      obs: certsObservation(w.id, T0, cert('aa', T0 - 3_000, TTL)),
+      now: T0,
+      wantOpen: 0,
+    },
+    'a cert past half-life but within grace opens nothing': {
+      obs: certsObservation(w.id, T0, cert('aa', T0 - 4_500, TTL)),
+      now: T0,
+      wantOpen: 0,
+    },
+    'a cert past half-life plus grace opens one incident': {
+      obs: certsObservation(w.id, T0, cert('aa', T0 - 5_500, TTL)),
+      now: T0,
+      wantOpen: 1,
+    },
     'an expired cert opens one incident': { obs: certsObservation(w.id, T0, cert('aa', T0 - 9_000, TTL)), now: T0, wantOpen: 1 },
-    'stale evidence of an overdue cert opens nothing': { obs: certsObservation(w.id, T0 - 4_000, cert('aa', T0 - 12_000, TTL)), now: T0, wantOpen: 0 },
+    'stale evidence of an overdue cert opens nothing': {
+      obs: certsObservation(w.id, T0 - 4_000, cert('aa', T0 - 12_000, TTL)),
+      now: T0,
+      wantOpen: 0,
+    },
     'a probe error opens nothing': { obs: errorObservation(w.id, T0, 'HTTP 503'), now: T0, wantOpen: 0 },
   };
   for (const [name, c] of Object.entries(cases)) {
@@ -47,7 +75,10 @@ describe('evaluate: rotation_failed at Envoy', () => {
 
   it('an empty cert_chain is no rotation failure: it is a listener without a certificate (mtls_errors)', () => {
     const d = evaluate(input({ observations: observationMap(certsObservation(w.id, T0, null)) }));
-    assert.deepEqual(d.open.map((i) => i.type), ['mtls_errors']);
+    assert.deepEqual(
+      d.open.map((i) => i.type),
+      ['mtls_errors'],
+    );
     assert.match(d.open[0]?.explanation ?? '', /serves no certificate/);
   });
 
@@ -57,7 +88,10 @@ describe('evaluate: rotation_failed at Envoy', () => {
     assert.ok(inc);
     assert.match(inc.explanation, /serial deadbeef/);
     assert.match(inc.explanation, new RegExp(new Date(T0 - 6_000).toISOString().replace(/\./g, '\\.')));
-    assert.match(inc.explanation, new RegExp(`should have rotated by ${new Date(T0 - 6_000 + 4_000 + 1_000).toISOString().replace(/\./g, '\\.')}`));
+    assert.match(
+      inc.explanation,
+      new RegExp(`should have rotated by ${new Date(T0 - 6_000 + 4_000 + 1_000).toISOString().replace(/\./g, '\\.')}`),
+    );
     assert.match(inc.explanation, /127\.0\.0\.1:9901/);
   });
 
@@ -93,13 +127,23 @@ describe('evaluate: symptoms left behind by a recovering agent', () => {
   const onNode = { ...w, node: 'node-1' };
   const overdue = observationMap(certsObservation(w.id, T0, cert('aa', T0 - 6_000, TTL)));
   const agentIncident = (over: Partial<Incident>): Incident => ({
-    id: 'agent_disconnected--agent_node-1--x', type: 'agent_disconnected', subject: 'agent:node-1', status: 'open', openedAt: T0 - 10_000, resolvedAt: null,
-    explanation: 'x', evidence: [], history: [], ...over,
+    id: 'agent_disconnected--agent_node-1--x',
+    type: 'agent_disconnected',
+    subject: 'agent:node-1',
+    status: 'open',
+    openedAt: T0 - 10_000,
+    resolvedAt: null,
+    explanation: 'x',
+    evidence: [],
+    history: [],
+    ...over,
   });
   const settleMs = config.healthyForMs + config.rotation.graceMs;
 
   it('opens no workload incident while the node agent incident is open (recovering included)', () => {
-    const d = evaluate(input({ workloads: [onNode], observations: overdue, openIncidents: [agentIncident({ recoveringSince: T0 - 500 })] }));
+    const d = evaluate(
+      input({ workloads: [onNode], observations: overdue, openIncidents: [agentIncident({ recoveringSince: T0 - 500 })] }),
+    );
     assert.deepEqual(d.open, []);
   });
 
@@ -107,12 +151,18 @@ describe('evaluate: symptoms left behind by a recovering agent', () => {
     const resolvedJustNow = agentIncident({ status: 'resolved', resolvedAt: T0 - settleMs + 1 });
     assert.deepEqual(evaluate(input({ workloads: [onNode], observations: overdue, recentlyResolved: [resolvedJustNow] })).open, []);
     const resolvedLongAgo = agentIncident({ status: 'resolved', resolvedAt: T0 - settleMs });
-    assert.deepEqual(evaluate(input({ workloads: [onNode], observations: overdue, recentlyResolved: [resolvedLongAgo] })).open.map((i) => i.type), ['rotation_failed']);
+    assert.deepEqual(
+      evaluate(input({ workloads: [onNode], observations: overdue, recentlyResolved: [resolvedLongAgo] })).open.map((i) => i.type),
+      ['rotation_failed'],
+    );
   });
 
   it('an agent incident on another node holds nothing back', () => {
     const other = agentIncident({ subject: 'agent:node-2' });
-    assert.deepEqual(evaluate(input({ workloads: [onNode], observations: overdue, openIncidents: [other] })).open.map((i) => i.type), ['rotation_failed']);
+    assert.deepEqual(
+      evaluate(input({ workloads: [onNode], observations: overdue, openIncidents: [other] })).open.map((i) => i.type),
+      ['rotation_failed'],
+    );
   });
 });
 
@@ -125,10 +175,16 @@ describe('evaluate: a workload symptom while its agent is not freshly observed',
     const stale = evaluate(input({ workloads: [onNode], observations: observationMap(overdue, agentDebug(T0 - config.staleAfterMs - 1)) }));
     assert.deepEqual(stale.open, []);
     const fresh = evaluate(input({ workloads: [onNode], observations: observationMap(overdue, agentDebug(T0)) }));
-    assert.deepEqual(fresh.open.map((i) => i.type), ['rotation_failed']);
+    assert.deepEqual(
+      fresh.open.map((i) => i.type),
+      ['rotation_failed'],
+    );
   });
 
   it('an unmonitored agent (no Debug read at all) holds nothing back', () => {
-    assert.deepEqual(evaluate(input({ workloads: [onNode], observations: observationMap(overdue) })).open.map((i) => i.type), ['rotation_failed']);
+    assert.deepEqual(
+      evaluate(input({ workloads: [onNode], observations: observationMap(overdue) })).open.map((i) => i.type),
+      ['rotation_failed'],
+    );
   });
 });

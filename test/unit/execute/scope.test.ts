@@ -1,8 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  agentRecordMarkedSimulated, bundleMarkedSimulated, isMarkedSimulated, isPermanentError, judgesFleet, PermanentActionError, scopeRefusal,
-  SIMULATED_CA_RDN, SIMULATED_MARKER, workloadScopeRefusal, type ActionContext, type ActionScope,
+  agentRecordMarkedSimulated,
+  bundleMarkedSimulated,
+  isMarkedSimulated,
+  isPermanentError,
+  judgesFleet,
+  PermanentActionError,
+  scopeRefusal,
+  SIMULATED_CA_RDN,
+  SIMULATED_MARKER,
+  workloadScopeRefusal,
+  type ActionContext,
+  type ActionScope,
 } from '../../../src/execute/action.js';
 import { platformScopeRefusal } from '../../../src/execute/actions/kube-events.js';
 import type { Workload } from '../../../src/knowledge/model/workload.js';
@@ -13,30 +23,62 @@ import { SIMULATED_MARKER as SIM_SIDE_MARKER } from '../../../src/sim/world-mode
 import { SIMULATED_CA_RDN as SIM_SIDE_CA_RDN } from '../../../src/sim/certs.js';
 
 const w = (over: Partial<Workload> = {}): Workload => ({
-  id: 'shop/web-0', spiffeId: 'spiffe://example.org/ns/shop/sa/web', trustDomain: 'example.org', platform: 'kubernetes', location: 'shop', envoyAdminUrl: 'http://127.0.0.1:9901', ...over,
+  id: 'shop/web-0',
+  spiffeId: 'spiffe://example.org/ns/shop/sa/web',
+  trustDomain: 'example.org',
+  platform: 'kubernetes',
+  location: 'shop',
+  envoyAdminUrl: 'http://127.0.0.1:9901',
+  ...over,
 });
-const scope = (over: Partial<ActionScope> = {}): ActionScope => ({ production: false, simulated: false, trustDomains: [], namespaces: [], ...over });
+const scope = (over: Partial<ActionScope> = {}): ActionScope => ({
+  production: false,
+  simulated: false,
+  trustDomains: [],
+  namespaces: [],
+  ...over,
+});
 
 describe('least privilege in code (table)', () => {
   // `marked`: whether the target, as read live, carries the simulated fleet's marker (undefined: not judged).
   const table: Record<string, { w?: Partial<Workload>; scope?: Partial<ActionScope>; marked?: boolean; want: RegExp | null }> = {
     'no limits': { want: null },
     'trust domain allowed': { scope: { trustDomains: ['example.org'] }, want: null },
-    'trust domain outside': { scope: { trustDomains: ['prod.example'] }, want: /trust domain example.org, outside the configured prod.example/ },
+    'trust domain outside': {
+      scope: { trustDomains: ['prod.example'] },
+      want: /trust domain example.org, outside the configured prod.example/,
+    },
     'namespace outside': { scope: { namespaces: ['payments'] }, want: /namespace shop, outside the configured payments/ },
-    'Cloud Run ignores the namespace list': { w: { platform: 'cloudrun', location: 'p/r' }, scope: { namespaces: ['payments'] }, want: null },
+    'Cloud Run ignores the namespace list': {
+      w: { platform: 'cloudrun', location: 'p/r' },
+      scope: { namespaces: ['payments'] },
+      want: null,
+    },
     // The four combinations of run (production / simulation) and target (marked / not).
     'production refuses a target marked simulated': {
-      scope: { production: true }, marked: true, want: /^refused: shop\/web-0 belongs to the simulated fleet \(it carries spire-healer.io\/simulated\) and the config says production: true$/,
+      scope: { production: true },
+      marked: true,
+      want: /^refused: shop\/web-0 belongs to the simulated fleet \(it carries spire-healer.io\/simulated\) and the config says production: true$/,
     },
     'production acts on an unmarked target': { scope: { production: true }, marked: false, want: null },
     'a simulation refuses an unmarked target': {
-      scope: { simulated: true }, marked: false, want: /^refused: shop\/web-0 does not carry the simulated fleet's marker spire-healer.io\/simulated; demo and simulate never touch real targets$/,
+      scope: { simulated: true },
+      marked: false,
+      want: /^refused: shop\/web-0 does not carry the simulated fleet's marker spire-healer.io\/simulated; demo and simulate never touch real targets$/,
     },
     'a simulation acts on a marked target': { scope: { simulated: true }, marked: true, want: null },
-    'production with simulated: false judges by the marker, not the config': { scope: { production: true, simulated: false }, marked: true, want: /belongs to the simulated fleet/ },
+    'production with simulated: false judges by the marker, not the config': {
+      scope: { production: true, simulated: false },
+      marked: true,
+      want: /belongs to the simulated fleet/,
+    },
     'neither production nor a simulation: the marker does not matter': { marked: true, want: null },
-    'a simulation refuses an Envoy off loopback even when marked': { w: { envoyAdminUrl: 'http://10.0.3.7:9901' }, scope: { simulated: true }, marked: true, want: /not part of the simulated fleet/ },
+    'a simulation refuses an Envoy off loopback even when marked': {
+      w: { envoyAdminUrl: 'http://10.0.3.7:9901' },
+      scope: { simulated: true },
+      marked: true,
+      want: /not part of the simulated fleet/,
+    },
   };
   for (const [name, t] of Object.entries(table)) {
     it(name, () => {
@@ -47,12 +89,18 @@ describe('least privilege in code (table)', () => {
   }
 });
 
-describe('the simulated fleet\'s marker on platform targets', () => {
+describe("the simulated fleet's marker on platform targets", () => {
   const agentPod = 'SPIRE agent pod spire/spire-agent-node-0';
   it('refuses the four combinations like scopeRefusal, naming the target', () => {
-    assert.match(platformScopeRefusal(agentPod, { namespace: 'spire', simulated: true }, scope({ production: true })) ?? '', /^refused: SPIRE agent pod spire\/spire-agent-node-0 belongs to the simulated fleet/);
+    assert.match(
+      platformScopeRefusal(agentPod, { namespace: 'spire', simulated: true }, scope({ production: true })) ?? '',
+      /^refused: SPIRE agent pod spire\/spire-agent-node-0 belongs to the simulated fleet/,
+    );
     assert.equal(platformScopeRefusal(agentPod, { namespace: 'spire', simulated: false }, scope({ production: true })), null);
-    assert.match(platformScopeRefusal(agentPod, { namespace: 'spire', simulated: false }, scope({ simulated: true })) ?? '', /^refused: SPIRE agent pod spire\/spire-agent-node-0 does not carry the simulated fleet's marker/);
+    assert.match(
+      platformScopeRefusal(agentPod, { namespace: 'spire', simulated: false }, scope({ simulated: true })) ?? '',
+      /^refused: SPIRE agent pod spire\/spire-agent-node-0 does not carry the simulated fleet's marker/,
+    );
     assert.equal(platformScopeRefusal(agentPod, { namespace: 'spire', simulated: true }, scope({ simulated: true })), null);
   });
   it('judges nothing about the fleet when the call does not say (the target not read yet)', () => {
@@ -71,14 +119,35 @@ describe('the simulated fleet\'s marker on platform targets', () => {
     assert.equal(isMarkedSimulated({}), false);
     assert.equal(isMarkedSimulated(undefined), false);
     const rec = (values: string[]): SpireAgentRecord => ({
-      spiffeId: 'spiffe://example.org/spire/agent/k8s_psat/c/node-0', attestationType: 'k8s_psat', serialHex: '01', svidExpiresAtMs: 0,
-      selectors: values.map((value) => ({ type: 'k8s_psat', value })), banned: false, canReattest: true, agentVersion: '1.11.0',
+      spiffeId: 'spiffe://example.org/spire/agent/k8s_psat/c/node-0',
+      attestationType: 'k8s_psat',
+      serialHex: '01',
+      svidExpiresAtMs: 0,
+      selectors: values.map((value) => ({ type: 'k8s_psat', value })),
+      banned: false,
+      canReattest: true,
+      agentVersion: '1.11.0',
     });
     assert.equal(agentRecordMarkedSimulated(rec(['agent_node_name:node-0', `agent_pod_label:${SIMULATED_MARKER}:true`])), true);
     assert.equal(agentRecordMarkedSimulated(rec(['agent_node_name:node-0', 'agent_pod_label:app:spire-agent'])), false);
     const bundle = (...subjects: string[]): SpireBundle => ({
-      trustDomain: 'example.org', refreshHintSeconds: 0, sequenceNumber: '1',
-      x509Authorities: subjects.map((subject) => ({ tainted: false, certificate: { serialHex: '01', sha256: '', subject, issuer: subject, uriSans: [], notBeforeMs: 0, notAfterMs: 0, isCa: true, der: new Uint8Array() } })),
+      trustDomain: 'example.org',
+      refreshHintSeconds: 0,
+      sequenceNumber: '1',
+      x509Authorities: subjects.map((subject) => ({
+        tainted: false,
+        certificate: {
+          serialHex: '01',
+          sha256: '',
+          subject,
+          issuer: subject,
+          uriSans: [],
+          notBeforeMs: 0,
+          notAfterMs: 0,
+          isCa: true,
+          der: new Uint8Array(),
+        },
+      })),
     });
     assert.equal(bundleMarkedSimulated(bundle('C=US, O=SPIFFE', `C=US, O=SPIFFE, ${SIMULATED_CA_RDN}, CN=example.org sim CA`)), true);
     assert.equal(bundleMarkedSimulated(bundle('C=US, O=SPIFFE', 'C=US, O=SPIFFE, OU=spire-healer.io/simulated-not')), false);
@@ -86,24 +155,33 @@ describe('the simulated fleet\'s marker on platform targets', () => {
   });
 });
 
-describe('a workload no platform port can read: judged by its Envoy\'s /server_info node.metadata', () => {
+describe("a workload no platform port can read: judged by its Envoy's /server_info node.metadata", () => {
   /** A context whose Envoy answers /server_info with `metadata` (or rejects with `fail`), and whose Kubernetes port has `pod` (or none). */
-  const ctxWith = (o: { metadata?: Record<string, string>; fail?: Error; pod?: Partial<KubePod>; scope: ActionScope }): { ctx: ActionContext; reads: string[] } => {
+  const ctxWith = (o: {
+    metadata?: Record<string, string>;
+    fail?: Error;
+    pod?: Partial<KubePod>;
+    scope: ActionScope;
+  }): { ctx: ActionContext; reads: string[] } => {
     const reads: string[] = [];
     const envoy = {
       readServerInfo: (url: string): Promise<EnvoyServerInfo> => {
         reads.push(url);
-        return o.fail !== undefined ? Promise.reject(o.fail) : Promise.resolve({ state: 'LIVE', uptimeSeconds: 1, version: '', nodeMetadata: o.metadata ?? {} });
+        return o.fail !== undefined
+          ? Promise.reject(o.fail)
+          : Promise.resolve({ state: 'LIVE', uptimeSeconds: 1, version: '', nodeMetadata: o.metadata ?? {} });
       },
     } as unknown as EnvoyAdminPort;
-    const kubernetes = { getPod: () => Promise.resolve(o.pod === undefined ? null : { labels: {}, ...o.pod }) } as unknown as KubernetesInventoryPort;
+    const kubernetes = {
+      getPod: () => Promise.resolve(o.pod === undefined ? null : { labels: {}, ...o.pod }),
+    } as unknown as KubernetesInventoryPort;
     return { ctx: { envoy, kubernetes, scope: o.scope } as unknown as ActionContext, reads };
   };
   const marked = { [SIMULATED_MARKER]: 'true' };
 
   it('production refuses an Envoy whose node metadata carries the marker; a simulation acts on it', async () => {
     const p = ctxWith({ metadata: marked, scope: scope({ production: true }) });
-    assert.match(await workloadScopeRefusal(w(), p.ctx) ?? '', /^refused: shop\/web-0 belongs to the simulated fleet/);
+    assert.match((await workloadScopeRefusal(w(), p.ctx)) ?? '', /^refused: shop\/web-0 belongs to the simulated fleet/);
     assert.deepEqual(p.reads, ['http://127.0.0.1:9901']);
     assert.equal(await workloadScopeRefusal(w(), ctxWith({ metadata: marked, scope: scope({ simulated: true }) }).ctx), null);
   });
@@ -111,32 +189,40 @@ describe('a workload no platform port can read: judged by its Envoy\'s /server_i
   it('production acts on an Envoy without it (or with another value); a simulation refuses it', async () => {
     for (const metadata of [{}, { [SIMULATED_MARKER]: 'false', team: 'pay' }]) {
       assert.equal(await workloadScopeRefusal(w(), ctxWith({ metadata, scope: scope({ production: true }) }).ctx), null);
-      assert.match(await workloadScopeRefusal(w(), ctxWith({ metadata, scope: scope({ simulated: true }) }).ctx) ?? '', /does not carry the simulated fleet's marker/);
+      assert.match(
+        (await workloadScopeRefusal(w(), ctxWith({ metadata, scope: scope({ simulated: true }) }).ctx)) ?? '',
+        /does not carry the simulated fleet's marker/,
+      );
     }
   });
 
   it('a readable pod decides alone, as do marked labels; Envoy is read only when the fleet is judged', async () => {
     const pod = ctxWith({ metadata: marked, pod: { labels: {} }, scope: scope({ production: true }) });
-    assert.equal(await workloadScopeRefusal(w(), pod.ctx), null, 'the pod is unmarked: its Envoy\'s metadata is not asked');
+    assert.equal(await workloadScopeRefusal(w(), pod.ctx), null, "the pod is unmarked: its Envoy's metadata is not asked");
     assert.deepEqual(pod.reads, []);
     const labelled = ctxWith({ scope: scope({ production: true }) });
-    assert.match(await workloadScopeRefusal(w({ labels: marked }), labelled.ctx) ?? '', /belongs to the simulated fleet/);
+    assert.match((await workloadScopeRefusal(w({ labels: marked }), labelled.ctx)) ?? '', /belongs to the simulated fleet/);
     assert.deepEqual(labelled.reads, []);
     const neither = ctxWith({ metadata: marked, scope: scope() });
     assert.equal(await workloadScopeRefusal(w(), neither.ctx), null);
     assert.deepEqual(neither.reads, []);
   });
 
-  it('an unreadable /server_info rejects (never a guess), keeping the port\'s failure class', async () => {
+  it("an unreadable /server_info rejects (never a guess), keeping the port's failure class", async () => {
     const unreachable = Object.assign(new Error('http://127.0.0.1:9901/server_info: GET failed: ECONNREFUSED'), { failure: 'unreachable' });
-    await assert.rejects(workloadScopeRefusal(w(), ctxWith({ fail: unreachable, scope: scope({ production: true }) }).ctx), (e: unknown) => {
-      assert.ok(e instanceof Error);
-      assert.match(e.message, /^cannot tell whether shop\/web-0 belongs to the simulated fleet: .*ECONNREFUSED/);
-      assert.equal(isPermanentError(e), false);
-      return true;
-    });
+    await assert.rejects(
+      workloadScopeRefusal(w(), ctxWith({ fail: unreachable, scope: scope({ production: true }) }).ctx),
+      (e: unknown) => {
+        assert.ok(e instanceof Error);
+        assert.match(e.message, /^cannot tell whether shop\/web-0 belongs to the simulated fleet: .*ECONNREFUSED/);
+        assert.equal(isPermanentError(e), false);
+        return true;
+      },
+    );
     const malformed = Object.assign(new Error('invalid /server_info payload'), { failure: 'malformed' });
-    await assert.rejects(workloadScopeRefusal(w(), ctxWith({ fail: malformed, scope: scope({ simulated: true }) }).ctx), (e: unknown) => isPermanentError(e));
+    await assert.rejects(workloadScopeRefusal(w(), ctxWith({ fail: malformed, scope: scope({ simulated: true }) }).ctx), (e: unknown) =>
+      isPermanentError(e),
+    );
   });
 });
 

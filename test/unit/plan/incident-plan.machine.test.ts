@@ -5,13 +5,27 @@ import { incidentPlanMachine, type IncidentPlanEvent, type StepGate } from '../.
 import { step } from '../../builders/playbooks.js';
 
 const twoSteps = {
-  incidentId: 'rotation_failed--shop_web-1--abc', subject: 'shop/web-1', playbook: 'pb', mode: 'auto' as const,
-  steps: [step(), step({ action: 'redeploy' })], group: { service: null, node: null },
+  incidentId: 'rotation_failed--shop_web-1--abc',
+  subject: 'shop/web-1',
+  playbook: 'pb',
+  mode: 'auto' as const,
+  steps: [step(), step({ action: 'redeploy' })],
+  group: { service: null, node: null },
 };
 const go: StepGate = { kind: 'go', jobTimeoutMs: 1_000, verifyTimeoutMs: 5_000, baselineSerial: 'aa', note: '' };
-const tick = (now: number, gate: StepGate = go, verify: { holds: boolean; detail: string } | null = null, recovering = false): IncidentPlanEvent =>
-  ({ type: 'plan.tick', now, gate, verify, recovering });
-const finished = (at: number, result: 'succeeded' | 'failed' | 'skipped', detail = 'ok', held = false): IncidentPlanEvent => ({ type: 'job.finished', at, result, detail, held });
+const tick = (
+  now: number,
+  gate: StepGate = go,
+  verify: { holds: boolean; detail: string } | null = null,
+  recovering = false,
+): IncidentPlanEvent => ({ type: 'plan.tick', now, gate, verify, recovering });
+const finished = (at: number, result: 'succeeded' | 'failed' | 'skipped', detail = 'ok', held = false): IncidentPlanEvent => ({
+  type: 'job.finished',
+  at,
+  result,
+  detail,
+  held,
+});
 const hold = (reason: string): StepGate => ({ kind: 'hold', guardrail: 'kill_switch', reason });
 
 function run(events: IncidentPlanEvent[], input = twoSteps) {

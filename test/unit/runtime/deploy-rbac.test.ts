@@ -13,8 +13,14 @@ import { parseAllDocuments } from 'yaml';
 const ADAPTER = 'src/adapters/kubernetes';
 const VERBS: Record<string, string> = { list: 'list', read: 'get', patch: 'patch', delete: 'delete', replace: 'update', create: 'create' };
 const RESOURCES: Record<string, string> = {
-  Pod: 'pods', PodLog: 'pods/log', ConfigMap: 'configmaps', Event: 'events',
-  ReplicaSet: 'replicasets', Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets',
+  Pod: 'pods',
+  PodLog: 'pods/log',
+  ConfigMap: 'configmaps',
+  Event: 'events',
+  ReplicaSet: 'replicasets',
+  Deployment: 'deployments',
+  StatefulSet: 'statefulsets',
+  DaemonSet: 'daemonsets',
 };
 
 /** "group/resource verb" for every API call and watch the adapter makes. */
@@ -22,7 +28,9 @@ function usedByAdapter(): Set<string> {
   const used = new Set<string>();
   for (const file of readdirSync(ADAPTER).filter((f) => f.endsWith('.ts'))) {
     const text = readFileSync(join(ADAPTER, file), 'utf8');
-    for (const m of text.matchAll(/\b(core|apps)\.(list|read|patch|delete|replace|create)(?:Namespaced)?([A-Z]\w*?)(?:ForAllNamespaces)?\(/g)) {
+    for (const m of text.matchAll(
+      /\b(core|apps)\.(list|read|patch|delete|replace|create)(?:Namespaced)?([A-Z]\w*?)(?:ForAllNamespaces)?\(/g,
+    )) {
       const [, api = '', verb = '', kind = ''] = m;
       const resource = RESOURCES[kind];
       assert.ok(resource !== undefined, `${file}: ${api}.${verb}…${kind}: add the resource to this test's table`);
@@ -37,7 +45,9 @@ function usedByAdapter(): Set<string> {
 
 /** "group/resource verb" for every grant of the ClusterRole. */
 function granted(): Set<string> {
-  const docs = parseAllDocuments(readFileSync('deploy/rbac.yaml', 'utf8')).map((d) => d.toJS() as { kind?: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] });
+  const docs = parseAllDocuments(readFileSync('deploy/rbac.yaml', 'utf8')).map(
+    (d) => d.toJS() as { kind?: string; rules?: { apiGroups: string[]; resources: string[]; verbs: string[] }[] },
+  );
   const roles = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role');
   assert.equal(roles.length, 1);
   const out = new Set<string>();
@@ -56,8 +66,14 @@ describe('deploy/rbac.yaml is least privilege', () => {
 
   it('no wildcard, no nodes, no patch on events', () => {
     const g = [...granted()];
-    assert.equal(g.some((x) => x.includes('*')), false);
-    assert.equal(g.some((x) => x.startsWith('/nodes ')), false);
+    assert.equal(
+      g.some((x) => x.includes('*')),
+      false,
+    );
+    assert.equal(
+      g.some((x) => x.startsWith('/nodes ')),
+      false,
+    );
     assert.equal(g.includes('/events patch'), false);
   });
 });
