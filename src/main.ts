@@ -1,35 +1,23 @@
 /**
  * Composition root: the one place that constructs adapters (vendor SDKs) and hands them to the
  * runtime and the stages. No other module both builds adapters and runs stages.
+ *
+ * Adapters, the daemon and the simulator are imported inside the functions that build them: a
+ * command loads only what it uses (`--help` loads none of it, `run` never loads src/sim). Keep it
+ * that way: a static import here would load for every command (test/build/startup-imports.test.ts).
  */
-import { Redis } from 'ioredis';
-import { CloudRunAdminClient } from './adapters/cloudrun/cloudrun-admin.client.js';
-import { SecretManagerClient } from './adapters/secretmanager/secret-manager.client.js';
-import { EnvoyAdminHttp } from './adapters/envoy/admin-http.js';
-import { KubernetesInventory } from './adapters/kubernetes/kubernetes-inventory.js';
-import { GrpcAgentAdmin } from './adapters/spire/agent-admin.client.js';
-import { HttpSpireHealth } from './adapters/spire/spire-health.client.js';
-import { GrpcSpireServer } from './adapters/spire/spire-server.client.js';
-import { PromMetrics } from './adapters/metrics/prom-metrics.js';
-import { BullmqRemediationQueue } from './adapters/queue/bullmq-remediation-queue.js';
-import { RedisAuditLog } from './adapters/redis/redis-audit-log.js';
-import { RedisKnowledgeStore } from './adapters/redis/redis-knowledge-store.js';
-import { RedisServerMissingError, startRedisServer } from './adapters/redis/redis-server-process.js';
-import { wipeKeyPrefix } from './adapters/redis/wipe-key-prefix.js';
 import type { ComposedDaemon, Composition, OpenedKnowledge, RedisHandle } from './cli/composition.js';
 import { CliError } from './cli/exit-codes.js';
 import { runCli } from './cli/program.js';
-import { systemClock } from './knowledge/clock.js';
-import { ConfigError, type DaemonConfig, type SourcesConfig } from './runtime/config.js';
+import type { DaemonConfig, SourcesConfig } from './runtime/config.js';
 import type { MonitorSourcePorts } from './runtime/monitor-sources.js';
-import { Daemon } from './runtime/daemon.js';
 import type { Logger } from './runtime/logger.js';
-import { playbookPaths, readPlaybookFiles } from './runtime/playbook-loader.js';
-import { PlaybookReloader } from './runtime/playbook-reloader.js';
-import { WebhookNotifier } from './adapters/webhook/webhook-notifier.js';
-import { startSimulatedFleet } from './sim/simulated-fleet.js';
+import type { StartFleet } from './runtime/simulated-fleet.js';
 
 async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<OpenedKnowledge> {
+  const { Redis } = await import('ioredis');
+  const { RedisKnowledgeStore } = await import('./adapters/redis/redis-knowledge-store.js');
+  const { RedisAuditLog } = await import('./adapters/redis/redis-audit-log.js');
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
   try {
     await redis.connect();
@@ -47,10 +35,15 @@ async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<Opene
 }
 
 /** Adapters for the configured monitor sources, and how to close them. */
-function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; close: () => Promise<void> } {
+async function buildSourcePorts(sources: SourcesConfig): Promise<{ ports: MonitorSourcePorts; close: () => Promise<void> }> {
+  const [{ GrpcAgentAdmin }, { GrpcSpireServer }, { HttpSpireHealth }] = await Promise.all([
+    import('./adapters/spire/agent-admin.client.js'),
+    import('./adapters/spire/spire-server.client.js'),
+    import('./adapters/spire/spire-health.client.js'),
+  ]);
   const closers: (() => Promise<void> | void)[] = [];
   const admin = new GrpcAgentAdmin();
-  const spireServer = (endpoint: string): GrpcSpireServer => {
+  const spireServer = (endpoint: string): InstanceType<typeof GrpcSpireServer> => {
     const s = new GrpcSpireServer({ endpoint });
     closers.push(() => {
       s.close();
@@ -58,21 +51,24 @@ function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; 
     return s;
   };
   const k = sources.kubernetes;
-  const [bundleNs = 'spire', bundleName = 'spire-bundle'] = (k?.bundleConfigMap ?? 'spire/spire-bundle').split('/');
-  const kubernetes =
-    k === undefined
-      ? undefined
-      : new KubernetesInventory({
-          connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
-          spireNamespace: k.spireNamespace,
-          bundleNamespace: bundleNs,
-          bundleConfigMap: bundleName,
-          ...(sources.spire === undefined ? {} : { trustDomain: sources.spire.trustDomain }),
-        });
+  let kubernetes: MonitorSourcePorts['kubernetes'];
+  if (k !== undefined) {
+    const { KubernetesInventory } = await import('./adapters/kubernetes/kubernetes-inventory.js');
+    const [bundleNs = 'spire', bundleName = 'spire-bundle'] = k.bundleConfigMap.split('/');
+    kubernetes = new KubernetesInventory({
+      connection: k.server === undefined ? { kind: 'default' } : { kind: 'server', server: k.server },
+      spireNamespace: k.spireNamespace,
+      bundleNamespace: bundleNs,
+      bundleConfigMap: bundleName,
+      ...(sources.spire === undefined ? {} : { trustDomain: sources.spire.trustDomain }),
+    });
+  }
   const run = sources.cloudRun;
-  let cloudRun: CloudRunAdminClient | undefined;
-  let secretStore: SecretManagerClient | undefined;
+  let cloudRun: MonitorSourcePorts['cloudRun'];
+  let secretStore: MonitorSourcePorts['secretStore'];
   if (run !== undefined) {
+    const { CloudRunAdminClient } = await import('./adapters/cloudrun/cloudrun-admin.client.js');
+    const { SecretManagerClient } = await import('./adapters/secretmanager/secret-manager.client.js');
     const hostPort = (endpoint: string | undefined): { apiEndpoint?: string; port?: number } =>
       endpoint === undefined
         ? {}
@@ -103,6 +99,27 @@ function buildSourcePorts(sources: SourcesConfig): { ports: MonitorSourcePorts; 
 async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp: boolean }): Promise<ComposedDaemon> {
   const url = config.redis.url;
   if (url === undefined) throw new CliError('redis.url is not set (config file or REDIS_URL)');
+  const [
+    { ConfigError },
+    { playbookPaths, readPlaybookFiles },
+    { PlaybookReloader },
+    { Daemon },
+    { systemClock },
+    { BullmqRemediationQueue },
+    { EnvoyAdminHttp },
+    { PromMetrics },
+    { WebhookNotifier },
+  ] = await Promise.all([
+    import('./runtime/config.js'),
+    import('./runtime/playbook-loader.js'),
+    import('./runtime/playbook-reloader.js'),
+    import('./runtime/daemon.js'),
+    import('./knowledge/clock.js'),
+    import('./adapters/queue/bullmq-remediation-queue.js'),
+    import('./adapters/envoy/admin-http.js'),
+    import('./adapters/metrics/prom-metrics.js'),
+    import('./adapters/webhook/webhook-notifier.js'),
+  ]);
   const paths = playbookPaths(config.playbooks);
   const files = await readPlaybookFiles(paths);
   if (files.problems.length > 0) throw new ConfigError(files.problems.join('\n'));
@@ -115,7 +132,7 @@ async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp
       opts.log.warn({ err: err.message }, 'queue connection error');
     },
   });
-  const sources = buildSourcePorts(config.sources);
+  const sources = await buildSourcePorts(config.sources);
   const daemon = new Daemon({
     config,
     store: k.store,
@@ -145,6 +162,7 @@ async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp
 async function acquireRedis(): Promise<RedisHandle> {
   const url = process.env['REDIS_URL'];
   if (url !== undefined && url !== '') return { url, throwaway: false, stop: () => Promise.resolve() };
+  const { RedisServerMissingError, startRedisServer } = await import('./adapters/redis/redis-server-process.js');
   try {
     const server = await startRedisServer();
     return { url: server.url, throwaway: true, stop: () => server.stop() };
@@ -155,6 +173,8 @@ async function acquireRedis(): Promise<RedisHandle> {
 }
 
 async function wipePrefix(redisUrl: string, keyPrefix: string): Promise<number> {
+  const { Redis } = await import('ioredis');
+  const { wipeKeyPrefix } = await import('./adapters/redis/wipe-key-prefix.js');
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
   try {
     return await wipeKeyPrefix(redis, keyPrefix);
@@ -163,8 +183,14 @@ async function wipePrefix(redisUrl: string, keyPrefix: string): Promise<number> 
   }
 }
 
+/** The simulated fleet (src/sim): loaded by `demo` and `simulate` only. */
+const startFleet: StartFleet = async (scenario) => {
+  const { startSimulatedFleet } = await import('./sim/simulated-fleet.js');
+  return startSimulatedFleet(scenario);
+};
+
 /** The composition handed to the CLI. */
-export const composition: Composition = { openKnowledge, createDaemon, acquireRedis, wipePrefix, startFleet: startSimulatedFleet };
+export const composition: Composition = { openKnowledge, createDaemon, acquireRedis, wipePrefix, startFleet };
 
 /** CLI entry: returns the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {

@@ -1,15 +1,11 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig } from '../runtime/config.js';
-import { auditListCommand, auditVerifyCommand, type KnowledgeLocation } from './audit.command.js';
+import type { KnowledgeLocation } from './audit.command.js';
 import type { Composition } from './composition.js';
 import { CliError, EXIT_USAGE } from './exit-codes.js';
-import { setPausedCommand, statusCommand } from './control.command.js';
-import { approveCommand } from './approve.command.js';
-import { explainCommand } from './explain.command.js';
-import { planDryRunCommand } from './plan.command.js';
-import { validateCommand } from './validate.command.js';
-import { runCommand } from './run.command.js';
-import { DEMO_SCENARIO_PATH, simulateCommand } from './simulate.command.js';
+
+// Each command's implementation (and everything it needs: config parsing, playbooks, the
+// simulator) is imported when the command runs, so `--help` and a mistyped flag load only
+// commander and this file (docs/performance.md, bench:cli).
 
 interface LocationFlags {
   readonly config?: string;
@@ -26,6 +22,7 @@ function pickLocation(f: LocationFlags): LocationFlags {
 }
 
 async function resolveLocation(flags: LocationFlags): Promise<KnowledgeLocation> {
+  const { loadConfig } = await import('../runtime/config.js');
   const config = flags.config === undefined ? undefined : await loadConfig(flags.config);
   const redisUrl = flags.redisUrl ?? process.env['REDIS_URL'] ?? config?.redis.url;
   if (redisUrl === undefined) throw new CliError('no Redis to read: pass --redis-url, set REDIS_URL, or --config with redis.url');
@@ -55,6 +52,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .description('run the daemon (serves /metrics and /healthz)')
     .requiredOption('-c, --config <file>', 'config file (YAML)')
     .action(async (o: { config: string }) => {
+      const { runCommand } = await import('./run.command.js');
       setExit(await runCommand(c, o.config));
     });
 
@@ -63,6 +61,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .description('simulated fleet with a stuck Envoy: watch spire-healer detect, restart and verify')
     .option('--report <file>', 'write the JSON report here')
     .action(async (o: { report?: string }) => {
+      const { DEMO_SCENARIO_PATH, simulateCommand } = await import('./simulate.command.js');
       out('spire-healer demo: a simulated fleet where one Envoy keeps serving an SVID that should have rotated.\n');
       setExit(await simulateCommand(c, { scenarioPath: DEMO_SCENARIO_PATH, reportPath: o.report, quiet: false, json: false }, out));
     });
@@ -76,6 +75,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .option('--json', 'print the report as JSON instead of the timeline', false)
     .option('-q, --quiet', 'print nothing; use the exit code and --report', false)
     .action(async (o: { scenario: string; report?: string; prefix?: string; json: boolean; quiet: boolean }) => {
+      const { simulateCommand } = await import('./simulate.command.js');
       setExit(
         await simulateCommand(
           c,
@@ -99,12 +99,14 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .option('--since <time>', 'ISO-8601 time or a duration back from now (15m, 2h)')
     .option('--incident <id>', 'only entries of this incident')
     .action(async (o: LocationFlags & { json: boolean; since?: string; incident?: string }) => {
+      const { auditListCommand } = await import('./audit.command.js');
       setExit(await auditListCommand(c, await resolveLocation(o), { json: o.json, since: o.since, incident: o.incident }, out));
     });
   locationOptions(audit.command('verify').description('check the hash chain; exit 1 naming the first changed or deleted entry')).action(
     async (o: LocationFlags) => {
       const parent = audit.opts<LocationFlags>();
       const flags: LocationFlags = { ...pickLocation(parent), ...pickLocation(o) };
+      const { auditVerifyCommand } = await import('./audit.command.js');
       setExit(await auditVerifyCommand(c, await resolveLocation(flags), out));
     },
   );
@@ -116,6 +118,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
       .argument('<incident>', 'incident id (or a unique prefix), or "<type> <subject>" for the latest on that subject')
       .option('--json', 'print it as JSON', false),
   ).action(async (ref: string, o: LocationFlags & { json: boolean }) => {
+    const { explainCommand } = await import('./explain.command.js');
     setExit(await explainCommand(c, await resolveLocation(o), ref, { json: o.json }, out));
   });
 
@@ -125,11 +128,13 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
       .description('kill switch: stop all remediation (queued jobs end skipped)')
       .requiredOption('-r, --reason <text>', 'why; recorded in the audit log'),
   ).action(async (o: LocationFlags & { reason: string }) => {
+    const { setPausedCommand } = await import('./control.command.js');
     setExit(await setPausedCommand(c, await resolveLocation(o), true, o.reason, out));
   });
   locationOptions(
     program.command('resume').description('lift the kill switch').option('-r, --reason <text>', 'why; recorded in the audit log'),
   ).action(async (o: LocationFlags & { reason?: string }) => {
+    const { setPausedCommand } = await import('./control.command.js');
     setExit(await setPausedCommand(c, await resolveLocation(o), false, o.reason, out));
   });
   locationOptions(
@@ -138,6 +143,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
       .description('kill switch and open incidents with their remediation phase')
       .option('--json', 'print it as JSON', false),
   ).action(async (o: LocationFlags & { json: boolean }) => {
+    const { statusCommand } = await import('./control.command.js');
     setExit(await statusCommand(c, await resolveLocation(o), { json: o.json }, out));
   });
   locationOptions(
@@ -147,6 +153,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
       .option('--dry-run', 'decide without acting (required)', false)
       .option('--json', 'print it as JSON', false),
   ).action(async (o: LocationFlags & { dryRun: boolean; json: boolean }) => {
+    const { planDryRunCommand } = await import('./plan.command.js');
     setExit(await planDryRunCommand(c, await resolveLocation(o), { config: o.config, dryRun: o.dryRun, json: o.json }, out));
   });
   locationOptions(
@@ -161,6 +168,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
       )
       .option('--by <name>', 'who approves (default: $USER)'),
   ).action(async (id: string, o: LocationFlags & { plan?: string; ttl?: string; by?: string }) => {
+    const { approveCommand } = await import('./approve.command.js');
     setExit(await approveCommand(c, await resolveLocation(o), id, { plan: o.plan, ttl: o.ttl, by: o.by, config: o.config }, out));
   });
   program
@@ -168,6 +176,7 @@ export function buildProgram(c: Composition, out: (line: string) => void, setExi
     .description('check playbook, scenario and config files; every problem as file:line:column; exit 2 on any')
     .argument('<files...>', 'files to check')
     .action(async (files: string[]) => {
+      const { validateCommand } = await import('./validate.command.js');
       setExit(
         await validateCommand(files, out, (l) => {
           process.stderr.write(`${l}\n`);
@@ -199,6 +208,7 @@ export async function runCli(
       process.stderr.write(`spire-healer: ${e.message}\n`);
       return e.exitCode;
     }
+    const { ConfigError } = await import('../runtime/config.js');
     if (e instanceof ConfigError) {
       process.stderr.write(`spire-healer: ${e.message}\n`);
       return EXIT_USAGE;

@@ -2,7 +2,6 @@ import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../runtime/config.js';
 import { loadPlaybooks } from '../runtime/playbook-loader.js';
 import { readInputFile } from '../runtime/read-input-file.js';
-import { parseScenario, ScenarioError } from '../sim/scenario.js';
 import { EXIT_OK, EXIT_USAGE } from './exit-codes.js';
 
 /**
@@ -30,11 +29,14 @@ function kindOf(text: string): 'playbooks' | 'scenario' | 'config' {
  */
 export async function validateCommand(paths: readonly string[], out: (line: string) => void, err: (line: string) => void): Promise<number> {
   let bad = 0;
+  const problem = (message: string): void => {
+    for (const line of message.split('\n')) err(line);
+    bad++;
+  };
   for (const path of paths) {
     const file = await readInputFile(path, 'input');
     if (!file.ok) {
-      err(file.message);
-      bad++;
+      problem(file.message);
       continue;
     }
     try {
@@ -43,17 +45,23 @@ export async function validateCommand(paths: readonly string[], out: (line: stri
         const pbs = await loadPlaybooks([path]);
         out(`${path}: ok (${pbs.length} playbook(s): ${pbs.map((p) => p.name).join(', ')})`);
       } else if (kind === 'scenario') {
-        const s = parseScenario(path, file.text);
-        out(`${path}: ok (scenario ${s.name}: ${s.workloads.length} workloads, ${s.faults.length} fault(s))`);
+        // The scenario parser lives with the simulator (src/sim): loaded only when a scenario is checked.
+        const { parseScenario, ScenarioError } = await import('../sim/scenario.js');
+        try {
+          const s = parseScenario(path, file.text);
+          out(`${path}: ok (scenario ${s.name}: ${s.workloads.length} workloads, ${s.faults.length} fault(s))`);
+        } catch (e) {
+          if (!(e instanceof ScenarioError)) throw e;
+          problem(e.message);
+        }
       } else {
         const c = await loadConfig(path);
         const pbs = await loadPlaybooks(c.playbooks);
         out(`${path}: ok (config; ${pbs.length} playbook(s))`);
       }
     } catch (e) {
-      if (!(e instanceof ConfigError || e instanceof ScenarioError)) throw e;
-      for (const line of e.message.split('\n')) err(line);
-      bad++;
+      if (!(e instanceof ConfigError)) throw e;
+      problem(e.message);
     }
   }
   return bad === 0 ? EXIT_OK : EXIT_USAGE;
