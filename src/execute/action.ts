@@ -5,7 +5,8 @@ import type { RemediationRequest } from '../knowledge/model/action-run.js';
 import type { Workload } from '../knowledge/model/workload.js';
 import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
-import type { CloudRunPort } from '../ports/cloudrun.port.js';
+import type { CloudRunPort, CloudRunPortError } from '../ports/cloudrun.port.js';
+import { ClassifiedError, retryClassOf } from '../knowledge/errors/classified-error.js';
 import type { KubernetesInventoryPort } from '../ports/kubernetes.port.js';
 import { SIMULATED_CA_RDN, SIMULATED_MARKER } from '../knowledge/simulated-marker.js';
 import type { SecretStorePort } from '../ports/secret-store.port.js';
@@ -67,8 +68,11 @@ export type Precheck =
  * `ctx.scope`, and reads live state (never cached knowledge alone) so that a healthy target is
  * never touched; `{ proceed: false }` ends the job as skipped with the detail. `perform` must be
  * idempotent because a job can run twice (e.g. a restartedAt value fixed per job id, a delete that
- * tolerates NotFound). Throw `PermanentActionError` for errors a retry cannot fix (403/404,
- * InvalidArgument, FailedPrecondition); any other error counts as transient and is retried.
+ * tolerates NotFound). Whether a failure is retried is decided by its retry class alone
+ * (ClassifiedError, knowledge/errors): port failures carry the class their adapter gave them (let
+ * them through, or add context with rethrowWithContext, which keeps it); an action's own refusal
+ * (bad params, a platform not configured, a target it must not touch) is a PermanentActionError.
+ * Anything unclassified counts as retryable.
  */
 export interface RemediationAction {
   readonly name: RemediationRequest['action'];
@@ -76,29 +80,14 @@ export interface RemediationAction {
   perform(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<string>;
 }
 
-/** An error no retry can fix; the queue fails the job at once instead of retrying. */
-export class PermanentActionError extends Error {
+/** An action's own refusal no retry can fix (bad params, a platform not configured, a target out of scope): permanent. */
+export class PermanentActionError extends ClassifiedError {
   override readonly name = 'PermanentActionError';
-}
 
-/**
- * Whether a retry cannot fix `e`: PermanentActionError, a port failure marked not retryable
- * (Kubernetes 403/404/422, SPIRE InvalidArgument/NotFound/PermissionDenied/FailedPrecondition),
- * Cloud Run not_found/invalid_argument/malformed, a SPIRE failure whose `retryable` is false, or such a gRPC status code. Everything else
- * (timeouts, 5xx, Unavailable, connection errors) counts as transient.
- */
-export function isPermanentError(e: unknown): boolean {
-  if (e instanceof PermanentActionError) return true;
-  if (typeof e !== 'object' || e === null) return false;
-  const f = (e as { failure?: unknown }).failure;
-  if (typeof f === 'object' && f !== null && 'retryable' in f) return f.retryable === false;
-  if (typeof f === 'string') return ['not_found', 'invalid_argument', 'malformed'].includes(f);
-  const code = (e as { code?: unknown }).code;
-  // A SPIRE port failure (SpireFailure): string code plus its own retryable verdict.
-  const retryable = (e as { retryable?: unknown }).retryable;
-  if (typeof code === 'string' && typeof retryable === 'boolean') return !retryable;
-  // gRPC: INVALID_ARGUMENT 3, NOT_FOUND 5, PERMISSION_DENIED 7, FAILED_PRECONDITION 9, UNAUTHENTICATED 16.
-  return typeof code === 'number' && [3, 5, 7, 9, 16].includes(code);
+  /** Always permanent. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'permanent', options);
+  }
 }
 
 /** The workload a workload-targeted job names, or a precheck that skips the job. */
@@ -190,7 +179,7 @@ export function podNameOf(w: Workload): string {
  * Whether workload `w` carries the simulated fleet's marker, read live: its pod's labels
  * (Kubernetes), its service's annotations (Cloud Run); when the platform's port is not configured
  * or the object does not exist, the labels the inventory (or config) reported, else its Envoy's
- * /server_info node.metadata. A failed read rejects (the action fails and is retried), never guesses.
+ * /server_info node.metadata. A failed read rejects with the read's retry class, never guesses.
  */
 export async function workloadMarkedSimulated(w: Workload, ctx: ActionContext, signal?: AbortSignal): Promise<boolean> {
   if (w.platform === 'kubernetes' && ctx.kubernetes !== undefined && ctx.kubernetes !== null) {
@@ -201,21 +190,19 @@ export async function workloadMarkedSimulated(w: Workload, ctx: ActionContext, s
     try {
       return isMarkedSimulated((await ctx.cloudrun.getService(cloudRunServiceName(w), signal)).annotations);
     } catch (e: unknown) {
-      if ((e as { failure?: unknown } | null)?.failure !== 'not_found') throw e;
+      // A service that does not exist (any more) is judged by its labels or its Envoy below.
+      if ((e as Partial<CloudRunPortError> | null)?.failure !== 'not_found') throw e;
     }
   }
   if (isMarkedSimulated(w.labels)) return true;
   try {
     return isMarkedSimulated((await ctx.envoy.readServerInfo(w.envoyAdminUrl, signal)).nodeMetadata);
   } catch (e: unknown) {
-    // Keeps the port's failure class (a malformed answer is permanent, an unreachable Envoy transient), adds why it was read.
-    const failure = (e as { failure?: unknown } | null)?.failure;
-    throw Object.assign(
-      new Error(
-        `cannot tell whether ${w.id} belongs to the simulated fleet: neither its pod nor its service could be read, and its Envoy's /server_info failed (${e instanceof Error ? e.message : String(e)})`,
-        { cause: e },
-      ),
-      failure === undefined ? {} : { failure },
+    // Keeps the port's retry class (a malformed answer is permanent, an unreachable Envoy retryable), adds why it was read.
+    throw new ClassifiedError(
+      `cannot tell whether ${w.id} belongs to the simulated fleet: neither its pod nor its service could be read, and its Envoy's /server_info failed (${e instanceof Error ? e.message : String(e)})`,
+      retryClassOf(e),
+      { cause: e },
     );
   }
 }

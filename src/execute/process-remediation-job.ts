@@ -46,10 +46,12 @@ function abortReason(signal: AbortSignal): string {
 
 /**
  * Processes one remediation job end to end and records its terminal state in knowledge and the
- * audit log. At-least-once delivery is expected (BullMQ stalls, retries): a job whose run is
- * already terminal returns the recorded outcome without acting again, and every action re-checks
- * the live target before it acts, so a second delivery cannot cause a second effect on a
- * target that has healed.
+ * audit log. A retryable failure with deliveries left goes back to queued (`retry`); a permanent
+ * one is recorded as failed, audited, and returned with `permanent` so the queue ends the job
+ * without another delivery (the run and the audit entry are written before it returns).
+ * At-least-once delivery is expected (BullMQ stalls, retries): a job whose run is already terminal
+ * returns the recorded outcome without acting again, and every action re-checks the live target
+ * before it acts, so a second delivery cannot cause a second effect on a target that has healed.
  */
 export async function processRemediationJob(
   job: RemediationRequest,
@@ -132,7 +134,12 @@ export async function processRemediationJob(
       incidentId: job.incidentId,
       subject: job.target,
       message: `${job.action} on ${job.target} ${outcome.result}: ${outcome.detail}`,
-      data: { jobId: job.id, performed: outcome.performed, durationMs: finishedAt - startedAt },
+      data: {
+        jobId: job.id,
+        performed: outcome.performed,
+        durationMs: finishedAt - startedAt,
+        ...(outcome.permanent === true ? { permanent: true } : {}),
+      },
       dedupKey: `job.finished--${job.id}`,
     }),
   ]);
@@ -146,7 +153,8 @@ async function runJobMachine(
   signal: AbortSignal,
 ): Promise<JobOutcome> {
   const action = actions.get(job.action);
-  if (action === undefined) return { result: 'failed', detail: `unknown action ${job.action}`, performed: false };
+  if (action === undefined)
+    return { result: 'failed', detail: `unknown action ${job.action} (permanent, not retried)`, performed: false, permanent: true };
   const effects: JobEffects = {
     check: async (): Promise<Precheck> => {
       const gate = await gateChecks(job, ctx);

@@ -1,6 +1,7 @@
 import { assign, fromPromise, setup } from 'xstate';
 import type { RemediationRequest } from '../knowledge/model/action-run.js';
-import { isPermanentError, type Precheck } from './action.js';
+import { retryClassOf, type RetryClass } from '../knowledge/errors/classified-error.js';
+import type { Precheck } from './action.js';
 
 /** Terminal result of one job. */
 export interface JobOutcome {
@@ -10,8 +11,10 @@ export interface JobOutcome {
   readonly performed: boolean;
   /** Skipped by a gate (kill switch, storm) rather than by the target's state. */
   readonly held?: boolean;
-  /** A failure a retry may fix (timeout, 5xx, Unavailable): the queue retries while attempts are left. */
+  /** A failure whose retry class is retryable (timeout, 5xx, Unavailable): the queue retries while deliveries are left. */
   readonly transient?: boolean;
+  /** A failure whose retry class is permanent (PermissionDenied, NotFound, InvalidArgument, bad params): never delivered again. */
+  readonly permanent?: boolean;
   /** Not terminal: the run went back to queued and the queue delivers the job again after its backoff. */
   readonly retry?: boolean;
 }
@@ -32,7 +35,8 @@ export interface RemediationJobContext {
   readonly performed: boolean;
   readonly result: JobOutcome['result'];
   readonly held: boolean;
-  readonly transient: boolean;
+  /** The retry class of the failure, null while nothing failed. */
+  readonly failure: RetryClass | null;
 }
 
 function message(e: unknown): string {
@@ -45,7 +49,8 @@ function message(e: unknown): string {
  *                        v                               v
  *                     skipped                          failed
  * Shadow jobs go from checking straight to succeeded with performed=false: every decision and
- * audit entry is the same as in auto mode, only the effect is not applied.
+ * audit entry is the same as in auto mode, only the effect is not applied. A failure is transient
+ * or permanent by its retry class alone (retryClassOf: the class its adapter or action gave it).
  */
 export const remediationJobMachine = setup({
   types: { context: {} as RemediationJobContext, input: {} as { job: RemediationRequest; effects: JobEffects }, output: {} as JobOutcome },
@@ -64,7 +69,7 @@ export const remediationJobMachine = setup({
     performed: false,
     result: 'failed',
     held: false,
-    transient: false,
+    failure: null,
   }),
   states: {
     checking: {
@@ -91,8 +96,9 @@ export const remediationJobMachine = setup({
         onError: {
           target: 'failed',
           actions: assign({
-            detail: ({ event }) => `precondition check failed: ${message(event.error)}`,
-            transient: ({ event }) => !isPermanentError(event.error),
+            detail: ({ event }) =>
+              `precondition check failed${retryClassOf(event.error) === 'permanent' ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
+            failure: ({ event }) => retryClassOf(event.error),
           }),
         },
       },
@@ -106,8 +112,8 @@ export const remediationJobMachine = setup({
           target: 'failed',
           actions: assign({
             detail: ({ event }) =>
-              `action failed${isPermanentError(event.error) ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
-            transient: ({ event }) => !isPermanentError(event.error),
+              `action failed${retryClassOf(event.error) === 'permanent' ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
+            failure: ({ event }) => retryClassOf(event.error),
           }),
         },
       },
@@ -121,6 +127,7 @@ export const remediationJobMachine = setup({
     detail: context.detail,
     performed: context.performed,
     ...(context.held ? { held: true } : {}),
-    ...(context.transient ? { transient: true } : {}),
+    ...(context.failure === 'retryable' ? { transient: true } : {}),
+    ...(context.failure === 'permanent' ? { permanent: true } : {}),
   }),
 });

@@ -126,7 +126,8 @@ export class DelegatedSvidStreams {
           return;
         }
         this.record(t, probeError(t.workloadId, SPIRE_SVID_SOURCE, `${t.adminEndpoint} ${f.rpc}`, f.message, this.deps.clock.now()));
-        sendBack({ type: 'stream.failed', error: f.message, retryable: f.retryable });
+        // Reconnect whatever the failure's retry class (that is for execute): PermissionDenied may end once the registration propagates.
+        sendBack({ type: 'stream.failed', error: f.message, retryable: true });
       },
     });
     return () => {

@@ -72,9 +72,28 @@ export interface CloudRunService {
   readonly updateTimeMs: number | null;
 }
 
-/** Why a Cloud Run call failed. `rollout_failed`: the update's operation finished with an error. */
+/**
+ * Why a Cloud Run call failed (from its gRPC status). `rollout_failed`: the update's operation
+ * finished with an error; `resource_exhausted`: quota or rate limit; `rpc`: any other status.
+ */
 export type CloudRunFailure =
-  'not_found' | 'invalid_argument' | 'unavailable' | 'timeout' | 'aborted' | 'malformed' | 'rollout_failed' | 'rpc';
+  | 'not_found'
+  | 'invalid_argument'
+  | 'permission_denied'
+  | 'unauthenticated'
+  | 'failed_precondition'
+  | 'unavailable'
+  | 'timeout'
+  | 'aborted'
+  | 'resource_exhausted'
+  | 'malformed'
+  | 'rollout_failed'
+  | 'rpc';
+
+/** What a CloudRunPort call rejects with: an Error (a ClassifiedError) naming the call, carrying why it failed. */
+export interface CloudRunPortError extends Error {
+  readonly failure: CloudRunFailure;
+}
 
 /** The outcome of forcing a new revision: the operation's name and the service once it finished. */
 export interface CloudRunRollout {
@@ -84,9 +103,10 @@ export interface CloudRunRollout {
 
 /**
  * The Cloud Run Admin API v2, read side plus the one write remediation needs. Every method
- * rejects with an Error whose message names the endpoint, the method, the resource and the gRPC
- * code (and carries a `failure: CloudRunFailure`); a payload that is not a valid Service is
- * `malformed`. No method retries internally: the caller's loop is the retry.
+ * rejects with a ClassifiedError whose message names the endpoint, the method, the resource and the gRPC
+ * code (and carries a `failure: CloudRunFailure`, from which the adapter decides its retry class);
+ * a payload that is not a valid Service is `malformed`. No method retries internally: the caller's
+ * loop (the remediation queue, the monitor's next poll) is the retry.
  */
 export interface CloudRunPort {
   /** Every service in projects/<project>/locations/<location>, following page tokens, sorted as returned. */

@@ -143,7 +143,6 @@ export interface KubeFailure {
   readonly code: KubeFailureCode;
   /** HTTP status when there was one. */
   readonly httpStatus: number | null;
-  readonly retryable: boolean;
 }
 
 /** Callbacks of watchInventory. They must not throw (a throw is swallowed). */
@@ -233,8 +232,9 @@ export interface KubeEventInput {
 }
 
 /**
- * The Kubernetes side of the fleet. Writes reject with an Error carrying `failure: KubeFailure`
- * and do not retry internally.
+ * The Kubernetes side of the fleet. Calls reject with a ClassifiedError carrying `failure: KubeFailure`
+ * (its retry class decided by the adapter from the failure's code: 401, 403, 404 and 400/422 are
+ * permanent) and do not retry internally.
  */
 export interface KubernetesInventoryPort {
   /** Starts watching; survives server-side closes, 410 Gone (re-list) and errors (reported, retried with capped backoff). */

@@ -1,8 +1,9 @@
 /**
  * Telling people: the `notify` action hands a notification about an incident to a notifier
- * (a webhook today). The notifier owns delivery: timeouts and a bounded retry for failures a
- * retry can fix; it never retries a request the receiver refused.
+ * (a webhook today). One call is one request, bounded by its timeout; the notifier never retries:
+ * the remediation queue delivers the notify job again when the failure's retry class allows it.
  */
+import type { RetryClass } from '../knowledge/errors/classified-error.js';
 
 /** What a notification says (the JSON body a webhook receives). Times are ISO-8601. */
 export interface Notification {
@@ -26,12 +27,10 @@ export interface Notification {
   readonly time: string;
 }
 
-/** How to deliver one notification. */
+/** How to send one notification. */
 export interface NotifyOptions {
-  /** Per attempt. */
+  /** Bounds the request. */
   readonly timeoutMs: number;
-  /** Attempts in all (1 = no retry). */
-  readonly maxAttempts: number;
   readonly signal?: AbortSignal;
 }
 
@@ -39,19 +38,20 @@ export interface NotifyOptions {
 export interface NotifyReceipt {
   /** The receiver's HTTP status (2xx). */
   readonly status: number;
-  readonly attempts: number;
 }
 
-/** Why a notification was not delivered. `retryable` false: the receiver refused it (4xx), retrying cannot help. */
+/**
+ * Why a notification was not delivered. `retry` permanent: the receiver refused it (4xx but 408,
+ * 409, 425, 429; a redirect) or the URL is unusable; retryable: no answer, or 5xx, 408, 409, 425, 429.
+ */
 export interface NotifyFailure {
   readonly message: string;
-  readonly retryable: boolean;
-  /** The last HTTP status, null when no answer came (network error, timeout). */
+  readonly retry: RetryClass;
+  /** The HTTP status, null when no answer came (network error, timeout). */
   readonly status: number | null;
-  readonly attempts: number;
 }
 
-/** Delivers notifications. Rejects with an Error carrying `failure: NotifyFailure`. */
+/** Delivers notifications. Rejects with a ClassifiedError that is a NotifyFailure. */
 export interface NotifierPort {
   notify(url: string, notification: Notification, options: NotifyOptions): Promise<NotifyReceipt>;
 }

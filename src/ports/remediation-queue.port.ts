@@ -9,6 +9,8 @@ export interface RemediationOutcome {
   readonly detail: string;
   /** A transient failure with deliveries left: the queue delivers the job again after an exponential backoff. */
   readonly retry?: boolean;
+  /** A failure whose retry class is permanent, already recorded: the queue ends the job without another delivery. */
+  readonly permanent?: boolean;
 }
 
 /** Which delivery this is: 1-based attempt and the queue's maximum. */

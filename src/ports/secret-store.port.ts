@@ -37,9 +37,10 @@ export interface SecretVersionRead {
 }
 
 /**
- * Secret Manager. Every method rejects with an Error whose message names the endpoint, the method,
- * the resource and the gRPC code, and which carries `failure: SecretStoreFailure`. No method retries
- * internally: the caller's loop (the remediation queue) is the retry.
+ * Secret Manager. Every method rejects with a ClassifiedError whose message names the endpoint, the
+ * method, the resource and the gRPC code, and which carries `failure: SecretStoreFailure` (the
+ * adapter decides its retry class from it). No method retries internally: the caller's loop (the
+ * remediation queue) is the retry.
  */
 export interface SecretStorePort {
   /** GetSecret: the secret's metadata (labels carry the simulated fleet's marker). */

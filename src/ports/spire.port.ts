@@ -4,6 +4,7 @@
  * normalised plain data: times are ms since epoch, serials and fingerprints lowercase hex, DER
  * certificates parsed. Endpoints are SPIFFE endpoint URIs: `unix:///abs/path` or `tcp://IP:port`.
  */
+import type { RetryClass } from '../knowledge/errors/classified-error.js';
 
 /** One certificate, parsed from DER. */
 export interface SpireCertificate {
@@ -107,14 +108,21 @@ export interface SpireFailure {
   /** "Service/Method", e.g. "SpiffeWorkloadAPI/FetchX509SVID". */
   readonly rpc: string;
   readonly code: SpireFailureCode;
-  /** Retrying may help (Unavailable, PermissionDenied, stream end…); false for InvalidArgument and Unimplemented. */
-  readonly retryable: boolean;
+  /**
+   * Whether another delivery of a remediation job may get past it (the adapter's table per code:
+   * PermissionDenied, NotFound, InvalidArgument… are permanent). For execute only: watches
+   * reconnect after every failure, whatever its class.
+   */
+  readonly retry: RetryClass;
 }
 
-/** What a watch reports. `onError` is called for every failure; `willRetryInMs` null means the watch stopped for good. */
+/**
+ * What a watch reports. `onError` is called for every failure with the delay before the watch
+ * reconnects: a watch never gives up by itself (capped backoff), only close() ends it.
+ */
 export interface WatchHandlers<T> {
   onUpdate(update: T): void;
-  onError(failure: SpireFailure, willRetryInMs: number | null): void;
+  onError(failure: SpireFailure, willRetryInMs: number): void;
 }
 
 /** A running watch; close() cancels the call and any pending reconnect. Idempotent. */
@@ -124,8 +132,9 @@ export interface Closable {
 
 /**
  * The Workload API on an agent's public socket. `endpoint` undefined means SPIFFE_ENDPOINT_SOCKET.
- * Watches reconnect with backoff on Unavailable, PermissionDenied, stream end and bad responses,
- * and stop on InvalidArgument and Unimplemented.
+ * Watches reconnect after every failure (at once after a normal stream end, else with capped
+ * backoff), PermissionDenied "no identity issued" and InvalidArgument included: a monitor keeps
+ * watching and records each failure.
  */
 export interface WorkloadApiPort {
   /** Streams FetchX509SVID. */

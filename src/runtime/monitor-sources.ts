@@ -223,7 +223,8 @@ export class MonitorSources {
         },
         onError: (f, willRetryInMs) => {
           serially('a failure', () => sync.failure(f));
-          if (willRetryInMs === null) sendBack({ type: 'stream.failed', error: f.message, retryable: f.retryable });
+          // A watch the adapter closed is reopened with backoff: a monitor never parks on a failure's retry class.
+          if (willRetryInMs === null) sendBack({ type: 'stream.failed', error: f.message, retryable: true });
         },
       });
       return () => {

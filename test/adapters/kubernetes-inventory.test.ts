@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { KubernetesInventory } from '../../src/adapters/kubernetes/kubernetes-inventory.js';
-import { KubernetesError } from '../../src/adapters/kubernetes/kube-failure.js';
+import { KUBE_RETRY_CLASS, KubernetesError } from '../../src/adapters/kubernetes/kube-failure.js';
 import { parseTrustBundle } from '../../src/adapters/kubernetes/trust-bundle.js';
 import type { KubeFailure, KubeInventory, KubeInventoryWatch } from '../../src/ports/kubernetes.port.js';
 import { createTrustDomainCa } from '../../src/sim/certs.js';
@@ -305,7 +305,7 @@ describe('KubernetesInventory against the fake API server', () => {
       assert.match(first.failure.message, /HTTP 500/);
       assert.match(first.failure.resource, /^pods/);
       assert.equal(first.failure.code, 'server_error');
-      assert.equal(first.failure.retryable, true);
+      assert.equal(KUBE_RETRY_CLASS[first.failure.code], 'retryable');
       const delays = o.errors.slice(0, 3).map((e) => e.retryInMs ?? 0);
       assert.ok((delays[2] ?? 0) > (delays[0] ?? 0), `backoff grows: ${delays.join(',')}`);
       const inv = await o.snapshot('recovered', hasPod('shop/web-1'));
@@ -372,7 +372,7 @@ describe('KubernetesInventory against the fake API server', () => {
       );
       const pods = d.errors.filter((e) => e.failure.resource === 'pods (/api/v1/pods)');
       assert.equal(pods[0]?.failure.code, 'network');
-      assert.equal(pods[0].failure.retryable, true);
+      assert.equal(KUBE_RETRY_CLASS[pods[0].failure.code], 'retryable');
       assert.match(pods[0].failure.message, new RegExp(`127\\.0\\.0\\.1:${port}`));
       assert.ok(
         pods.every((e) => (e.retryInMs ?? Infinity) <= 80 * 1.2 + 1),

@@ -179,18 +179,19 @@ describe('SPIRE clients on bad input', () => {
     assert.match(f.message, /not a SPIFFE ID: "web"/);
   });
 
-  it('Unimplemented and InvalidArgument are final (no retry)', async () => {
+  it('Unimplemented, InvalidArgument and PermissionDenied are permanent for execute, yet a watch reconnects with backoff', async () => {
     for (const [code, name] of [
       [grpc.status.UNIMPLEMENTED, 'UNIMPLEMENTED'],
       [grpc.status.INVALID_ARGUMENT, 'INVALID_ARGUMENT'],
+      [grpc.status.PERMISSION_DENIED, 'PERMISSION_DENIED'],
     ] as const) {
       workload.set((_w, fail) => {
         fail(code, 'nope');
       });
       const { f, retry } = await firstFailure(api, workload.bound.endpoint);
       assert.equal(f.code, name);
-      assert.equal(retry, null, `${name} must not be retried`);
-      assert.equal(f.retryable, false);
+      assert.equal(retry, 10, `${name}: a monitor's watch reconnects after the first backoff`);
+      assert.equal(f.retry, 'permanent', `${name}: a remediation job is not delivered again`);
     }
   });
 

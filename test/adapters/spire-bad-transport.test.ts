@@ -98,7 +98,7 @@ describe('SPIRE clients on broken transports', () => {
       await assert.rejects(client.getBundle(), (e: SpireFailure) => {
         assert.equal(e.code, 'UNAVAILABLE', e.message);
         assert.ok(e.message.startsWith(`${endpoint} Bundle/GetBundle: UNAVAILABLE`), e.message);
-        assert.equal(e.retryable, true);
+        assert.equal(e.retry, 'retryable');
         return true;
       });
       const f = await firstFailure((h) => new GrpcWorkloadApi({ backoff: FAST }).watchX509Svids(endpoint, h));
@@ -146,7 +146,7 @@ describe('SPIRE clients on broken transports', () => {
     try {
       const f = await firstFailure((h) => new GrpcWorkloadApi({ backoff: FAST }).watchX509Svids(endpoint, h));
       assert.equal(f.code, 'STREAM_ENDED', f.message);
-      assert.equal(f.retryable, true);
+      assert.equal(f.retry, 'retryable');
       assert.ok(f.message.startsWith(`${endpoint} SpiffeWorkloadAPI/FetchX509SVID: `), f.message);
       await assert.rejects(
         client.getX509AuthorityState(),
@@ -168,7 +168,7 @@ describe('SPIRE clients on broken transports', () => {
     try {
       const f = await firstFailure((h) => new GrpcWorkloadApi({ backoff: FAST }).watchX509Svids(endpoint, h));
       assert.equal(f.code, 'UNAVAILABLE', f.message);
-      assert.equal(f.retryable, true);
+      assert.equal(f.retry, 'retryable');
       assert.equal(f.rpc, 'SpiffeWorkloadAPI/FetchX509SVID');
       assert.equal(f.endpoint, endpoint);
     } finally {

@@ -123,6 +123,7 @@ describe('Workload API client against the fake agent', () => {
     try {
       const { f, retry } = await rec.nextFailure(1);
       assert.equal(f.code, 'PERMISSION_DENIED');
+      assert.equal(f.retry, 'permanent', 'permanent for a remediation job, and still the watch reconnects');
       assert.match(f.message, /no identity issued/);
       assert.match(f.message, /SpiffeWorkloadAPI\/FetchX509SVID/);
       assert.ok(f.message.includes(agent.publicEndpoint));
@@ -186,7 +187,7 @@ describe('Workload API client against the fake agent', () => {
       await assert.rejects(api.fetchX509Svids(endpoint), (e: SpireFailure) => {
         assert.equal(e.code, 'UNAVAILABLE');
         assert.ok(e.message.startsWith(`${endpoint} SpiffeWorkloadAPI/FetchX509SVID: UNAVAILABLE`), e.message);
-        assert.equal(e.retryable, true);
+        assert.equal(e.retry, 'retryable');
         return true;
       });
     } finally {
@@ -194,11 +195,36 @@ describe('Workload API client against the fake agent', () => {
     }
   });
 
-  it('a malformed endpoint is final (BAD_ENDPOINT, no retry)', async () => {
+  it('a malformed endpoint is permanent for execute, yet a watch keeps retrying it with capped backoff', async () => {
     const rec = recorder<WorkloadX509SvidUpdate>();
-    api.watchX509Svids('unix://relative/path', rec.handlers);
-    const { f, retry } = await rec.nextFailure(1);
-    assert.equal(f.code, 'BAD_ENDPOINT');
-    assert.equal(retry, null);
+    const w = api.watchX509Svids('unix://relative/path', rec.handlers);
+    try {
+      const { f, retry } = await rec.nextFailure(1);
+      assert.equal(f.code, 'BAD_ENDPOINT');
+      assert.equal(f.retry, 'permanent');
+      assert.equal(retry, FAST.initialBackoffMs);
+      const second = await rec.nextFailure(2);
+      assert.equal(second.f.code, 'BAD_ENDPOINT');
+      assert.ok(second.retry !== null && second.retry > FAST.initialBackoffMs && second.retry <= FAST.maxBackoffMs, String(second.retry));
+    } finally {
+      w.close();
+    }
+  });
+
+  it('no SPIFFE_ENDPOINT_SOCKET: a watch reports BAD_ENDPOINT and tries again (the variable is read on every reconnect)', async () => {
+    const env: NodeJS.ProcessEnv = {};
+    const rec = recorder<WorkloadX509SvidUpdate>();
+    const w = new GrpcWorkloadApi({ env, backoff: FAST }).watchX509Svids(undefined, rec.handlers);
+    try {
+      const { f, retry } = await rec.nextFailure(1);
+      assert.equal(f.code, 'BAD_ENDPOINT');
+      assert.match(f.message, /SPIFFE_ENDPOINT_SOCKET is not set/);
+      assert.notEqual(retry, null);
+      env.SPIFFE_ENDPOINT_SOCKET = agent.publicEndpoint;
+      const u = await rec.nextUpdate(1);
+      assert.equal(u.svids.length, 2);
+    } finally {
+      w.close();
+    }
   });
 });

@@ -1,6 +1,7 @@
 /**
  * notify against a real local HTTP server (node:http on 127.0.0.1:0), with knowledge in a real
- * Redis: the body, a 500-then-200 retry, a 400 that is not retried, a receiver that never answers.
+ * Redis: the body, a 500-then-200 retry by a second delivery, a 400 that is not delivered again, a
+ * receiver that never answers. One delivery is one POST: the deliveries are the job's (params.attempts).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ import { WebhookNotifier } from '../../src/adapters/webhook/webhook-notifier.js'
 import { createNotifyAction } from '../../src/execute/actions/notify.action.js';
 import type { ActionContext } from '../../src/execute/action.js';
 import { processRemediationJob } from '../../src/execute/process-remediation-job.js';
+import type { JobOutcome } from '../../src/execute/remediation-job.machine.js';
+import { deliveriesOf } from '../../src/knowledge/errors/job-deliveries.js';
 import { systemClock } from '../../src/knowledge/clock.js';
 import type { ActionParams, RemediationRequest } from '../../src/knowledge/model/action-run.js';
 import { makeIncidentId, type Incident } from '../../src/knowledge/model/incident.js';
@@ -33,7 +36,7 @@ describe('notify: POSTing incidents to a webhook', () => {
   const received: Received[] = [];
   /** How the server answers the n-th request (0-based) per path; 'hang' never answers. */
   const plans = new Map<string, (n: number) => number | 'hang'>();
-  const notify = createNotifyAction(new WebhookNotifier({ initialBackoffMs: 20, maxBackoffMs: 100 }));
+  const notify = createNotifyAction(new WebhookNotifier());
   const actions = new Map([[notify.name, notify]]);
 
   before(async () => {
@@ -114,20 +117,37 @@ describe('notify: POSTing incidents to a webhook', () => {
 
   const hits = (path: string): Received[] => received.filter((r) => r.path === path);
 
-  it('retries a 500, then succeeds on the 200; the body carries the incident, reason, playbook and step', async () => {
+  /** Delivers `job` as the queue would: again after a retryable failure, while its deliveries (deliveriesOf) last. */
+  async function deliver(job: RemediationRequest, ctx: ActionContext): Promise<JobOutcome[]> {
+    const outcomes: JobOutcome[] = [];
+    const maxAttempts = deliveriesOf(job);
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      const out = await processRemediationJob(job, actions, ctx, new AbortController().signal, { attempt, maxAttempts });
+      outcomes.push(out);
+      if (out.retry !== true) break;
+    }
+    return outcomes;
+  }
+
+  it('a 500 fails the delivery (retryable), the next delivery succeeds on the 200; the body carries the incident, reason, playbook and step', async () => {
     plans.set('/hooks/T0K3N/flaky', (n) => (n === 0 ? 500 : 200));
     const { ctx, job, incident } = await setup('/hooks/T0K3N/flaky', {
       timeout: '2s',
       reason: 'escalated after the ladder',
       playbook: 'svid-rotation',
     });
-    const out = await processRemediationJob(job, actions, ctx, new AbortController().signal);
+    const [first, out] = await deliver(job, ctx);
+    assert.ok(first && out);
+    assert.equal(first.retry, true, 'the 500 sends the job back to the queue');
+    assert.match(first.detail, /delivery 1\/3 failed, will retry: .*answered 500/);
     assert.equal(out.result, 'succeeded', out.detail);
-    assert.match(out.detail, /HTTP 200, 2 attempts/);
+    assert.match(out.detail, /HTTP 200/);
     assert.doesNotMatch(out.detail, /T0K3N/, 'the webhook path (often a secret) stays out of the detail');
     const got = hits('/hooks/T0K3N/flaky');
     assert.equal(got.length, 2);
-    assert.deepEqual(got[0]?.body, got[1]?.body, 'the retry sends the same notification');
+    const { time: _sentFirst, ...firstBody } = got[0]?.body ?? {};
+    const { time: _sentAgain, ...againBody } = got[1]?.body ?? {};
+    assert.deepEqual(firstBody, againBody, 'the next delivery sends the same notification (only its send time differs)');
     const last = got[1];
     assert.ok(last);
     const body = last.body;
@@ -169,39 +189,56 @@ describe('notify: POSTing incidents to a webhook', () => {
     assert.deepEqual([body.reason, body.playbook, body.step], ['escalated: 2 steps did not help', 'rotation', 2]);
   });
 
-  it('a 400 fails at once, permanently, and is not retried', async () => {
+  it('a 400 fails at once, permanently, and is not delivered again', async () => {
     plans.set('/rejects', () => 400);
     const { ctx, job } = await setup('/rejects');
-    const out = await processRemediationJob(job, actions, ctx, new AbortController().signal);
+    const outcomes = await deliver(job, ctx);
+    assert.equal(outcomes.length, 1, 'one delivery');
+    const out = outcomes[0];
+    assert.ok(out);
     assert.equal(out.result, 'failed');
     assert.equal(out.transient, undefined, 'not retryable');
+    assert.equal(out.permanent, true);
     assert.match(out.detail, /permanent.*answered 400: status 400 from the receiver/);
     assert.equal(hits('/rejects').length, 1);
   });
 
-  it('a 429 is retried; a redirect is not followed (a POST must not turn into a GET elsewhere) and fails permanently', async () => {
+  it('a 429 is delivered again; a redirect is not followed (a POST must not turn into a GET elsewhere) and fails permanently', async () => {
     plans.set('/busy', (n) => (n < 2 ? 429 : 202));
     const busy = await setup('/busy', { attempts: 3 });
-    const ok = await processRemediationJob(busy.job, actions, busy.ctx, new AbortController().signal);
+    const delivered = await deliver(busy.job, busy.ctx);
+    assert.deepEqual(
+      delivered.map((o) => o.retry === true),
+      [true, true, false],
+      'params.attempts 3 = three deliveries',
+    );
+    const ok = delivered[2];
+    assert.ok(ok);
     assert.equal(ok.result, 'succeeded', ok.detail);
-    assert.match(ok.detail, /HTTP 202, 3 attempts/);
+    assert.match(ok.detail, /HTTP 202/);
+    assert.equal(hits('/busy').length, 3, 'one POST per delivery');
     plans.set('/moved', () => 307);
     const moved = await setup('/moved');
-    const out = await processRemediationJob(moved.job, actions, moved.ctx, new AbortController().signal);
+    const [out, ...more] = await deliver(moved.job, moved.ctx);
+    assert.ok(out);
+    assert.equal(more.length, 0);
     assert.equal(out.result, 'failed');
     assert.equal(out.transient, undefined);
     assert.match(out.detail, /answered 307/);
     assert.equal(hits('/moved').length, 1);
   });
 
-  it('a receiver that never answers: each attempt times out, then the job fails as retryable', async () => {
+  it('a receiver that never answers: each delivery times out (retryable), then the last one ends the job failed', async () => {
     plans.set('/hangs', () => 'hang');
     const { ctx, job } = await setup('/hangs', { timeout: '150ms', attempts: 2 });
     const started = Date.now();
-    const out = await processRemediationJob(job, actions, ctx, new AbortController().signal);
+    const outcomes = await deliver(job, ctx);
+    assert.equal(outcomes.length, 2, 'params.attempts 2 = two deliveries');
+    const out = outcomes[1];
+    assert.ok(out);
     assert.equal(out.result, 'failed');
     assert.equal(out.transient, true);
-    assert.match(out.detail, /no answer within 150 ms \(gave up after 2 attempt\(s\)\)/);
+    assert.match(out.detail, /no answer within 150 ms/);
     assert.equal(hits('/hangs').length, 2);
     assert.ok(Date.now() - started < 3_000);
   });

@@ -223,7 +223,6 @@ describe('Kubernetes inventory → knowledge (client-node against the fake API s
       resource: 'pods',
       code: 'server_error',
       httpStatus: 500,
-      retryable: true,
     });
     const e = await kstore.latestObservation('kubernetes:pods', K8S_INVENTORY_SOURCE);
     assert.ok(e?.data.kind === 'probe.error');

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { ClassifiedError, type RetryClass } from '../../knowledge/errors/classified-error.js';
+import { httpStatusRetryClass } from '../../knowledge/errors/http-retry-class.js';
 import type { EnvoyCertsData, EnvoyStatsData, ServedCertificate } from '../../knowledge/model/observation.js';
 import type { EnvoyAdminPort, EnvoyServerInfo } from '../../ports/envoy-admin.port.js';
 import { reduceEnvoyStats } from './envoy-stats.js';
@@ -6,18 +8,31 @@ import { reduceEnvoyStats } from './envoy-stats.js';
 /** Why an admin call failed: the transport, the HTTP status, or the payload. */
 export type EnvoyAdminFailure = 'unreachable' | 'timeout' | 'aborted' | 'http_status' | 'malformed';
 
+/**
+ * The retry class of every Envoy admin failure but `http_status`, for execute: an Envoy that cannot
+ * be reached, answers too late or was aborted may answer next time (it may be restarting); an answer
+ * that is not what the admin API defines will not change. An HTTP status is classified by the HTTP
+ * table (httpStatusRetryClass: 5xx, 408, 409, 425, 429 retryable; 403, 404 and other 4xx permanent).
+ */
+export const ENVOY_ADMIN_RETRY_CLASS: Readonly<Record<Exclude<EnvoyAdminFailure, 'http_status'>, RetryClass>> = {
+  unreachable: 'retryable',
+  timeout: 'retryable',
+  aborted: 'retryable',
+  malformed: 'permanent',
+};
+
 /** An Envoy admin call that failed; the message names the endpoint URL and what was wrong. */
-export class EnvoyAdminError extends Error {
+export class EnvoyAdminError extends ClassifiedError {
   override readonly name = 'EnvoyAdminError';
 
-  /** `endpoint` is the full URL called; `failure` classifies the cause; `status` is set for HTTP errors. */
+  /** `endpoint` is the full URL called; `failure` classifies the cause; `status` is set for HTTP errors (and decides their retry class). */
   constructor(
     readonly endpoint: string,
     readonly failure: EnvoyAdminFailure,
     detail: string,
     readonly status?: number,
   ) {
-    super(`${endpoint}: ${detail}`);
+    super(`${endpoint}: ${detail}`, failure === 'http_status' ? httpStatusRetryClass(status ?? 500) : ENVOY_ADMIN_RETRY_CLASS[failure]);
   }
 }
 

@@ -4,15 +4,42 @@
  * KubeFailure whose message names the operation, the endpoint and the resource.
  */
 import { ApiException } from '@kubernetes/client-node';
+import { ClassifiedError, type RetryClass } from '../../knowledge/errors/classified-error.js';
 import type { KubeFailure, KubeFailureCode } from '../../ports/kubernetes.port.js';
 
-/** An Error carrying a KubeFailure (what the adapter's writes reject with). */
-export class KubernetesError extends Error {
+/**
+ * The retry class of every Kubernetes failure code, for execute (the inventory watch restarts
+ * after every failure, whatever its class). A request the API server refuses (401, 403, 404,
+ * 400/415/422 and other 4xx) is permanent; a conflict (409, a write raced another), 410 Gone,
+ * 429, 5xx, a timeout, a network error, a body that is not JSON (a connection cut mid-answer) and
+ * anything unrecognised are retryable.
+ */
+export const KUBE_RETRY_CLASS: Readonly<Record<KubeFailureCode, RetryClass>> = {
+  not_found: 'permanent',
+  conflict: 'retryable',
+  unauthorized: 'permanent',
+  forbidden: 'permanent',
+  invalid: 'permanent',
+  expired: 'retryable',
+  too_many_requests: 'retryable',
+  server_error: 'retryable',
+  unavailable: 'retryable',
+  malformed: 'retryable',
+  network: 'retryable',
+  timeout: 'retryable',
+  unknown: 'retryable',
+};
+
+/** An Error carrying a KubeFailure (what the adapter's calls reject with); `retry` from KUBE_RETRY_CLASS. */
+export class KubernetesError extends ClassifiedError {
   override readonly name = 'KubernetesError';
 
   /** Wraps `failure`; the message is the failure's message. */
-  constructor(readonly failure: KubeFailure) {
-    super(failure.message);
+  constructor(
+    readonly failure: KubeFailure,
+    options?: ErrorOptions,
+  ) {
+    super(failure.message, KUBE_RETRY_CLASS[failure.code], options);
   }
 }
 
@@ -31,18 +58,6 @@ const BY_STATUS: Readonly<Record<number, KubeFailureCode>> = {
   503: 'unavailable',
   504: 'timeout',
 };
-
-const RETRYABLE = new Set<KubeFailureCode>([
-  'conflict',
-  'expired',
-  'too_many_requests',
-  'server_error',
-  'unavailable',
-  'malformed',
-  'network',
-  'timeout',
-  'unknown',
-]);
 
 /** The `message` of a meta/v1 Status JSON body, or undefined when the body is not one. */
 function statusMessage(body: unknown): string | undefined {
@@ -107,6 +122,5 @@ export function toKubeFailure(err: unknown, operation: string, endpoint: string,
     resource,
     code,
     httpStatus,
-    retryable: RETRYABLE.has(code),
   };
 }

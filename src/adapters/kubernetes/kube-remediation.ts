@@ -60,7 +60,7 @@ async function checked<T>(deps: KubeRemediationDeps, operation: string, resource
     return await call();
   } catch (e: unknown) {
     if (e instanceof KubernetesError) throw e;
-    throw new KubernetesError(toKubeFailure(e, operation, deps.endpoint, resource));
+    throw new KubernetesError(toKubeFailure(e, operation, deps.endpoint, resource), { cause: e });
   }
 }
 
@@ -171,7 +171,6 @@ export async function writeTrustBundle(
       resource,
       code: 'invalid',
       httpStatus: null,
-      retryable: false,
     });
   }
   const current = await checked(deps, 'get', resource, () =>

@@ -184,7 +184,6 @@ export class KubernetesInventory implements KubernetesInventoryPort {
             resource,
             code: 'invalid',
             httpStatus: null,
-            retryable: false,
           });
         }
         await this.apps.patchNamespacedDeployment({ name, namespace, body }, strategic);
@@ -195,7 +194,7 @@ export class KubernetesInventory implements KubernetesInventoryPort {
       }
     } catch (e: unknown) {
       if (e instanceof KubernetesError) throw e;
-      throw new KubernetesError(toKubeFailure(e, 'patch', this.endpoint, resource));
+      throw new KubernetesError(toKubeFailure(e, 'patch', this.endpoint, resource), { cause: e });
     }
   }
 

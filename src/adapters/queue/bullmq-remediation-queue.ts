@@ -1,9 +1,7 @@
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
+import { deliveriesOf } from '../../knowledge/errors/job-deliveries.js';
 import type { RemediationJob, RemediationProcessor, RemediationQueuePort } from '../../ports/remediation-queue.port.js';
-
-/** Deliveries of one job: the first plus two retries of a transient failure. */
-const DELIVERIES = 3;
 
 /** The abort reason an in-flight job sees when shutdown's grace period runs out. */
 export const SHUTDOWN_ABORT_REASON = 'aborted: spire-healer shutting down, grace period over';
@@ -57,9 +55,9 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
     if ((await this.queue.getJob(job.id)) !== undefined) return false;
     await this.queue.add('remediate', job, {
       jobId: job.id,
-      // Transient failures are retried with exponential backoff; permanent ones are not (the
-      // processor returns them as a terminal outcome instead of throwing).
-      attempts: DELIVERIES,
+      // Retryable failures are delivered again with exponential backoff (3 deliveries, or a notify
+      // step's params.attempts); a permanent one ends the job at once (UnrecoverableError below).
+      attempts: deliveriesOf(job),
       backoff: { type: 'exponential', delay: 1_000 },
       removeOnComplete: { age: 86_400 },
       removeOnFail: { age: 604_800 },
@@ -79,6 +77,9 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
       });
       // Throwing hands the job back to BullMQ, which schedules the next delivery after its backoff.
       if (outcome.retry === true) throw new Error(outcome.detail);
+      // A permanent failure (recorded and audited by the processor already) fails the job now,
+      // whatever deliveries are left: BullMQ's UnrecoverableError skips the remaining attempts.
+      if (outcome.permanent === true) throw new UnrecoverableError(outcome.detail);
       return outcome;
     };
     this.worker = new Worker<RemediationJob>(this.name, run, {

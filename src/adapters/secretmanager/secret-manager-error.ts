@@ -1,5 +1,25 @@
 import { status } from '@grpc/grpc-js';
+import { ClassifiedError, type RetryClass } from '../../knowledge/errors/classified-error.js';
 import type { SecretStoreFailure } from '../../ports/secret-store.port.js';
+
+/**
+ * The retry class of every Secret Manager failure, for execute. A request the API refuses
+ * (NotFound, PermissionDenied, Unauthenticated, InvalidArgument, FailedPrecondition: a disabled
+ * version) and an answer that is not the message it should be are permanent; Unavailable, a
+ * timeout, Aborted and any other status are retryable.
+ */
+export const SECRET_MANAGER_RETRY_CLASS: Readonly<Record<SecretStoreFailure, RetryClass>> = {
+  not_found: 'permanent',
+  permission_denied: 'permanent',
+  unauthenticated: 'permanent',
+  invalid_argument: 'permanent',
+  failed_precondition: 'permanent',
+  unavailable: 'retryable',
+  timeout: 'retryable',
+  aborted: 'retryable',
+  malformed: 'permanent',
+  rpc: 'retryable',
+};
 
 /** Where a failed call went: endpoint (host:port), RPC method and the resource it named. */
 export interface SecretCallSite {
@@ -11,9 +31,10 @@ export interface SecretCallSite {
 /**
  * A failed Secret Manager call. The message names endpoint, method, resource and gRPC code;
  * `failure` is the port's classification, `grpcCode` the status name ('OK' when the call itself
- * succeeded but its payload did not). Payload bytes never appear in a message.
+ * succeeded but its payload did not); `retry` comes from SECRET_MANAGER_RETRY_CLASS. Payload bytes
+ * never appear in a message.
  */
-export class SecretManagerError extends Error {
+export class SecretManagerError extends ClassifiedError {
   override readonly name = 'SecretManagerError';
 
   /** `detail` is the server's (or the client's) explanation. */
@@ -24,7 +45,11 @@ export class SecretManagerError extends Error {
     readonly detail: string,
     options?: ErrorOptions,
   ) {
-    super(`Secret Manager ${site.method} ${site.resource} at ${site.endpoint} failed: ${failure} (gRPC ${grpcCode}): ${detail}`, options);
+    super(
+      `Secret Manager ${site.method} ${site.resource} at ${site.endpoint} failed: ${failure} (gRPC ${grpcCode}): ${detail}`,
+      SECRET_MANAGER_RETRY_CLASS[failure],
+      options,
+    );
   }
 }
 

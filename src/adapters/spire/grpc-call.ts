@@ -95,7 +95,11 @@ export async function unaryCall<Res, T>(r: UnaryRequest<Res, T>): Promise<T> {
 export interface WatchRequest<Msg, T> {
   readonly service: SpireServiceKey;
   readonly method: string;
-  readonly endpoint: string;
+  /**
+   * The endpoint, or how to find it on every (re)connect; a finder throws a SpireApiError
+   * (BAD_ENDPOINT) when it finds none, which counts as a failure like any other.
+   */
+  readonly endpoint: string | (() => string);
   readonly request: object;
   readonly metadata?: () => grpc.Metadata;
   readonly normalise: (msg: Msg) => T;
@@ -104,10 +108,12 @@ export interface WatchRequest<Msg, T> {
 }
 
 /**
- * A server-stream watch that treats every message as full state. It reconnects after a stream
- * end (at once the first time, then with backoff) and after retryable failures (with backoff);
- * it stops on InvalidArgument, Unimplemented or a bad endpoint. A message that fails to
- * normalise cancels the call and counts as a failure (MALFORMED).
+ * A server-stream watch that treats every message as full state. It never gives up by itself: it
+ * reconnects after a stream end (at once the first time, then with backoff) and after every failure
+ * with backoff (doubling, capped at maxBackoffMs), whatever the failure's retry class. A
+ * PermissionDenied or InvalidArgument is reported and retried like an Unavailable: the class is for
+ * execute, a monitor keeps watching (a node agent's registration may still be propagating). A
+ * message that fails to normalise cancels the call and counts as a failure (MALFORMED).
  */
 export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
   const rpc = rpcName(w.service, w.method);
@@ -116,6 +122,7 @@ export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
   let client: grpc.Client | undefined;
   let call: grpc.ClientReadableStream<unknown> | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let endpoint = typeof w.endpoint === 'string' ? w.endpoint : '';
   const isClosed = (): boolean => closed;
 
   const teardown = (): void => {
@@ -128,15 +135,10 @@ export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
     teardown();
     if (closed) return;
     failures += 1;
-    if (!err.retryable) {
-      closed = true;
-      w.handlers.onError(err, null);
-      return;
-    }
     const delay =
       err.code === 'STREAM_ENDED' && failures === 1
         ? 0
-        : Math.min(w.backoff.maxBackoffMs, w.backoff.initialBackoffMs * 2 ** (failures - 1));
+        : Math.min(w.backoff.maxBackoffMs, w.backoff.initialBackoffMs * 2 ** Math.min(failures - 1, 30));
     w.handlers.onError(err, delay);
     if (isClosed()) return; // the handler may have closed the watch
     timer = setTimeout(connect, delay);
@@ -145,9 +147,10 @@ export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
     timer = undefined;
     if (closed) return;
     try {
-      client = openClient(w.service, w.endpoint, rpc);
+      endpoint = typeof w.endpoint === 'string' ? w.endpoint : w.endpoint();
+      client = openClient(w.service, endpoint, rpc);
     } catch (e) {
-      fail(toSpireError(e, w.endpoint, rpc));
+      fail(toSpireError(e, endpoint, rpc));
       return;
     }
     const fn = (client as unknown as Record<string, StreamFn>)[w.method];
@@ -166,17 +169,17 @@ export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
       try {
         update = w.normalise(msg as Msg);
       } catch (e) {
-        finish(malformed(w.endpoint, rpc, e));
+        finish(malformed(endpoint, rpc, e));
         return;
       }
       failures = 0;
       w.handlers.onUpdate(update);
     });
     current.on('error', (e: unknown) => {
-      finish(toSpireError(e, w.endpoint, rpc));
+      finish(toSpireError(e, endpoint, rpc));
     });
     current.on('status', (s: grpc.StatusObject) => {
-      if (s.code === grpc.status.OK) finish(new SpireApiError(w.endpoint, rpc, 'STREAM_ENDED', 'server closed the stream'));
+      if (s.code === grpc.status.OK) finish(new SpireApiError(endpoint, rpc, 'STREAM_ENDED', 'server closed the stream'));
     });
   }
   // Deferred, so handlers never run before the caller holds the handle.

@@ -1,15 +1,44 @@
 /** Typed failures of SPIRE calls: the message always names the endpoint, the RPC and the code. */
 import * as grpc from '@grpc/grpc-js';
+import { ClassifiedError, type RetryClass } from '../../knowledge/errors/classified-error.js';
 import type { SpireFailure, SpireFailureCode } from '../../ports/spire.port.js';
 
-/** Codes the Workload Endpoint spec (§6, Appendix A) says never to retry. */
-const FINAL_CODES: ReadonlySet<SpireFailureCode> = new Set(['INVALID_ARGUMENT', 'UNIMPLEMENTED', 'BAD_ENDPOINT']);
+/**
+ * The retry class of every SPIRE failure code, for execute (watches reconnect whatever the class).
+ * A request or caller the server refuses (PermissionDenied, NotFound, InvalidArgument,
+ * FailedPrecondition, Unauthenticated, Unimplemented, AlreadyExists, OutOfRange) and an endpoint
+ * that is not a SPIFFE endpoint URI are permanent; an unavailable, slow, overloaded or failing
+ * server, a conflict (Aborted), a cancelled call, a closed stream and an answer that does not decode
+ * (MALFORMED: a half-written rotation, a proxy in the way) are retryable.
+ */
+export const SPIRE_RETRY_CLASS: Readonly<Record<SpireFailureCode, RetryClass>> = {
+  CANCELLED: 'retryable',
+  UNKNOWN: 'retryable',
+  INVALID_ARGUMENT: 'permanent',
+  DEADLINE_EXCEEDED: 'retryable',
+  NOT_FOUND: 'permanent',
+  ALREADY_EXISTS: 'permanent',
+  PERMISSION_DENIED: 'permanent',
+  RESOURCE_EXHAUSTED: 'retryable',
+  FAILED_PRECONDITION: 'permanent',
+  ABORTED: 'retryable',
+  OUT_OF_RANGE: 'permanent',
+  UNIMPLEMENTED: 'permanent',
+  INTERNAL: 'retryable',
+  UNAVAILABLE: 'retryable',
+  DATA_LOSS: 'retryable',
+  UNAUTHENTICATED: 'permanent',
+  MALFORMED: 'retryable',
+  BAD_ENDPOINT: 'permanent',
+  STREAM_ENDED: 'retryable',
+};
 
-/** A failed SPIRE call. `code` is the gRPC status name, or MALFORMED / BAD_ENDPOINT / STREAM_ENDED. */
-export class SpireApiError extends Error implements SpireFailure {
+/**
+ * A failed SPIRE call. `code` is the gRPC status name, or MALFORMED / BAD_ENDPOINT / STREAM_ENDED;
+ * `retry` comes from SPIRE_RETRY_CLASS.
+ */
+export class SpireApiError extends ClassifiedError implements SpireFailure {
   override readonly name = 'SpireApiError';
-  /** False for InvalidArgument, Unimplemented and a bad endpoint. */
-  readonly retryable: boolean;
 
   /** `rpc` is "Service/Method" (short service name); `detail` is the server's or parser's text. */
   constructor(
@@ -19,8 +48,7 @@ export class SpireApiError extends Error implements SpireFailure {
     readonly detail: string,
     options?: ErrorOptions,
   ) {
-    super(`${endpoint} ${rpc}: ${code}: ${detail}`, options);
-    this.retryable = !FINAL_CODES.has(code);
+    super(`${endpoint} ${rpc}: ${code}: ${detail}`, SPIRE_RETRY_CLASS[code], options);
   }
 }
 

@@ -1,8 +1,14 @@
 /** SPIRE's HTTP health endpoints (/live, /ready): 200 healthy, 500 not, JSON map of subsystems. */
+import { ClassifiedError } from '../../knowledge/errors/classified-error.js';
+import { httpStatusRetryClass } from '../../knowledge/errors/http-retry-class.js';
 import type { SpireHealth, SpireHealthPort } from '../../ports/spire.port.js';
 
-/** A health check that could not be read (unreachable, unexpected status, body not the expected JSON). */
-export class SpireHealthError extends Error {
+/**
+ * A health check that could not be read. Retry classes: unreachable (and timed out) retryable; an
+ * unexpected HTTP status by the HTTP table (httpStatusRetryClass: 404 permanent, 503 retryable); a
+ * body that is not the JSON map of subsystems permanent (not a SPIRE health listener).
+ */
+export class SpireHealthError extends ClassifiedError {
   override readonly name = 'SpireHealthError';
 }
 
@@ -21,20 +27,22 @@ export class HttpSpireHealth implements SpireHealthPort {
       res = await fetch(url, { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
       text = await res.text();
     } catch (e) {
-      throw new SpireHealthError(`${url}: unreachable: ${(e as Error).message}`, { cause: e });
+      throw new SpireHealthError(`${url}: unreachable: ${(e as Error).message}`, 'retryable', { cause: e });
     }
-    if (res.status !== 200 && res.status !== 500) throw new SpireHealthError(`${url}: unexpected HTTP ${res.status}`);
+    if (res.status !== 200 && res.status !== 500)
+      throw new SpireHealthError(`${url}: unexpected HTTP ${res.status}`, httpStatusRetryClass(res.status));
     let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
-      throw new SpireHealthError(`${url}: HTTP ${res.status} body is not JSON: ${JSON.stringify(text.slice(0, 80))}`);
+      throw new SpireHealthError(`${url}: HTTP ${res.status} body is not JSON: ${JSON.stringify(text.slice(0, 80))}`, 'permanent');
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw new SpireHealthError(`${url}: body is not a JSON object of subsystems`);
+      throw new SpireHealthError(`${url}: body is not a JSON object of subsystems`, 'permanent');
     const subsystems: Record<string, Record<string, unknown>> = {};
     for (const [k, v] of Object.entries(body)) {
-      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SpireHealthError(`${url}: subsystem "${k}" is not an object`);
+      if (typeof v !== 'object' || v === null || Array.isArray(v))
+        throw new SpireHealthError(`${url}: subsystem "${k}" is not an object`, 'permanent');
       subsystems[k] = v as Record<string, unknown>;
     }
     return { healthy: res.status === 200, status: res.status, subsystems };

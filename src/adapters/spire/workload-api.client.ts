@@ -77,27 +77,25 @@ export class GrpcWorkloadApi implements WorkloadApiPort {
     });
   }
 
-  /** `normalise` takes the decoded wire shape (asserted, hence `never`). */
+  /**
+   * `normalise` takes the decoded wire shape (asserted, hence `never`). The endpoint is resolved
+   * on every (re)connect: neither given nor in SPIFFE_ENDPOINT_SOCKET is a BAD_ENDPOINT failure,
+   * reported and retried with backoff like any other.
+   */
   private watch<T>(method: string, endpoint: string | undefined, handlers: WatchHandlers<T>, normalise: (m: never) => T): Closable {
-    let resolved: string;
-    try {
-      resolved = workloadEndpoint(endpoint, this.env);
-    } catch (e) {
-      const failure = new SpireApiError('(SPIFFE_ENDPOINT_SOCKET)', rpcName('workload', method), 'BAD_ENDPOINT', (e as Error).message);
-      let closed = false;
-      queueMicrotask(() => {
-        if (!closed) handlers.onError(failure, null);
-      });
-      return {
-        close: () => {
-          closed = true;
-        },
-      };
-    }
+    const resolve = (): string => {
+      try {
+        return workloadEndpoint(endpoint, this.env);
+      } catch (e) {
+        throw new SpireApiError('(SPIFFE_ENDPOINT_SOCKET)', rpcName('workload', method), 'BAD_ENDPOINT', (e as Error).message, {
+          cause: e,
+        });
+      }
+    };
     return watchStream<never, T>({
       service: 'workload',
       method,
-      endpoint: resolved,
+      endpoint: resolve,
       request: {},
       metadata: workloadMetadata,
       normalise,

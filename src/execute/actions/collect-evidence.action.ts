@@ -1,9 +1,10 @@
 import { open } from 'node:fs/promises';
+import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { EnvoyCertsData, EnvoyStatsData } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import { isMarkedSimulated, PermanentActionError, resolveWorkloadTarget, type ActionContext, type RemediationAction } from '../action.js';
-import { agentNodeOf, numberParam, platformScopeRefusal, rethrowKube, stringParam } from './kube-events.js';
+import { agentNodeOf, numberParam, platformScopeRefusal, stringParam } from './kube-events.js';
 
 /** How much of the evidence fits in the action run's detail (the only place execute can put it today). */
 export const EVIDENCE_MAX_BYTES = 8 * 1024;
@@ -67,7 +68,7 @@ async function agentEvidence(job: RemediationRequest, ctx: ActionContext, node: 
   const logFile = stringParam(job, 'logFile');
   const kube = ctx.kubernetes ?? null;
   if (kube !== null) {
-    const pod = await kube.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`));
+    const pod = await kube.getAgentPod(node).catch(rethrowWithContext(`reading the SPIRE agent pod of ${node}`));
     if (pod !== null) {
       const refusal = platformScopeRefusal(
         `SPIRE agent pod ${pod.namespace}/${pod.name}`,
@@ -79,7 +80,7 @@ async function agentEvidence(job: RemediationRequest, ctx: ActionContext, node: 
         stringParam(job, 'container') ?? (pod.containers.length === 1 ? undefined : pod.containers.find((c) => c.includes('spire-agent')));
       const text = await kube
         .readPodLog(pod.namespace, pod.name, { tailLines, ...(container === undefined ? {} : { container }) })
-        .catch((e: unknown) => rethrowKube(e, `reading the log of ${pod.namespace}/${pod.name}`));
+        .catch(rethrowWithContext(`reading the log of ${pod.namespace}/${pod.name}`));
       return {
         summary: `SPIRE agent log of pod ${pod.namespace}/${pod.name} on ${node} (last ${tailLines} lines): ${summarizeLog(text)}`,
         text,
@@ -149,8 +150,7 @@ export const collectEvidenceAction: RemediationAction = {
   async precheck(job, ctx, signal) {
     const node = agentNodeOf(job.target);
     if (node !== null) {
-      const pod =
-        (await ctx.kubernetes?.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`))) ?? null;
+      const pod = (await ctx.kubernetes?.getAgentPod(node).catch(rethrowWithContext(`reading the SPIRE agent pod of ${node}`))) ?? null;
       const refusal =
         pod === null
           ? null

@@ -4,6 +4,7 @@
  * (wire facts §6.6). Only for an agent that can re-attest, is not banned, and is behind now.
  * With Kubernetes configured, the eviction is recorded as an Event on the node's SPIRE agent pod.
  */
+import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import { formatDuration, isoTime, rotationStatus } from '../../knowledge/svid-rotation.js';
@@ -12,7 +13,7 @@ import type { SpireAgentRecord, SpireServerPort } from '../../ports/spire.port.j
 import { agentRecordMarkedSimulated, PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck } from '../action.js';
 import { agentNodeOf, EVENT_REASONS, needSpireServer, pause, platformScopeRefusal, recordActionEvent } from './kube-events.js';
 import type { AgentProbePorts } from './restart-agent.action.js';
-import { durationParam, rethrowSpire, spireCode, textParam } from './step-params.js';
+import { durationParam, spireCode, textParam } from './step-params.js';
 
 /** Agent pod annotation naming the agent's admin socket (see monitor/apply-kubernetes-inventory.ts). */
 const ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
@@ -63,7 +64,7 @@ async function resolveAgent(
   }
   if (agentId === undefined && node !== null) agentId = await agentIdFromKnowledge(ctx, node);
   if (agentId === undefined && node !== null) {
-    const all = await server.listAgents(undefined, signal).catch((e: unknown) => rethrowSpire(e, 'ListAgents'));
+    const all = await server.listAgents(undefined, signal);
     const n = node;
     agentId = all.find((a) => nodeOfRecord(a) === n)?.spiffeId;
   }
@@ -88,7 +89,7 @@ async function readAgent(server: SpireServerPort, agentId: string, signal: Abort
     return await server.getAgent(agentId, signal);
   } catch (e: unknown) {
     if (spireCode(e) === 'NOT_FOUND') return null;
-    return rethrowSpire(e, `GetAgent ${agentId}`);
+    throw e;
   }
 }
 
@@ -247,7 +248,7 @@ export async function performEviction(job: RemediationRequest, ctx: ActionContex
   if (before === null) return `SPIRE agent ${t.agentId} has no record at the server any more (already evicted); nothing deleted`;
   const refusal = refusalOf(before, ctx);
   if (refusal !== null) throw new PermanentActionError(refusal);
-  const result = await server.deleteAgent(t.agentId, signal).catch((e: unknown) => rethrowSpire(e, `DeleteAgent ${t.agentId}`));
+  const result = await server.deleteAgent(t.agentId, signal).catch(rethrowWithContext(`DeleteAgent ${t.agentId}`));
   const done =
     result === 'deleted'
       ? `DeleteAgent ${t.agentId} evicted the agent (its SVID serial was ${before.serialHex})`

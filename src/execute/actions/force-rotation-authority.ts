@@ -21,12 +21,13 @@
  * recordActionEvent puts the Event in its object's own namespace, so it cannot express that. The
  * audit log records every step.
  */
+import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
 import type { SpireBundle, SpireServerPort, X509AuthorityState } from '../../ports/spire.port.js';
 import { bundleMarkedSimulated, type ActionContext, type Precheck } from '../action.js';
 import { needSpireServer, pause, platformScopeRefusal } from './kube-events.js';
-import { boolParam, durationParam, rethrowSpire } from './step-params.js';
+import { boolParam, durationParam } from './step-params.js';
 
 /** CA certificates carry whole seconds and SPIRE backdates them a little: "issued after the decision" allows this much. */
 const ISSUE_SLACK_MS = 30_000;
@@ -61,12 +62,12 @@ async function readLive(job: RemediationRequest, ctx: ActionContext, signal: Abo
   const refusal = platformScopeRefusal(`trust domain ${td}`, { trustDomain: td }, ctx.scope);
   if (refusal !== null) return { skip: { proceed: false, detail: refusal } };
   const server = needSpireServer(ctx, job);
-  const bundle = await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle'));
+  const bundle = await server.getBundle(signal);
   if (bundle.trustDomain !== td)
     return { skip: { proceed: false, detail: `the configured SPIRE server serves trust domain ${bundle.trustDomain}, not ${td}` } };
   const fleet = platformScopeRefusal(`trust domain ${td}`, { simulated: bundleMarkedSimulated(bundle) }, ctx.scope);
   if (fleet !== null) return { skip: { proceed: false, detail: fleet } };
-  const state = await server.getX509AuthorityState(signal).catch((e: unknown) => rethrowSpire(e, 'GetX509AuthorityState'));
+  const state = await server.getX509AuthorityState(signal);
   return { td, server, bundle, state };
 }
 
@@ -129,11 +130,11 @@ async function awaitPropagation(
   const timeout = Math.max(minWait, durationParam(job, 'propagationTimeout', 300_000, 0, 86_400_000));
   const start = ctx.clock.now();
   for (;;) {
-    const bundle = await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle'));
+    const bundle = await server.getBundle(signal);
     const cert = authorityCert(bundle, authorityId)?.certificate;
     if (cert === undefined)
       throw new Error(`the prepared X.509 authority ${authorityId} is not in the server's bundle (sequence ${bundle.sequenceNumber})`);
-    const agents = await server.listAgents({ banned: false }, signal).catch((e: unknown) => rethrowSpire(e, 'ListAgents'));
+    const agents = await server.listAgents({ banned: false }, signal);
     const lagging: string[] = [];
     for (const a of agents) {
       const node =
@@ -162,8 +163,7 @@ export async function performAuthority(job: RemediationRequest, ctx: ActionConte
   const live = await readLive(job, ctx, signal);
   if ('skip' in live) throw new Error(live.skip.detail);
   const { server } = live;
-  const readState = (): Promise<X509AuthorityState> =>
-    server.getX509AuthorityState(signal).catch((e: unknown) => rethrowSpire(e, 'GetX509AuthorityState'));
+  const readState = (): Promise<X509AuthorityState> => server.getX509AuthorityState(signal);
   let state = live.state;
   const steps: string[] = [];
   if (state.prepared === null && rotatedSinceDecided(job, state, live.bundle)) {
@@ -171,7 +171,7 @@ export async function performAuthority(job: RemediationRequest, ctx: ActionConte
   } else {
     let prepared = state.prepared;
     if (prepared === null) {
-      prepared = await server.prepareX509Authority(signal).catch((e: unknown) => rethrowSpire(e, 'PrepareX509Authority'));
+      prepared = await server.prepareX509Authority(signal);
       state = await readState();
       if (state.prepared?.authorityId !== prepared.authorityId) {
         throw new Error(
@@ -185,7 +185,7 @@ export async function performAuthority(job: RemediationRequest, ctx: ActionConte
     steps.push(await awaitPropagation(job, ctx, server, prepared.authorityId, signal));
     await server
       .activateX509Authority(prepared.authorityId, signal)
-      .catch((e: unknown) => rethrowSpire(e, `ActivateX509Authority ${prepared.authorityId}`));
+      .catch(rethrowWithContext(`ActivateX509Authority ${prepared.authorityId}`));
     state = await readState();
     if (state.active?.authorityId !== prepared.authorityId) {
       throw new Error(
@@ -196,14 +196,12 @@ export async function performAuthority(job: RemediationRequest, ctx: ActionConte
   }
   const old = state.old;
   if (boolParam(job, 'taintOld', false) && old !== null) {
-    const before = authorityCert(await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle')), old.authorityId);
+    const before = authorityCert(await server.getBundle(signal), old.authorityId);
     if (before?.tainted === true) {
       steps.push(`the old authority ${old.authorityId} was already tainted`);
     } else {
-      await server
-        .taintX509Authority(old.authorityId, signal)
-        .catch((e: unknown) => rethrowSpire(e, `TaintX509Authority ${old.authorityId}`));
-      const after = authorityCert(await server.getBundle(signal).catch((e: unknown) => rethrowSpire(e, 'GetBundle')), old.authorityId);
+      await server.taintX509Authority(old.authorityId, signal).catch(rethrowWithContext(`TaintX509Authority ${old.authorityId}`));
+      const after = authorityCert(await server.getBundle(signal), old.authorityId);
       if (after?.tainted !== true)
         throw new Error(`TaintX509Authority ${old.authorityId} was accepted, but the bundle does not show it tainted`);
       steps.push(`tainted the old authority ${old.authorityId}: agents rotate every SVID it signed now`);

@@ -2,7 +2,7 @@
  * What the platform actions share: the Kubernetes Event an action records on the object it acted
  * on (like a controller: core/v1 Event, source component spire-healer, message naming the
  * incident), least-privilege checks for targets that are not workloads (agents, ConfigMaps, trust
- * domains), the ports an action cannot work without, and how port failures map to permanent ones.
+ * domains), the ports an action cannot work without, and the Kubernetes failure a port call rejected with.
  */
 import { createHash } from 'node:crypto';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
@@ -103,19 +103,10 @@ export function agentNodeOf(target: string): string | null {
   return node === '' ? null : node;
 }
 
-/** The failure a Kubernetes port call rejected with, when it carries one. */
+/** The failure a Kubernetes port call rejected with, when it carries one (to tell a conflict apart, not to decide a retry). */
 export function kubeFailureOf(e: unknown): KubeFailure | null {
   const f = typeof e === 'object' && e !== null ? (e as { failure?: unknown }).failure : undefined;
   return typeof f === 'object' && f !== null && typeof (f as { code?: unknown }).code === 'string' ? (f as KubeFailure) : null;
-}
-
-const PERMANENT_KUBE = new Set<KubeFailure['code']>(['not_found', 'forbidden', 'unauthorized', 'invalid']);
-
-/** Rethrows a Kubernetes failure a retry cannot fix (403, 401, 404, 400/422) as a PermanentActionError; anything else as it is. */
-export function rethrowKube(e: unknown, doing: string): never {
-  const f = kubeFailureOf(e);
-  if (f !== null && PERMANENT_KUBE.has(f.code)) throw new PermanentActionError(`${doing}: ${f.message}`, { cause: e });
-  throw e;
 }
 
 /** Waits `ms`, or rejects when `signal` aborts. */

@@ -1,6 +1,6 @@
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import { isoTime } from '../../knowledge/svid-rotation.js';
-import type { Notification, NotifierPort, NotifyFailure } from '../../ports/notifier.port.js';
+import type { Notification, NotifierPort } from '../../ports/notifier.port.js';
 import { PermanentActionError, type ActionContext, type RemediationAction } from '../action.js';
 import { durationParam, textParam } from './step-params.js';
 
@@ -46,16 +46,12 @@ async function notificationFor(job: RemediationRequest, ctx: ActionContext): Pro
   };
 }
 
-const failureOf = (e: unknown): NotifyFailure | null => {
-  const f = typeof e === 'object' && e !== null ? (e as { failure?: unknown }).failure : undefined;
-  return typeof f === 'object' && f !== null && 'retryable' in f ? (f as NotifyFailure) : null;
-};
-
 /**
  * notify: POSTs the incident (id, type, subject, explanation, reason, playbook and step, time) as
- * JSON to `params.url` through `notifier`. Params: url (required), timeout per attempt (default
- * 10s), attempts (default 3: retries network errors, timeouts and 5xx with backoff), reason,
- * playbook, step. A 4xx, a bad URL or bad params fail the job at once (PermanentActionError).
+ * JSON to `params.url` through `notifier`, once per delivery. Params: url (required), timeout of the
+ * POST (default 10s), attempts (the job's deliveries, default 3: see knowledge/errors/job-deliveries.ts;
+ * the queue delivers the job again after a retryable failure: no answer, 5xx, 429), reason,
+ * playbook, step. A 4xx, a bad URL or bad params fail the job at once (permanent).
  * Notifying never touches the fleet, so the precheck only validates the parameters; the body's
  * `id` (the job id, also sent as Idempotency-Key) lets a receiver drop a re-delivered job.
  */
@@ -74,18 +70,10 @@ export function createNotifyAction(notifier: NotifierPort): RemediationAction {
     async perform(job, ctx, signal) {
       const url = webhookUrl(job);
       const timeoutMs = durationParam(job, 'timeout', 10_000, 100, 300_000);
-      const attemptsParam = job.params?.attempts;
-      const maxAttempts =
-        typeof attemptsParam === 'number' && Number.isInteger(attemptsParam) && attemptsParam >= 1 ? Math.min(10, attemptsParam) : 3;
       const notification = await notificationFor(job, ctx);
-      try {
-        const r = await notifier.notify(url.href, notification, { timeoutMs, maxAttempts, signal });
-        return `notified the webhook at ${where(url)} about incident ${job.incidentId} (HTTP ${r.status}, ${r.attempts} attempt${r.attempts === 1 ? '' : 's'})`;
-      } catch (e: unknown) {
-        const f = failureOf(e);
-        if (f !== null && !f.retryable) throw new PermanentActionError(`notify: ${f.message}`, { cause: e });
-        throw e;
-      }
+      // A rejection keeps the notifier's retry class: the queue delivers the job again, or not.
+      const r = await notifier.notify(url.href, notification, { timeoutMs, signal });
+      return `notified the webhook at ${where(url)} about incident ${job.incidentId} (HTTP ${r.status})`;
     },
   };
 }

@@ -1,9 +1,10 @@
+import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import { rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { KubeRolloutKind } from '../../ports/kubernetes.port.js';
 import { PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
-import { EVENT_REASONS, needCloudRun, needKubernetes, recordActionEvent, rethrowKube } from './kube-events.js';
+import { EVENT_REASONS, needCloudRun, needKubernetes, recordActionEvent } from './kube-events.js';
 import { cloudRunServiceName, podNameOf, rollCloudRunRevision } from './restart-envoy-platform.js';
 
 const ROLLOUT_KINDS: readonly string[] = ['Deployment', 'StatefulSet', 'DaemonSet'] satisfies readonly KubeRolloutKind[];
@@ -24,8 +25,7 @@ type Located = { readonly kind: KubeRolloutKind; readonly namespace: string; rea
 async function owningController(job: RemediationRequest, w: Workload, ctx: ActionContext): Promise<Located> {
   const kube = needKubernetes(ctx, job);
   const namespace = w.location;
-  const owner =
-    w.owner ?? (await kube.getPod(namespace, podNameOf(w)).catch((e: unknown) => rethrowKube(e, `reading pod ${w.id}`)))?.owner ?? null;
+  const owner = w.owner ?? (await kube.getPod(namespace, podNameOf(w)).catch(rethrowWithContext(`reading pod ${w.id}`)))?.owner ?? null;
   if (owner === null) return { skip: { proceed: false, detail: `pod ${w.id} has no controller: there is no rollout to restart` } };
   if (!ROLLOUT_KINDS.includes(owner.kind)) {
     return {
@@ -108,7 +108,7 @@ export const redeployAction: RemediationAction = {
     const { kind, namespace, name } = located;
     const ctl = await needKubernetes(ctx, job)
       .getController(kind, namespace, name)
-      .catch((e: unknown) => rethrowKube(e, `reading ${kind} ${namespace}/${name}`));
+      .catch(rethrowWithContext(`reading ${kind} ${namespace}/${name}`));
     if (ctl === null) return { proceed: false, detail: `${kind} ${namespace}/${name} no longer exists` };
     if (ctl.paused) throw refusePaused(kind, namespace, name);
     const healed = await healedLive(job, w, ctx, signal);
@@ -133,13 +133,11 @@ export const redeployAction: RemediationAction = {
     if ('skip' in located) throw new PermanentActionError(located.skip.detail);
     const { kind, namespace, name } = located;
     const kube = needKubernetes(ctx, job);
-    const ctl = await kube
-      .getController(kind, namespace, name)
-      .catch((e: unknown) => rethrowKube(e, `reading ${kind} ${namespace}/${name}`));
+    const ctl = await kube.getController(kind, namespace, name).catch(rethrowWithContext(`reading ${kind} ${namespace}/${name}`));
     if (ctl === null) throw new PermanentActionError(`${kind} ${namespace}/${name} no longer exists`);
     if (ctl.paused) throw refusePaused(kind, namespace, name);
     const at = restartedAtOf(job);
-    await kube.restartRollout(kind, namespace, name, at).catch((e: unknown) => rethrowKube(e, `restarting ${kind} ${namespace}/${name}`));
+    await kube.restartRollout(kind, namespace, name, at).catch(rethrowWithContext(`restarting ${kind} ${namespace}/${name}`));
     const after = await kube.getController(kind, namespace, name).catch(() => null);
     const note = await recordActionEvent(
       ctx,

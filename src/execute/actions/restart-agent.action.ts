@@ -1,18 +1,10 @@
+import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Incident } from '../../knowledge/model/incident.js';
 import type { KubePod } from '../../ports/kubernetes.port.js';
 import type { AgentDebugPort, SpireHealthPort } from '../../ports/spire.port.js';
 import { isMarkedSimulated, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
-import {
-  agentNodeOf,
-  EVENT_REASONS,
-  needKubernetes,
-  numberParam,
-  pause,
-  platformScopeRefusal,
-  recordActionEvent,
-  rethrowKube,
-} from './kube-events.js';
+import { agentNodeOf, EVENT_REASONS, needKubernetes, numberParam, pause, platformScopeRefusal, recordActionEvent } from './kube-events.js';
 
 /** Agent pod annotations the inventory discovers the agent by (see monitor/apply-kubernetes-inventory.ts). */
 const ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
@@ -136,7 +128,7 @@ async function locate(
   if (node === null) return { skip: { proceed: false, detail: `restart_agent acts on agent:<node> targets; ${job.target} is not one` } };
   const pod = await needKubernetes(ctx, job)
     .getAgentPod(node)
-    .catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`));
+    .catch(rethrowWithContext(`reading the SPIRE agent pod of ${node}`));
   if (pod === null) return { skip: { proceed: false, detail: `no SPIRE agent pod is scheduled on node ${node}: nothing to restart` } };
   const debug = await ctx.store.latestObservation(job.target, 'spire.agent.debug');
   const td = debug?.data.kind === 'spire.agent' ? /^spiffe:\/\/([^/]+)/.exec(debug.data.agentId)?.[1] : undefined;
@@ -195,9 +187,7 @@ export const restartAgentAction: RemediationAction = {
     const kube = needKubernetes(ctx, job);
     if (replacedSinceDecided(pod, job))
       return `SPIRE agent pod ${pod.namespace}/${pod.name} on ${node} was already recreated (uid ${pod.uid}); not deleted again`;
-    await kube
-      .deletePod(pod.namespace, pod.name)
-      .catch((e: unknown) => rethrowKube(e, `deleting SPIRE agent pod ${pod.namespace}/${pod.name}`));
+    await kube.deletePod(pod.namespace, pod.name).catch(rethrowWithContext(`deleting SPIRE agent pod ${pod.namespace}/${pod.name}`));
     const note = await recordActionEvent(
       ctx,
       job,

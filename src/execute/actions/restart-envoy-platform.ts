@@ -11,11 +11,12 @@
  *
  * `rollCloudRunRevision` is also what redeploy does on Cloud Run.
  */
+import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import type { CloudRunService } from '../../ports/cloudrun.port.js';
 import { cloudRunServiceName, PermanentActionError, podNameOf, workloadScopeRefusal, type ActionContext } from '../action.js';
-import { EVENT_REASONS, needCloudRun, needKubernetes, numberParam, pause, recordActionEvent, rethrowKube } from './kube-events.js';
+import { EVENT_REASONS, needCloudRun, needKubernetes, numberParam, pause, recordActionEvent } from './kube-events.js';
 
 /**
  * Revision template annotation that forces a new revision. Its value is the job id: fixed per
@@ -23,9 +24,6 @@ import { EVENT_REASONS, needCloudRun, needKubernetes, numberParam, pause, record
  * job id) always creates one.
  */
 export const REVISION_ANNOTATION = 'spire-healer.io/redeploy';
-
-/** Cloud Run failures no retry of the same job can fix. */
-const PERMANENT_RUN = new Set(['not_found', 'invalid_argument', 'rollout_failed']);
 
 export { cloudRunServiceName, podNameOf };
 
@@ -54,16 +52,9 @@ export async function rollCloudRunRevision(job: RemediationRequest, w: Workload,
   await checkScope(job, w, ctx, 'cloudrun', signal);
   const run = needCloudRun(ctx, job);
   const name = cloudRunServiceName(w);
-  let rollout;
-  try {
-    rollout = await run.updateTemplateAnnotation(name, REVISION_ANNOTATION, job.id, signal);
-  } catch (e: unknown) {
-    const failure = (e as { failure?: unknown } | null)?.failure;
-    if (typeof failure === 'string' && PERMANENT_RUN.has(failure)) {
-      throw new PermanentActionError(`new revision of ${name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-    throw e;
-  }
+  const rollout = await run
+    .updateTemplateAnnotation(name, REVISION_ANNOTATION, job.id, signal)
+    .catch(rethrowWithContext(`new revision of ${name}`));
   let svc: CloudRunService = rollout.service;
   const deadline = ctx.clock.now() + numberParam(job, 'waitReadyMs', 180_000, 0, 3_600_000);
   while (!svc.ready && ctx.clock.now() < deadline) {
@@ -85,7 +76,7 @@ export async function deleteWorkloadPod(job: RemediationRequest, w: Workload, ct
   const kube = needKubernetes(ctx, job);
   const namespace = w.location;
   const name = podNameOf(w);
-  const pod = await kube.getPod(namespace, name).catch((e: unknown) => rethrowKube(e, `reading pod ${namespace}/${name}`));
+  const pod = await kube.getPod(namespace, name).catch(rethrowWithContext(`reading pod ${namespace}/${name}`));
   if (pod === null) return `pod ${namespace}/${name} no longer exists; nothing to delete`;
   if (pod.owner === null)
     throw new PermanentActionError(`refused: pod ${namespace}/${name} has no controller, so nothing would recreate it after a delete`);
@@ -94,7 +85,7 @@ export async function deleteWorkloadPod(job: RemediationRequest, w: Workload, ct
   // here, but restart_envoy's precheck (the new Envoy serves a current SVID) skips it.
   if (pod.createdAtMs !== null && pod.createdAtMs > job.decidedAt)
     return `pod ${namespace}/${name} was recreated after this job was decided (uid ${pod.uid}); not deleted again`;
-  await kube.deletePod(namespace, name).catch((e: unknown) => rethrowKube(e, `deleting pod ${namespace}/${name}`));
+  await kube.deletePod(namespace, name).catch(rethrowWithContext(`deleting pod ${namespace}/${name}`));
   const note = await recordActionEvent(
     ctx,
     job,

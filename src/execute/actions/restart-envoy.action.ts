@@ -2,8 +2,8 @@ import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import { rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { EnvoyCertsData, EnvoyStatsData } from '../../knowledge/model/observation.js';
+import { ClassifiedError, retryClassOf, rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import {
-  isPermanentError,
   PermanentActionError,
   resolveWorkloadTarget,
   workloadScopeRefusal,
@@ -11,7 +11,7 @@ import {
   type Precheck,
   type RemediationAction,
 } from '../action.js';
-import { agentNodeOf, rethrowKube } from './kube-events.js';
+import { agentNodeOf } from './kube-events.js';
 import { deleteWorkloadPod, newCloudRunRevision, quitEnvoy } from './restart-envoy-platform.js';
 import { durationParam, textParam } from './step-params.js';
 
@@ -121,7 +121,7 @@ async function agentUp(
   const facts: string[] = [];
   const kube = ctx.kubernetes ?? null;
   if (kube !== null) {
-    const pod = await kube.getAgentPod(node).catch((e: unknown) => rethrowKube(e, `reading the SPIRE agent pod of ${node}`));
+    const pod = await kube.getAgentPod(node).catch(rethrowWithContext(`reading the SPIRE agent pod of ${node}`));
     if (pod === null) return { ok: false, facts: `no SPIRE agent pod runs on ${node}` };
     const name = `${pod.namespace}/${pod.name}`;
     if (pod.terminating) return { ok: false, facts: `SPIRE agent pod ${name} is terminating` };
@@ -302,7 +302,7 @@ async function performNode(job: RemediationRequest, node: string, ctx: ActionCon
     `restarted ${restarted.length} of ${plan.size} Envoys on ${plan.node} (max ${plan.maxAs} = ${plan.allowed}; ${plan.agent}): ${restarted.join('; ') || 'none'}` +
     (failed.length > 0 ? `; failed: ${failed.map((f) => `${f.id} (${messageOf(f.e)})`).join('; ')}` : '') +
     `; skipped: ${listed(plan.skipped) || 'none'}`;
-  if (failed.some((f) => !isPermanentError(f.e))) throw new Error(detail);
+  if (failed.some((f) => retryClassOf(f.e) === 'retryable')) throw new ClassifiedError(detail, 'retryable');
   if (failed.length > 0 && restarted.length === 0) throw new PermanentActionError(detail);
   return detail;
 }

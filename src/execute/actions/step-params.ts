@@ -1,5 +1,5 @@
 /**
- * Typed reading of playbook step parameters (`job.params`) and of SPIRE port failures, for the
+ * Typed reading of playbook step parameters (`job.params`) and of SPIRE port failure codes, for the
  * actions that take durations, flags and lists. A parameter of the wrong type is a
  * PermanentActionError: a retry would read the same playbook.
  */
@@ -44,26 +44,8 @@ export function textParam(job: RemediationRequest, key: string): string | undefi
   return v;
 }
 
-/** The SpireFailure code of a SPIRE port rejection ("NOT_FOUND"…), or null for anything else. */
+/** The SpireFailure code of a SPIRE port rejection ("NOT_FOUND"…), or null (to tell a missing record apart, not to decide a retry). */
 export function spireCode(e: unknown): string | null {
   const code = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : null;
-}
-
-/** SPIRE failures no retry fixes: the request or the caller is wrong, or the server cannot do it. */
-const PERMANENT_SPIRE = new Set([
-  'INVALID_ARGUMENT',
-  'PERMISSION_DENIED',
-  'FAILED_PRECONDITION',
-  'UNIMPLEMENTED',
-  'UNAUTHENTICATED',
-  'BAD_ENDPOINT',
-]);
-
-/** Rethrows a SPIRE failure a retry cannot fix as a PermanentActionError (naming what was being done); others as they are. */
-export function rethrowSpire(e: unknown, doing: string): never {
-  const code = spireCode(e);
-  if (code !== null && PERMANENT_SPIRE.has(code))
-    throw new PermanentActionError(`${doing}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  throw e;
 }

@@ -16,6 +16,7 @@
  *  - `none`: the secret only (for workloads that re-read the file themselves).
  * Items pinned to an alias are never changed (the alias is the owner's choice) and are reported.
  */
+import { ClassifiedError, retryClassOf, rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { CloudRunService } from '../../ports/cloudrun.port.js';
 import type { SecretStorePort, SecretVersionRead } from '../../ports/secret-store.port.js';
@@ -36,28 +37,6 @@ export const BUNDLE_VERSION_ANNOTATION = 'spire-healer.io/bundle-version';
 
 const SECRET_NAME = /^projects\/([a-z0-9-]+)\/secrets\/([A-Za-z0-9_-]{1,255})$/;
 type RevisionsMode = 'all' | 'pinned' | 'none';
-
-/** Secret Manager failures no retry of the same job can fix. */
-const PERMANENT_SECRET = new Set([
-  'not_found',
-  'permission_denied',
-  'unauthenticated',
-  'invalid_argument',
-  'failed_precondition',
-  'malformed',
-]);
-/** Cloud Run failures no retry of the same job can fix. */
-const PERMANENT_RUN = new Set(['not_found', 'invalid_argument', 'rollout_failed', 'malformed']);
-
-const failureOf = (e: unknown): unknown => (typeof e === 'object' && e !== null ? (e as { failure?: unknown }).failure : undefined);
-
-/** Rethrows a Secret Manager failure a retry cannot fix (NotFound, PermissionDenied, InvalidArgument, …) as a PermanentActionError. */
-function rethrowSecret(e: unknown, doing: string): never {
-  const f = failureOf(e);
-  if (typeof f === 'string' && PERMANENT_SECRET.has(f))
-    throw new PermanentActionError(`${doing}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-  throw e;
-}
 
 function needSecrets(ctx: ActionContext, job: RemediationRequest): SecretStorePort {
   if (ctx.secrets === undefined || ctx.secrets === null)
@@ -168,7 +147,7 @@ async function readState(
   const tdRefusal = platformScopeRefusal(where, trustDomain === undefined ? {} : { trustDomain }, ctx.scope);
   if (tdRefusal !== null) return { skip: { proceed: false, detail: tdRefusal } };
   const secrets = needSecrets(ctx, job);
-  const info = await secrets.getSecret(secret, signal).catch((e: unknown) => rethrowSecret(e, `reading ${where}`));
+  const info = await secrets.getSecret(secret, signal).catch(rethrowWithContext(`reading ${where}`));
   const fleet = fleetRefusal(where, isMarkedSimulated(info.labels), ctx.scope);
   if (fleet !== null) return { skip: { proceed: false, detail: fleet } };
   const server = await needSpireServer(ctx, job).getBundle(signal);
@@ -185,7 +164,7 @@ async function readState(
   if (serverRefusal !== null) return { skip: { proceed: false, detail: serverRefusal } };
   if (server.x509Authorities.length === 0)
     throw new PermanentActionError(`the SPIRE server's bundle has no X.509 authorities: refusing to write an empty bundle to ${where}`);
-  const latest = await secrets.readLatest(secret, signal).catch((e: unknown) => rethrowSecret(e, `reading the latest version of ${where}`));
+  const latest = await secrets.readLatest(secret, signal).catch(rethrowWithContext(`reading the latest version of ${where}`));
   const copy = latest === null ? { prints: [], problems: ['no readable version'] } : pemPrints(Buffer.from(latest.data).toString('utf8'));
   const mounts: Mount[] = [];
   const refused: string[] = [];
@@ -251,26 +230,21 @@ async function roll(
 ): Promise<string> {
   const run = needCloudRun(ctx, job);
   const value = versionName(secret, id);
-  let rollout;
-  try {
-    rollout = await run.updateSecretMount(
+  const rollout = await run
+    .updateSecretMount(
       m.service.name,
       { annotation: { key: BUNDLE_VERSION_ANNOTATION, value }, ...(m.pins.length === 0 ? {} : { pin: { secrets: m.refs, version: id } }) },
       signal,
-    );
-  } catch (e: unknown) {
-    const f = failureOf(e);
-    if (typeof f === 'string' && PERMANENT_RUN.has(f))
-      throw new PermanentActionError(`new revision of ${m.service.name}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    throw e;
-  }
+    )
+    .catch(rethrowWithContext(`new revision of ${m.service.name}`));
   let svc = rollout.service;
   const deadline = ctx.clock.now() + numberParam(job, 'waitReadyMs', 180_000, 0, 3_600_000);
   while (!svc.ready && ctx.clock.now() < deadline) {
     await pause(500, signal);
     svc = await run.getService(m.service.name, signal);
   }
-  if (!svc.ready) throw new Error(`the new revision of ${m.service.name} is not ready yet: ${svc.notReady.join('; ')}`);
+  if (!svc.ready)
+    throw new ClassifiedError(`the new revision of ${m.service.name} is not ready yet: ${svc.notReady.join('; ')}`, 'retryable');
   const revision = svc.latestReadyRevision.slice(svc.latestReadyRevision.lastIndexOf('/') + 1);
   const pins = m.pins.length === 0 ? '' : `, pinned ${[...new Set(m.pins)].join('/')} → ${id}`;
   return `${m.service.serviceId} (revision ${revision}${pins})`;
@@ -301,7 +275,7 @@ export async function performSecret(
   } else {
     const added = await needSecrets(ctx, job)
       .addVersion(secret, Buffer.from(bundlePem(st.server)), signal)
-      .catch((e: unknown) => rethrowSecret(e, `adding a version to ${where}`));
+      .catch(rethrowWithContext(`adding a version to ${where}`));
     id = added.slice(added.lastIndexOf('/') + 1);
     createdMs = JUST_ADDED;
     const before =
@@ -326,7 +300,8 @@ export async function performSecret(
   if (failed.length > 0) {
     const why = failed.map((e) => (e instanceof Error ? e.message : String(e))).join('; ');
     const msg = `${parts.join('; ')}; but ${failed.length} of ${late.length} revision(s) failed: ${why}`;
-    throw failed.every((e) => e instanceof PermanentActionError) ? new PermanentActionError(msg) : new Error(msg);
+    // Retried while one of them may still get through; permanent once none can.
+    throw new ClassifiedError(msg, failed.some((e) => retryClassOf(e) === 'retryable') ? 'retryable' : 'permanent');
   }
   return parts.join('; ');
 }

@@ -1,3 +1,4 @@
+import { ClassifiedError, rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { KubeConfigMapKeyRef, KubernetesInventoryPort, KubeTrustBundleRead } from '../../ports/kubernetes.port.js';
 import type { SpireBundle } from '../../ports/spire.port.js';
@@ -12,7 +13,6 @@ import {
   numberParam,
   platformScopeRefusal,
   recordActionEvent,
-  rethrowKube,
   stringParam,
 } from './kube-events.js';
 
@@ -84,7 +84,7 @@ async function readBoth(
   if (tdRefusal !== null) return { skip: { proceed: false, detail: tdRefusal } };
   if (server.x509Authorities.length === 0)
     throw new PermanentActionError(`the SPIRE server's bundle has no X.509 authorities: refusing to empty ${where}`);
-  const cm = await kube.readTrustBundle(ref).catch((e: unknown) => rethrowKube(e, `reading ${where}`));
+  const cm = await kube.readTrustBundle(ref).catch(rethrowWithContext(`reading ${where}`));
   if (cm === null)
     throw new PermanentActionError(`${where} does not exist; spire-healer rewrites a trust-bundle ConfigMap but does not create one`);
   return { dest, server, cm };
@@ -140,9 +140,15 @@ const configMap = {
       try {
         written = await kube.writeTrustBundle(ref, bundlePem(server), cm.bundle.resourceVersion);
       } catch (e: unknown) {
-        if (kubeFailureOf(e)?.code !== 'conflict') rethrowKube(e, `writing ${where}`);
+        if (kubeFailureOf(e)?.code !== 'conflict') rethrowWithContext(`writing ${where}`)(e);
         if (conflicts >= maxConflicts)
-          throw new Error(`${where} kept changing under the write: ${conflicts + 1} conflicts (409), giving up for now`, { cause: e });
+          throw new ClassifiedError(
+            `${where} kept changing under the write: ${conflicts + 1} conflicts (409), giving up for now`,
+            'retryable',
+            {
+              cause: e,
+            },
+          );
         continue;
       }
       const note = await recordActionEvent(

@@ -4,7 +4,6 @@ import {
   agentRecordMarkedSimulated,
   bundleMarkedSimulated,
   isMarkedSimulated,
-  isPermanentError,
   judgesFleet,
   PermanentActionError,
   scopeRefusal,
@@ -15,6 +14,8 @@ import {
   type ActionScope,
 } from '../../../src/execute/action.js';
 import { platformScopeRefusal } from '../../../src/execute/actions/kube-events.js';
+import { EnvoyAdminError } from '../../../src/adapters/envoy/admin-http.js';
+import { ClassifiedError, retryClassOf } from '../../../src/knowledge/errors/classified-error.js';
 import type { Workload } from '../../../src/knowledge/model/workload.js';
 import type { EnvoyAdminPort, EnvoyServerInfo } from '../../../src/ports/envoy-admin.port.js';
 import type { KubePod, KubernetesInventoryPort } from '../../../src/ports/kubernetes.port.js';
@@ -209,32 +210,33 @@ describe("a workload no platform port can read: judged by its Envoy's /server_in
   });
 
   it("an unreadable /server_info rejects (never a guess), keeping the port's failure class", async () => {
-    const unreachable = Object.assign(new Error('http://127.0.0.1:9901/server_info: GET failed: ECONNREFUSED'), { failure: 'unreachable' });
+    const unreachable = new EnvoyAdminError('http://127.0.0.1:9901/server_info', 'unreachable', 'GET failed: ECONNREFUSED');
     await assert.rejects(
       workloadScopeRefusal(w(), ctxWith({ fail: unreachable, scope: scope({ production: true }) }).ctx),
       (e: unknown) => {
         assert.ok(e instanceof Error);
         assert.match(e.message, /^cannot tell whether shop\/web-0 belongs to the simulated fleet: .*ECONNREFUSED/);
-        assert.equal(isPermanentError(e), false);
+        assert.equal(retryClassOf(e), 'retryable');
         return true;
       },
     );
-    const malformed = Object.assign(new Error('invalid /server_info payload'), { failure: 'malformed' });
-    await assert.rejects(workloadScopeRefusal(w(), ctxWith({ fail: malformed, scope: scope({ simulated: true }) }).ctx), (e: unknown) =>
-      isPermanentError(e),
+    const malformed = new EnvoyAdminError('http://127.0.0.1:9901/server_info', 'malformed', 'invalid /server_info payload');
+    await assert.rejects(
+      workloadScopeRefusal(w(), ctxWith({ fail: malformed, scope: scope({ simulated: true }) }).ctx),
+      (e: unknown) => retryClassOf(e) === 'permanent',
     );
   });
 });
 
 describe('permanent vs transient errors', () => {
-  it('classifies by error class, port failure and gRPC code', () => {
-    assert.equal(isPermanentError(new PermanentActionError('paused')), true);
-    assert.equal(isPermanentError(Object.assign(new Error('403'), { failure: { retryable: false } })), true);
-    assert.equal(isPermanentError(Object.assign(new Error('503'), { failure: { retryable: true } })), false);
-    assert.equal(isPermanentError(Object.assign(new Error('gone'), { failure: 'not_found' })), true);
-    assert.equal(isPermanentError(Object.assign(new Error('later'), { failure: 'unavailable' })), false);
-    assert.equal(isPermanentError(Object.assign(new Error('precondition'), { code: 9 })), true);
-    assert.equal(isPermanentError(Object.assign(new Error('unavailable'), { code: 14 })), false);
-    assert.equal(isPermanentError(new Error('ECONNRESET')), false);
+  it("reads the error's own retry class and nothing else: no guessing from fields", () => {
+    assert.equal(retryClassOf(new PermanentActionError('paused')), 'permanent');
+    assert.equal(retryClassOf(new ClassifiedError('403', 'permanent')), 'permanent');
+    assert.equal(retryClassOf(new ClassifiedError('503', 'retryable')), 'retryable');
+    // Fields an adapter did not turn into a class are not read: an unwrapped error is retryable (bounded deliveries).
+    assert.equal(retryClassOf(Object.assign(new Error('gone'), { failure: 'not_found' })), 'retryable');
+    assert.equal(retryClassOf(Object.assign(new Error('precondition'), { code: 9 })), 'retryable');
+    assert.equal(retryClassOf(new Error('ECONNRESET')), 'retryable');
+    assert.equal(retryClassOf('a string'), 'retryable');
   });
 });
