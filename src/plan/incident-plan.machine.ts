@@ -41,12 +41,24 @@ export interface IncidentPlanContext extends IncidentPlanInput {
   readonly awaitingPlanHash: string | null;
   /** Why the last transition happened, in words (audited). */
   readonly reason: string;
+  /**
+   * While held by a guardrail that outlasts the affected certificate (its expiry minus the time the
+   * ladder needs): when that certificate expires. Escalated once; cleared when a step starts.
+   * Optional so snapshots written before it existed restore as not marked.
+   */
+  readonly expiresWhileHeldAt?: number | null;
 }
 
 /** What the reconciler decided about the step the plan is on, from guardrails, preconditions and approvals. */
 export type StepGate =
   | { readonly kind: 'skip'; readonly reason: string }
-  | { readonly kind: 'hold'; readonly guardrail: string; readonly reason: string }
+  | {
+      readonly kind: 'hold';
+      readonly guardrail: string;
+      readonly reason: string;
+      /** Set when the hold outlasts the certificate: when it expires (see step-gate.ts). */
+      readonly expiresWhileHeldAt?: number | null;
+    }
   | { readonly kind: 'await_approval'; readonly planHash: string; readonly reason: string }
   | {
       readonly kind: 'go';
@@ -78,6 +90,15 @@ export type IncidentPlanEvent =
   | { readonly type: 'playbook.updated'; readonly mode: PlaybookMode; readonly steps: readonly PlaybookStep[] }
   | { readonly type: 'incident.resolved'; readonly at: number; readonly reason: string };
 
+/**
+ * Parameters of every effect action: the context once the transition's assignments so far are
+ * applied, and the event that caused it. plan-effects.ts maps each named action to its write.
+ */
+export interface PlanEffectParams {
+  readonly context: IncidentPlanContext;
+  readonly event: IncidentPlanEvent;
+}
+
 /** Persisted form of the machine state. */
 export interface IncidentPlanSnapshot {
   readonly value: string;
@@ -87,6 +108,19 @@ export interface IncidentPlanSnapshot {
 const stepOf = (c: IncidentPlanContext): PlaybookStep | undefined => c.steps[c.step];
 const tickOf = (e: IncidentPlanEvent) => (e.type === 'plan.tick' ? e : null);
 const when = (ms: number | null): string => (ms === null ? '?' : new Date(ms).toISOString());
+const heldUntilExpiry = (c: IncidentPlanContext): number | null => c.expiresWhileHeldAt ?? null;
+const holdGate = (e: IncidentPlanEvent) => {
+  const g = tickOf(e)?.gate;
+  return g?.kind === 'hold' ? g : null;
+};
+/** Effect actions only describe: the caller maps them to writes (they do nothing when run by an actor). */
+const effect = (_: unknown, params: PlanEffectParams): PlanEffectParams => params;
+const withContext = ({ context, event }: { context: IncidentPlanContext; event: IncidentPlanEvent }): PlanEffectParams => ({
+  context,
+  event,
+});
+/** A named effect action with the context and event as its parameters. */
+const fx = <T extends EffectName>(type: T) => ({ type, params: withContext });
 
 /**
  * Per-incident remediation ladder, used as a pure reducer (`transition()`):
@@ -97,9 +131,12 @@ const when = (ms: number | null): string => (ms === null ? '?' : new Date(ms).to
  *    advancing --more steps--> ready          retrying --attempts left--> ready (attempt+1)             advancing --none left--> escalated
  *
  * `incident.resolved` ends the plan from any state. `escalated` means a person is needed. Gates
- * (guardrails, approvals, preconditions, pacing) are computed by the reconciler and passed in
- * the tick, so the machine only sequences. Side effects (enqueue, ledger, audit) are derived by
- * the caller from the resulting state and are idempotent by job id.
+ * (guardrails, approvals, preconditions, pacing) are decided by decide-pass.ts and passed in the
+ * tick, so the machine only sequences. Side effects are the named effect actions `transition()`
+ * returns (enqueue the step's job, record its ledger entry, notify a person, audit): plan-effects.ts
+ * maps them to writes, apply-pass.ts performs them, idempotent by job id and audit dedup key.
+ * While executing or escalated every tick re-asserts the job (level-based: a crash between saving
+ * the snapshot and enqueueing is repaired on the next pass).
  */
 export const incidentPlanMachine = setup({
   types: { context: {} as IncidentPlanContext, events: {} as IncidentPlanEvent, input: {} as IncidentPlanInput },
@@ -115,6 +152,25 @@ export const incidentPlanMachine = setup({
     settleDeadlinePassed: ({ context, event }) =>
       event.type === 'plan.tick' && !event.recovering && context.deadlineAt !== null && event.now >= context.deadlineAt,
     hasNextStep: ({ context }) => context.step + 1 < context.steps.length,
+    /** The hold outlasts the certificate and this plan has not been marked (escalated) for it yet. */
+    holdNewlyPastExpiry: ({ context, event }) =>
+      (holdGate(event)?.expiresWhileHeldAt ?? null) !== null && heldUntilExpiry(context) === null,
+    /** As above, and the guardrail holding the plan changed (audited as a new hold). */
+    holdChangedNewlyPastExpiry: ({ context, event }) => {
+      const g = holdGate(event);
+      return g !== null && (g.expiresWhileHeldAt ?? null) !== null && heldUntilExpiry(context) === null && g.guardrail !== context.heldBy;
+    },
+    holdChanged: ({ context, event }) => {
+      const g = holdGate(event);
+      return g !== null && g.guardrail !== context.heldBy;
+    },
+    /** Held past expiry, already marked: the notification is re-asserted (idempotent by job id). */
+    holdStillPastExpiry: ({ context, event }) =>
+      (holdGate(event)?.expiresWhileHeldAt ?? null) !== null && heldUntilExpiry(context) !== null,
+    approvalChanged: ({ context, event }) => {
+      const g = tickOf(event)?.gate;
+      return g?.kind === 'await_approval' && g.planHash !== context.awaitingPlanHash;
+    },
     hasNextAttempt: ({ context }) => context.attempt < (stepOf(context)?.attempts ?? 1),
   },
   actions: {
@@ -131,6 +187,7 @@ export const incidentPlanMachine = setup({
         jobFinishedAt: null,
         awaitingPlanHash: null,
         heldBy: null,
+        expiresWhileHeldAt: null,
         reason: `step ${context.step + 1}/${context.steps.length}${context.attempt > 1 ? ` attempt ${context.attempt}` : ''}: ${step?.action ?? '?'} on ${context.subject} (playbook ${context.playbook}, mode ${context.mode})${gate?.note ? `; ${gate.note}` : ''}`,
       };
     }),
@@ -140,6 +197,7 @@ export const incidentPlanMachine = setup({
         reason: g === undefined || g.kind === 'go' ? '' : g.reason,
         awaitingPlanHash: g?.kind === 'await_approval' ? g.planHash : null,
         heldBy: g?.kind === 'hold' ? g.guardrail : null,
+        expiresWhileHeldAt: g?.kind === 'hold' ? (g.expiresWhileHeldAt ?? null) : null,
       };
     }),
     noteSkip: assign(({ context, event }) => {
@@ -194,6 +252,21 @@ export const incidentPlanMachine = setup({
     })),
     updatePlaybook: assign(({ event }) => (event.type === 'playbook.updated' ? { mode: event.mode, steps: event.steps } : {})),
     noteResolved: assign(({ event }) => ({ reason: event.type === 'incident.resolved' ? event.reason : '' })),
+    // Effects (see EffectName): described here, performed by the caller.
+    enqueueStepJob: effect,
+    recordLedgerEntry: effect,
+    notifyEscalation: effect,
+    notifyHeldPastExpiry: effect,
+    auditDecided: effect,
+    auditStepSkipped: effect,
+    auditHeld: effect,
+    auditHeldPastExpiry: effect,
+    auditAwaitingApproval: effect,
+    auditVerifying: effect,
+    auditVerified: effect,
+    auditVerifiedByResolution: effect,
+    auditVerificationFailed: effect,
+    auditEscalated: effect,
   },
 }).createMachine({
   id: 'incidentPlan',
@@ -211,48 +284,106 @@ export const incidentPlanMachine = setup({
     baselineSerial: null,
     heldBy: null,
     awaitingPlanHash: null,
+    expiresWhileHeldAt: null,
     reason: 'incident opened',
   }),
   on: { 'incident.resolved': { target: '.resolved', actions: 'noteResolved' } },
   states: {
-    ready: { on: { 'plan.tick': gating(), 'playbook.updated': { actions: 'updatePlaybook' } } },
-    held: { on: { 'plan.tick': gating(), 'playbook.updated': { actions: 'updatePlaybook' } } },
-    awaitingApproval: { on: { 'plan.tick': gating(), 'playbook.updated': { actions: 'updatePlaybook' } } },
+    ready: { on: { 'plan.tick': gating('enter'), 'playbook.updated': { actions: 'updatePlaybook' } } },
+    held: { on: { 'plan.tick': gating('stay'), 'playbook.updated': { actions: 'updatePlaybook' } } },
+    awaitingApproval: { on: { 'plan.tick': gating('enter'), 'playbook.updated': { actions: 'updatePlaybook' } } },
     executing: {
       on: {
         'job.finished': [
           { guard: 'jobFailed', target: 'retrying', actions: 'noteFailure' },
-          { guard: 'jobHeld', target: 'held', actions: 'heldJob' },
+          { guard: 'jobHeld', target: 'held', actions: ['heldJob', fx('auditHeld')] },
           { target: 'verifying', actions: 'startVerifying' },
         ],
-        'plan.tick': { guard: 'deadlinePassed', target: 'retrying', actions: 'noteFailure' },
+        'plan.tick': [
+          { guard: 'deadlinePassed', target: 'retrying', actions: 'noteFailure' },
+          { actions: [fx('recordLedgerEntry'), fx('enqueueStepJob')] },
+        ],
+        'incident.resolved': { target: 'resolved', actions: [fx('auditVerifiedByResolution'), 'noteResolved'] },
       },
     },
     verifying: {
+      entry: fx('auditVerifying'),
       on: {
         'plan.tick': [
           { guard: 'verified', target: 'verified', actions: 'markVerified' },
-          { guard: 'deadlinePassed', target: 'retrying', actions: 'noteFailure' },
+          { guard: 'deadlinePassed', target: 'retrying', actions: ['noteFailure', fx('auditVerificationFailed')] },
         ],
+        'incident.resolved': { target: 'resolved', actions: [fx('auditVerifiedByResolution'), 'noteResolved'] },
       },
     },
-    verified: { on: { 'plan.tick': { guard: 'settleDeadlinePassed', target: 'advancing', actions: 'noteUnsettled' } } },
+    verified: {
+      entry: fx('auditVerified'),
+      on: { 'plan.tick': { guard: 'settleDeadlinePassed', target: 'advancing', actions: 'noteUnsettled' } },
+    },
     retrying: {
       always: [{ guard: 'hasNextAttempt', target: 'ready', actions: 'nextAttempt' }, { target: 'advancing' }],
     },
     advancing: {
       always: [{ guard: 'hasNextStep', target: 'ready', actions: 'nextStep' }, { target: 'escalated' }],
     },
-    escalated: {},
+    escalated: {
+      entry: [fx('auditEscalated'), fx('notifyEscalation')],
+      on: { 'plan.tick': { actions: fx('notifyEscalation') } },
+    },
     resolved: { type: 'final' },
   },
 });
 
-function gating() {
-  return [
-    { guard: 'gateSkip', target: 'advancing', actions: 'noteSkip' },
-    { guard: 'gateHold', target: 'held', actions: 'noteGate' },
+/** Names of the effect actions `transition()` returns (plan-effects.ts maps each to its write). */
+export type EffectName =
+  | 'enqueueStepJob'
+  | 'recordLedgerEntry'
+  | 'notifyEscalation'
+  | 'notifyHeldPastExpiry'
+  | 'auditDecided'
+  | 'auditStepSkipped'
+  | 'auditHeld'
+  | 'auditHeldPastExpiry'
+  | 'auditAwaitingApproval'
+  | 'auditVerifying'
+  | 'auditVerified'
+  | 'auditVerifiedByResolution'
+  | 'auditVerificationFailed'
+  | 'auditEscalated';
+
+/**
+ * The gate's transitions out of a waiting state. `enter`: from ready/awaitingApproval, where any
+ * hold is a new one (audited); `stay`: from held, where only a change of guardrail is audited.
+ * A hold that newly outlasts the certificate is escalated (audit and one notification).
+ */
+function gating(from: 'enter' | 'stay') {
+  const skip = { guard: 'gateSkip', target: 'advancing', actions: ['noteSkip', fx('auditStepSkipped')] } as const;
+  const approval = [
+    { guard: 'approvalChanged', target: 'awaitingApproval', actions: ['noteGate', fx('auditAwaitingApproval')] },
     { guard: 'gateApproval', target: 'awaitingApproval', actions: 'noteGate' },
-    { guard: 'gateGo', target: 'executing', actions: 'startStep' },
+  ] as const;
+  const go = {
+    guard: 'gateGo',
+    target: 'executing',
+    actions: ['startStep', fx('auditDecided'), fx('recordLedgerEntry'), fx('enqueueStepJob')],
+  } as const;
+  const past = [fx('auditHeldPastExpiry'), fx('notifyHeldPastExpiry')] as const;
+  if (from === 'enter')
+    return [
+      skip,
+      { guard: 'holdNewlyPastExpiry', target: 'held', actions: ['noteGate', fx('auditHeld'), ...past] },
+      { guard: 'gateHold', target: 'held', actions: ['noteGate', fx('auditHeld')] },
+      ...approval,
+      go,
+    ] as const;
+  return [
+    skip,
+    { guard: 'holdChangedNewlyPastExpiry', target: 'held', actions: ['noteGate', fx('auditHeld'), ...past] },
+    { guard: 'holdNewlyPastExpiry', target: 'held', actions: ['noteGate', ...past] },
+    { guard: 'holdChanged', target: 'held', actions: ['noteGate', fx('auditHeld')] },
+    { guard: 'holdStillPastExpiry', target: 'held', actions: ['noteGate', fx('notifyHeldPastExpiry')] },
+    { guard: 'gateHold', target: 'held', actions: 'noteGate' },
+    ...approval,
+    go,
   ] as const;
 }

@@ -1,9 +1,24 @@
 import type { AuditEventInput } from '../knowledge/audit.js';
-import type { Incident, RemediationPhase } from '../knowledge/model/incident.js';
+import type { LedgerEntry } from '../knowledge/knowledge-store.js';
 import type { RemediationRequest } from '../knowledge/model/action-run.js';
-import type { IncidentPlanSnapshot } from './incident-plan.machine.js';
+import type { Incident, IncidentRemediation, RemediationPhase } from '../knowledge/model/incident.js';
+import type { EffectName, IncidentPlanContext, IncidentPlanSnapshot, PlanEffectParams } from './incident-plan.machine.js';
 import type { Playbook } from './playbooks/playbook.js';
-import type { PlanDeps } from './reconcile-plans.js';
+
+/**
+ * One write a plan pass decided, as apply-pass.ts performs it: an audit entry (dedup key), a
+ * ledger entry (idempotent by job id) or a job (action run + enqueue, idempotent by job id).
+ */
+export type PlanEffect =
+  | { readonly kind: 'audit'; readonly event: AuditEventInput }
+  | { readonly kind: 'ledger'; readonly entry: LedgerEntry }
+  | { readonly kind: 'job'; readonly request: RemediationRequest; readonly words: string };
+
+/** An action as `transition()` returns it. */
+export interface MachineAction {
+  readonly type: string;
+  readonly params?: unknown;
+}
 
 const phaseOf: Record<string, RemediationPhase> = {
   ready: 'pending',
@@ -16,39 +31,182 @@ const phaseOf: Record<string, RemediationPhase> = {
   resolved: 'done',
 };
 
-/** Writes the queued action run and enqueues the job (both idempotent by job id); true when newly added. */
-export async function ensureJob(deps: PlanDeps, incident: Incident, req: RemediationRequest, now: number, words: string): Promise<boolean> {
-  const existing = await deps.store.getActionRun(req.id);
-  if (existing === null) {
-    await deps.store.putActionRun({
-      id: req.id,
-      incidentId: req.incidentId,
-      step: req.step,
-      attempt: req.attempt,
-      action: req.action,
-      target: req.target,
-      ...(req.params === undefined ? {} : { params: req.params }),
-      state: 'queued',
-      enqueuedAt: now,
-      startedAt: null,
-      finishedAt: null,
-      detail: '',
-      performed: false,
-    });
+/** The remediation record of the incident for a plan state (plan's part of the incident). */
+export function remediationOf(snap: IncidentPlanSnapshot, now: number): IncidentRemediation {
+  const c = snap.context;
+  return {
+    phase: phaseOf[snap.value] ?? 'pending',
+    playbook: c.playbook,
+    step: c.step,
+    action: c.steps[c.step]?.action ?? null,
+    updatedAt: now,
+    reason: c.reason,
+    ...(c.awaitingPlanHash === null ? {} : { planHash: c.awaitingPlanHash }),
+    ...(c.expiresWhileHeldAt === null || c.expiresWhileHeldAt === undefined ? {} : { expiresWhileHeldAt: c.expiresWhileHeldAt }),
+  };
+}
+
+const EFFECT_NAMES: ReadonlySet<string> = new Set<EffectName>([
+  'enqueueStepJob',
+  'recordLedgerEntry',
+  'notifyEscalation',
+  'notifyHeldPastExpiry',
+  'auditDecided',
+  'auditStepSkipped',
+  'auditHeld',
+  'auditHeldPastExpiry',
+  'auditAwaitingApproval',
+  'auditVerifying',
+  'auditVerified',
+  'auditVerifiedByResolution',
+  'auditVerificationFailed',
+  'auditEscalated',
+]);
+
+/**
+ * Pure: the writes of the effect actions one `transition()` returned, in order. `playbook` is the
+ * loaded playbook of the plan (undefined when it was removed: no budget on the job, no webhook).
+ */
+export function effectsOf(
+  actions: readonly MachineAction[],
+  incident: Incident,
+  now: number,
+  playbook: Playbook | undefined,
+): PlanEffect[] {
+  const out: PlanEffect[] = [];
+  for (const a of actions) {
+    if (!EFFECT_NAMES.has(a.type)) continue;
+    const e = effectOf(a.type as EffectName, a.params as PlanEffectParams, incident, now, playbook);
+    if (e !== null) out.push(e);
   }
-  const added = await deps.enqueue({ ...req, decidedAt: existing?.enqueuedAt ?? req.decidedAt });
-  if (added) {
-    await deps.audit.append({
-      type: 'job.enqueued',
-      at: now,
-      incidentId: incident.id,
-      subject: incident.subject,
-      message: `queued ${req.action} on ${req.target} as job ${req.id}${words}${req.shadow ? ' (shadow: will be recorded, not performed)' : ''}`,
-      data: { jobId: req.id, action: req.action, step: req.step, attempt: req.attempt, shadow: req.shadow },
-      dedupKey: `job.enqueued--${req.id}`,
-    });
+  return out;
+}
+
+const when = (ms: number): string => new Date(ms).toISOString();
+
+function effectOf(
+  name: EffectName,
+  p: PlanEffectParams,
+  incident: Incident,
+  now: number,
+  playbook: Playbook | undefined,
+): PlanEffect | null {
+  const c = p.context;
+  const step = c.steps[c.step];
+  const base = { at: now, incidentId: incident.id, subject: incident.subject };
+  const stepKey = `${incident.id}--s${c.step}--a${c.attempt}--r${c.rerun}`;
+  const audit = (event: Omit<AuditEventInput, 'at' | 'incidentId' | 'subject'>): PlanEffect => ({
+    kind: 'audit',
+    event: { ...base, ...event },
+  });
+  switch (name) {
+    case 'enqueueStepJob': {
+      const request = stepRequest({ value: 'executing', context: c }, incident, now, playbook);
+      return request === null ? null : { kind: 'job', request, words: '' };
+    }
+    case 'recordLedgerEntry':
+      // The ledger counts the action as soon as it is decided (shadow too): budgets see it before the job runs.
+      return c.jobId === null
+        ? null
+        : { kind: 'ledger', entry: { id: c.jobId, playbook: c.playbook, subject: incident.subject, incidentId: incident.id, at: now } };
+    case 'notifyEscalation': {
+      const request = escalationRequest(playbook, { value: 'escalated', context: c }, incident, now);
+      return request === null ? null : { kind: 'job', request, words: ' to notify a person' };
+    }
+    case 'notifyHeldPastExpiry': {
+      const request = escalationRequest(playbook, { value: 'held', context: c }, incident, now);
+      return request === null
+        ? null
+        : { kind: 'job', request: { ...request, id: `${incident.id}--held-s${c.step}--escalate` }, words: ' to notify a person' };
+    }
+    case 'auditDecided':
+      return audit({
+        type: 'plan.decided',
+        message: `decided ${c.reason}`,
+        data: { playbook: c.playbook, step: c.step, attempt: c.attempt, action: step?.action ?? null, mode: c.mode, jobId: c.jobId },
+        dedupKey: `plan.decided--${stepKey}`,
+      });
+    case 'auditStepSkipped':
+      return audit({
+        type: 'plan.step_skipped',
+        message: c.reason.startsWith('skipped') ? c.reason : `skipped step ${c.step + 1}`,
+        data: { playbook: c.playbook, step: c.step, action: step?.action ?? null },
+        dedupKey: `plan.step_skipped--${incident.id}--s${c.step}`,
+      });
+    case 'auditHeld':
+      return audit({
+        type: 'plan.held',
+        message: `held: ${c.reason}`,
+        data: { guardrail: c.heldBy, step: c.step },
+        dedupKey: `plan.held--${stepKey}--${now}`,
+      });
+    case 'auditHeldPastExpiry': {
+      const expiresAt = c.expiresWhileHeldAt ?? now;
+      return audit({
+        type: 'plan.escalated',
+        message: `held by ${c.heldBy ?? '?'} past the certificate's expiry at ${when(expiresAt)} (less the ${c.steps.length - c.step} step(s) the ladder still needs): a person is needed (${c.reason})`,
+        data: { guardrail: c.heldBy, step: c.step, expiresWhileHeldAt: expiresAt },
+        dedupKey: `plan.escalated--${incident.id}--held-s${c.step}`,
+      });
+    }
+    case 'auditAwaitingApproval':
+      return audit({
+        type: 'plan.awaiting_approval',
+        message: c.reason,
+        data: { planHash: c.awaitingPlanHash, step: c.step },
+        dedupKey: `plan.awaiting--${stepKey}--${c.awaitingPlanHash ?? ''}`,
+      });
+    case 'auditVerifying':
+      return audit({
+        type: 'plan.decided',
+        message: `waiting up to ${Math.round(c.verifyTimeoutMs / 1000)}s for ${step?.verify.expect ?? '?'} (${c.reason})`,
+        dedupKey: `plan.verifying--${stepKey}`,
+      });
+    case 'auditVerified':
+      return audit({
+        type: 'verification.passed',
+        message: c.reason,
+        data: { step: c.step, expect: step?.verify.expect ?? null },
+        dedupKey: `verification.passed--${stepKey}`,
+      });
+    case 'auditVerifiedByResolution':
+      return verifiedByResolution(p, base, stepKey);
+    case 'auditVerificationFailed':
+      return audit({
+        type: 'verification.failed',
+        message: `step ${c.step + 1} (${step?.action ?? '?'}) did not verify: ${c.reason}`,
+        data: { step: c.step, expect: step?.verify.expect ?? null },
+        dedupKey: `verification.failed--${stepKey}`,
+      });
+    case 'auditEscalated':
+      return audit({
+        type: 'plan.escalated',
+        message: `every step of playbook ${c.playbook} was tried or skipped; a person is needed (${c.reason})`,
+        dedupKey: `plan.escalated--${incident.id}`,
+      });
   }
-  return added;
+}
+
+/** Analysis resolved the incident on fresh evidence after the step's job started, before its post-condition was read. */
+function verifiedByResolution(
+  p: PlanEffectParams,
+  base: { at: number; incidentId: string; subject: string },
+  stepKey: string,
+): PlanEffect | null {
+  const c: IncidentPlanContext = p.context;
+  if (c.jobId === null || p.event.type !== 'incident.resolved') return null;
+  const during = c.jobFinishedAt === null ? 'executing' : 'verifying';
+  const how = during === 'verifying' ? 'verified by' : 'verified, while its job was still running, by';
+  return {
+    kind: 'audit',
+    event: {
+      ...base,
+      type: 'verification.passed',
+      message: `step ${c.step + 1} (${c.steps[c.step]?.action ?? '?'}) ${how} the incident's resolution: ${p.event.reason}`,
+      data: { step: c.step, expect: 'incident_resolved', during },
+      dedupKey: `verification.passed--${stepKey}`,
+    },
+  };
 }
 
 /** The job of the step the plan is executing. */
@@ -104,113 +262,4 @@ export function escalationRequest(
     decidedAt: now,
     shadow: c.mode === 'shadow',
   };
-}
-
-/** Records the plan's new phase on the incident and audits what changed between two snapshots. */
-export async function recordTransition(
-  deps: PlanDeps,
-  incident: Incident,
-  before: IncidentPlanSnapshot,
-  after: IncidentPlanSnapshot,
-  now: number,
-): Promise<void> {
-  const c = after.context;
-  const step = c.steps[c.step];
-  await deps.store.setRemediation(incident.id, {
-    phase: phaseOf[after.value] ?? 'pending',
-    playbook: c.playbook,
-    step: c.step,
-    action: step?.action ?? null,
-    updatedAt: now,
-    reason: c.reason,
-    ...(c.awaitingPlanHash === null ? {} : { planHash: c.awaitingPlanHash }),
-  });
-  const base = { at: now, incidentId: incident.id, subject: incident.subject };
-  const events: AuditEventInput[] = [];
-  const stepKey = `${incident.id}--s${c.step}--a${c.attempt}--r${c.rerun}`;
-  const entered = (v: string) => after.value === v && before.value !== v;
-  const bc = before.context;
-  // Steps skipped on the way (preconditions) are audited one by one, before what follows.
-  if (after.context.step > bc.step && before.value !== 'executing' && before.value !== 'verifying' && before.value !== 'verified') {
-    events.push({
-      ...base,
-      type: 'plan.step_skipped',
-      message: c.reason.startsWith('skipped') ? c.reason : `skipped step ${bc.step + 1}`,
-      data: { playbook: c.playbook, step: bc.step, action: bc.steps[bc.step]?.action ?? null },
-      dedupKey: `plan.step_skipped--${incident.id}--s${bc.step}`,
-    });
-  }
-  if (entered('executing') || (after.value === 'executing' && c.jobId !== bc.jobId)) {
-    events.push({
-      ...base,
-      type: 'plan.decided',
-      message: `decided ${c.reason}`,
-      data: { playbook: c.playbook, step: c.step, attempt: c.attempt, action: step?.action ?? null, mode: c.mode, jobId: c.jobId },
-      dedupKey: `plan.decided--${stepKey}`,
-    });
-  }
-  if (entered('held') || (after.value === 'held' && c.heldBy !== bc.heldBy)) {
-    events.push({
-      ...base,
-      type: 'plan.held',
-      message: `held: ${c.reason}`,
-      data: { guardrail: c.heldBy, step: c.step },
-      dedupKey: `plan.held--${stepKey}--${now}`,
-    });
-  }
-  if (after.value === 'awaitingApproval' && c.awaitingPlanHash !== bc.awaitingPlanHash) {
-    events.push({
-      ...base,
-      type: 'plan.awaiting_approval',
-      message: c.reason,
-      data: { planHash: c.awaitingPlanHash, step: c.step },
-      dedupKey: `plan.awaiting--${stepKey}--${c.awaitingPlanHash ?? ''}`,
-    });
-  }
-  if (entered('verifying')) {
-    events.push({
-      ...base,
-      type: 'plan.decided',
-      message: `waiting up to ${Math.round(c.verifyTimeoutMs / 1000)}s for ${step?.verify.expect ?? '?'} (${c.reason})`,
-      dedupKey: `plan.verifying--${stepKey}`,
-    });
-  }
-  if (entered('verified')) {
-    events.push({
-      ...base,
-      type: 'verification.passed',
-      message: c.reason,
-      data: { step: c.step, expect: step?.verify.expect ?? null },
-      dedupKey: `verification.passed--${stepKey}`,
-    });
-  }
-  if ((before.value === 'verifying' || (before.value === 'executing' && bc.jobId !== null)) && after.value === 'resolved') {
-    // Analysis resolved the incident on fresh evidence after the step's job started, before its post-condition was read.
-    const when = before.value === 'verifying' ? 'verified by' : 'verified, while its job was still running, by';
-    events.push({
-      ...base,
-      type: 'verification.passed',
-      message: `step ${bc.step + 1} (${bc.steps[bc.step]?.action ?? '?'}) ${when} the incident's resolution: ${c.reason}`,
-      data: { step: bc.step, expect: 'incident_resolved', during: before.value },
-      dedupKey: `verification.passed--${incident.id}--s${bc.step}--a${bc.attempt}--r${bc.rerun}`,
-    });
-  }
-  if (before.value === 'verifying' && after.value !== 'verifying' && after.value !== 'verified' && after.value !== 'resolved') {
-    events.push({
-      ...base,
-      type: 'verification.failed',
-      message: `step ${bc.step + 1} (${bc.steps[bc.step]?.action ?? '?'}) did not verify: ${c.reason}`,
-      data: { step: bc.step, expect: bc.steps[bc.step]?.verify.expect ?? null },
-      dedupKey: `verification.failed--${incident.id}--s${bc.step}--a${bc.attempt}--r${bc.rerun}`,
-    });
-  }
-  if (entered('escalated')) {
-    events.push({
-      ...base,
-      type: 'plan.escalated',
-      message: `every step of playbook ${c.playbook} was tried or skipped; a person is needed (${c.reason})`,
-      dedupKey: `plan.escalated--${incident.id}`,
-    });
-  }
-  for (const e of events) await deps.audit.append(e);
 }

@@ -3,20 +3,24 @@ import type { Observation } from '../knowledge/model/observation.js';
 import { rotationStatus, type RotationPolicy } from '../knowledge/svid-rotation.js';
 import type { PostCondition } from './playbooks/playbook.js';
 
-/** Observations a post-condition is checked against, gathered per pass for the incident's subject. */
-export interface VerifyInput {
-  readonly incident: Incident;
-  readonly now: number;
-  /** When the step's job finished: only observations after it count. */
-  readonly since: number;
-  /** The leaf serial the subject's Envoy served when the step started (envoy_new_serial). */
-  readonly baselineSerial: string | null;
+/** The latest observations of an incident's subject a post-condition may look at (gathered once per pass). */
+export interface VerifyObservations {
   readonly envoyCerts: Observation | null;
   readonly agentDebug: Observation | null;
   readonly serverBundle: Observation | null;
   /** The subject's own CA set: ConfigMap, agent bundle or Envoy certs. */
   readonly subjectBundle: Observation | null;
   readonly cloudRun: Observation | null;
+}
+
+/** What a post-condition is checked against: the observations, and the step they must be newer than. */
+export interface VerifyInput extends VerifyObservations {
+  readonly incident: Incident;
+  readonly now: number;
+  /** When the step's job finished: only observations after it count. */
+  readonly since: number;
+  /** The leaf serial the subject's Envoy served when the step started (envoy_new_serial). */
+  readonly baselineSerial: string | null;
   readonly rotation: RotationPolicy;
 }
 

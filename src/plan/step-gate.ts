@@ -1,59 +1,23 @@
-import type { ControlState, KnowledgeStore } from '../knowledge/knowledge-store.js';
-import type { Incident, IncidentType } from '../knowledge/model/incident.js';
+import type { Approval } from '../knowledge/knowledge-store.js';
+import type { IncidentType } from '../knowledge/model/incident.js';
 import { formatDuration } from '../knowledge/svid-rotation.js';
-import { checkGuardrails, type GuardHold } from './guardrails.js';
+import { checkGuardrails, type GuardHold, type GuardInput } from './guardrails.js';
 import type { IncidentPlanContext, StepGate } from './incident-plan.machine.js';
 import { paceBackoff, paceStep } from './pacing.js';
 import { planHash } from './plan-hash.js';
 import { preconditionFailure } from './playbooks/match-playbook.js';
-import type { Playbook } from './playbooks/playbook.js';
-import type { SubjectFacts } from './subject-facts.js';
 
 /** Incident types whose remediation must finish before the affected certificate expires (see pacing.ts). */
 const EXPIRY_BOUND_TYPES: ReadonlySet<IncidentType> = new Set(['rotation_failed', 'agent_disconnected']);
 
-/** Fleet-wide state of one reconcile pass, shared by every incident's gate. */
-export interface PassState {
-  readonly now: number;
-  readonly control: ControlState;
-  readonly storm: { readonly open: Incident | null; readonly lastResolvedAt: number | null };
-  /** Plans executing, verifying, verified or escalated, by playbook / service / node; updated as steps start. */
-  readonly inFlight: InFlightTally;
-  readonly groupSizes: { readonly service: ReadonlyMap<string, number>; readonly node: ReadonlyMap<string, number> };
-}
-
-/** Counts of in-flight plans per group; one incident counts once. */
-export class InFlightTally {
-  private readonly members = new Map<string, Set<string>>();
-
-  add(incidentId: string, ctx: Pick<IncidentPlanContext, 'playbook' | 'group'>): void {
-    for (const key of this.keysOf(ctx)) {
-      const set = this.members.get(key) ?? new Set<string>();
-      set.add(incidentId);
-      this.members.set(key, set);
-    }
-  }
-
-  /** In-flight plans in each of the incident's groups, not counting the incident itself. */
-  count(incidentId: string, ctx: Pick<IncidentPlanContext, 'playbook' | 'group'>): { playbook: number; service: number; node: number } {
-    const n = (key: string | null) => {
-      if (key === null) return 0;
-      const set = this.members.get(key);
-      return set === undefined ? 0 : set.size - (set.has(incidentId) ? 1 : 0);
-    };
-    return {
-      playbook: n(`pb|${ctx.playbook}`),
-      service: n(ctx.group.service === null ? null : `svc|${ctx.group.service}`),
-      node: n(ctx.group.node === null ? null : `node|${ctx.group.node}`),
-    };
-  }
-
-  private keysOf(ctx: Pick<IncidentPlanContext, 'playbook' | 'group'>): string[] {
-    const keys = [`pb|${ctx.playbook}`];
-    if (ctx.group.service !== null) keys.push(`svc|${ctx.group.service}`);
-    if (ctx.group.node !== null) keys.push(`node|${ctx.group.node}`);
-    return keys;
-  }
+/**
+ * What the gate of one plan's step looks at: the guardrails' input (gathered at the start of the
+ * pass, with the ledger and in-flight tally carried forward over the steps started earlier in the
+ * pass), the plan, and the operator's approval.
+ */
+export interface GateInput extends GuardInput {
+  readonly ctx: IncidentPlanContext;
+  readonly approval: Approval | null;
 }
 
 /** The gate of the step a waiting plan is on, with the guardrail hold when there is one (for dry-run). */
@@ -63,45 +27,19 @@ export interface GateDecision {
 }
 
 /**
- * Decides whether the plan's current step may start now, in this order: its preconditions (a
+ * Pure: whether the plan's current step may start now, in this order: its preconditions (a
  * failing one skips the step: diagnosis chooses the first step), the guardrails, the retry
  * backoff, the approval (approve mode), then pacing of its timeouts against the certificate's
- * expiry. Reads the ledger and approvals from the store; writes nothing.
+ * expiry.
  */
-export async function decideGate(
-  store: KnowledgeStore,
-  pass: PassState,
-  ctx: IncidentPlanContext,
-  playbook: Playbook,
-  incident: Incident,
-  facts: SubjectFacts,
-): Promise<GateDecision> {
-  const now = pass.now;
+export function decideGate(input: GateInput): GateDecision {
+  const { now, ctx, playbook, incident, facts } = input;
   const step = ctx.steps[ctx.step];
   if (step === undefined) return { gate: { kind: 'skip', reason: 'the playbook has no such step' }, hold: null };
   const pre = preconditionFailure(step.when, incident, facts);
   if (pre !== null) return { gate: { kind: 'skip', reason: `precondition not met: ${pre}` }, hold: null };
 
-  const g = playbook.guardrails;
-  const [playbookInWindow, subjectInWindow, last] = await Promise.all([
-    g.maxActionsPerPlaybook === null ? 0 : store.countLedgerEntries({ playbook: playbook.name }, now - g.maxActionsPerPlaybook.windowMs),
-    g.maxActionsPerSubject === null ? 0 : store.countLedgerEntries({ subject: incident.subject }, now - g.maxActionsPerSubject.windowMs),
-    store.lastLedgerEntry(incident.subject),
-  ]);
-  const hold = checkGuardrails({
-    now,
-    playbook,
-    incident,
-    facts,
-    control: pass.control,
-    storm: pass.storm,
-    ledger: { playbookInWindow, subjectInWindow, lastOnSubject: last === null ? null : { at: last.at, incidentId: last.incidentId } },
-    inFlight: pass.inFlight.count(incident.id, ctx),
-    groupSizes: {
-      service: ctx.group.service === null ? null : (pass.groupSizes.service.get(ctx.group.service) ?? null),
-      node: ctx.group.node === null ? null : (pass.groupSizes.node.get(ctx.group.node) ?? null),
-    },
-  });
+  const hold = checkGuardrails(input);
   if (hold !== null) return { gate: { kind: 'hold', guardrail: hold.guardrail, reason: hold.reason }, hold };
 
   // Only a certificate that stops rotating makes its expiry the deadline of the ladder; a Cloud
@@ -126,7 +64,7 @@ export async function decideGate(
 
   if (playbook.mode === 'approve') {
     const hash = planHash({ incidentId: incident.id, playbook: playbook.name, steps: ctx.steps, step: ctx.step, target: incident.subject });
-    const a = await store.getApproval(incident.id);
+    const a = input.approval;
     const words = `step ${ctx.step + 1} (${step.action} on ${incident.subject}, plan ${hash})`;
     if (a === null)
       return {

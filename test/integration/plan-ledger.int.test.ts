@@ -74,4 +74,37 @@ describe('the guardrail ledger counts each started job once (real Redis)', () =>
     );
     assert.equal(await store.countLedgerEntries({ playbook: 'pb' }, T0), 2);
   });
+
+  it('two incidents in one pass against a budget of 1: exactly one is decided, the other held with the budget reason', async () => {
+    const prefix = uniquePrefix('ledger-pass');
+    const conn = redis.connect();
+    const store = new RedisKnowledgeStore(conn, prefix);
+    const audit = new RedisAuditLog(conn, prefix);
+    const pb = playbook({ guardrails: { maxActionsPerPlaybook: { count: 1, windowMs: 60_000 } } });
+    const jobs: RemediationRequest[] = [];
+    const deps = {
+      store,
+      audit,
+      playbooks: () => [pb],
+      enqueue: (r: RemediationRequest) => {
+        jobs.push(r);
+        return Promise.resolve(true);
+      },
+    };
+    const first = incident('shop/web-1', T0);
+    const second = incident('shop/web-2', T0 + 1);
+    await store.openIncident(second);
+    await store.openIncident(first);
+    const res = await reconcilePlans(deps, T0 + 1_000);
+    assert.deepEqual(
+      jobs.map((j) => j.target),
+      ['shop/web-1'],
+    );
+    assert.deepEqual(res.held, { max_actions_playbook: 1 });
+    assert.equal((await store.getRemediation(first.id))?.phase, 'remediating');
+    const held = await store.getRemediation(second.id);
+    assert.equal(held?.phase, 'held');
+    assert.match(held.reason, /^budget: playbook pb took 1 actions in the last 1m0s \(max 1\)/);
+    assert.equal(await store.countLedgerEntries({ playbook: 'pb' }, T0), 1);
+  });
 });
