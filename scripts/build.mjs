@@ -3,6 +3,8 @@
 // resolved from import.meta.url is the same relative path from src/ (tests, tsx) and from dist/.
 // Compiled files whose source is gone are deleted, so dist never serves a removed module.
 // Writes dist/.build-stamp last: scripts/run-tests.mjs compares it with src/ to spot a stale dist.
+// A type error fails the build, except with --allow-type-errors (tsc emits anyway): run-tests.mjs uses it so
+// the binary's tests run on a half-edited tree, as the tests run through tsx do; `npm test` typechecks itself.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,10 +25,13 @@ function filesUnder(dir) {
 
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const res = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit', cwd: root });
-if (res.status !== 0) {
+const allowTypeErrors = process.argv.includes('--allow-type-errors');
+// tsc exits 2 when it emitted despite type errors; anything else is a failure to build at all.
+if (res.status !== 0 && !(allowTypeErrors && res.status === 2)) {
   console.error('build: tsc failed');
   process.exit(res.status ?? 1);
 }
+if (res.status !== 0) console.error('build: type errors above; dist/ emitted anyway (--allow-type-errors)');
 
 const sources = filesUnder(src);
 const assets = sources.filter((f) => !f.endsWith('.ts'));
