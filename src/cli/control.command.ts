@@ -84,6 +84,8 @@ export async function statusCommand(
       out(
         `  ${i.type.padEnd(28)} ${i.subject.padEnd(28)} opened ${new Date(i.openedAt).toISOString()}  ${r === null ? 'no plan yet' : `${r.phase}: ${r.reason}`}`,
       );
+      if (r?.expiresWhileHeldAt !== undefined)
+        out(`      the certificate expires at ${new Date(r.expiresWhileHeldAt).toISOString()} while held (escalated to a person)`);
       if (r?.phase === 'awaiting_approval' && r.planHash !== undefined)
         out(`      approve with: spire-healer approve ${i.id} --plan ${r.planHash}`);
     }

@@ -44,6 +44,8 @@ export async function explainCommand(
       out(
         `\n  remediation: ${remediation.phase} (playbook ${remediation.playbook}, step ${remediation.step}${remediation.action === null ? '' : `, ${remediation.action}`}): ${remediation.reason}`,
       );
+    if (remediation?.expiresWhileHeldAt !== undefined)
+      out(`  held past expiry: the certificate expires at ${iso(remediation.expiresWhileHeldAt)} while held (escalated to a person)`);
     for (const r of runs) out(`    ${r.action} on ${r.target}: ${r.state}${r.performed ? '' : ' (not performed)'} — ${r.detail}`);
     return EXIT_OK;
   } finally {

@@ -25,6 +25,8 @@ export async function planDryRunCommand(
           `${d.type} on ${d.subject}${d.cause === null ? '' : ` (${d.cause})`}: ${d.playbook === null ? '-' : `${d.playbook} step ${d.step ?? '-'}${d.action === null ? '' : ` ${d.action}`}`} — ${d.verdict}`,
         );
         for (const s of d.skipped) out(`    skips ${s}`);
+        if (d.expiresWhileHeldAt !== null)
+          out(`    the certificate expires at ${new Date(d.expiresWhileHeldAt).toISOString()} while held (escalated to a person)`);
       }
     }
     return EXIT_OK;

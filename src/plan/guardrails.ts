@@ -1,7 +1,9 @@
 import type { ControlState } from '../knowledge/knowledge-store.js';
 import type { Incident } from '../knowledge/model/incident.js';
 import { formatDuration } from '../knowledge/svid-rotation.js';
-import type { FreezePeriod, Limit, Playbook } from './playbooks/playbook.js';
+import type { IncidentType } from '../knowledge/model/incident.js';
+import { remainingLadderMs } from './pacing.js';
+import type { FreezePeriod, Limit, Playbook, PlaybookStep } from './playbooks/playbook.js';
 import type { SubjectFacts } from './subject-facts.js';
 
 /** Everything the guardrail chain looks at, gathered from Redis once per decision. */
@@ -64,8 +66,9 @@ export function activeFreeze(periods: readonly FreezePeriod[], now: number): Fre
 /**
  * Pure: the first guardrail that holds the step back, or null when it may start. One check per
  * line, in order of how much they stop: global switches, then time, then budgets, then radius.
+ * `yielded`: guardrails that gave way (a cooldown yielding to the certificate's expiry).
  */
-export function checkGuardrails(g: GuardInput): GuardHold | null {
+export function checkGuardrails(g: GuardInput, yielded: ReadonlySet<GuardHold['guardrail']> = new Set()): GuardHold | null {
   const r = g.playbook.guardrails;
   if (g.control.paused) return { guardrail: 'kill_switch', reason: `kill switch on: ${g.control.reason}` };
   if (g.storm.open !== null && g.incident.type !== 'fleet_storm')
@@ -79,7 +82,7 @@ export function checkGuardrails(g: GuardInput): GuardHold | null {
   const freeze = activeFreeze(r.freeze, g.now);
   if (freeze !== undefined) return { guardrail: 'freeze', reason: `freeze period: ${freeze.reason}` };
   const last = g.ledger.lastOnSubject;
-  if (last !== null && last.incidentId !== g.incident.id && g.now < last.at + r.cooldownMs) {
+  if (last !== null && last.incidentId !== g.incident.id && g.now < last.at + r.cooldownMs && !yielded.has('cooldown')) {
     return {
       guardrail: 'cooldown',
       reason: `cooldown: ${g.facts.subject} was acted on ${formatDuration(g.now - last.at)} ago (incident ${last.incidentId}), under ${formatDuration(r.cooldownMs)}`,
@@ -120,4 +123,55 @@ export function checkGuardrails(g: GuardInput): GuardHold | null {
       };
   }
   return null;
+}
+
+/** Incident types whose remediation must finish before the affected certificate expires (see pacing.ts). */
+export const EXPIRY_BOUND_TYPES: ReadonlySet<IncidentType> = new Set(['rotation_failed', 'agent_disconnected']);
+
+/**
+ * When a hold ends by itself: the end of the cooldown, of the storm cooldown or of the freeze
+ * period. Null for holds with no known end (kill switch, storm, budgets, concurrency, blast radius).
+ */
+export function holdEndsAt(hold: GuardHold, g: GuardInput): number | null {
+  const r = g.playbook.guardrails;
+  switch (hold.guardrail) {
+    case 'cooldown': {
+      const last = g.ledger.lastOnSubject;
+      return last === null ? null : last.at + r.cooldownMs;
+    }
+    case 'storm_cooldown':
+      return g.storm.lastResolvedAt === null ? null : g.storm.lastResolvedAt + r.stormCooldownMs;
+    case 'freeze': {
+      const p = activeFreeze(r.freeze, g.now);
+      if (p === undefined) return null;
+      if ('from' in p) return p.to;
+      const d = new Date(g.now);
+      const minute = d.getUTCHours() * 60 + d.getUTCMinutes();
+      const left = p.weekly.endMinute > minute ? p.weekly.endMinute - minute : 1_440 - minute + p.weekly.endMinute;
+      return g.now - (g.now % 60_000) + left * 60_000;
+    }
+    default:
+      return null;
+  }
+}
+
+/**
+ * Pure: when the affected certificate expires, if the hold keeps the step back past the last
+ * moment the rest of the ladder can still run in full before that expiry (expiry minus the
+ * ladder's worst case, pacing.ts); else null. A hold with a known end counts when it ends after
+ * that moment; one with no known end once that moment has come. Only for incidents whose
+ * remediation races the certificate (EXPIRY_BOUND_TYPES) with a known expiry.
+ */
+export function expiresWhileHeld(
+  hold: GuardHold,
+  g: GuardInput,
+  steps: readonly PlaybookStep[],
+  step: number,
+  attempt: number,
+): number | null {
+  const expiresAt = g.facts.expiresAt;
+  if (expiresAt === null || !EXPIRY_BOUND_TYPES.has(g.incident.type)) return null;
+  const latestStart = expiresAt - remainingLadderMs(steps, step, attempt);
+  const end = holdEndsAt(hold, g);
+  return (end === null ? g.now >= latestStart : end > latestStart) ? expiresAt : null;
 }

@@ -144,7 +144,7 @@ function effectOf(
       const expiresAt = c.expiresWhileHeldAt ?? now;
       return audit({
         type: 'plan.escalated',
-        message: `held by ${c.heldBy ?? '?'} past the certificate's expiry at ${when(expiresAt)} (less the ${c.steps.length - c.step} step(s) the ladder still needs): a person is needed (${c.reason})`,
+        message: `held by ${c.heldBy ?? '?'} until too late: the certificate expires at ${when(expiresAt)}, before the ladder could run; a person is needed (${c.reason})`,
         data: { guardrail: c.heldBy, step: c.step, expiresWhileHeldAt: expiresAt },
         dedupKey: `plan.escalated--${incident.id}--held-s${c.step}`,
       });

@@ -1,14 +1,10 @@
 import type { Approval } from '../knowledge/knowledge-store.js';
-import type { IncidentType } from '../knowledge/model/incident.js';
 import { formatDuration } from '../knowledge/svid-rotation.js';
-import { checkGuardrails, type GuardHold, type GuardInput } from './guardrails.js';
+import { checkGuardrails, EXPIRY_BOUND_TYPES, expiresWhileHeld, type GuardHold, type GuardInput } from './guardrails.js';
 import type { IncidentPlanContext, StepGate } from './incident-plan.machine.js';
 import { paceBackoff, paceStep } from './pacing.js';
 import { planHash } from './plan-hash.js';
 import { preconditionFailure } from './playbooks/match-playbook.js';
-
-/** Incident types whose remediation must finish before the affected certificate expires (see pacing.ts). */
-const EXPIRY_BOUND_TYPES: ReadonlySet<IncidentType> = new Set(['rotation_failed', 'agent_disconnected']);
 
 /**
  * What the gate of one plan's step looks at: the guardrails' input (gathered at the start of the
@@ -39,8 +35,17 @@ export function decideGate(input: GateInput): GateDecision {
   const pre = preconditionFailure(step.when, incident, facts);
   if (pre !== null) return { gate: { kind: 'skip', reason: `precondition not met: ${pre}` }, hold: null };
 
-  const hold = checkGuardrails(input);
-  if (hold !== null) return { gate: { kind: 'hold', guardrail: hold.guardrail, reason: hold.reason }, hold };
+  // A hold that outlasts the certificate is marked (and escalated once by the plan machine); a
+  // cooldown gives way instead when the playbook says so (cooldownYieldsToExpiry).
+  let hold = checkGuardrails(input);
+  let yieldNote = '';
+  let expiresAt = hold === null ? null : expiresWhileHeld(hold, input, ctx.steps, ctx.step, ctx.attempt);
+  if (hold?.guardrail === 'cooldown' && expiresAt !== null && playbook.guardrails.cooldownYieldsToExpiry) {
+    yieldNote = `the cooldown yields to the certificate's expiry at ${new Date(expiresAt).toISOString()} (${hold.reason})`;
+    hold = checkGuardrails(input, new Set(['cooldown']));
+    expiresAt = hold === null ? null : expiresWhileHeld(hold, input, ctx.steps, ctx.step, ctx.attempt);
+  }
+  if (hold !== null) return { gate: { kind: 'hold', guardrail: hold.guardrail, reason: hold.reason, expiresWhileHeldAt: expiresAt }, hold };
 
   // Only a certificate that stops rotating makes its expiry the deadline of the ladder; a Cloud
   // Run rollout, mTLS errors or bundle drift are not bounded by the served leaf's lifetime.
@@ -102,7 +107,7 @@ export function decideGate(input: GateInput): GateDecision {
       jobTimeoutMs: paced.jobTimeoutMs,
       verifyTimeoutMs: paced.verifyTimeoutMs,
       baselineSerial: facts.leafSerial,
-      note: paced.note,
+      note: [yieldNote, paced.note].filter((n) => n !== '').join('; '),
     },
     hold: null,
   };

@@ -4,6 +4,7 @@ import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-st
 import { makeIncidentId, type Incident, type IncidentCause, type IncidentType } from '../../src/knowledge/model/incident.js';
 import { planDryRun } from '../../src/plan/dry-run.js';
 import type { Playbook } from '../../src/plan/playbooks/playbook.js';
+import { cert, certsObservation, workload } from '../builders/observations.js';
 import { defaultPlaybooks, playbook } from '../builders/playbooks.js';
 import { uniquePrefix, withRedis } from '../support/redis.js';
 
@@ -77,5 +78,19 @@ describe('plan --dry-run decisions (real Redis, reads only)', () => {
       (await verdicts([stuck], [playbook({ mode: 'approve' })]))[0] ?? '',
       /waits for approval: waiting for approval of step 1 \(restart_envoy on shop\/web-1, plan [0-9a-f]{16}\)/,
     );
+  });
+
+  it('shows a hold that outlasts the certificate: when it expires while held', async () => {
+    const stuck = inc('rotation_failed', 'shop/web-1', 'envoy_sds_stuck');
+    const pb = [playbook({ guardrails: { cooldownMs: 300_000 } })];
+    const out = await verdicts([stuck], pb, async (s) => {
+      await s.putWorkload(workload('shop/web-1'));
+      // Acted on 30 s ago for an earlier incident; the SVID it serves now expires 5 s from now.
+      await s.recordLedgerEntry({ id: 'earlier--s0--a1', playbook: 'pb', subject: 'shop/web-1', incidentId: 'earlier', at: T0 - 29_000 });
+      await s.recordObservation(certsObservation('shop/web-1', T0 + 500, cert('0a', T0 - 2_000, 8_000)));
+    });
+    assert.deepEqual(out, [
+      `shop/web-1: 1 restart_envoy held by cooldown: cooldown: shop/web-1 was acted on 30s ago (incident earlier), under 5m0s; the certificate expires at ${new Date(T0 + 6_000).toISOString()} while held (escalated)`,
+    ]);
   });
 });

@@ -96,6 +96,8 @@ export interface IncidentRemediation {
   readonly reason: string;
   /** While awaiting approval: the hash of the plan step `spire-healer approve` must cover. */
   readonly planHash?: string;
+  /** While a guardrail holds the step past the affected certificate's expiry: when it expires (escalated once). */
+  readonly expiresWhileHeldAt?: number;
 }
 
 /** Subject of the one systemic incident (fleet_storm). */

@@ -55,6 +55,10 @@ const freezeSchema = z.union([
 
 const guardrailsSchema = z.strictObject({
   cooldown: duration.optional().describe('per subject, across incidents'),
+  cooldownYieldsToExpiry: z
+    .boolean()
+    .optional()
+    .describe("default false: a cooldown that would hold a step past the certificate's expiry is escalated; true: the step runs"),
   maxActions: z.strictObject({ perPlaybook: countWindow.optional(), perSubject: countWindow.optional() }).optional(),
   maxConcurrent: z.int().min(1).optional(),
   blastRadius: z.strictObject({ perService: limit.optional(), perNode: limit.optional() }).optional(),
@@ -110,6 +114,7 @@ function guardrailsOf(g: z.output<typeof guardrailsSchema> | undefined): Guardra
     x === undefined ? fb : { count: x.count, windowMs: ms(x.window, 3_600_000) };
   return {
     cooldownMs: ms(g?.cooldown, d.cooldownMs),
+    cooldownYieldsToExpiry: g?.cooldownYieldsToExpiry ?? d.cooldownYieldsToExpiry,
     maxActionsPerPlaybook: cw(g?.maxActions?.perPlaybook, d.maxActionsPerPlaybook),
     maxActionsPerSubject: cw(g?.maxActions?.perSubject, d.maxActionsPerSubject),
     maxConcurrent: g?.maxConcurrent ?? d.maxConcurrent,

@@ -67,6 +67,11 @@ export type FreezePeriod =
 export interface Guardrails {
   /** After an action on a subject, no action from another incident on the same subject for this long. */
   readonly cooldownMs: number;
+  /**
+   * When the cooldown would hold a step past the affected certificate's expiry (less the time the
+   * rest of the ladder needs), the step runs anyway instead of being held and escalated.
+   */
+  readonly cooldownYieldsToExpiry: boolean;
   readonly maxActionsPerPlaybook: { readonly count: number; readonly windowMs: number } | null;
   readonly maxActionsPerSubject: { readonly count: number; readonly windowMs: number } | null;
   /** Steps of this playbook executing or verifying at once (escalated plans keep their slot until resolved). */
@@ -108,6 +113,7 @@ export interface Playbook {
 /** Guardrails when a playbook gives none: generous but never unbounded. */
 export const defaultGuardrails: Guardrails = {
   cooldownMs: 5 * 60_000,
+  cooldownYieldsToExpiry: false,
   maxActionsPerPlaybook: { count: 50, windowMs: 60 * 60_000 },
   maxActionsPerSubject: { count: 6, windowMs: 60 * 60_000 },
   maxConcurrent: 10,
