@@ -15,7 +15,7 @@ import { once } from 'node:events';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { startTestRedis, type TestRedis } from '../support/redis.js';
 import { waitFor } from '../support/child-process.js';
 
@@ -62,6 +62,8 @@ describe(
       // mkdtemp makes 0700 directories: open it up so uid 65534 can traverse it (tmpdir() itself is 1777).
       base = mkdtempSync(join(tmpdir(), 'spire-healer-ro-'));
       chmodSync(base, 0o755);
+      for (let dir = dirname(base); dir !== dirname(dir); dir = dirname(dir))
+        assert.ok((statSync(dir).mode & 0o001) !== 0, `${dir} is not traversable by uid 65534: run the tests with TMPDIR=/tmp`);
       const packed = sh('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', base], process.cwd());
       const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
       assert.ok(info !== undefined, packed.stdout);
