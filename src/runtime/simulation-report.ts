@@ -30,6 +30,10 @@ export interface ReportIncident {
   readonly resolvedAt: string | null;
   readonly explanation: string;
   readonly actions: readonly ReportAction[];
+  /** When the plan escalated it to a person (first plan.escalated entry), or null. */
+  readonly escalatedAt: string | null;
+  /** When escalated for a hold past its certificate's expiry: when that certificate expired / expires. */
+  readonly expiresWhileHeldAt: string | null;
 }
 
 /** One injected fault: when, whether healed, and the first observations that showed it. */
@@ -95,21 +99,17 @@ export async function buildReport(args: {
         startedAt: iso(r.startedAt),
         finishedAt: iso(r.finishedAt),
       })),
+      ...escalationOf(args.audit, i.id),
     });
   }
-  const seen = new Set(incidents.map((i) => `${i.type} ${i.subject}`));
-  const expected = new Set(args.scenario.expectedIncidents.map((e) => `${e.type} ${e.subject}`));
   const latestAll = await args.store.listLatestObservations();
   const observations = matchExpectedObservations(args.scenario.expectedObservations, args.audit, args.startedAt, args.latest);
+  const gaps = incidentExpectationGaps(args.scenario, reportIncidents);
   const missing = [
-    ...[...expected].filter((e) => !seen.has(e)),
+    ...gaps.missing,
     ...observations.filter((o) => o.seen === null).map((o) => `observation ${o.source} on ${o.subject} matching /${o.matches}/`),
   ];
-  const unexpected = [...seen].filter((e) => !expected.has(e));
-  // Each expected incident once: a second incident on the same subject (a re-open, a second storm) is not what was asked for.
-  const counts = new Map<string, number>();
-  for (const i of incidents) counts.set(`${i.type} ${i.subject}`, (counts.get(`${i.type} ${i.subject}`) ?? 0) + 1);
-  for (const [key, n] of counts) if (n > 1 && expected.has(key)) unexpected.push(`${n} incidents ${key}, where one was expected`);
+  const unexpected = [...gaps.unexpected];
   for (const e of args.scenario.expectedIncidents) {
     if (e.firstAction === undefined) continue;
     const first = reportIncidents.find((i) => i.type === e.type && i.subject === e.subject)?.actions.find((a) => a.action !== 'notify');
@@ -149,4 +149,48 @@ export async function buildReport(args: {
 /** simulate exits 0 only when this holds. */
 export function reportPassed(r: SimulationReport): boolean {
   return (r.healed || !r.expectHealed) && r.actionsOnHealthyTargets === 0 && r.expectations.met;
+}
+
+/** When the plan first escalated an incident to a person, and the certificate expiry it was held past (if that was why). */
+export function escalationOf(audit: readonly AuditEntry[], incidentId: string): Pick<ReportIncident, 'escalatedAt' | 'expiresWhileHeldAt'> {
+  const e = audit.find((a) => a.type === 'plan.escalated' && a.incidentId === incidentId);
+  const until = e?.data?.['expiresWhileHeldAt'];
+  return { escalatedAt: iso(e?.at ?? null), expiresWhileHeldAt: iso(typeof until === 'number' ? until : null) };
+}
+
+/**
+ * What the incidents opened so far miss or add against the scenario's expected incidents: exactly
+ * these (type, subject) pairs, each `count` times (a re-open or a second storm beyond that is not
+ * what was asked for), and with `escalated`, one of them escalated (for a hold past its
+ * certificate's expiry: before that expiry) or none.
+ */
+export function incidentExpectationGaps(
+  scenario: Scenario,
+  incidents: readonly Pick<ReportIncident, 'type' | 'subject' | 'escalatedAt' | 'expiresWhileHeldAt'>[],
+): { missing: string[]; unexpected: string[] } {
+  const missing: string[] = [];
+  const unexpected: string[] = [];
+  const keyOf = (i: { type: string; subject: string }): string => `${i.type} ${i.subject}`;
+  const expected = new Map(scenario.expectedIncidents.map((e) => [keyOf(e), e]));
+  for (const key of new Set(incidents.map(keyOf))) if (!expected.has(key)) unexpected.push(key);
+  for (const [key, e] of expected) {
+    const mine = incidents.filter((i) => keyOf(i) === key);
+    if (mine.length === 0) missing.push(key);
+    else if (mine.length < e.count)
+      missing.push(`${e.count - mine.length} more incident(s) ${key}: ${mine.length} opened, ${e.count} expected`);
+    else if (mine.length > e.count)
+      unexpected.push(`${mine.length} incidents ${key}, where ${e.count === 1 ? 'one was' : `${e.count} were`} expected`);
+    if (e.escalated === undefined || mine.length === 0) continue;
+    const escalated = mine.filter((i) => i.escalatedAt !== null);
+    if (!e.escalated) {
+      for (const i of escalated)
+        unexpected.push(`${key} escalated to a person at ${i.escalatedAt ?? '?'}, where no escalation was expected`);
+      continue;
+    }
+    const inTime = escalated.filter((i) => i.expiresWhileHeldAt === null || (i.escalatedAt ?? '') < i.expiresWhileHeldAt);
+    if (escalated.length === 0) missing.push(`an escalation of ${key} to a person`);
+    else if (inTime.length === 0)
+      unexpected.push(`${key} escalated only after its certificate expired (${escalated[0]?.expiresWhileHeldAt ?? '?'})`);
+  }
+  return { missing, unexpected };
 }

@@ -7,7 +7,7 @@ import type { Scenario } from '../sim/scenario.js';
 import type { DaemonConfig } from './config.js';
 import { defaultConfig } from './config.js';
 import type { Daemon } from './daemon.js';
-import { buildReport, type SimulationReport } from './simulation-report.js';
+import { buildReport, escalationOf, incidentExpectationGaps, type ReportIncident, type SimulationReport } from './simulation-report.js';
 import type { SimulatedFleet, StartFleet } from './simulated-fleet.js';
 
 /** A daemon built for a simulation, with the knowledge it writes to. */
@@ -102,9 +102,9 @@ export async function runSimulation(scenario: Scenario, deps: SimulationDeps): P
       );
       const seenAll = matchExpectedObservations(scenario.expectedObservations, entries, startedAt, latest).every((o) => o.seen !== null);
       if (!scenario.expectHealed) {
-        // Detection only: stop once every expected observation and incident has been seen.
-        const opened = new Set((await sd.store.listIncidents()).map((i) => `${i.type} ${i.subject}`));
-        if (seenAll && scenario.expectedIncidents.every((e) => opened.has(`${e.type} ${e.subject}`))) break;
+        // Detection only: stop once every expected observation and incident (each as often as
+        // expected, escalated where expected) has been seen.
+        if (seenAll && incidentExpectationGaps(scenario, await openedSoFar(sd.store, entries)).missing.length === 0) break;
         continue;
       }
       const faults = fleet.faults();
@@ -149,4 +149,12 @@ async function jobsInFlight(store: KnowledgeStore): Promise<boolean> {
     if (i.status === 'resolved' && phase !== undefined && phase !== 'done' && phase !== 'needs_human') return true;
   }
   return false;
+}
+
+/** The incidents opened so far, with when each was escalated (from the audit entries read so far). */
+async function openedSoFar(
+  store: KnowledgeStore,
+  audit: readonly AuditEntry[],
+): Promise<Pick<ReportIncident, 'type' | 'subject' | 'escalatedAt' | 'expiresWhileHeldAt'>[]> {
+  return (await store.listIncidents()).map((i) => ({ type: i.type, subject: i.subject, ...escalationOf(audit, i.id) }));
 }

@@ -70,9 +70,21 @@ const scenarioSchema = z.strictObject({
       maxActions: z.int().min(0).optional(),
       /** At least this many remediation actions (e.g. a budget that must let some through before it holds). */
       minActions: z.int().min(0).optional(),
-      /** `firstAction`: the first remediation action of that incident (what the diagnosis calls for). */
+      /**
+       * `firstAction`: the first remediation action of that incident (what the diagnosis calls for).
+       * `count`: how many times it occurs (default 1). `escalated`: true, one of them was escalated to a
+       * person (a hold past its certificate's expiry: before that expiry); false, none was.
+       */
       incidents: z
-        .array(z.strictObject({ type: z.enum(INCIDENT_TYPES), subject: z.string(), firstAction: z.enum(ACTION_NAMES).optional() }))
+        .array(
+          z.strictObject({
+            type: z.enum(INCIDENT_TYPES),
+            subject: z.string(),
+            firstAction: z.enum(ACTION_NAMES).optional(),
+            count: z.int().min(1).default(1),
+            escalated: z.boolean().optional(),
+          }),
+        )
         .default([]),
       observations: z.array(expectedObservation).default([]),
       /** False for faults whose remediation is not built yet: the run then passes on detection alone. */
@@ -128,6 +140,10 @@ export interface Scenario {
     readonly type: IncidentType;
     readonly subject: string;
     readonly firstAction?: ActionName | undefined;
+    /** How many incidents of this (type, subject) the run opens. */
+    readonly count: number;
+    /** Whether one of them is escalated to a person (undefined: not checked). */
+    readonly escalated?: boolean | undefined;
   }[];
   readonly expectedObservations: readonly ExpectedObservation[];
   /** Whether the run must end with every fault healed. */
