@@ -1,3 +1,4 @@
+import { agentNodeOf, subjectKindOf } from '../knowledge/subject-ref.js';
 import type { AnalysisInput } from './analysis-input.js';
 import type { Finding } from './finding.js';
 
@@ -14,15 +15,17 @@ import type { Finding } from './finding.js';
 export function correlate(findings: readonly Finding[], input: AnalysisInput): Finding[] {
   const nodeOf = new Map(input.workloads.map((w) => [w.id, w.node]));
   const agentByNode = new Map<string, Finding>();
-  for (const f of findings) if (f.type === 'agent_disconnected') agentByNode.set(f.subject.slice('agent:'.length), f);
-  const ownedByFleet = new Set(findings.flatMap((f) => (f.subject.startsWith('trust-domain:') ? (f.affects ?? []) : [])));
   const agentDriftByNode = new Map<string, Finding>();
-  for (const f of findings)
-    if (f.type === 'trust_bundle_drift' && f.subject.startsWith('agent:')) agentDriftByNode.set(f.subject.slice('agent:'.length), f);
+  for (const f of findings) {
+    const node = agentNodeOf(f.subject);
+    if (node !== null && f.type === 'agent_disconnected') agentByNode.set(node, f);
+    if (node !== null && f.type === 'trust_bundle_drift') agentDriftByNode.set(node, f);
+  }
+  const ownedByFleet = new Set(findings.flatMap((f) => (subjectKindOf(f.subject) === 'trust-domain' ? (f.affects ?? []) : [])));
   const driftOn = new Set(findings.filter((f) => f.type === 'trust_bundle_drift').map((f) => f.subject));
   const absorbed = new Map<Finding, string[]>();
   const owner = (f: Finding): Finding | 'fleet' | null => {
-    if (f.type === 'agent_disconnected' || f.subject.includes(':')) return null;
+    if (f.type === 'agent_disconnected' || subjectKindOf(f.subject) !== 'workload') return null;
     const node = nodeOf.get(f.subject);
     const agent = node === undefined ? undefined : agentByNode.get(node);
     if (agent !== undefined && f.type !== 'cloudrun_revision_not_ready') return agent;

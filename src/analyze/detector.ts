@@ -1,5 +1,5 @@
 import type { Incident, IncidentType } from '../knowledge/model/incident.js';
-import type { Observation } from '../knowledge/model/observation.js';
+import { observationKey, type Observation, type ObservationSource } from '../knowledge/model/observation.js';
 import type { AnalysisInput } from './analysis-input.js';
 import type { Finding } from './finding.js';
 
@@ -15,8 +15,8 @@ export interface Detector {
 }
 
 /** The latest observation of (subject, source), or undefined. */
-export function latest(input: AnalysisInput, subject: string, source: string): Observation | undefined {
-  return input.observations.get(`${subject}|${source}`);
+export function latest(input: AnalysisInput, subject: string, source: ObservationSource): Observation | undefined {
+  return input.observations.get(observationKey(subject, source));
 }
 
 /** True when the observation is recent enough to say something about now. */
@@ -34,11 +34,6 @@ export function latestEvidenceAt(i: Incident): number {
   return i.evidence.reduce((m, o) => Math.max(m, o.observedAt), 0);
 }
 
-/** Serial numbers compared as Envoy, SPIRE and X.509 tools print them: lowercase hex without leading zeros. */
-export function normalSerial(s: string): string {
-  return s.toLowerCase().replace(/^0+(?=.)/, '');
-}
-
 /**
  * Default recovery: every (subject, source) of the incident's evidence has a fresh observation,
  * newer than the evidence, that is not a probe error. A missing, stale or failing read is not
@@ -46,7 +41,7 @@ export function normalSerial(s: string): string {
  */
 export function genericRecovery(incident: Incident, input: AnalysisInput): string | null {
   const since = latestEvidenceAt(incident);
-  const keys = [...new Set(incident.evidence.map((o) => `${o.subject}|${o.source}`))];
+  const keys = [...new Set(incident.evidence.map((o) => observationKey(o.subject, o.source)))];
   const now = keys.map((k) => input.observations.get(k));
   if (now.length === 0 || !now.every((o) => isFresh(o, input) && o.observedAt > since && o.data.kind !== 'probe.error')) return null;
   const seen = now.flatMap((o) => (o === undefined ? [] : [`${o.source} on ${o.subject} at ${new Date(o.observedAt).toISOString()}`]));

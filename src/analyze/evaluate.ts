@@ -1,7 +1,7 @@
 import type { AnalysisInput } from './analysis-input.js';
 import type { Finding } from './finding.js';
 import { correlate } from './correlate.js';
-import { genericRecovery, isFresh, latestEvidenceAt, type Detector } from './detector.js';
+import { genericRecovery, isFresh, latest, latestEvidenceAt, type Detector } from './detector.js';
 import { agentDisconnectedDetector } from './detectors/agent-disconnected.detector.js';
 import { cloudRunRevisionNotReadyDetector } from './detectors/cloudrun-revision-not-ready.detector.js';
 import { mtlsErrorsDetector } from './detectors/mtls-errors.detector.js';
@@ -9,6 +9,7 @@ import { rotationFailedDetector } from './detectors/rotation-failed.detector.js'
 import { trustBundleDriftDetector } from './detectors/trust-bundle-drift.detector.js';
 import { makeIncidentId, type Incident } from '../knowledge/model/incident.js';
 import { formatDuration } from '../knowledge/svid-rotation.js';
+import { agentNodeOf, agentSubject } from '../knowledge/subject-ref.js';
 import { stormFinding } from './storm.js';
 import { stepSymptom } from './symptom-lifecycle.machine.js';
 
@@ -139,11 +140,11 @@ function settlingAgentNodes(input: AnalysisInput): Set<string> {
   const agentIncidents = [
     ...input.openIncidents,
     ...(input.recentlyResolved ?? []).filter((i) => i.resolvedAt !== null && input.now - i.resolvedAt < settleMs),
-  ].filter((i) => i.type === 'agent_disconnected' && i.subject.startsWith('agent:'));
-  const nodes = new Set(agentIncidents.map((i) => i.subject.slice('agent:'.length)));
+  ].filter((i) => i.type === 'agent_disconnected');
+  const nodes = new Set(agentIncidents.flatMap((i) => agentNodeOf(i.subject) ?? []));
   for (const node of new Set(input.workloads.map((w) => w.node))) {
     if (node === undefined) continue;
-    const debug = input.observations.get(`agent:${node}|spire.agent.debug`);
+    const debug = latest(input, agentSubject(node), 'spire.agent.debug');
     if (debug !== undefined && !isFresh(debug, input)) nodes.add(node);
   }
   return nodes;

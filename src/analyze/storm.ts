@@ -3,9 +3,7 @@ import type { AnalysisInput } from './analysis-input.js';
 import { heldFor, isFresh } from './detector.js';
 import type { Finding } from './finding.js';
 
-import { FLEET_SUBJECT } from '../knowledge/model/incident.js';
-
-export { FLEET_SUBJECT };
+import { FLEET_SUBJECT } from '../knowledge/subject-ref.js';
 
 /**
  * fleet_storm: something systemic is wrong, so remediating workloads one by one would only add

@@ -1,6 +1,6 @@
 import type { ActionRun } from './model/action-run.js';
 import type { Incident, IncidentRemediation, IncidentType } from './model/incident.js';
-import type { Observation } from './model/observation.js';
+import type { Observation, ObservationSource } from './model/observation.js';
 import type { Workload } from './model/workload.js';
 
 /** Result of recording an observation: whether the observed state differs from the previous one. */
@@ -72,7 +72,7 @@ export interface KnowledgeStore {
 
   // observations: latest per (subject, source)
   recordObservation(o: Observation): Promise<RecordResult>;
-  latestObservation(subject: string, source: string): Promise<Observation | null>;
+  latestObservation(subject: string, source: ObservationSource): Promise<Observation | null>;
   listLatestObservations(): Promise<Observation[]>;
 
   // incidents: detection fields written by analyze only

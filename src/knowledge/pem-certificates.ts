@@ -5,6 +5,8 @@
  * sentences naming `where`, never exceptions.
  */
 import { X509Certificate } from 'node:crypto';
+import { errorMessage } from './error-text.js';
+import { normalizeSerial } from './serial-number.js';
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
@@ -12,7 +14,7 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 export interface PemCertificate {
   /** SHA-256 of the DER, lowercase hex without separators. */
   readonly sha256: string;
-  /** Lowercase hex. */
+  /** Normalised (serial-number.ts). */
   readonly serialHex: string;
   readonly subject: string;
   readonly notAfterMs: number;
@@ -37,13 +39,13 @@ export function parsePemCertificates(
       const cert = new X509Certificate(Buffer.from((m[2] ?? '').replace(/\s+/g, ''), 'base64'));
       certificates.push({
         sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
-        serialHex: cert.serialNumber.toLowerCase(),
+        serialHex: normalizeSerial(cert.serialNumber),
         subject: cert.subject.replaceAll('\n', ', '),
         notAfterMs: Date.parse(cert.validTo),
         isCa: cert.ca,
       });
     } catch (e: unknown) {
-      problems.push(`${where}: certificate #${index} is not valid X.509 (${e instanceof Error ? e.message : String(e)})`);
+      problems.push(`${where}: certificate #${index} is not valid X.509 (${errorMessage(e)})`);
     }
   }
   const stray = text.replace(PEM_BLOCK, '').trim();

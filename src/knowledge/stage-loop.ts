@@ -1,3 +1,6 @@
+import { cappedBackoffMs } from './backoff.js';
+import { errorMessage } from './error-text.js';
+
 /** Settings every periodic stage loop takes. */
 export interface StageLoopInput {
   readonly intervalMs: number;
@@ -15,10 +18,10 @@ export const healthyLoop: StageLoopHealth = { consecutiveFailures: 0, lastError:
 
 /** Delay before retrying a failed pass: the interval doubled per consecutive failure, capped. */
 export function backoffDelayMs(loop: StageLoopInput & StageLoopHealth): number {
-  return Math.min(loop.maxBackoffMs, loop.intervalMs * 2 ** loop.consecutiveFailures);
+  return cappedBackoffMs(loop.intervalMs, loop.maxBackoffMs, loop.consecutiveFailures);
 }
 
 /** Health after a failed pass. */
 export function afterFailure(loop: StageLoopHealth, error: unknown): StageLoopHealth {
-  return { consecutiveFailures: loop.consecutiveFailures + 1, lastError: error instanceof Error ? error.message : String(error) };
+  return { consecutiveFailures: loop.consecutiveFailures + 1, lastError: errorMessage(error) };
 }

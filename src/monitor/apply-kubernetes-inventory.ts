@@ -1,21 +1,15 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { Observation } from '../knowledge/model/observation.js';
 import type { Workload } from '../knowledge/model/workload.js';
+import { configMapSubject, kubernetesResourceSubject } from '../knowledge/subject-ref.js';
 import type { KubeFailure, KubeInventory, KubeWorkload } from '../ports/kubernetes.port.js';
 import type { SpireAgentTarget } from './poll-spire.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
-
-/** Observation sources written from the Kubernetes inventory. */
-export const K8S_BUNDLE_SOURCE = 'k8s.bundle';
-export const K8S_INVENTORY_SOURCE = 'k8s.inventory';
 
 /** Agent pod annotation naming the agent's admin socket as the daemon can reach it. */
 export const AGENT_ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
 /** Agent pod annotation naming the base URL of the agent's health listener (/live, /ready). */
 export const AGENT_HEALTH_URL_ANNOTATION = 'spire-healer.io/agent-health-url';
-
-/** Subject of the trust-bundle ConfigMap's observations. */
-export const configMapSubject = (namespace: string, name: string): string => `configmap:${namespace}/${name}`;
 
 /** What applying one inventory snapshot did. */
 export interface InventoryApplied {
@@ -92,7 +86,7 @@ export class KubernetesInventorySync {
   async failure(f: KubeFailure): Promise<void> {
     await recordObservation(
       this.deps,
-      probeError(`kubernetes:${f.resource}`, K8S_INVENTORY_SOURCE, f.endpoint, f.message, this.deps.clock.now()),
+      probeError(kubernetesResourceSubject(f.resource), 'k8s.inventory', f.endpoint, f.message, this.deps.clock.now()),
     );
   }
 
@@ -101,7 +95,7 @@ export class KubernetesInventorySync {
     const b = inv.bundle;
     return {
       subject: configMapSubject(ns, name),
-      source: K8S_BUNDLE_SOURCE,
+      source: 'k8s.bundle',
       observedAt: this.deps.clock.now(),
       data: {
         kind: 'k8s.bundle',

@@ -5,9 +5,6 @@ import type { DelegatedIdentityPort, DelegatedX509SvidsUpdate, SpireSelector } f
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import { streamSourceMachine, type StreamSourceEvent } from './stream-source.machine.js';
 
-/** Observation source of the SVIDs agents hold, as the Delegated Identity API streams them. */
-export const SPIRE_SVID_SOURCE = 'spire.delegated.svid';
-
 /** One workload to watch: the selectors its agent attests it with, on that agent's admin socket. */
 export interface DelegatedSvidTarget {
   readonly workloadId: string;
@@ -98,7 +95,7 @@ export class DelegatedSvidStreams {
       actors: { stream: fromCallback<StreamSourceEvent, { source: string }>(({ sendBack }) => this.subscribe(t, sendBack)) },
     });
     const actor = createActor(machine, {
-      input: { source: `${SPIRE_SVID_SOURCE}:${t.workloadId}`, intervalMs: this.deps.retryMs, maxBackoffMs: this.deps.maxBackoffMs },
+      input: { source: `spire.delegated.svid:${t.workloadId}`, intervalMs: this.deps.retryMs, maxBackoffMs: this.deps.maxBackoffMs },
     });
     actor.start();
     this.streams.set(t.workloadId, { key: keyOf(t), actor });
@@ -125,7 +122,7 @@ export class DelegatedSvidStreams {
           sendBack({ type: 'stream.ended' });
           return;
         }
-        this.record(t, probeError(t.workloadId, SPIRE_SVID_SOURCE, `${t.adminEndpoint} ${f.rpc}`, f.message, this.deps.clock.now()));
+        this.record(t, probeError(t.workloadId, 'spire.delegated.svid', `${t.adminEndpoint} ${f.rpc}`, f.message, this.deps.clock.now()));
         // Reconnect whatever the failure's retry class (that is for execute): PermissionDenied may end once the registration propagates.
         sendBack({ type: 'stream.failed', error: f.message, retryable: true });
       },
@@ -143,7 +140,7 @@ export class DelegatedSvidStreams {
     const leaf = mine?.chain[0];
     return {
       subject: t.workloadId,
-      source: SPIRE_SVID_SOURCE,
+      source: 'spire.delegated.svid',
       observedAt: this.deps.clock.now(),
       data: {
         kind: 'spire.svid',

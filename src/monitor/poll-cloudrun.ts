@@ -1,19 +1,12 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { Observation } from '../knowledge/model/observation.js';
 import type { Workload } from '../knowledge/model/workload.js';
+import { cloudRunLocationSubject, secretSubject } from '../knowledge/subject-ref.js';
 import type { CloudRunPort, CloudRunService } from '../ports/cloudrun.port.js';
 import type { SecretStorePort } from '../ports/secret-store.port.js';
 import { parseBundlePem } from './parse-bundle-pem.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
-
-/** Observation source of Cloud Run service readiness. */
-export const CLOUDRUN_SERVICE_SOURCE = 'cloudrun.service';
-/** Observation source of the Cloud Run CA-bundle secret (subject `secret:<name>`). */
-export const CLOUDRUN_BUNDLE_SOURCE = 'cloudrun.bundle';
-
-/** Subject of the CA-bundle secret's observations. */
-export const secretSubject = (secret: string): string => `secret:${secret}`;
 
 /** Service annotations that enrol a Cloud Run service as a workload (its Envoy admin and identity). */
 export const CLOUDRUN_ADMIN_URL_ANNOTATION = 'spire-healer.io/envoy-admin-url';
@@ -60,8 +53,8 @@ export async function pollCloudRun(
     } catch (e) {
       failed++;
       const obs = probeError(
-        `cloudrun:${loc.project}/${loc.location}`,
-        CLOUDRUN_SERVICE_SOURCE,
+        cloudRunLocationSubject(loc.project, loc.location),
+        'cloudrun.service',
         `${deps.endpoint} ListServices projects/${loc.project}/locations/${loc.location}`,
         e,
         deps.clock.now(),
@@ -107,7 +100,7 @@ async function observeBundleSecret(
         : parseBundlePem(Buffer.from(latest.data).toString('utf8'), where);
     obs = {
       subject,
-      source: CLOUDRUN_BUNDLE_SOURCE,
+      source: 'cloudrun.bundle',
       observedAt: deps.clock.now(),
       data: {
         kind: 'cloudrun.bundle',
@@ -119,7 +112,7 @@ async function observeBundleSecret(
     };
   } catch (e) {
     failed = true;
-    obs = probeError(subject, CLOUDRUN_BUNDLE_SOURCE, `${b.endpoint} AccessSecretVersion ${b.secret}/versions/latest`, e, deps.clock.now());
+    obs = probeError(subject, 'cloudrun.bundle', `${b.endpoint} AccessSecretVersion ${b.secret}/versions/latest`, e, deps.clock.now());
   }
   return { failed, changed: await recordObservation(deps, obs) };
 }
@@ -127,7 +120,7 @@ async function observeBundleSecret(
 function serviceObservation(s: CloudRunService, at: number): Observation {
   return {
     subject: cloudRunWorkloadId(s),
-    source: CLOUDRUN_SERVICE_SOURCE,
+    source: 'cloudrun.service',
     observedAt: at,
     data: {
       kind: 'cloudrun.service',

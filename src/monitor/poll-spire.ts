@@ -1,5 +1,6 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { BundleCertificate, Observation } from '../knowledge/model/observation.js';
+import { agentSubject, trustDomainSubject } from '../knowledge/subject-ref.js';
 import type {
   AgentDebugPort,
   DelegatedIdentityPort,
@@ -13,22 +14,11 @@ import { runPaced } from './paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
 
-/** Observation sources written by the SPIRE poll. */
-export const SPIRE_BUNDLE_SOURCE = 'spire.server.bundle';
-export const SPIRE_AGENT_SOURCE = 'spire.agent.debug';
-export const SPIRE_SERVER_AGENT_SOURCE = 'spire.server.agent';
-export const SPIRE_AGENT_BUNDLE_SOURCE = 'spire.agent.bundle';
-export const SPIRE_AGENT_HEALTH_SOURCE = 'spire.agent.health';
-
 /** The node of an agent record: its k8s_psat/k8s_sat "agent_node_name:<node>" selector, or the last path segment of its ID. */
 export function nodeOfAgent(a: SpireAgentRecord): string {
   const sel = a.selectors.find((s) => s.value.startsWith('agent_node_name:'));
   return sel !== undefined ? sel.value.slice('agent_node_name:'.length) : (a.spiffeId.split('/').pop() ?? a.spiffeId);
 }
-
-/** Subjects of SPIRE-level observations (workload observations use the workload id). */
-export const agentSubject = (node: string): string => `agent:${node}`;
-export const trustDomainSubject = (trustDomain: string): string => `trust-domain:${trustDomain}`;
 
 /** One SPIRE agent to poll: its node and its admin socket (Debug, Delegated Identity). */
 export interface SpireAgentTarget {
@@ -86,7 +76,7 @@ async function readBundle(deps: SpirePollDeps, port: SpireServerPort, endpoint: 
     const [bundle, slots] = await Promise.all([port.getBundle(signal), port.getX509AuthorityState(signal)]);
     return {
       subject,
-      source: SPIRE_BUNDLE_SOURCE,
+      source: 'spire.server.bundle',
       observedAt: deps.clock.now(),
       data: {
         kind: 'spire.bundle',
@@ -99,7 +89,7 @@ async function readBundle(deps: SpirePollDeps, port: SpireServerPort, endpoint: 
       },
     };
   } catch (e) {
-    return probeError(subject, SPIRE_BUNDLE_SOURCE, endpoint, e, deps.clock.now());
+    return probeError(subject, 'spire.server.bundle', endpoint, e, deps.clock.now());
   }
 }
 
@@ -114,7 +104,7 @@ async function readServerAgents(
     const agents = await port.listAgents(undefined, signal);
     return agents.map((a) => ({
       subject: agentSubject(nodeOfAgent(a)),
-      source: SPIRE_SERVER_AGENT_SOURCE,
+      source: 'spire.server.agent',
       observedAt: deps.clock.now(),
       data: {
         kind: 'spire.server.agent',
@@ -126,7 +116,7 @@ async function readServerAgents(
       },
     }));
   } catch (e) {
-    return [probeError(trustDomainSubject(deps.trustDomain), SPIRE_SERVER_AGENT_SOURCE, endpoint, e, deps.clock.now())];
+    return [probeError(trustDomainSubject(deps.trustDomain), 'spire.server.agent', endpoint, e, deps.clock.now())];
   }
 }
 
@@ -136,7 +126,7 @@ async function readAgent(deps: SpirePollDeps, a: SpireAgentTarget, signal?: Abor
     const info = await deps.debug.getInfo(a.adminEndpoint, signal);
     return {
       subject,
-      source: SPIRE_AGENT_SOURCE,
+      source: 'spire.agent.debug',
       observedAt: deps.clock.now(),
       data: {
         kind: 'spire.agent',
@@ -148,7 +138,7 @@ async function readAgent(deps: SpirePollDeps, a: SpireAgentTarget, signal?: Abor
       },
     };
   } catch (e) {
-    return probeError(subject, SPIRE_AGENT_SOURCE, a.adminEndpoint, e, deps.clock.now());
+    return probeError(subject, 'spire.agent.debug', a.adminEndpoint, e, deps.clock.now());
   }
 }
 
@@ -194,18 +184,12 @@ async function readAgentBundle(
     const certs = update.bundles[td] ?? [];
     return {
       subject,
-      source: SPIRE_AGENT_BUNDLE_SOURCE,
+      source: 'spire.agent.bundle',
       observedAt: deps.clock.now(),
       data: { kind: 'spire.agent.bundle', node: a.node, trustDomain: deps.trustDomain, certificates: certs.map(bundleCertificate) },
     };
   } catch (e) {
-    return probeError(
-      subject,
-      SPIRE_AGENT_BUNDLE_SOURCE,
-      `${a.adminEndpoint} DelegatedIdentity/SubscribeToX509Bundles`,
-      e,
-      deps.clock.now(),
-    );
+    return probeError(subject, 'spire.agent.bundle', `${a.adminEndpoint} DelegatedIdentity/SubscribeToX509Bundles`, e, deps.clock.now());
   }
 }
 
@@ -225,12 +209,12 @@ async function readAgentHealth(
       .sort();
     return {
       subject,
-      source: SPIRE_AGENT_HEALTH_SOURCE,
+      source: 'spire.agent.health',
       observedAt: deps.clock.now(),
       data: { kind: 'spire.health', node: a.node, healthy: h.healthy, status: h.status, failing },
     };
   } catch (e) {
-    return probeError(subject, SPIRE_AGENT_HEALTH_SOURCE, `${url}/ready`, e, deps.clock.now());
+    return probeError(subject, 'spire.agent.health', `${url}/ready`, e, deps.clock.now());
   }
 }
 

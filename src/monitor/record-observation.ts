@@ -1,6 +1,7 @@
 import type { AuditLog } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
-import { observationStateKey, type Observation } from '../knowledge/model/observation.js';
+import { errorMessage } from '../knowledge/error-text.js';
+import { observationStateKey, type Observation, type ObservationSource } from '../knowledge/model/observation.js';
 import { describeObservation } from './describe-observation.js';
 
 /** Where observations go: knowledge (latest per subject and source), the audit log, metrics. */
@@ -29,11 +30,11 @@ export async function recordObservation(sink: ObservationSink, obs: Observation)
 }
 
 /** A failed read as an observation: the source, what was unreachable or malformed, and why. */
-export function probeError(subject: string, source: string, endpoint: string, error: unknown, at: number): Observation {
+export function probeError(subject: string, source: ObservationSource, endpoint: string, error: unknown, at: number): Observation {
   return {
     subject,
     source,
     observedAt: at,
-    data: { kind: 'probe.error', probe: source, endpoint, error: error instanceof Error ? error.message : String(error) },
+    data: { kind: 'probe.error', probe: source, endpoint, error: errorMessage(error) },
   };
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../knowledge/clock.js';
-import type { Observation } from '../knowledge/model/observation.js';
+import type { Observation, ObservationSource } from '../knowledge/model/observation.js';
 import type { Workload } from '../knowledge/model/workload.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
 import { runPaced } from './paced-pool.js';
@@ -26,12 +26,9 @@ export interface EnvoySweepDeps extends ObservationSink {
   readonly spreadOverMs?: number;
 }
 
-/** The probe name used as the observation source of /certs. */
-export const ENVOY_CERTS_SOURCE = 'envoy.certs';
-
 /** One Envoy admin probe: the observation source it writes and how it reads. */
 interface EnvoyProbe {
-  readonly source: string;
+  readonly source: ObservationSource;
   readonly path: string;
   read(envoy: EnvoyAdminPort, adminUrl: string, signal?: AbortSignal): Promise<Observation['data']>;
 }
@@ -39,7 +36,7 @@ interface EnvoyProbe {
 /** The probes run against every Envoy on each sweep, in order. */
 const envoyProbes: readonly EnvoyProbe[] = [
   // The served SVID chain and CA certs: rotation and bundle drift.
-  { source: ENVOY_CERTS_SOURCE, path: '/certs', read: (e, url, signal) => e.readCerts(url, signal) },
+  { source: 'envoy.certs', path: '/certs', read: (e, url, signal) => e.readCerts(url, signal) },
   // SDS and TLS counters: rejected updates, verification failures, secrets not ready.
   { source: 'envoy.stats', path: '/stats', read: (e, url, signal) => e.readStats(url, signal) },
 ];

@@ -1,6 +1,7 @@
 import type { AuditEntry } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
-import { observationStateKey, type Observation } from '../knowledge/model/observation.js';
+import { isObservationSource, observationKey, observationStateKey, type Observation } from '../knowledge/model/observation.js';
+import { agentSubject, configMapSubject, secretSubject, trustDomainSubject } from '../knowledge/subject-ref.js';
 import { describeObservation } from '../monitor/describe-observation.js';
 import type { ExpectedObservation, Scenario } from '../sim/scenario.js';
 import type { FaultRecord } from './simulated-fleet.js';
@@ -26,6 +27,9 @@ function toReport(e: AuditEntry): ReportObservation {
   return { subject: e.subject ?? '', source: sourceOf(e), at: new Date(e.at).toISOString(), message: e.message };
 }
 
+/** The key of an expected observation, as observationKey spells it (a source no probe writes never matches). */
+const expectedKey = (x: ExpectedObservation): string | null => (isObservationSource(x.source) ? observationKey(x.subject, x.source) : null);
+
 /** The latest observation per expected (subject, source), keyed "subject|source". */
 export async function latestForExpected(
   store: KnowledgeStore,
@@ -33,8 +37,9 @@ export async function latestForExpected(
 ): Promise<Map<string, Observation>> {
   const out = new Map<string, Observation>();
   for (const x of expected) {
+    if (!isObservationSource(x.source)) continue;
     const o = await store.latestObservation(x.subject, x.source);
-    if (o !== null) out.set(`${x.subject}|${x.source}`, o);
+    if (o !== null) out.set(observationKey(x.subject, x.source), o);
   }
   return out;
 }
@@ -51,9 +56,9 @@ export function rememberMatchingLatest(
   remembered: Map<string, Observation>,
 ): Map<string, Observation> {
   for (const x of expected) {
-    const key = `${x.subject}|${x.source}`;
-    const o = latest.get(key);
-    if (remembered.has(key) || o === undefined) continue;
+    const key = expectedKey(x);
+    const o = key === null ? undefined : latest.get(key);
+    if (key === null || remembered.has(key) || o === undefined) continue;
     const re = new RegExp(x.matches);
     if (re.test(describeObservation(o)) || re.test(observationStateKey(o))) remembered.set(key, o);
   }
@@ -82,7 +87,8 @@ export function matchExpectedObservations(
         (re.test(e.message) || re.test(stateOf(e))),
     );
     if (hit !== undefined) return { ...x, seen: toReport(hit) };
-    const last = latest.get(`${x.subject}|${x.source}`);
+    const key = expectedKey(x);
+    const last = key === null ? undefined : latest.get(key);
     if (last !== undefined && last.observedAt >= since) {
       const message = describeObservation(last);
       if (re.test(message) || re.test(observationStateKey(last)))
@@ -95,14 +101,15 @@ export function matchExpectedObservations(
 /** Subjects whose observations show a fault: the target, its node's agent and workloads, or the trust bundle. */
 export function subjectsOfFault(scenario: Scenario, fault: { readonly kind: string; readonly target: string }): Set<string> {
   const onNode = scenario.workloads.filter((w) => w.node === fault.target).map((w) => w.id);
-  if (scenario.nodes.includes(fault.target)) return new Set([`agent:${fault.target}`, ...onNode]);
-  if (fault.target === 'configmap') return new Set([`trust-domain:${scenario.trustDomain}`, 'configmap:spire/spire-bundle']);
+  const trustDomain = trustDomainSubject(scenario.trustDomain);
+  if (scenario.nodes.includes(fault.target)) return new Set([agentSubject(fault.target), ...onNode]);
+  if (fault.target === 'configmap') return new Set([trustDomain, configMapSubject('spire', 'spire-bundle')]);
   if (fault.target === 'secret') {
     // The simulated fleet's CA-bundle secret lives in the first Cloud Run workload's project (fleet-cloudrun.ts).
     const project = scenario.workloads.find((w) => w.platform === 'cloudrun')?.location.split('/')[0] ?? '';
-    return new Set([`trust-domain:${scenario.trustDomain}`, `secret:projects/${project}/secrets/spire-bundle`]);
+    return new Set([trustDomain, secretSubject(`projects/${project}/secrets/spire-bundle`)]);
   }
-  const extra = fault.kind === 'ca_rotation_not_propagated' ? [`trust-domain:${scenario.trustDomain}`] : [];
+  const extra = fault.kind === 'ca_rotation_not_propagated' ? [trustDomain] : [];
   return new Set([fault.target, ...extra]);
 }
 

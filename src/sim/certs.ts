@@ -6,6 +6,7 @@
 import 'reflect-metadata';
 import { X509Certificate as NodeX509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { normalizeSerial } from '../knowledge/serial-number.js';
 import { SIMULATED_CA_RDN } from '../knowledge/simulated-marker.js';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -32,7 +33,7 @@ export interface MintedCert {
   readonly pem: string;
   /** Parsed by node:crypto, for callers that want to inspect it. */
   readonly x509: NodeX509Certificate;
-  /** Serial number as lowercase hex without leading "0x" (what Envoy's /certs reports). */
+  /** Serial number as the model spells it (knowledge/serial-number.ts), which is also what the fake Envoy's /certs reports. */
   readonly serialHex: string;
   /** URI SANs written into the certificate. */
   readonly uriSans: readonly string[];
@@ -158,7 +159,7 @@ function toMinted(cert: x509.X509Certificate): MintedCert {
     der,
     pem: cert.toString('pem'),
     x509: node,
-    serialHex: node.serialNumber.toLowerCase(),
+    serialHex: normalizeSerial(node.serialNumber),
     uriSans: uriSansOf(node),
     notBeforeMs: cert.notBefore.getTime(),
     notAfterMs: cert.notAfter.getTime(),

@@ -6,12 +6,7 @@ import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-st
 import type { Clock } from '../../src/knowledge/clock.js';
 import { status } from '@grpc/grpc-js';
 import { SecretManagerClient } from '../../src/adapters/secretmanager/secret-manager.client.js';
-import {
-  CLOUDRUN_ADMIN_URL_ANNOTATION,
-  CLOUDRUN_BUNDLE_SOURCE,
-  CLOUDRUN_SERVICE_SOURCE,
-  pollCloudRun,
-} from '../../src/monitor/poll-cloudrun.js';
+import { CLOUDRUN_ADMIN_URL_ANNOTATION, pollCloudRun } from '../../src/monitor/poll-cloudrun.js';
 import { createTrustDomainCa } from '../../src/sim/certs.js';
 import { SimSecretManagerServer } from '../../src/sim/secretmanager/secret-manager-server.js';
 import { SimSecretManager } from '../../src/sim/secretmanager/secret-manager-state.js';
@@ -73,13 +68,13 @@ describe('Cloud Run poll → knowledge (real ServicesClient, fake Admin API, rea
       { 'managed-by': 'spire-healer-sim', team: 'payments' },
       "the service labels, for playbooks' match.labels",
     );
-    const pay = await d.store.latestObservation('acme/europe-west1/pay', CLOUDRUN_SERVICE_SOURCE);
+    const pay = await d.store.latestObservation('acme/europe-west1/pay', 'cloudrun.service');
     assert.equal(pay?.data.kind === 'cloudrun.service' && pay.data.ready, true);
 
     sim.setServiceNotReady('projects/acme/locations/europe-west1/services/pay', 'container failed to start');
     const second = await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
     assert.equal(second.changed, 1, 'only pay changed');
-    const now = await d.store.latestObservation('acme/europe-west1/pay', CLOUDRUN_SERVICE_SOURCE);
+    const now = await d.store.latestObservation('acme/europe-west1/pay', 'cloudrun.service');
     assert.ok(now?.data.kind === 'cloudrun.service');
     assert.equal(now.data.ready, false);
     assert.match(now.data.notReady.join(' '), /container failed to start/);
@@ -96,7 +91,7 @@ describe('Cloud Run poll → knowledge (real ServicesClient, fake Admin API, rea
       { project: 'acme', location: 'us-east1' },
     ]);
     assert.equal(res.failed, 1);
-    const err = await d.store.latestObservation('cloudrun:acme/europe-west1', CLOUDRUN_SERVICE_SOURCE);
+    const err = await d.store.latestObservation('cloudrun:acme/europe-west1', 'cloudrun.service');
     assert.ok(err?.data.kind === 'probe.error');
     assert.match(err.data.endpoint, new RegExp(`${endpoint} ListServices projects/acme/locations/europe-west1`));
     assert.match(err.data.error, /UNAVAILABLE|unavailable/);
@@ -152,7 +147,7 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
     const d = deps(uniquePrefix('crs'));
     const empty = await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
     assert.equal(empty.failed, 0);
-    const none = await d.store.latestObservation(SUBJECT, CLOUDRUN_BUNDLE_SOURCE);
+    const none = await d.store.latestObservation(SUBJECT, 'cloudrun.bundle');
     assert.ok(none?.data.kind === 'cloudrun.bundle');
     assert.deepEqual([none.data.version, none.data.certificates.length], [null, 0]);
     assert.match(none.data.problems.join(' '), /no readable version/);
@@ -160,7 +155,7 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
     const [a, b] = await Promise.all([createTrustDomainCa('example.org', Date.now()), createTrustDomainCa('example.org', Date.now())]);
     secrets.addVersion(SECRET, Buffer.from(a.cert.pem));
     await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
-    const one = await d.store.latestObservation(SUBJECT, CLOUDRUN_BUNDLE_SOURCE);
+    const one = await d.store.latestObservation(SUBJECT, 'cloudrun.bundle');
     assert.ok(one?.data.kind === 'cloudrun.bundle');
     assert.equal(one.data.version, '1');
     assert.deepEqual(
@@ -172,7 +167,7 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
     secrets.addVersion(SECRET, Buffer.from(`${a.cert.pem}\n${b.cert.pem}`));
     const third = await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
     assert.ok(third.changed >= 1);
-    const two = await d.store.latestObservation(SUBJECT, CLOUDRUN_BUNDLE_SOURCE);
+    const two = await d.store.latestObservation(SUBJECT, 'cloudrun.bundle');
     assert.ok(two?.data.kind === 'cloudrun.bundle');
     assert.equal(two.data.version, '2');
     assert.equal(two.data.certificates.length, 2);
@@ -181,7 +176,7 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
 
     secrets.addVersion(SECRET, Buffer.from('-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n'));
     await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
-    const bad = await d.store.latestObservation(SUBJECT, CLOUDRUN_BUNDLE_SOURCE);
+    const bad = await d.store.latestObservation(SUBJECT, 'cloudrun.bundle');
     assert.ok(bad?.data.kind === 'cloudrun.bundle');
     assert.match(bad.data.problems.join(' '), /certificate #1 is not valid X\.509/);
   });
@@ -191,10 +186,10 @@ describe('Cloud Run poll → the CA-bundle secret (real SecretManagerServiceClie
     secrets.failCalls({ code: status.PERMISSION_DENIED, count: 1, method: 'AccessSecretVersion' });
     const res = await pollCloudRun(d, [{ project: 'acme', location: 'europe-west1' }]);
     assert.equal(res.failed, 1);
-    const err = await d.store.latestObservation(SUBJECT, CLOUDRUN_BUNDLE_SOURCE);
+    const err = await d.store.latestObservation(SUBJECT, 'cloudrun.bundle');
     assert.ok(err?.data.kind === 'probe.error');
     assert.match(err.data.endpoint, new RegExp(`${secretEndpoint} AccessSecretVersion ${SECRET}/versions/latest`));
     assert.match(err.data.error, /PERMISSION_DENIED|permission/i);
-    assert.ok(await d.store.latestObservation('acme/europe-west1/pay', CLOUDRUN_SERVICE_SOURCE));
+    assert.ok(await d.store.latestObservation('acme/europe-west1/pay', 'cloudrun.service'));
   });
 });

@@ -7,12 +7,7 @@ import assert from 'node:assert/strict';
 import { KubernetesInventory } from '../../src/adapters/kubernetes/kubernetes-inventory.js';
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
-import {
-  AGENT_ADMIN_ENDPOINT_ANNOTATION,
-  K8S_BUNDLE_SOURCE,
-  K8S_INVENTORY_SOURCE,
-  KubernetesInventorySync,
-} from '../../src/monitor/apply-kubernetes-inventory.js';
+import { AGENT_ADMIN_ENDPOINT_ANNOTATION, KubernetesInventorySync } from '../../src/monitor/apply-kubernetes-inventory.js';
 import type { Incident } from '../../src/knowledge/model/incident.js';
 import { matchMismatch } from '../../src/plan/playbooks/match-playbook.js';
 import { gatherSubjectFacts } from '../../src/plan/subject-facts.js';
@@ -135,7 +130,7 @@ describe('Kubernetes inventory → knowledge (client-node against the fake API s
       assert.ok(db);
       assert.match(db.envoyAdminUrl, /^http:\/\/10\.[\d.]+:9901$/, 'podIP + the envoy-admin container port');
       assert.deepEqual(db.labels, { app: 'db' });
-      const bundle = await kstore.latestObservation('configmap:spire/spire-bundle', K8S_BUNDLE_SOURCE);
+      const bundle = await kstore.latestObservation('configmap:spire/spire-bundle', 'k8s.bundle');
       assert.ok(bundle?.data.kind === 'k8s.bundle');
       assert.deepEqual(
         bundle.data.certificates.map((c) => c.serialNumber),
@@ -206,14 +201,14 @@ describe('Kubernetes inventory → knowledge (client-node against the fake API s
         problems: ['spire/spire-bundle key bundle.crt: no PEM block'],
       },
     });
-    const b = await kstore.latestObservation('configmap:spire/spire-bundle', K8S_BUNDLE_SOURCE);
+    const b = await kstore.latestObservation('configmap:spire/spire-bundle', 'k8s.bundle');
     assert.ok(b?.data.kind === 'k8s.bundle');
     assert.deepEqual(b.data.problems, ['spire/spire-bundle key bundle.crt: no PEM block']);
     // A watch reports changes only: refresh() re-stamps the unchanged ConfigMap so it never looks stale, without auditing.
     const audited = (await kstore.listLatestObservations()).length + (await new RedisAuditLog(conn, prefix).list()).length;
     await new Promise((r) => setTimeout(r, 5));
     assert.equal(await sync.refresh(), true);
-    const again = await kstore.latestObservation('configmap:spire/spire-bundle', K8S_BUNDLE_SOURCE);
+    const again = await kstore.latestObservation('configmap:spire/spire-bundle', 'k8s.bundle');
     assert.ok(again !== null && again.observedAt > b.observedAt);
     assert.equal(again.stateSince, b.stateSince);
     assert.equal((await kstore.listLatestObservations()).length + (await new RedisAuditLog(conn, prefix).list()).length, audited);
@@ -224,7 +219,7 @@ describe('Kubernetes inventory → knowledge (client-node against the fake API s
       code: 'server_error',
       httpStatus: 500,
     });
-    const e = await kstore.latestObservation('kubernetes:pods', K8S_INVENTORY_SOURCE);
+    const e = await kstore.latestObservation('kubernetes:pods', 'k8s.inventory');
     assert.ok(e?.data.kind === 'probe.error');
     assert.match(e.data.error, /HTTP 500/);
   });

@@ -9,17 +9,9 @@ import { HttpSpireHealth } from '../../src/adapters/spire/spire-health.client.js
 import { GrpcSpireServer } from '../../src/adapters/spire/spire-server.client.js';
 import { RedisAuditLog } from '../../src/adapters/redis/redis-audit-log.js';
 import { RedisKnowledgeStore } from '../../src/adapters/redis/redis-knowledge-store.js';
-import { DelegatedSvidStreams, SPIRE_SVID_SOURCE, type DelegatedSvidTarget } from '../../src/monitor/delegated-svid-streams.js';
-import {
-  agentSubject,
-  pollSpire,
-  SPIRE_AGENT_SOURCE,
-  SPIRE_AGENT_BUNDLE_SOURCE,
-  SPIRE_AGENT_HEALTH_SOURCE,
-  SPIRE_BUNDLE_SOURCE,
-  SPIRE_SERVER_AGENT_SOURCE,
-  trustDomainSubject,
-} from '../../src/monitor/poll-spire.js';
+import { DelegatedSvidStreams, type DelegatedSvidTarget } from '../../src/monitor/delegated-svid-streams.js';
+import { agentSubject, trustDomainSubject } from '../../src/knowledge/subject-ref.js';
+import { pollSpire } from '../../src/monitor/poll-spire.js';
 import { FakeSpireAgent } from '../../src/sim/spire/fake-spire-agent.js';
 import { FakeSpireServer } from '../../src/sim/spire/fake-spire-server.js';
 import { workloadSelectors } from '../../src/sim/spire/selectors.js';
@@ -116,18 +108,18 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     agent('node-0').health.agent = { error: 'cannot reach server' };
     const first = await pollSpire(deps, targets());
     assert.deepEqual([first.probed, first.failed], [3, 0]);
-    const notReady = await s.store.latestObservation(agentSubject('node-0'), SPIRE_AGENT_HEALTH_SOURCE);
+    const notReady = await s.store.latestObservation(agentSubject('node-0'), 'spire.agent.health');
     assert.ok(notReady?.data.kind === 'spire.health');
     assert.deepEqual([notReady.data.healthy, notReady.data.status, notReady.data.failing], [false, 500, ['agent']]);
     agent('node-0').health.agent = {};
-    const bundle = await s.store.latestObservation(trustDomainSubject('example.org'), SPIRE_BUNDLE_SOURCE);
+    const bundle = await s.store.latestObservation(trustDomainSubject('example.org'), 'spire.server.bundle');
     assert.ok(bundle?.data.kind === 'spire.bundle');
     assert.deepEqual(
       bundle.data.authorities.map((a) => a.serialNumber),
       [world.ca.cert.serialHex],
     );
     assert.equal(bundle.data.prepared, null);
-    const listed = await s.store.latestObservation(agentSubject('node-1'), SPIRE_SERVER_AGENT_SOURCE);
+    const listed = await s.store.latestObservation(agentSubject('node-1'), 'spire.server.agent');
     assert.ok(listed?.data.kind === 'spire.server.agent');
     assert.deepEqual([listed.data.agentId, listed.data.banned, listed.data.canReattest], [agent('node-1').agentId, false, true]);
 
@@ -135,15 +127,15 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     world.injectFault({ kind: 'agent_server_lost', target: 'node-0' });
     await advance(20_000);
     await pollSpire(deps, targets());
-    const rotated = await s.store.latestObservation(trustDomainSubject('example.org'), SPIRE_BUNDLE_SOURCE);
+    const rotated = await s.store.latestObservation(trustDomainSubject('example.org'), 'spire.server.bundle');
     assert.ok(rotated?.data.kind === 'spire.bundle');
     assert.equal(rotated.data.sequenceNumber, '2');
     assert.equal(rotated.data.authorities.length, 2);
-    const agentBundle = await s.store.latestObservation(agentSubject('node-1'), SPIRE_AGENT_BUNDLE_SOURCE);
+    const agentBundle = await s.store.latestObservation(agentSubject('node-1'), 'spire.agent.bundle');
     assert.ok(agentBundle?.data.kind === 'spire.agent.bundle');
     assert.equal(agentBundle.data.certificates.length, 2, 'the agent distributes both CAs after the rotation');
-    const stale = await s.store.latestObservation(agentSubject('node-0'), SPIRE_AGENT_SOURCE);
-    const fresh = await s.store.latestObservation(agentSubject('node-1'), SPIRE_AGENT_SOURCE);
+    const stale = await s.store.latestObservation(agentSubject('node-0'), 'spire.agent.debug');
+    const fresh = await s.store.latestObservation(agentSubject('node-1'), 'spire.agent.debug');
     assert.ok(stale?.data.kind === 'spire.agent' && fresh?.data.kind === 'spire.agent');
     assert.equal(stale.data.lastSyncSuccessMs, T0, 'node-0 stopped syncing at the start');
     assert.equal(fresh.data.lastSyncSuccessMs, now);
@@ -153,7 +145,7 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     await agent('node-1').stop();
     const down = await pollSpire(deps, before);
     assert.equal(down.failed, 3, 'Debug, the bundle stream and /ready all fail on the dead agent');
-    const err = await s.store.latestObservation(agentSubject('node-1'), SPIRE_AGENT_SOURCE);
+    const err = await s.store.latestObservation(agentSubject('node-1'), 'spire.agent.debug');
     assert.ok(err?.data.kind === 'probe.error');
     assert.match(err.data.error, /Debug\/GetInfo: UNAVAILABLE/);
     assert.equal(err.data.endpoint, agent('node-1').adminEndpoint);
@@ -189,7 +181,7 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
     streams.sync(ts);
     try {
       const serialIn = async (id: string): Promise<string | null> => {
-        const o = await s.store.latestObservation(id, SPIRE_SVID_SOURCE);
+        const o = await s.store.latestObservation(id, 'spire.delegated.svid');
         return o?.data.kind === 'spire.svid' ? (o.data.svid?.serialNumber ?? null) : null;
       };
       await until('web-0 SVID', async () => ((await serialIn('shop/web-0')) === world.agentSvid('shop/web-0').serialHex ? true : null));
@@ -200,7 +192,7 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
 
       await agent('node-1').stop();
       const failed = await until('a probe error', async () => {
-        const o = await s.store.latestObservation('shop/web-1', SPIRE_SVID_SOURCE);
+        const o = await s.store.latestObservation('shop/web-1', 'spire.delegated.svid');
         return o?.data.kind === 'probe.error' ? o.data : null;
       });
       assert.match(failed.error, /DelegatedIdentity\/SubscribeToX509SVIDs/);
@@ -212,7 +204,7 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
       const auditedBefore = (await s.audit.list()).length;
       now += 1_000;
       await streams.refresh();
-      const o = await s.store.latestObservation('shop/web-0', SPIRE_SVID_SOURCE);
+      const o = await s.store.latestObservation('shop/web-0', 'spire.delegated.svid');
       assert.equal(o?.observedAt, now);
       assert.equal((await s.audit.list()).length, auditedBefore);
     } finally {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ClassifiedError, type RetryClass } from '../../knowledge/errors/classified-error.js';
 import { httpStatusRetryClass } from '../../knowledge/errors/http-retry-class.js';
 import type { EnvoyCertsData, EnvoyStatsData, ServedCertificate } from '../../knowledge/model/observation.js';
+import { normalizeSerial } from '../../knowledge/serial-number.js';
 import type { EnvoyAdminPort, EnvoyServerInfo } from '../../ports/envoy-admin.port.js';
 import { reduceEnvoyStats } from './envoy-stats.js';
 
@@ -234,7 +235,7 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
 
 function toServed(d: ParsedDetails): ServedCertificate {
   return {
-    serialNumber: d.serial_number.toLowerCase(),
+    serialNumber: normalizeSerial(d.serial_number),
     uriSans: d.subject_alt_names.flatMap((s) => (s.uri === undefined ? [] : [s.uri])),
     validFromMs: d.valid_from,
     expiresAtMs: d.expiration_time,

@@ -16,6 +16,7 @@ import type {
   X509AuthorityState,
   X509BundlesUpdate,
 } from '../../ports/spire.port.js';
+import { normalizeSerial } from '../../knowledge/serial-number.js';
 import { parseCertificateList, parseConcatenatedCertificates, parseDerCertificate } from './der.js';
 
 /** spire.api.types.SPIFFEID. */
@@ -227,7 +228,7 @@ export function normaliseAgent(a: WireAgent, what: string): SpireAgentRecord {
   return {
     spiffeId: spiffeIdString(a.id, `${what}.id`),
     attestationType: a.attestation_type,
-    serialHex: a.x509svid_serial_number.toLowerCase(),
+    serialHex: normalizeSerial(a.x509svid_serial_number),
     svidExpiresAtMs: secondsToMs(a.x509svid_expires_at, `${what}.x509svid_expires_at`),
     selectors: a.selectors.map((s): SpireSelector => ({ type: s.type, value: s.value })),
     banned: a.banned,

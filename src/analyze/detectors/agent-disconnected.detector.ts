@@ -1,4 +1,5 @@
 import type { IncidentCause } from '../../knowledge/model/incident.js';
+import { agentNodeOf, agentSubject } from '../../knowledge/subject-ref.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
 import { heldFor, isFresh, latest, type Detector } from '../detector.js';
 import type { AnalysisInput } from '../analysis-input.js';
@@ -35,15 +36,14 @@ function sdsFailuresOn(node: string, input: AnalysisInput): Finding | null {
   };
 }
 
-/** Subject of agent-level incidents. */
-export const agentSubject = (node: string): string => `agent:${node}`;
-
 /** Every node the fleet model or the agent observations know. */
 export function knownNodes(input: AnalysisInput): string[] {
   const nodes = new Set<string>();
   for (const w of input.workloads) if (w.node !== undefined) nodes.add(w.node);
-  for (const o of input.observations.values())
-    if (o.source === 'spire.agent.debug' && o.subject.startsWith('agent:')) nodes.add(o.subject.slice('agent:'.length));
+  for (const o of input.observations.values()) {
+    const node = o.source === 'spire.agent.debug' ? agentNodeOf(o.subject) : null;
+    if (node !== null) nodes.add(node);
+  }
   return [...nodes].sort();
 }
 

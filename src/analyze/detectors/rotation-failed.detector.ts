@@ -1,6 +1,7 @@
 import type { Incident } from '../../knowledge/model/incident.js';
 import type { Observation, ServedCertificate } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
+import { agentSubject } from '../../knowledge/subject-ref.js';
 import { formatDuration, isoTime, rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { AnalysisInput } from '../analysis-input.js';
 import { isFresh, latest, latestEvidenceAt, type Detector } from '../detector.js';
@@ -83,7 +84,7 @@ function agentSeenSince(w: Workload, deadline: number, input: AnalysisInput): bo
   const svidView = latest(input, w.id, 'spire.delegated.svid');
   if (svidView?.data.kind === 'spire.svid' && isFresh(svidView, input) && svidView.observedAt < deadline) return false;
   if (w.node === undefined) return true;
-  const agent = latest(input, `agent:${w.node}`, 'spire.agent.debug');
+  const agent = latest(input, agentSubject(w.node), 'spire.agent.debug');
   return agent === undefined || agent.observedAt >= deadline;
 }
 

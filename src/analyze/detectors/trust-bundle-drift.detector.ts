@@ -1,14 +1,16 @@
 import type { IncidentCause } from '../../knowledge/model/incident.js';
-import type { BundleCertificate, Observation } from '../../knowledge/model/observation.js';
+import type { Observation } from '../../knowledge/model/observation.js';
+import { trustDomainOf, trustDomainSubject } from '../../knowledge/subject-ref.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
 import type { AnalysisInput } from '../analysis-input.js';
-import { genericRecovery, heldFor, isFresh, normalSerial, type Detector } from '../detector.js';
+import { genericRecovery, heldFor, isFresh, latest, type Detector } from '../detector.js';
 import type { Finding } from '../finding.js';
 
 /** When this many Envoys (and at least half of those observed) drift, it is one trust-domain incident. */
 const FLEET_DRIFT_MIN = 3;
 
-const setOf = (certs: readonly { readonly serialNumber: string }[]): Set<string> => new Set(certs.map((c) => normalSerial(c.serialNumber)));
+// Serials are normalised where they were read (knowledge/serial-number.ts), so they compare as they are.
+const setOf = (certs: readonly { readonly serialNumber: string }[]): Set<string> => new Set(certs.map((c) => c.serialNumber));
 const list = (s: ReadonlySet<string>): string => [...s].sort().join(', ') || 'none';
 const same = (a: ReadonlySet<string>, b: ReadonlySet<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));
 
@@ -84,12 +86,12 @@ export const trustBundleDriftDetector: Detector = {
       let observed = 0;
       for (const w of input.workloads) {
         if (w.trustDomain !== td) continue;
-        const o = input.observations.get(`${w.id}|envoy.certs`);
+        const o = latest(input, w.id, 'envoy.certs');
         if (!isFresh(o, input) || o.data.kind !== 'envoy.certs') continue;
         observed++;
         const have = setOf(o.data.caCerts);
         if (same(have, want)) continue;
-        const stats = input.observations.get(`${w.id}|envoy.stats`);
+        const stats = latest(input, w.id, 'envoy.stats');
         const failed = stats?.data.kind === 'envoy.stats' ? stats.data.ssl.reduce((n, x) => n + x.failVerifyError, 0) : 0;
         envoys.push(
           drift(
@@ -104,7 +106,7 @@ export const trustBundleDriftDetector: Detector = {
       if (envoys.length >= FLEET_DRIFT_MIN && envoys.length * 2 >= observed) {
         findings.push({
           type: 'trust_bundle_drift',
-          subject: `trust-domain:${td}`,
+          subject: trustDomainSubject(td),
           observedAt: server.observedAt,
           evidence: [server, ...envoys.slice(0, 5).flatMap((f) => f.evidence.slice(0, 1))],
           affects: envoys.map((f) => f.subject),
@@ -121,21 +123,20 @@ export const trustBundleDriftDetector: Detector = {
   },
   /** Over only when the drifting consumer(s) trust exactly the server's CA set again: a new grace window is not recovery. */
   recovered(incident, input) {
-    const td = incident.subject.startsWith('trust-domain:')
-      ? incident.subject.slice('trust-domain:'.length)
-      : input.workloads.find((w) => w.id === incident.subject)?.trustDomain;
+    const fleetWide = trustDomainOf(incident.subject);
+    const td = fleetWide ?? input.workloads.find((w) => w.id === incident.subject)?.trustDomain;
     const server = [...input.observations.values()].find(
       (o) => o.source === 'spire.server.bundle' && o.data.kind === 'spire.bundle' && (td === undefined || o.data.trustDomain === td),
     );
     if (!isFresh(server, input) || server.data.kind !== 'spire.bundle') return null;
     const want = setOf(server.data.authorities);
-    const subjects = incident.subject.startsWith('trust-domain:') ? (incident.affects ?? []) : [incident.subject];
+    const subjects = fleetWide !== null ? (incident.affects ?? []) : [incident.subject];
     for (const subject of subjects) {
       const o =
-        input.observations.get(`${subject}|envoy.certs`) ??
-        input.observations.get(`${subject}|k8s.bundle`) ??
-        input.observations.get(`${subject}|spire.agent.bundle`) ??
-        input.observations.get(`${subject}|cloudrun.bundle`);
+        latest(input, subject, 'envoy.certs') ??
+        latest(input, subject, 'k8s.bundle') ??
+        latest(input, subject, 'spire.agent.bundle') ??
+        latest(input, subject, 'cloudrun.bundle');
       if (!isFresh(o, input)) return null;
       const have =
         o.data.kind === 'envoy.certs'
@@ -162,12 +163,9 @@ function drift(target: Observation, server: Observation, cause: IncidentCause, e
 
 /** True when the workload's Envoy trusts a CA set other than the server's current bundle (grace or not). */
 export function validationContextLags(input: AnalysisInput, workloadId: string, trustDomain: string): boolean {
-  const server = input.observations.get(`trust-domain:${trustDomain}|spire.server.bundle`);
-  const envoy = input.observations.get(`${workloadId}|envoy.certs`);
+  const server = latest(input, trustDomainSubject(trustDomain), 'spire.server.bundle');
+  const envoy = latest(input, workloadId, 'envoy.certs');
   if (!isFresh(server, input) || !isFresh(envoy, input) || server.data.kind !== 'spire.bundle' || envoy.data.kind !== 'envoy.certs')
     return false;
   return !same(setOf(envoy.data.caCerts), setOf(server.data.authorities));
 }
-
-/** The serial set of bundle certificates, normalised and sorted. */
-export const bundleSerials = (certs: readonly BundleCertificate[]): string[] => [...setOf(certs)].sort();

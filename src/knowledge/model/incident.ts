@@ -100,8 +100,8 @@ export interface IncidentRemediation {
   readonly expiresWhileHeldAt?: number;
 }
 
-/** Subject of the one systemic incident (fleet_storm). */
-export const FLEET_SUBJECT = 'fleet';
+/** Subject of the one systemic incident (fleet_storm); defined with the other subject forms in subject-ref.ts. */
+export { FLEET_SUBJECT } from '../subject-ref.js';
 
 /** Key under which at most one open incident per (type, subject) exists. */
 export function incidentFingerprint(type: IncidentType, subject: string): string {

@@ -3,6 +3,50 @@
  * (subject, source) is kept in knowledge; an observation that changes state is also audited.
  */
 
+/**
+ * Every probe that writes observations (the closed set; a typo in a source name fails tsc).
+ * Subjects per source: docs/architecture.md, "Monitor sources".
+ */
+export const OBSERVATION_SOURCES = [
+  /** Envoy admin GET /certs, per workload. */
+  'envoy.certs',
+  /** Envoy admin GET /stats?format=json, per workload. */
+  'envoy.stats',
+  /** SPIRE server GetBundle + GetX509AuthorityState, on trust-domain:<td>. */
+  'spire.server.bundle',
+  /** SPIRE server ListAgents, per agent:<node>. */
+  'spire.server.agent',
+  /** SPIRE agent Debug GetInfo, per agent:<node>. */
+  'spire.agent.debug',
+  /** SPIRE agent SubscribeToX509Bundles (first message), per agent:<node>. */
+  'spire.agent.bundle',
+  /** SPIRE agent /ready, per agent:<node>. */
+  'spire.agent.health',
+  /** SPIRE agent Delegated Identity SubscribeToX509SVIDs, per workload. */
+  'spire.delegated.svid',
+  /** The trust-bundle ConfigMap, on configmap:<ns>/<name>. */
+  'k8s.bundle',
+  /** The Kubernetes lists and watches themselves (probe errors only), on kubernetes:<resource>. */
+  'k8s.inventory',
+  /** Cloud Run ListServices, per service (or cloudrun:<project>/<location> when the list fails). */
+  'cloudrun.service',
+  /** The Cloud Run CA-bundle secret, on secret:<name>. */
+  'cloudrun.bundle',
+] as const;
+
+/** The name of a probe that writes observations. */
+export type ObservationSource = (typeof OBSERVATION_SOURCES)[number];
+
+/** Whether `s` names an observation source (for names read from files, e.g. a scenario's expect block). */
+export function isObservationSource(s: string): s is ObservationSource {
+  return (OBSERVATION_SOURCES as readonly string[]).includes(s);
+}
+
+/** The key of the latest observation per (subject, source), as analysis and reports index them. */
+export function observationKey(subject: string, source: ObservationSource): string {
+  return `${subject}|${source}`;
+}
+
 /** One certificate as Envoy's /certs reports it (normalised: numbers parsed, times in ms). */
 export interface ServedCertificate {
   readonly serialNumber: string;
@@ -56,7 +100,7 @@ export interface EnvoyStatsData {
 export interface ProbeErrorData {
   readonly kind: 'probe.error';
   /** The probe that failed, e.g. "envoy.certs". */
-  readonly probe: string;
+  readonly probe: ObservationSource;
   readonly endpoint: string;
   readonly error: string;
 }
@@ -179,8 +223,8 @@ export type ObservationData =
 export interface Observation {
   /** What was observed: a workload id for Envoy probes. */
   readonly subject: string;
-  /** The probe that produced it, e.g. "envoy.certs". Error observations use the failing probe's name. */
-  readonly source: string;
+  /** The probe that produced it. Error observations use the failing probe's name. */
+  readonly source: ObservationSource;
   readonly observedAt: number;
   /**
    * Set by the knowledge store: when the observed state (observationStateKey) began, i.e. the first

@@ -4,6 +4,7 @@ import { defaultAnalyzeThresholds, type AnalysisInput, type AnalyzeConfig } from
 import { evaluate } from '../../../src/analyze/evaluate.js';
 import type { Observation } from '../../../src/knowledge/model/observation.js';
 import type { Workload } from '../../../src/knowledge/model/workload.js';
+import { normalizeSerial } from '../../../src/knowledge/serial-number.js';
 import { cert, delegatedSvidObservation, observationMap, workload } from '../../builders/observations.js';
 
 const T0 = 1_800_000_000_000;
@@ -52,6 +53,7 @@ const agentDown = (node: string, since: number): Observation => ({
   stateSince: since,
   data: { kind: 'probe.error', probe: 'spire.agent.debug', endpoint: 'unix:///x', error: 'Debug/GetInfo: UNAVAILABLE' },
 });
+// Serials as the adapters hand them to the model: each wire spelling normalised where it was read.
 const serverBundle = (serials: string[], since: number): Observation => ({
   subject: 'trust-domain:example.org',
   source: 'spire.server.bundle',
@@ -61,7 +63,7 @@ const serverBundle = (serials: string[], since: number): Observation => ({
     kind: 'spire.bundle',
     trustDomain: 'example.org',
     sequenceNumber: String(serials.length),
-    authorities: serials.map((s) => ({ serialNumber: s, expiresAtMs: T0 + 1e9 })),
+    authorities: serials.map((s) => ({ serialNumber: normalizeSerial(s), expiresAtMs: T0 + 1e9 })),
     active: 'a',
     prepared: null,
     old: null,
@@ -74,7 +76,7 @@ const configMap = (serials: string[]): Observation => ({
   data: {
     kind: 'k8s.bundle',
     configMap: 'spire/spire-bundle',
-    certificates: serials.map((s) => ({ serialNumber: s, expiresAtMs: T0 + 1e9 })),
+    certificates: serials.map((s) => ({ serialNumber: normalizeSerial(s), expiresAtMs: T0 + 1e9 })),
     problems: [],
   },
 });
@@ -86,7 +88,7 @@ const secretBundle = (serials: string[], version = '1'): Observation => ({
     kind: 'cloudrun.bundle',
     secret: 'projects/acme/secrets/spire-bundle',
     version,
-    certificates: serials.map((s) => ({ serialNumber: s, expiresAtMs: T0 + 1e9 })),
+    certificates: serials.map((s) => ({ serialNumber: normalizeSerial(s), expiresAtMs: T0 + 1e9 })),
     problems: [],
   },
 });
@@ -97,7 +99,7 @@ const envoyCerts = (id: string, caSerials: string[], leafFrom = T0 - 1_000): Obs
   data: {
     kind: 'envoy.certs',
     chain: [cert('11', leafFrom, TTL)],
-    caCerts: caSerials.map((s) => ({ serialNumber: s, uriSans: [], validFromMs: 0, expiresAtMs: T0 + 1e9 })),
+    caCerts: caSerials.map((s) => ({ serialNumber: normalizeSerial(s), uriSans: [], validFromMs: 0, expiresAtMs: T0 + 1e9 })),
   },
 });
 const envoyStats = (
