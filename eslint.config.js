@@ -47,7 +47,7 @@ export default defineConfig(
     rules: {
       'no-restricted-imports': [
         'error',
-        restrict(['monitor', 'analyze', 'plan', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'ports'], [noVendor, noIo]),
+        restrict(['monitor', 'analyze', 'plan', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'ports', 'support'], [noVendor, noIo]),
       ],
     },
   },
@@ -56,7 +56,7 @@ export default defineConfig(
     rules: {
       'no-restricted-imports': [
         'error',
-        restrict(['monitor', 'plan', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'ports'], [noVendor, noIo]),
+        restrict(['monitor', 'plan', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'ports', 'support'], [noVendor, noIo]),
       ],
     },
   },
@@ -65,7 +65,7 @@ export default defineConfig(
     rules: {
       'no-restricted-imports': [
         'error',
-        restrict(['monitor', 'analyze', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'ports'], [noVendor, noIo]),
+        restrict(['monitor', 'analyze', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'ports', 'support'], [noVendor, noIo]),
       ],
     },
   },
@@ -81,12 +81,23 @@ export default defineConfig(
       'no-restricted-imports': ['error', restrict(['monitor', 'analyze', 'plan', 'adapters', 'runtime', 'sim', 'cli'], [noVendor])],
     },
   },
+  // src/support: I/O helpers (abortable sleep, paced pool, untilAborted) for monitor, execute, adapters, runtime and sim;
+  // they import knowledge and node builtins only. analyze/plan/knowledge are pure and may not import them (above).
+  {
+    files: ['src/support/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        restrict(['monitor', 'analyze', 'plan', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'ports'], [noVendor]),
+      ],
+    },
+  },
   {
     files: ['src/ports/**'],
     rules: {
       'no-restricted-imports': [
         'error',
-        restrict(['monitor', 'analyze', 'plan', 'execute', 'adapters', 'runtime', 'sim', 'cli'], [noVendor]),
+        restrict(['monitor', 'analyze', 'plan', 'execute', 'adapters', 'runtime', 'sim', 'cli', 'support'], [noVendor]),
       ],
     },
   },

@@ -10,7 +10,7 @@ import type {
   SpireServerPort,
   X509BundlesUpdate,
 } from '../ports/spire.port.js';
-import { runPaced } from './paced-pool.js';
+import { runPaced } from '../support/paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
 

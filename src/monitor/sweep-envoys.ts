@@ -2,7 +2,7 @@ import type { Clock } from '../knowledge/clock.js';
 import type { Observation, ObservationSource } from '../knowledge/model/observation.js';
 import type { Workload } from '../knowledge/model/workload.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
-import { runPaced } from './paced-pool.js';
+import { runPaced } from '../support/paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 
 /** What one sweep did. */

@@ -17,7 +17,7 @@ function sevenAgents(): SpireAgentRecord[] {
   return Array.from({ length: 7 }, (_, i) => ({
     spiffeId: `spiffe://example.org/spire/agent/k8s_psat/c/agent-${i}`,
     attestationType: i === 6 ? 'join_token' : 'k8s_psat',
-    serialHex: `0${i}`,
+    serialHex: `a${i}`, // as the model spells serials (normalised: no leading zero)
     svidExpiresAtMs: T0 + 3_600_000,
     selectors: [{ type: 'k8s_psat', value: `agent_node_name:n${i}` }],
     banned: i % 3 === 0,

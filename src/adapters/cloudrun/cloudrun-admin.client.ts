@@ -1,5 +1,5 @@
 import { ServicesClient, type protos } from '@google-cloud/run';
-import { untilAborted } from '../until-aborted.js';
+import { untilAborted } from '../../support/until-aborted.js';
 import { credentials } from '@grpc/grpc-js';
 import type { CloudRunPort, CloudRunRollout, CloudRunService } from '../../ports/cloudrun.port.js';
 import { CloudRunError, toCloudRunError, type CloudRunCallSite } from './cloudrun-error.js';

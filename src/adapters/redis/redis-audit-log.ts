@@ -9,6 +9,7 @@ import {
   type AuditVerification,
 } from '../../knowledge/audit.js';
 import { canonicalJson, hashAuditEntry } from '../../knowledge/audit-hash.js';
+import { sleep } from '../../support/abortable-sleep.js';
 import { decodeEntry, streamFields, type RawStreamEntry } from './redis-audit-entry.js';
 import { readAuditHead, verifyAuditStream } from './redis-audit-verify.js';
 import { knowledgeKeys, type KnowledgeKeys } from './redis-keys.js';
@@ -180,7 +181,7 @@ export class RedisAuditLog implements AuditLog {
       // Conflict: another writer moved the head; the reply carries the new head, so no re-read.
       const headSeq = Number(values[0]);
       head = { seq: headSeq, hash: headSeq === 0 ? GENESIS_HASH : String(values[1]), id: '' };
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(20, 1 + attempt)));
+      await sleep(Math.random() * Math.min(20, 1 + attempt));
     }
   }
 

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { OpenIncidentResult } from '../../knowledge/knowledge-store.js';
 import { incidentFingerprint, type Incident, type IncidentRemediation, type IncidentType } from '../../knowledge/model/incident.js';
+import { cappedBackoffMs } from '../../knowledge/backoff.js';
+import { sleep } from '../../support/abortable-sleep.js';
 import { parseStored, type KnowledgeKeys } from './redis-keys.js';
 import { luaCommand, type LuaCommand } from './lua-command.js';
 
@@ -194,7 +196,7 @@ export class RedisIncidents {
         releaseSlot,
       );
       if (written === 1) return next;
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** attempt)));
+      await sleep(Math.random() * cappedBackoffMs(1, 50, attempt));
     }
     throw new Error(`incident ${id}: gave up after ${CAS_ATTEMPTS} concurrent-update conflicts`);
   }

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from '../../support/abortable-sleep.js';
 
 /**
  * Starts a throwaway `redis-server` on a free loopback port: no persistence, `noeviction`
@@ -179,7 +180,7 @@ async function waitForOwnServer(port: number, pid: number, timeoutMs: number, ga
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !gaveUp.value) {
     if ((await serverPid(port, Math.max(50, Math.min(1_000, deadline - Date.now())))) === pid) return true;
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   return false;
 }

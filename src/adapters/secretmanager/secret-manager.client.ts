@@ -1,5 +1,5 @@
 import { SecretManagerServiceClient, type protos } from '@google-cloud/secret-manager';
-import { untilAborted } from '../until-aborted.js';
+import { untilAborted } from '../../support/until-aborted.js';
 import { credentials } from '@grpc/grpc-js';
 import type { SecretInfo, SecretStorePort, SecretVersionRead } from '../../ports/secret-store.port.js';
 import { SecretManagerError, toSecretManagerError, type SecretCallSite } from './secret-manager-error.js';

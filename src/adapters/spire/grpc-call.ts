@@ -3,6 +3,7 @@
  * call with deadline and abort, and a reconnecting server-stream watch.
  */
 import * as grpc from '@grpc/grpc-js';
+import { cappedBackoffMs } from '../../knowledge/backoff.js';
 import type { Closable, WatchHandlers } from '../../ports/spire.port.js';
 import { BadEndpointError, grpcTargetOf } from './endpoint.js';
 import { SpireApiError, malformed, toSpireError } from './spire-error.js';
@@ -136,9 +137,7 @@ export function watchStream<Msg, T>(w: WatchRequest<Msg, T>): Closable {
     if (closed) return;
     failures += 1;
     const delay =
-      err.code === 'STREAM_ENDED' && failures === 1
-        ? 0
-        : Math.min(w.backoff.maxBackoffMs, w.backoff.initialBackoffMs * 2 ** Math.min(failures - 1, 30));
+      err.code === 'STREAM_ENDED' && failures === 1 ? 0 : cappedBackoffMs(w.backoff.initialBackoffMs, w.backoff.maxBackoffMs, failures - 1);
     w.handlers.onError(err, delay);
     if (isClosed()) return; // the handler may have closed the watch
     timer = setTimeout(connect, delay);

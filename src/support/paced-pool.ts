@@ -1,3 +1,5 @@
+import { sleep } from './abortable-sleep.js';
+
 /**
  * Runs `task(0..total-1)` with at most `concurrency` in flight, starting them evenly spread over
  * `spreadOverMs` (0 = as fast as possible), so a large fleet costs a steady trickle of CPU and
@@ -15,7 +17,7 @@ export async function runPaced(
     while (next < total && opts.signal?.aborted !== true) {
       const i = next++;
       const wait = t0 + i * gapMs - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 1) await sleep(wait);
       await task(i);
     }
   };

@@ -1,0 +1,58 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { sleep } from '../../../src/support/abortable-sleep.js';
+import { runPaced } from '../../../src/support/paced-pool.js';
+
+describe('abortable sleep', () => {
+  it('resolves after the time', async () => {
+    const t0 = performance.now();
+    await sleep(20);
+    assert.ok(performance.now() - t0 >= 15);
+  });
+
+  it("rejects with the signal's reason as soon as it aborts", async () => {
+    const ac = new AbortController();
+    const t0 = performance.now();
+    const waiting = sleep(10_000, ac.signal);
+    ac.abort(new Error('shutting down'));
+    await assert.rejects(waiting, /shutting down/);
+    assert.ok(performance.now() - t0 < 1_000);
+  });
+
+  it('rejects at once when the signal already aborted, with an AbortError when the reason is no Error', async () => {
+    const ac = new AbortController();
+    ac.abort('not an error');
+    await assert.rejects(sleep(10_000, ac.signal), { name: 'AbortError' });
+  });
+});
+
+describe('paced pool', () => {
+  it('runs every task with at most `concurrency` in flight', async () => {
+    let running = 0;
+    let peak = 0;
+    const done: number[] = [];
+    await runPaced(10, { concurrency: 3 }, async (i) => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(5);
+      running--;
+      done.push(i);
+    });
+    assert.deepEqual(
+      [...done].sort((a, b) => a - b),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
+    assert.equal(peak, 3);
+  });
+
+  it('starts no new task once the signal aborted', async () => {
+    const ac = new AbortController();
+    const started: number[] = [];
+    await runPaced(10, { concurrency: 1, signal: ac.signal }, async (i) => {
+      started.push(i);
+      if (i === 2) ac.abort();
+      await Promise.resolve();
+    });
+    assert.deepEqual(started, [0, 1, 2]);
+  });
+});
