@@ -1,6 +1,8 @@
+import type { ObservationSource } from '../knowledge/model/observation.js';
+
 /** What the daemon reports to its metrics backend. Label values are bounded sets (no ids). */
 export interface DaemonMetrics {
-  observation(source: string, outcome: 'ok' | 'error', changed: boolean): void;
+  observation(source: ObservationSource, outcome: 'ok' | 'error', changed: boolean): void;
   sweepDuration(stage: string, seconds: number): void;
   incidentsOpened(type: string, n: number): void;
   incidentsResolved(type: string, n: number): void;

@@ -170,7 +170,7 @@ describe('RedisKnowledgeStore on a real redis-server', () => {
     const o5 = errorObservation('shop/web-1', 9_000, 'connect ECONNREFUSED');
     await s.recordObservation(o5);
     assert.equal((await s.latestObservation('shop/web-1', 'envoy.certs'))?.stateSince, 4_000, 'failing since 4 s');
-    assert.equal(await s.latestObservation('shop/web-1', 'other'), null);
+    assert.equal(await s.latestObservation('shop/web-1', 'envoy.stats'), null);
     const other = certsObservation('shop/web-0', 1_000, null);
     await s.recordObservation(other);
     assert.deepEqual(await s.listLatestObservations(), [since(other, 1_000), since(o5, 4_000)]);

@@ -5,6 +5,7 @@ import type { EnvoyCertsData, EnvoyStatsData, ServedCertificate } from '../../kn
 import { normalizeSerial } from '../../knowledge/serial-number.js';
 import type { EnvoyAdminPort, EnvoyServerInfo } from '../../ports/envoy-admin.port.js';
 import { reduceEnvoyStats } from './envoy-stats.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 
 /** Why an admin call failed: the transport, the HTTP status, or the payload. */
 export type EnvoyAdminFailure = 'unreachable' | 'timeout' | 'aborted' | 'http_status' | 'malformed';
@@ -190,7 +191,7 @@ export class EnvoyAdminHttp implements EnvoyAdminPort {
     try {
       json = JSON.parse(body);
     } catch (e) {
-      throw new EnvoyAdminError(url, 'malformed', `invalid JSON (${e instanceof Error ? e.message : String(e)}): ${excerpt(body)}`);
+      throw new EnvoyAdminError(url, 'malformed', `invalid JSON (${errorMessage(e)}): ${excerpt(body)}`);
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
@@ -252,7 +253,7 @@ function issuePath(path: readonly PropertyKey[]): string {
 function describeFetchError(e: unknown): string {
   const cause = e instanceof Error ? (e.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const detail = typeof cause?.message === 'string' ? cause.message : e instanceof Error ? e.message : String(e);
+  const detail = typeof cause?.message === 'string' ? cause.message : errorMessage(e);
   return code === undefined ? detail : `${code} (${detail})`;
 }
 

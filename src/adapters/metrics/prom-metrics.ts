@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { DaemonMetrics } from '../../ports/metrics.port.js';
+import type { ObservationSource } from '../../knowledge/model/observation.js';
 
 const STAGES = ['monitor', 'analyze', 'plan', 'execute'] as const;
 
@@ -71,7 +72,7 @@ export class PromMetrics implements DaemonMetrics {
     for (const s of STAGES) this.state.set({ stage: s, state: 'starting' }, 0);
   }
 
-  observation(source: string, outcome: 'ok' | 'error', changed: boolean): void {
+  observation(source: ObservationSource, outcome: 'ok' | 'error', changed: boolean): void {
     this.observations.inc({ source, outcome, changed: String(changed) });
   }
   sweepDuration(stage: string, seconds: number): void {

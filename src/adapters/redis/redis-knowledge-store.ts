@@ -33,7 +33,7 @@
 import type { Redis } from 'ioredis';
 import type { ActionRun, ActionRunState } from '../../knowledge/model/action-run.js';
 import type { Incident, IncidentRemediation, IncidentType } from '../../knowledge/model/incident.js';
-import type { Observation } from '../../knowledge/model/observation.js';
+import type { Observation, ObservationSource } from '../../knowledge/model/observation.js';
 import { observationStateKey } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import type {
@@ -171,7 +171,7 @@ export class RedisKnowledgeStore implements KnowledgeStore {
     return { changed: previous === null || observationStateKey(previous) !== observationStateKey(o), previous };
   }
 
-  async latestObservation(subject: string, source: string): Promise<Observation | null> {
+  async latestObservation(subject: string, source: ObservationSource): Promise<Observation | null> {
     return parseStored(await this.redis.hget(this.keys.observations, observationField(subject, source))) as Observation | null;
   }
 
@@ -327,7 +327,7 @@ export class RedisKnowledgeStore implements KnowledgeStore {
 }
 
 /** Hash field of the latest observation of (subject, source): a JSON pair, unambiguous whatever the strings hold. */
-function observationField(subject: string, source: string): string {
+function observationField(subject: string, source: ObservationSource): string {
   return JSON.stringify([subject, source]);
 }
 

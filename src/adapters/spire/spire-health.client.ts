@@ -2,6 +2,7 @@
 import { ClassifiedError } from '../../knowledge/errors/classified-error.js';
 import { httpStatusRetryClass } from '../../knowledge/errors/http-retry-class.js';
 import type { SpireHealth, SpireHealthPort } from '../../ports/spire.port.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 
 /**
  * A health check that could not be read. Retry classes: unreachable (and timed out) retryable; an
@@ -27,7 +28,7 @@ export class HttpSpireHealth implements SpireHealthPort {
       res = await fetch(url, { signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]) });
       text = await res.text();
     } catch (e) {
-      throw new SpireHealthError(`${url}: unreachable: ${(e as Error).message}`, 'retryable', { cause: e });
+      throw new SpireHealthError(`${url}: unreachable: ${errorMessage(e)}`, 'retryable', { cause: e });
     }
     if (res.status !== 200 && res.status !== 500)
       throw new SpireHealthError(`${url}: unexpected HTTP ${res.status}`, httpStatusRetryClass(res.status));

@@ -26,6 +26,7 @@ import {
   type WireListAgentsResponse,
   type WireSpiffeId,
 } from './spire-wire.js';
+import { asError, errorMessage } from '../../knowledge/error-text.js';
 
 /** Options of the server client. */
 export interface GrpcSpireServerOptions {
@@ -168,7 +169,7 @@ export class GrpcSpireServer implements SpireServerPort {
     try {
       return toWireSpiffeId(spiffeId);
     } catch (e) {
-      throw new SpireApiError(this.options.endpoint, rpcName('serverAgent', method), 'INVALID_ARGUMENT', (e as Error).message);
+      throw new SpireApiError(this.options.endpoint, rpcName('serverAgent', method), 'INVALID_ARGUMENT', errorMessage(e));
     }
   }
 
@@ -176,7 +177,7 @@ export class GrpcSpireServer implements SpireServerPort {
     try {
       return fn();
     } catch (e) {
-      throw new SpireApiError(this.options.endpoint, rpcName(service, method), 'MALFORMED', `malformed response: ${(e as Error).message}`, {
+      throw new SpireApiError(this.options.endpoint, rpcName(service, method), 'MALFORMED', `malformed response: ${errorMessage(e)}`, {
         cause: e,
       });
     }
@@ -189,7 +190,7 @@ export class GrpcSpireServer implements SpireServerPort {
       try {
         client = openClient(service, this.options.endpoint, rpcName(service, method));
       } catch (e) {
-        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+        return Promise.reject(asError(e));
       }
       this.clients.set(service, client);
     }

@@ -18,6 +18,7 @@ import type {
 } from '../../ports/spire.port.js';
 import { normalizeSerial } from '../../knowledge/serial-number.js';
 import { parseCertificateList, parseConcatenatedCertificates, parseDerCertificate } from './der.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 
 /** spire.api.types.SPIFFEID. */
 export interface WireSpiffeId {
@@ -252,7 +253,7 @@ function authorityCertificate(asn1: Buffer, i: number): SpireCertificate {
   try {
     return parseDerCertificate(asn1);
   } catch (e) {
-    throw new Error(`x509_authorities[${i}].asn1: ${(e as Error).message}`, { cause: e });
+    throw new Error(`x509_authorities[${i}].asn1: ${errorMessage(e)}`, { cause: e });
   }
 }
 

@@ -10,6 +10,7 @@ import {
   type WireX509BundlesResponse,
   type WireX509SvidResponse,
 } from './spire-wire.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 
 /** The security header SPIRE requires on every /SpiffeWorkloadAPI/ call. */
 export const WORKLOAD_SECURITY_HEADER = 'workload.spiffe.io';
@@ -87,7 +88,7 @@ export class GrpcWorkloadApi implements WorkloadApiPort {
       try {
         return workloadEndpoint(endpoint, this.env);
       } catch (e) {
-        throw new SpireApiError('(SPIFFE_ENDPOINT_SOCKET)', rpcName('workload', method), 'BAD_ENDPOINT', (e as Error).message, {
+        throw new SpireApiError('(SPIFFE_ENDPOINT_SOCKET)', rpcName('workload', method), 'BAD_ENDPOINT', errorMessage(e), {
           cause: e,
         });
       }

@@ -19,6 +19,7 @@ import { bindLoopback, shutdownGracefully } from '../grpc-loopback.js';
 import { loadCloudRunProtos } from './cloudrun-protos.js';
 import type { SimCloudRun } from './cloudrun-state.js';
 import { CloudRunStatusError } from './cloudrun-status-error.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 
 /** One gRPC method implementation: request in, response out, or a CloudRunStatusError. */
 type Handler<Req, Res> = (req: Req) => Res;
@@ -64,7 +65,7 @@ function unary<Req, Res>(state: SimCloudRun, method: SimCloudRunMethod, handler:
       callback(null, handler(call.request));
     } catch (e: unknown) {
       if (e instanceof CloudRunStatusError) callback({ code: e.code, details: e.message });
-      else callback({ code: status.INTERNAL, details: `simulator error: ${e instanceof Error ? e.message : String(e)}` });
+      else callback({ code: status.INTERNAL, details: `simulator error: ${errorMessage(e)}` });
     }
   };
 }

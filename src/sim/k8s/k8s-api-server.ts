@@ -27,6 +27,7 @@ import { badRequest, KubeStatusError, kubeStatus, notFound } from './k8s-status.
 import type { KubeObject, KubeStore, NewKubeObject } from './k8s-store.js';
 import { WatchStream } from './k8s-watch.js';
 import { renderTable, wantsTable } from './k8s-table.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 
 /** Options of the fake server. */
 export interface FakeKubeApiServerOptions {
@@ -222,7 +223,7 @@ export class FakeKubeApiServer {
       else this.item(req, res, t, t.name, method, body);
     } catch (e: unknown) {
       if (e instanceof KubeStatusError) sendStatus(res, e.status);
-      else sendStatus(res, kubeStatus(500, 'InternalError', `Internal error occurred: ${e instanceof Error ? e.message : String(e)}`));
+      else sendStatus(res, kubeStatus(500, 'InternalError', `Internal error occurred: ${errorMessage(e)}`));
     }
   }
 

@@ -12,6 +12,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { timestampOf } from '../cloudrun/cloudrun-messages.js';
 import { bindLoopback, shutdownGracefully } from '../grpc-loopback.js';
 import { SecretStatusError, type SimSecretManager, type SimSecretMethod } from './secret-manager-state.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 
 let cached: ServiceDefinition | undefined;
 
@@ -53,7 +54,7 @@ function unary<Req, Res>(state: SimSecretManager, method: SimSecretMethod, handl
       callback(null, handler(call.request));
     } catch (e: unknown) {
       if (e instanceof SecretStatusError) callback({ code: e.code, details: e.message });
-      else callback({ code: status.INTERNAL, details: `simulator error: ${e instanceof Error ? e.message : String(e)}` });
+      else callback({ code: status.INTERNAL, details: `simulator error: ${errorMessage(e)}` });
     }
   };
 }
