@@ -1,10 +1,10 @@
 import type { Clock } from '../knowledge/clock.js';
 import type { BundleCertificate, Observation } from '../knowledge/model/observation.js';
+import { nodeOfAgentRecord } from '../knowledge/spire-agent-node.js';
 import { agentSubject, trustDomainSubject } from '../knowledge/subject-ref.js';
 import type {
   AgentDebugPort,
   DelegatedIdentityPort,
-  SpireAgentRecord,
   SpireCertificate,
   SpireHealthPort,
   SpireServerPort,
@@ -13,12 +13,6 @@ import type {
 import { runPaced } from '../support/paced-pool.js';
 import { probeError, recordObservation, type ObservationSink } from './record-observation.js';
 import type { SweepResult } from './sweep-envoys.js';
-
-/** The node of an agent record: its k8s_psat/k8s_sat "agent_node_name:<node>" selector, or the last path segment of its ID. */
-export function nodeOfAgent(a: SpireAgentRecord): string {
-  const sel = a.selectors.find((s) => s.value.startsWith('agent_node_name:'));
-  return sel !== undefined ? sel.value.slice('agent_node_name:'.length) : (a.spiffeId.split('/').pop() ?? a.spiffeId);
-}
 
 /** One SPIRE agent to poll: its node and its admin socket (Debug, Delegated Identity). */
 export interface SpireAgentTarget {
@@ -103,12 +97,12 @@ async function readServerAgents(
   try {
     const agents = await port.listAgents(undefined, signal);
     return agents.map((a) => ({
-      subject: agentSubject(nodeOfAgent(a)),
+      subject: agentSubject(nodeOfAgentRecord(a)),
       source: 'spire.server.agent',
       observedAt: deps.clock.now(),
       data: {
         kind: 'spire.server.agent',
-        node: nodeOfAgent(a),
+        node: nodeOfAgentRecord(a),
         agentId: a.spiffeId,
         banned: a.banned,
         canReattest: a.canReattest,

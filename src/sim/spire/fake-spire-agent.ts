@@ -27,6 +27,7 @@ import type { SimAgentAttestation, SimAgentState, SimWorld } from '../world.js';
 import { SIMULATED_LABELS } from '../world-model.js';
 import { agentDebugHandlers, delegatedIdentityHandlers } from './agent-admin.service.js';
 import type { FakeAgentView, ServedBundle, ServedIdentity } from './agent-view.js';
+import { agentNodeSelector } from '../../knowledge/spire-agent-node.js';
 import { bindServer, makeSocketDir, removeDir, type BoundServer } from './grpc-endpoint.js';
 import { startSpireHealthServer, type HealthDetails, type SpireHealthServer } from './health-http.js';
 import { ServedState } from './served-state.js';
@@ -203,7 +204,7 @@ export class FakeSpireAgent implements FakeAgentView {
       serialHex: svid.serialHex,
       svidExpiresAtMs: svid.notAfterMs,
       selectors: [
-        { type: 'k8s_psat', value: `agent_node_name:${this.node}` },
+        { type: 'k8s_psat', value: agentNodeSelector(this.node) },
         ...Object.entries(SIMULATED_LABELS).map(([k, v]) => ({ type: 'k8s_psat', value: `agent_pod_label:${k}:${v}` })),
       ],
       banned: att?.banned ?? false,

@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { spireServices } from '../../adapters/spire/spire-protos.js';
 import type { SpireAgentRecord } from '../../ports/spire.port.js';
 import type { SimWorld } from '../world.js';
+import { nodeFromAgentSelectors } from '../../knowledge/spire-agent-node.js';
 import { bindServer, makeSocketDir, removeDir, statusError, type BoundServer } from './grpc-endpoint.js';
 import { startSpireHealthServer, type HealthDetails, type SpireHealthServer } from './health-http.js';
 import { localAuthorityHandlers } from './local-authority.service.js';
@@ -192,8 +193,8 @@ export class FakeSpireServer {
 
   /** The world node behind a record (its agent_node_name selector), or null. */
   private worldNodeOf(a: SpireAgentRecord): string | null {
-    const node = a.selectors.find((s) => s.value.startsWith('agent_node_name:'))?.value.slice('agent_node_name:'.length);
-    return node !== undefined && this.options.world.nodes().includes(node) ? node : null;
+    const node = nodeFromAgentSelectors(a.selectors);
+    return node !== null && this.options.world.nodes().includes(node) ? node : null;
   }
 
   /** The record `id` names; answers INVALID_ARGUMENT / NOT_FOUND itself and returns undefined then. */
