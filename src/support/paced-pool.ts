@@ -23,3 +23,12 @@ export async function runPaced(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, total)) }, worker));
 }
+
+/** Maps `items` through `fn` with at most `limit` calls in flight, keeping their order (runPaced without pacing). */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  await runPaced(items.length, { concurrency: limit }, async (i) => {
+    out[i] = await fn(items[i] as T);
+  });
+  return out;
+}

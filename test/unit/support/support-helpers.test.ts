@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep } from '../../../src/support/abortable-sleep.js';
-import { runPaced } from '../../../src/support/paced-pool.js';
+import { mapBounded, runPaced } from '../../../src/support/paced-pool.js';
 
 describe('abortable sleep', () => {
   it('resolves after the time', async () => {
@@ -54,5 +54,20 @@ describe('paced pool', () => {
       await Promise.resolve();
     });
     assert.deepEqual(started, [0, 1, 2]);
+  });
+
+  it('mapBounded keeps the order of its items whatever order the calls finish in', async () => {
+    let running = 0;
+    let peak = 0;
+    const out = await mapBounded([30, 5, 20, 1, 10], 2, async (ms) => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(ms);
+      running--;
+      return ms * 2;
+    });
+    assert.deepEqual(out, [60, 10, 40, 2, 20]);
+    assert.equal(peak, 2);
+    assert.deepEqual(await mapBounded([], 4, () => Promise.resolve(1)), []);
   });
 });
