@@ -8,8 +8,6 @@ export interface RotationPolicy {
   readonly graceMs: number;
 }
 
-export const defaultRotationPolicy: RotationPolicy = { rotateAtFraction: 0.5, graceMs: 1_000 };
-
 /** Where a served certificate is in its life at `at`. */
 export interface RotationStatus {
   readonly ttlMs: number;

@@ -19,8 +19,8 @@ import { SimSecretManager } from './secretmanager/secret-manager-state.js';
 import type { SimWorkload } from './world.js';
 import { SIMULATED_LABELS } from './world-model.js';
 
-export const CLOUDRUN_ADMIN_URL_ANNOTATION = 'spire-healer.io/envoy-admin-url';
-export const CLOUDRUN_SPIFFE_ID_ANNOTATION = 'spire-healer.io/spiffe-id';
+const CLOUDRUN_ADMIN_URL_ANNOTATION = 'spire-healer.io/envoy-admin-url';
+const CLOUDRUN_SPIFFE_ID_ANNOTATION = 'spire-healer.io/spiffe-id';
 
 /** A running fake Cloud Run for a world's Cloud Run workloads. */
 export interface SimCloudRunFleet {

@@ -29,7 +29,7 @@ import type { SimWorld } from './world.js';
 import { SIMULATED_LABELS } from './world-model.js';
 
 /** Agent pod annotations the daemon's discovery reads: the admin socket and the health listener. */
-export const AGENT_ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
+const AGENT_ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
 export const AGENT_HEALTH_URL_ANNOTATION = 'spire-healer.io/agent-health-url';
 export const SPIRE_NAMESPACE = 'spire';
 const AGENT_LABEL = { key: 'app', value: 'spire-agent' } as const;

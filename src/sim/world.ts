@@ -17,7 +17,7 @@ import type {
   WorkloadEntry,
 } from './world-model.js';
 
-export { SIM_FAULT_KINDS, SIM_FAULTS, CONFIGMAP_TARGET, SECRET_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
+export { SECRET_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
 export type {
   SimAgentAttestation,
   SimAgentState,

@@ -1,19 +1,7 @@
 import type { SimCloudRun, SimRevisionTemplateSpec } from './cloudrun-state.js';
 
-/** What the seed needs of a workload (a SimWorkload or ScenarioWorkload fits). */
-export interface CloudRunWorkloadSpec {
-  /** "<project>/<region>/<service>" */
-  readonly id: string;
-  readonly spiffeId: string;
-  readonly platform: 'kubernetes' | 'cloudrun';
-  /** "<project>/<region>" */
-  readonly location: string;
-}
-
-/** Service annotation naming the workload id the service was seeded from. */
-export const WORKLOAD_ID_ANNOTATION = 'spire-healer.dev/workload-id';
 /** Service and template annotation carrying the workload's SPIFFE ID. */
-export const SPIFFE_ID_ANNOTATION = 'spire-healer.dev/spiffe-id';
+const SPIFFE_ID_ANNOTATION = 'spire-healer.dev/spiffe-id';
 
 /** Images of the seeded containers: the app, its Envoy sidecar and a SPIRE agent sidecar. */
 export const SEED_IMAGES = {
@@ -21,21 +9,6 @@ export const SEED_IMAGES = {
   envoy: 'envoyproxy/envoy:v1.31.2',
   spireAgent: 'ghcr.io/spiffe/spire-agent:1.11.1',
 } as const;
-
-/** The Cloud Run resource name of a cloudrun workload: projects/<p>/locations/<r>/services/<s>. Throws if the id does not fit. */
-export function cloudRunServiceName(w: CloudRunWorkloadSpec): string {
-  const [project, region, ...rest] = w.location.split('/');
-  const service = w.id.startsWith(`${w.location}/`) ? w.id.slice(w.location.length + 1) : '';
-  if (project === undefined || region === undefined || project === '' || region === '' || rest.length > 0) {
-    throw new Error(`cloudrun workload "${w.id}": location "${w.location}" is not "<project>/<region>"`);
-  }
-  if (!/^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$/.test(service)) {
-    throw new Error(
-      `cloudrun workload "${w.id}": "${service}" is not a Cloud Run service id (lowercase letter first, then letters, digits, dashes; at most 49)`,
-    );
-  }
-  return `projects/${project}/locations/${region}/services/${service}`;
-}
 
 /**
  * The revision template a seeded service starts with: ingress through Envoy, SVIDs from a SPIRE agent sidecar, the app image
@@ -54,27 +27,6 @@ export function seedTemplate(spiffeId: string, appImage: string = SEED_IMAGES.ap
       },
     ],
   };
-}
-
-/**
- * Creates one ready service (generation 1, revision 00001) per `cloudrun` workload; other
- * platforms are skipped. Returns workload id → service name. Throws on an id that is not a
- * Cloud Run service or a duplicate.
- */
-export function seedCloudRunServices(sim: SimCloudRun, workloads: readonly CloudRunWorkloadSpec[]): Map<string, string> {
-  const created = new Map<string, string>();
-  for (const w of workloads) {
-    if (w.platform !== 'cloudrun') continue;
-    const name = cloudRunServiceName(w);
-    sim.createService({
-      name,
-      labels: { 'managed-by': 'spire-healer-sim' },
-      annotations: { [WORKLOAD_ID_ANNOTATION]: w.id, [SPIFFE_ID_ANNOTATION]: w.spiffeId },
-      template: seedTemplate(w.spiffeId),
-    });
-    created.set(w.id, name);
-  }
-  return created;
 }
 
 /** Plain data for seedCloudRun: services of one project and location. */

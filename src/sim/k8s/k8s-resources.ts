@@ -159,11 +159,6 @@ export const KUBE_RESOURCES: readonly KubeResourceType[] = [
   },
 ];
 
-/** The resource type served for `kind` ("Pod", "Deployment"…), or undefined. */
-export function resourceForKind(kind: string): KubeResourceType | undefined {
-  return KUBE_RESOURCES.find((r) => r.kind === kind);
-}
-
 /** The field-selector view of an object: metadata.name, metadata.namespace and the kind's extra fields. */
 export function selectableFields(
   t: KubeResourceType,

@@ -7,11 +7,9 @@ import { createHash } from 'node:crypto';
 import type { KubeObject, KubeOwnerReference, KubeStore, NewKubeObject } from './k8s-store.js';
 
 /** Pod annotation carrying the workload's SPIFFE ID. */
-export const SPIFFE_ID_ANNOTATION = 'spire-healer.io/spiffe-id';
+const SPIFFE_ID_ANNOTATION = 'spire-healer.io/spiffe-id';
 /** Pod annotation carrying the full URL of the workload's Envoy admin endpoint. */
 export const ENVOY_ADMIN_URL_ANNOTATION = 'spire-healer.io/envoy-admin-url';
-/** Pod annotation overriding the Envoy admin port. */
-export const ENVOY_ADMIN_PORT_ANNOTATION = 'spire-healer.io/envoy-admin-port';
 /** The trust-bundle ConfigMap name and key SPIRE's k8sbundle notifier writes. */
 export const BUNDLE_CONFIGMAP = { name: 'spire-bundle', key: 'bundle.crt' } as const;
 
