@@ -3,6 +3,7 @@ import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import type { RemediationRequest } from '../knowledge/model/action-run.js';
 import type { Workload } from '../knowledge/model/workload.js';
+import { errorMessage } from '../knowledge/error-text.js';
 import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import type { EnvoyAdminPort } from '../ports/envoy-admin.port.js';
 import type { CloudRunPort, CloudRunPortError } from '../ports/cloudrun.port.js';
@@ -200,7 +201,7 @@ export async function workloadMarkedSimulated(w: Workload, ctx: ActionContext, s
   } catch (e: unknown) {
     // Keeps the port's retry class (a malformed answer is permanent, an unreachable Envoy retryable), adds why it was read.
     throw new ClassifiedError(
-      `cannot tell whether ${w.id} belongs to the simulated fleet: neither its pod nor its service could be read, and its Envoy's /server_info failed (${e instanceof Error ? e.message : String(e)})`,
+      `cannot tell whether ${w.id} belongs to the simulated fleet: neither its pod nor its service could be read, and its Envoy's /server_info failed (${errorMessage(e)})`,
       retryClassOf(e),
       { cause: e },
     );

@@ -1,4 +1,5 @@
 import { createActor, toPromise } from 'xstate';
+import { asError } from '../knowledge/error-text.js';
 import type { ActionRun, RemediationRequest } from '../knowledge/model/action-run.js';
 import { FLEET_SUBJECT } from '../knowledge/model/incident.js';
 import type { ActionContext, Precheck, RemediationAction } from './action.js';
@@ -30,7 +31,7 @@ function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Prom
       },
       (e: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
+        reject(asError(e));
       },
     );
   });

@@ -1,4 +1,5 @@
 import { assign, fromPromise, setup } from 'xstate';
+import { errorMessage } from '../knowledge/error-text.js';
 import type { RemediationRequest } from '../knowledge/model/action-run.js';
 import { retryClassOf, type RetryClass } from '../knowledge/errors/classified-error.js';
 import type { Precheck } from './action.js';
@@ -37,10 +38,6 @@ export interface RemediationJobContext {
   readonly held: boolean;
   /** The retry class of the failure, null while nothing failed. */
   readonly failure: RetryClass | null;
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 /**
@@ -97,7 +94,7 @@ export const remediationJobMachine = setup({
           target: 'failed',
           actions: assign({
             detail: ({ event }) =>
-              `precondition check failed${retryClassOf(event.error) === 'permanent' ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
+              `precondition check failed${retryClassOf(event.error) === 'permanent' ? ' (permanent, not retried)' : ''}: ${errorMessage(event.error)}`,
             failure: ({ event }) => retryClassOf(event.error),
           }),
         },
@@ -112,7 +109,7 @@ export const remediationJobMachine = setup({
           target: 'failed',
           actions: assign({
             detail: ({ event }) =>
-              `action failed${retryClassOf(event.error) === 'permanent' ? ' (permanent, not retried)' : ''}: ${message(event.error)}`,
+              `action failed${retryClassOf(event.error) === 'permanent' ? ' (permanent, not retried)' : ''}: ${errorMessage(event.error)}`,
             failure: ({ event }) => retryClassOf(event.error),
           }),
         },

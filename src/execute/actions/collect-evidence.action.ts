@@ -1,10 +1,12 @@
 import { open } from 'node:fs/promises';
+import { errorMessage } from '../../knowledge/error-text.js';
 import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { EnvoyCertsData, EnvoyStatsData } from '../../knowledge/model/observation.js';
 import type { Workload } from '../../knowledge/model/workload.js';
+import { agentNodeOf } from '../../knowledge/subject-ref.js';
 import { isMarkedSimulated, PermanentActionError, resolveWorkloadTarget, type ActionContext, type RemediationAction } from '../action.js';
-import { agentNodeOf, numberParam, platformScopeRefusal, stringParam } from './kube-events.js';
+import { numberParam, platformScopeRefusal, stringParam } from './kube-events.js';
 
 /** How much of the evidence fits in the action run's detail (the only place execute can put it today). */
 export const EVIDENCE_MAX_BYTES = 8 * 1024;
@@ -122,7 +124,7 @@ async function workloadEvidence(w: Workload, ctx: ActionContext, signal: AbortSi
   if (certs.status === 'rejected' && stats.status === 'rejected') {
     throw new Error(`Envoy admin ${w.envoyAdminUrl} of ${w.id} could not be read: ${String(certs.reason)}`);
   }
-  const why = (r: PromiseRejectedResult): string => (r.reason instanceof Error ? r.reason.message : String(r.reason));
+  const why = (r: PromiseRejectedResult): string => errorMessage(r.reason);
   const parts = [
     certs.status === 'fulfilled' ? `/certs: ${certsSummary(certs.value, ctx.clock.now())}` : `/certs failed: ${why(certs)}`,
     stats.status === 'fulfilled' ? `/stats: ${statsSummary(stats.value)}` : `/stats failed: ${why(stats)}`,

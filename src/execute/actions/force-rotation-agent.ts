@@ -4,14 +4,18 @@
  * (wire facts §6.6). Only for an agent that can re-attest, is not banned, and is behind now.
  * With Kubernetes configured, the eviction is recorded as an Event on the node's SPIRE agent pod.
  */
+import { errorMessage } from '../../knowledge/error-text.js';
 import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
+import { nodeOfAgentRecord } from '../../knowledge/spire-agent-node.js';
+import { agentNodeOf, agentSubject, subjectKindOf } from '../../knowledge/subject-ref.js';
 import { formatDuration, isoTime, rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { KubePod } from '../../ports/kubernetes.port.js';
 import type { SpireAgentRecord, SpireServerPort } from '../../ports/spire.port.js';
 import { agentRecordMarkedSimulated, PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck } from '../action.js';
-import { agentNodeOf, EVENT_REASONS, needSpireServer, pause, platformScopeRefusal, recordActionEvent } from './kube-events.js';
+import { sleep } from '../../support/abortable-sleep.js';
+import { EVENT_REASONS, needSpireServer, platformScopeRefusal, recordActionEvent } from './kube-events.js';
 import type { AgentProbePorts } from './restart-agent.action.js';
 import { durationParam, spireCode, textParam } from './step-params.js';
 
@@ -27,17 +31,11 @@ interface AgentTarget {
   readonly workload: Workload | null;
 }
 
-/** The node of an agent record: its "agent_node_name:<node>" selector (k8s_psat, k8s_sat), else the last segment of its ID. */
-function nodeOfRecord(a: SpireAgentRecord): string {
-  const sel = a.selectors.find((s) => s.value.startsWith('agent_node_name:'));
-  return sel !== undefined ? sel.value.slice('agent_node_name:'.length) : (a.spiffeId.split('/').pop() ?? a.spiffeId);
-}
-
 /** The agent's SPIFFE ID as the monitor last saw it (server ListAgents, then Debug GetInfo). */
 async function agentIdFromKnowledge(ctx: ActionContext, node: string): Promise<string | undefined> {
-  const server = await ctx.store.latestObservation(`agent:${node}`, 'spire.server.agent');
+  const server = await ctx.store.latestObservation(agentSubject(node), 'spire.server.agent');
   if (server?.data.kind === 'spire.server.agent' && server.data.agentId !== '') return server.data.agentId;
-  const debug = await ctx.store.latestObservation(`agent:${node}`, 'spire.agent.debug');
+  const debug = await ctx.store.latestObservation(agentSubject(node), 'spire.agent.debug');
   if (debug?.data.kind === 'spire.agent' && debug.data.agentId !== '') return debug.data.agentId;
   return undefined;
 }
@@ -53,7 +51,7 @@ async function resolveAgent(
   let workload: Workload | null = null;
   let agentId = textParam(job, 'agentId');
   if (node === null) {
-    if (job.target.startsWith('agent:') || job.target.startsWith('trust-domain:')) {
+    if (subjectKindOf(job.target) === 'trust-domain') {
       return { skip: { proceed: false, detail: `agent eviction acts on agent:<node> or workload targets; ${job.target} is not one` } };
     }
     const r = await resolveWorkloadTarget(job, ctx, signal);
@@ -66,7 +64,7 @@ async function resolveAgent(
   if (agentId === undefined && node !== null) {
     const all = await server.listAgents(undefined, signal);
     const n = node;
-    agentId = all.find((a) => nodeOfRecord(a) === n)?.spiffeId;
+    agentId = all.find((a) => nodeOfAgentRecord(a) === n)?.spiffeId;
   }
   if (agentId === undefined) {
     return {
@@ -130,10 +128,10 @@ async function lastSync(
     try {
       return { ms: (await debug.getInfo(admin, signal)).lastSyncSuccessMs, how: `Debug GetInfo on ${admin}` };
     } catch (e: unknown) {
-      return `Debug GetInfo on ${admin} failed (${e instanceof Error ? e.message : String(e)})`;
+      return `Debug GetInfo on ${admin} failed (${errorMessage(e)})`;
     }
   }
-  const o = await ctx.store.latestObservation(`agent:${t.node}`, 'spire.agent.debug');
+  const o = await ctx.store.latestObservation(agentSubject(t.node), 'spire.agent.debug');
   if (o?.data.kind !== 'spire.agent' || ctx.clock.now() - o.observedAt > maxAgeMs) return null;
   return { ms: o.data.lastSyncSuccessMs, how: `Debug GetInfo read by the monitor ${ago(ctx.clock.now() - o.observedAt)}` };
 }
@@ -207,7 +205,7 @@ async function awaitReattested(
   while (ctx.clock.now() < deadline) {
     const rec = await readAgent(server, agentId, signal).catch(() => null);
     if (rec !== null && rec.serialHex !== oldSerial) return rec;
-    await pause(200, signal);
+    await sleep(200, signal);
   }
   return null;
 }
@@ -224,7 +222,7 @@ async function recordEvictionEvent(job: RemediationRequest, ctx: ActionContext, 
   try {
     pod = await kube.getAgentPod(t.node);
   } catch (e: unknown) {
-    return `; the Kubernetes Event could not be recorded (reading the SPIRE agent pod of ${t.node} failed: ${e instanceof Error ? e.message : String(e)})`;
+    return `; the Kubernetes Event could not be recorded (reading the SPIRE agent pod of ${t.node} failed: ${errorMessage(e)})`;
   }
   if (pod === null) return `; no Kubernetes Event recorded: no SPIRE agent pod on node ${t.node}`;
   const refusal = platformScopeRefusal(`SPIRE agent pod ${pod.namespace}/${pod.name}`, { namespace: pod.namespace }, ctx.scope);

@@ -23,10 +23,13 @@
  */
 import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
+import { nodeOfAgentRecord } from '../../knowledge/spire-agent-node.js';
+import { agentSubject, trustDomainOf } from '../../knowledge/subject-ref.js';
 import { formatDuration, isoTime } from '../../knowledge/svid-rotation.js';
 import type { SpireBundle, SpireServerPort, X509AuthorityState } from '../../ports/spire.port.js';
 import { bundleMarkedSimulated, type ActionContext, type Precheck } from '../action.js';
-import { needSpireServer, pause, platformScopeRefusal } from './kube-events.js';
+import { sleep } from '../../support/abortable-sleep.js';
+import { needSpireServer, platformScopeRefusal } from './kube-events.js';
 import { boolParam, durationParam } from './step-params.js';
 
 /** CA certificates carry whole seconds and SPIRE backdates them a little: "issued after the decision" allows this much. */
@@ -56,8 +59,8 @@ interface Live {
 
 /** The trust domain, the server serving it and its live bundle and authority slots; or a skip. */
 async function readLive(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Live | { readonly skip: Precheck }> {
-  const td = job.target.startsWith('trust-domain:') ? job.target.slice('trust-domain:'.length) : '';
-  if (td === '')
+  const td = trustDomainOf(job.target);
+  if (td === null)
     return { skip: { proceed: false, detail: `authority rotation acts on trust-domain:<td> targets; ${job.target} is not one` } };
   const refusal = platformScopeRefusal(`trust domain ${td}`, { trustDomain: td }, ctx.scope);
   if (refusal !== null) return { skip: { proceed: false, detail: refusal } };
@@ -137,11 +140,8 @@ async function awaitPropagation(
     const agents = await server.listAgents({ banned: false }, signal);
     const lagging: string[] = [];
     for (const a of agents) {
-      const node =
-        a.selectors.find((s) => s.value.startsWith('agent_node_name:'))?.value.slice('agent_node_name:'.length) ??
-        a.spiffeId.split('/').pop() ??
-        a.spiffeId;
-      const o = await ctx.store.latestObservation(`agent:${node}`, 'spire.agent.bundle');
+      const node = nodeOfAgentRecord(a);
+      const o = await ctx.store.latestObservation(agentSubject(node), 'spire.agent.bundle');
       const has = o?.data.kind === 'spire.agent.bundle' && o.data.certificates.some((c) => c.serialNumber === cert.serialHex);
       if (!has) lagging.push(node);
     }
@@ -154,7 +154,7 @@ async function awaitPropagation(
         `X.509 authority ${authorityId} has not reached ${lagging.length} of ${agents.length} agents after ${formatDuration(waited)} (${lagging.join(', ')}): not activating it yet`,
       );
     }
-    await pause(500, signal);
+    await sleep(500, signal);
   }
 }
 

@@ -1,4 +1,6 @@
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
+import { agentNodeSelector } from '../../knowledge/spire-agent-node.js';
+import { agentNodeOf, trustDomainOf } from '../../knowledge/subject-ref.js';
 import {
   agentRecordMarkedSimulated,
   bundleMarkedSimulated,
@@ -12,7 +14,7 @@ import {
 } from '../action.js';
 import { precheckAuthority, performAuthority } from './force-rotation-authority.js';
 import { performEviction, precheckEviction } from './force-rotation-agent.js';
-import { agentNodeOf, platformScopeRefusal } from './kube-events.js';
+import { platformScopeRefusal } from './kube-events.js';
 import { describeHook, HookStartError, runHook } from './run-hook.js';
 import { durationParam, stringListParam, textParam } from './step-params.js';
 
@@ -23,7 +25,7 @@ type Mode = 'evict' | 'authority' | 'hook';
 function modeOf(job: RemediationRequest): Mode {
   if (job.params?.hook !== undefined) return 'hook';
   const mode = textParam(job, 'mode');
-  if (mode === 'authority' || (mode === undefined && job.target.startsWith('trust-domain:'))) return 'authority';
+  if (mode === 'authority' || (mode === undefined && trustDomainOf(job.target) !== null)) return 'authority';
   if (mode !== undefined && mode !== 'agent')
     throw new PermanentActionError(`force_rotation: parameter mode must be "agent" or "authority", got ${JSON.stringify(mode)}`);
   return 'evict';
@@ -55,17 +57,18 @@ function hookRequest(job: RemediationRequest): { argv: readonly string[]; env: R
 async function hookTargetMarked(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<boolean | undefined> {
   if (!judgesFleet(ctx.scope)) return undefined;
   const server = ctx.spireServer ?? null;
-  if (job.target.startsWith('trust-domain:')) {
+  const td = trustDomainOf(job.target);
+  if (td !== null) {
     if (server === null) return false;
     const bundle = await server.getBundle(signal);
-    return bundle.trustDomain === job.target.slice('trust-domain:'.length) && bundleMarkedSimulated(bundle);
+    return bundle.trustDomain === td && bundleMarkedSimulated(bundle);
   }
   const node = agentNodeOf(job.target);
   if (node === null) return false;
   const pod = (await ctx.kubernetes?.getAgentPod(node)) ?? null;
   if (pod !== null) return isMarkedSimulated(pod.labels);
   if (server === null) return false;
-  const rec = (await server.listAgents(undefined, signal)).find((a) => a.selectors.some((s) => s.value === `agent_node_name:${node}`));
+  const rec = (await server.listAgents(undefined, signal)).find((a) => a.selectors.some((s) => s.value === agentNodeSelector(node)));
   return rec !== undefined && agentRecordMarkedSimulated(rec);
 }
 
@@ -76,9 +79,9 @@ async function hookTargetMarked(job: RemediationRequest, ctx: ActionContext, sig
 async function precheckHook(job: RemediationRequest, ctx: ActionContext, signal: AbortSignal): Promise<Precheck> {
   const { argv } = hookRequest(job);
   durationParam(job, 'timeout', 60_000, 100, 3_600_000);
-  if (job.target.startsWith('trust-domain:') || job.target.startsWith('agent:')) {
-    const td = job.target.startsWith('trust-domain:') ? job.target.slice('trust-domain:'.length) : undefined;
-    const refusal = platformScopeRefusal(job.target, td === undefined ? {} : { trustDomain: td }, ctx.scope);
+  const td = trustDomainOf(job.target);
+  if (td !== null || agentNodeOf(job.target) !== null) {
+    const refusal = platformScopeRefusal(job.target, td === null ? {} : { trustDomain: td }, ctx.scope);
     if (refusal !== null) return { proceed: false, detail: refusal };
     const simulated = await hookTargetMarked(job, ctx, signal);
     const fleet = simulated === undefined ? null : platformScopeRefusal(job.target, { simulated }, ctx.scope);

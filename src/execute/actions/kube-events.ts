@@ -5,6 +5,7 @@
  * domains), the ports an action cannot work without, and the Kubernetes failure a port call rejected with.
  */
 import { createHash } from 'node:crypto';
+import { errorMessage } from '../../knowledge/error-text.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { CloudRunPort } from '../../ports/cloudrun.port.js';
 import type { KubeFailure, KubeObjectRef, KubernetesInventoryPort } from '../../ports/kubernetes.port.js';
@@ -50,7 +51,7 @@ export async function recordActionEvent(
     });
     return '';
   } catch (e: unknown) {
-    return `; the Kubernetes Event could not be recorded (${e instanceof Error ? e.message : String(e)})`;
+    return `; the Kubernetes Event could not be recorded (${errorMessage(e)})`;
   }
 }
 
@@ -97,35 +98,10 @@ export function platformScopeRefusal(
   return where.simulated === undefined ? null : fleetRefusal(what, where.simulated, scope);
 }
 
-/** The node of an `agent:<node>` target, else null. */
-export function agentNodeOf(target: string): string | null {
-  const node = target.startsWith('agent:') ? target.slice('agent:'.length) : '';
-  return node === '' ? null : node;
-}
-
 /** The failure a Kubernetes port call rejected with, when it carries one (to tell a conflict apart, not to decide a retry). */
 export function kubeFailureOf(e: unknown): KubeFailure | null {
   const f = typeof e === 'object' && e !== null ? (e as { failure?: unknown }).failure : undefined;
   return typeof f === 'object' && f !== null && typeof (f as { code?: unknown }).code === 'string' ? (f as KubeFailure) : null;
-}
-
-/** Waits `ms`, or rejects when `signal` aborts. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    const t = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** A numeric step parameter, or `fallback` when absent; a non-number is a PermanentActionError. */

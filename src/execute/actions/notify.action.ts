@@ -1,3 +1,4 @@
+import { asError } from '../../knowledge/error-text.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import { isoTime } from '../../knowledge/svid-rotation.js';
 import type { Notification, NotifierPort } from '../../ports/notifier.port.js';
@@ -64,7 +65,7 @@ export function createNotifyAction(notifier: NotifierPort): RemediationAction {
         durationParam(job, 'timeout', 10_000, 100, 300_000);
         return Promise.resolve({ proceed: true, detail: `will POST incident ${job.incidentId} to the webhook at ${where(url)}` });
       } catch (e: unknown) {
-        return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+        return Promise.reject(asError(e));
       }
     },
     async perform(job, ctx, signal) {

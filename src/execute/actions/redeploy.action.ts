@@ -1,6 +1,7 @@
 import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
+import { agentSubject } from '../../knowledge/subject-ref.js';
 import { rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { KubeRolloutKind } from '../../ports/kubernetes.port.js';
 import { PermanentActionError, resolveWorkloadTarget, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
@@ -97,7 +98,7 @@ export const redeployAction: RemediationAction = {
       };
     }
     // Replacing every replica cannot fix the node's SPIRE agent; its own incident owns the symptom.
-    const agentIncident = w.node === undefined ? null : await ctx.store.findOpenIncident('agent_disconnected', `agent:${w.node}`);
+    const agentIncident = w.node === undefined ? null : await ctx.store.findOpenIncident('agent_disconnected', agentSubject(w.node));
     if (agentIncident !== null)
       return {
         proceed: false,

@@ -1,10 +1,13 @@
+import { errorMessage } from '../../knowledge/error-text.js';
 import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Incident } from '../../knowledge/model/incident.js';
+import { agentNodeOf, agentSubject } from '../../knowledge/subject-ref.js';
 import type { KubePod } from '../../ports/kubernetes.port.js';
 import type { AgentDebugPort, SpireHealthPort } from '../../ports/spire.port.js';
 import { isMarkedSimulated, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
-import { agentNodeOf, EVENT_REASONS, needKubernetes, numberParam, pause, platformScopeRefusal, recordActionEvent } from './kube-events.js';
+import { sleep } from '../../support/abortable-sleep.js';
+import { EVENT_REASONS, needKubernetes, numberParam, platformScopeRefusal, recordActionEvent } from './kube-events.js';
 
 /** Agent pod annotations the inventory discovers the agent by (see monitor/apply-kubernetes-inventory.ts). */
 const ADMIN_ENDPOINT_ANNOTATION = 'spire-healer.io/agent-admin-endpoint';
@@ -46,7 +49,7 @@ async function judgeAgent(
 ): Promise<AgentVerdict> {
   const now = ctx.clock.now();
   const node = pod.node ?? '';
-  const subject = `agent:${node}`;
+  const subject = agentSubject(node);
   const syncedSince =
     incident === null ? now - numberParam(job, 'maxSyncAgeMs', 30_000, 1_000, 3_600_000) : incident.openedAt - SYNC_GRANULARITY_MS;
   const facts: string[] = [];
@@ -69,7 +72,7 @@ async function judgeAgent(
       if (h.healthy) facts.push(`${healthUrl}/ready answers ${h.status}`);
       else fail(`${healthUrl}/ready answers ${h.status}`);
     } catch (e: unknown) {
-      fail(`${healthUrl}/ready cannot be read (${e instanceof Error ? e.message : String(e)})`);
+      fail(`${healthUrl}/ready cannot be read (${errorMessage(e)})`);
     }
   } else {
     const o = await ctx.store.latestObservation(subject, 'spire.agent.health');
@@ -84,7 +87,7 @@ async function judgeAgent(
     try {
       lastSync = (await liveDebug.getInfo(adminEndpoint, signal)).lastSyncSuccessMs;
     } catch (e: unknown) {
-      fail(`Debug GetInfo on ${adminEndpoint} failed (${e instanceof Error ? e.message : String(e)})`);
+      fail(`Debug GetInfo on ${adminEndpoint} failed (${errorMessage(e)})`);
     }
   } else {
     const o = await ctx.store.latestObservation(subject, 'spire.agent.debug');
@@ -205,7 +208,7 @@ export const restartAgentAction: RemediationAction = {
         replacement = now;
         break;
       }
-      await pause(250, signal);
+      await sleep(250, signal);
     }
     const outcome =
       replacement === null

@@ -11,12 +11,14 @@
  *
  * `rollCloudRunRevision` is also what redeploy does on Cloud Run.
  */
+import { errorMessage } from '../../knowledge/error-text.js';
 import { rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
 import type { CloudRunService } from '../../ports/cloudrun.port.js';
 import { cloudRunServiceName, PermanentActionError, podNameOf, workloadScopeRefusal, type ActionContext } from '../action.js';
-import { EVENT_REASONS, needCloudRun, needKubernetes, numberParam, pause, recordActionEvent } from './kube-events.js';
+import { sleep } from '../../support/abortable-sleep.js';
+import { EVENT_REASONS, needCloudRun, needKubernetes, numberParam, recordActionEvent } from './kube-events.js';
 
 /**
  * Revision template annotation that forces a new revision. Its value is the job id: fixed per
@@ -58,7 +60,7 @@ export async function rollCloudRunRevision(job: RemediationRequest, w: Workload,
   let svc: CloudRunService = rollout.service;
   const deadline = ctx.clock.now() + numberParam(job, 'waitReadyMs', 180_000, 0, 3_600_000);
   while (!svc.ready && ctx.clock.now() < deadline) {
-    await pause(500, signal);
+    await sleep(500, signal);
     svc = await run.getService(name, signal);
   }
   if (!svc.ready) throw new Error(`the new revision of ${name} is not ready yet: ${svc.notReady.join('; ')}`);
@@ -122,7 +124,7 @@ async function recordQuitEvent(job: RemediationRequest, w: Workload, ctx: Action
     if (pod === null) return `; no Kubernetes Event: pod ${namespace}/${name} was not found`;
     uid = pod.uid;
   } catch (e: unknown) {
-    return `; the Kubernetes Event could not be recorded (reading pod ${namespace}/${name}: ${e instanceof Error ? e.message : String(e)})`;
+    return `; the Kubernetes Event could not be recorded (reading pod ${namespace}/${name}: ${errorMessage(e)})`;
   }
   return recordActionEvent(
     ctx,

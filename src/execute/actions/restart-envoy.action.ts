@@ -1,5 +1,7 @@
+import { errorMessage } from '../../knowledge/error-text.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
 import type { Workload } from '../../knowledge/model/workload.js';
+import { agentNodeOf, agentSubject, trustDomainSubject } from '../../knowledge/subject-ref.js';
 import { rotationStatus } from '../../knowledge/svid-rotation.js';
 import type { EnvoyCertsData, EnvoyStatsData } from '../../knowledge/model/observation.js';
 import { ClassifiedError, retryClassOf, rethrowWithContext } from '../../knowledge/errors/classified-error.js';
@@ -11,18 +13,12 @@ import {
   type Precheck,
   type RemediationAction,
 } from '../action.js';
-import { agentNodeOf } from './kube-events.js';
+import { mapBounded } from '../../support/paced-pool.js';
 import { deleteWorkloadPod, newCloudRunRevision, quitEnvoy } from './restart-envoy-platform.js';
 import { durationParam, textParam } from './step-params.js';
 
 /** How restart_envoy restarts: `params.method`, default quitquitquit (ignored on Cloud Run). */
 const METHODS = ['quitquitquit', 'delete_pod'] as const;
-
-const hex = (s: string): string =>
-  s
-    .toLowerCase()
-    .replace(/[^0-9a-f]/g, '')
-    .replace(/^0+(?=.)/, '');
 
 /** The server's CA serials: live GetBundle when the Server API is configured, else the monitor's latest read. */
 async function serverCaSerials(
@@ -32,12 +28,12 @@ async function serverCaSerials(
 ): Promise<{ readonly serials: string[]; readonly how: string } | null> {
   if (ctx.spireServer !== undefined && ctx.spireServer !== null) {
     const b = await ctx.spireServer.getBundle(signal);
-    return { serials: b.x509Authorities.map((a) => hex(a.certificate.serialHex)).sort(), how: 'GetBundle' };
+    return { serials: b.x509Authorities.map((a) => a.certificate.serialHex).sort(), how: 'GetBundle' };
   }
-  const o = await ctx.store.latestObservation(`trust-domain:${w.trustDomain}`, 'spire.server.bundle');
+  const o = await ctx.store.latestObservation(trustDomainSubject(w.trustDomain), 'spire.server.bundle');
   if (o?.data.kind !== 'spire.bundle') return null;
   return {
-    serials: o.data.authorities.map((a) => hex(a.serialNumber)).sort(),
+    serials: o.data.authorities.map((a) => a.serialNumber).sort(),
     how: `the server bundle read at ${new Date(o.observedAt).toISOString()}`,
   };
 }
@@ -45,7 +41,7 @@ async function serverCaSerials(
 /** For a trust-bundle drift: proceed only while the Envoy, read live, validates peers with other CAs than the server's bundle. */
 async function bundleVerdict(w: Workload, certs: EnvoyCertsData, ctx: ActionContext, signal: AbortSignal): Promise<Precheck> {
   const server = await serverCaSerials(w, ctx, signal);
-  const have = certs.caCerts.map((c) => hex(c.serialNumber)).sort();
+  const have = certs.caCerts.map((c) => c.serialNumber).sort();
   if (server === null) return { proceed: false, detail: `no server bundle to compare Envoy for ${w.id} with; not restarting it blind` };
   if (have.join(',') === server.serials.join(',')) {
     return {
@@ -83,7 +79,6 @@ const READ_CONCURRENCY = 8;
 /** Skipped Envoys named in a detail; the rest are counted. */
 const MAX_LISTED = 30;
 
-const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const iso = (ms: number): string => new Date(ms).toISOString();
 const sdsFailures = (d: EnvoyStatsData): number => d.sds.reduce((n, s) => n + s.updateFailure, 0);
 
@@ -135,12 +130,12 @@ async function agentUp(
         if (!h.healthy) return { ok: false, facts: `${facts.join('; ')}, but ${url}/ready answers ${h.status}` };
         facts.push(`${url}/ready answers ${h.status}`);
       } catch (e: unknown) {
-        return { ok: false, facts: `${facts.join('; ')}, but ${url}/ready cannot be read (${messageOf(e)})` };
+        return { ok: false, facts: `${facts.join('; ')}, but ${url}/ready cannot be read (${errorMessage(e)})` };
       }
       return { ok: true, facts: facts.join('; ') };
     }
   }
-  const o = await ctx.store.latestObservation(`agent:${node}`, 'spire.agent.health');
+  const o = await ctx.store.latestObservation(agentSubject(node), 'spire.agent.health');
   if (o?.data.kind === 'spire.health' && o.observedAt >= since) {
     if (!o.data.healthy) return { ok: false, facts: `the agent's /ready answered ${o.data.status} at ${iso(o.observedAt)}` };
     facts.push(`the agent's /ready answered ${o.data.status} at ${iso(o.observedAt)}`);
@@ -179,7 +174,7 @@ async function judgeEnvoy(
   try {
     uptimeS = (await ctx.envoy.readServerInfo(w.envoyAdminUrl, signal)).uptimeSeconds;
   } catch (e: unknown) {
-    return { w, state: 'down_or_restarted', why: `its admin endpoint cannot be read, it may be restarting (${messageOf(e)})` };
+    return { w, state: 'down_or_restarted', why: `its admin endpoint cannot be read, it may be restarting (${errorMessage(e)})` };
   }
   const now = ctx.clock.now();
   // uptime has whole seconds: a process that may have started after the decision counts as restarted.
@@ -188,7 +183,7 @@ async function judgeEnvoy(
   try {
     stats = await ctx.envoy.readStats(w.envoyAdminUrl, signal);
   } catch (e: unknown) {
-    return { w, state: 'down_or_restarted', why: `its /stats cannot be read, it may be restarting (${messageOf(e)})` };
+    return { w, state: 'down_or_restarted', why: `its /stats cannot be read, it may be restarting (${errorMessage(e)})` };
   }
   const failures = sdsFailures(stats);
   if (failures === 0) return { w, state: 'skip', why: `healthy: no failed SDS fetch in this process (up ${uptimeS}s)` };
@@ -206,20 +201,6 @@ async function judgeEnvoy(
     if (before < failures) return { w, state: 'failing', why: `update_failure ${failures}, rising (${before} at ${iso(prev.observedAt)})` };
   }
   return { w, state: 'failing', why: `update_failure ${failures} in this process (up ${uptimeS}s)` };
-}
-
-/** Runs `fn` over `items` with at most `limit` at once, keeping their order. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const listed = (vs: readonly { readonly w: Workload; readonly why: string }[]): string => {
@@ -258,7 +239,7 @@ async function planNode(
         "Restarted while their agent is down they would come back without a certificate; the agent is the next step's business",
     );
   }
-  const verdicts = await mapLimited(onNode, READ_CONCURRENCY, (w) => judgeEnvoy(job, w, ctx, failingWithinMs, signal));
+  const verdicts = await mapBounded(onNode, READ_CONCURRENCY, (w) => judgeEnvoy(job, w, ctx, failingWithinMs, signal));
   const down = verdicts.filter((v) => v.state === 'down_or_restarted').length;
   const failing = verdicts.filter((v) => v.state === 'failing');
   const chosen = failing.slice(0, Math.max(0, allowed - down));
@@ -300,7 +281,7 @@ async function performNode(job: RemediationRequest, node: string, ctx: ActionCon
   }
   const detail =
     `restarted ${restarted.length} of ${plan.size} Envoys on ${plan.node} (max ${plan.maxAs} = ${plan.allowed}; ${plan.agent}): ${restarted.join('; ') || 'none'}` +
-    (failed.length > 0 ? `; failed: ${failed.map((f) => `${f.id} (${messageOf(f.e)})`).join('; ')}` : '') +
+    (failed.length > 0 ? `; failed: ${failed.map((f) => `${f.id} (${errorMessage(f.e)})`).join('; ')}` : '') +
     `; skipped: ${listed(plan.skipped) || 'none'}`;
   if (failed.some((f) => retryClassOf(f.e) === 'retryable')) throw new ClassifiedError(detail, 'retryable');
   if (failed.length > 0 && restarted.length === 0) throw new PermanentActionError(detail);

@@ -16,8 +16,10 @@
  *  - `none`: the secret only (for workloads that re-read the file themselves).
  * Items pinned to an alias are never changed (the alias is the owner's choice) and are reported.
  */
+import { errorMessage } from '../../knowledge/error-text.js';
 import { ClassifiedError, retryClassOf, rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
+import { secretNameOf } from '../../knowledge/subject-ref.js';
 import type { CloudRunService } from '../../ports/cloudrun.port.js';
 import type { SecretStorePort, SecretVersionRead } from '../../ports/secret-store.port.js';
 import type { SpireBundle } from '../../ports/spire.port.js';
@@ -30,7 +32,8 @@ import {
   type Precheck,
 } from '../action.js';
 import { bundlePem, holdsExactly, pemPrints, serverPrints, short } from './bundle-pem.js';
-import { needCloudRun, needSpireServer, numberParam, pause, platformScopeRefusal, stringParam } from './kube-events.js';
+import { sleep } from '../../support/abortable-sleep.js';
+import { needCloudRun, needSpireServer, numberParam, platformScopeRefusal, stringParam } from './kube-events.js';
 
 /** Revision-template annotation: the secret version (…/secrets/<s>/versions/<n>) a revision was rolled for. */
 export const BUNDLE_VERSION_ANNOTATION = 'spire-healer.io/bundle-version';
@@ -53,8 +56,7 @@ function revisionsMode(job: RemediationRequest): RevisionsMode {
 
 /** The secret a job writes: a `secret:<name>` target, else `params.secret`, else the configured one; null when none applies. */
 export function bundleSecretOf(job: RemediationRequest, ctx: ActionContext): string | null {
-  if (job.target.startsWith('secret:')) return job.target.slice('secret:'.length);
-  return stringParam(job, 'secret') ?? ctx.cloudRunBundle?.secret ?? null;
+  return secretNameOf(job.target) ?? stringParam(job, 'secret') ?? ctx.cloudRunBundle?.secret ?? null;
 }
 
 /** A service that mounts the secret, and how. */
@@ -240,7 +242,7 @@ async function roll(
   let svc = rollout.service;
   const deadline = ctx.clock.now() + numberParam(job, 'waitReadyMs', 180_000, 0, 3_600_000);
   while (!svc.ready && ctx.clock.now() < deadline) {
-    await pause(500, signal);
+    await sleep(500, signal);
     svc = await run.getService(m.service.name, signal);
   }
   if (!svc.ready)
@@ -298,7 +300,7 @@ export async function performSecret(
   if (aliases.length > 0) parts.push(`left items pinned to an alias as they are: ${aliases.join(', ')}`);
   if (st.refused.length > 0) parts.push(`did not touch ${st.refused.join(', ')} (out of scope: the simulated-fleet marker)`);
   if (failed.length > 0) {
-    const why = failed.map((e) => (e instanceof Error ? e.message : String(e))).join('; ');
+    const why = failed.map(errorMessage).join('; ');
     const msg = `${parts.join('; ')}; but ${failed.length} of ${late.length} revision(s) failed: ${why}`;
     // Retried while one of them may still get through; permanent once none can.
     throw new ClassifiedError(msg, failed.some((e) => retryClassOf(e) === 'retryable') ? 'retryable' : 'permanent');

@@ -1,5 +1,6 @@
 import { ClassifiedError, rethrowWithContext } from '../../knowledge/errors/classified-error.js';
 import type { RemediationRequest } from '../../knowledge/model/action-run.js';
+import { configMapOf, secretNameOf, trustDomainOf } from '../../knowledge/subject-ref.js';
 import type { KubeConfigMapKeyRef, KubernetesInventoryPort, KubeTrustBundleRead } from '../../ports/kubernetes.port.js';
 import type { SpireBundle } from '../../ports/spire.port.js';
 import { bundleMarkedSimulated, PermanentActionError, type ActionContext, type Precheck, type RemediationAction } from '../action.js';
@@ -29,19 +30,17 @@ interface Destination {
 function destinationOf(job: RemediationRequest, kube: KubernetesInventoryPort): Destination | { readonly skip: Precheck } {
   const configured = kube.trustBundleRef();
   const key = stringParam(job, 'key');
-  if (job.target.startsWith('trust-domain:')) {
-    const td = job.target.slice('trust-domain:'.length);
-    return { ref: { ...configured, ...(key === undefined ? {} : { key }) }, trustDomain: td };
-  }
-  const m = /^configmap:([^/]+)\/([^/]+)$/.exec(job.target);
-  if (m === null)
+  const td = trustDomainOf(job.target);
+  if (td !== null) return { ref: { ...configured, ...(key === undefined ? {} : { key }) }, trustDomain: td };
+  const cm = configMapOf(job.target);
+  if (cm === null)
     return {
       skip: {
         proceed: false,
         detail: `sync_bundle acts on configmap:<ns>/<name>, secret:projects/<p>/secrets/<s> and trust-domain:<td> targets; ${job.target} is none of them`,
       },
     };
-  const [namespace = '', name = ''] = [m[1], m[2]];
+  const { namespace, name } = cm;
   const isConfigured = namespace === configured.namespace && name === configured.name;
   return { ref: { namespace, name, key: key ?? (isConfigured ? configured.key : DEFAULT_KEY) }, trustDomain: undefined };
 }
@@ -187,9 +186,10 @@ function destinations(job: RemediationRequest, ctx: ActionContext): BundleCopy[]
     precheck: (j, c, s) => precheckSecret(j, c, secret, td, s),
     perform: (j, c, s) => performSecret(j, c, secret, td, s),
   });
-  if (job.target.startsWith('secret:')) return [secretOf(job.target.slice('secret:'.length), undefined)];
-  if (!job.target.startsWith('trust-domain:')) return [{ what: job.target, ...configMap }];
-  const td = job.target.slice('trust-domain:'.length);
+  const named = secretNameOf(job.target);
+  if (named !== null) return [secretOf(named, undefined)];
+  const td = trustDomainOf(job.target);
+  if (td === null) return [{ what: job.target, ...configMap }];
   const secret = bundleSecretOf(job, ctx);
   const hasKube = ctx.kubernetes !== undefined && ctx.kubernetes !== null;
   if (secret === null || (ctx.secrets ?? null) === null) return [{ what: 'the bundle ConfigMap', ...configMap }];

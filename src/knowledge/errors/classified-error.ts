@@ -9,6 +9,8 @@
  * (an agent whose registration is still propagating answers PermissionDenied for a while).
  */
 
+import { errorMessage } from '../error-text.js';
+
 /**
  * `retryable`: another delivery of the job may succeed (Unavailable, DeadlineExceeded, 5xx, 429,
  * conflicts, connection errors). `permanent`: it cannot (PermissionDenied, NotFound,
@@ -50,6 +52,6 @@ export function retryClassOf(e: unknown): RetryClass {
  */
 export function rethrowWithContext(doing: string): (e: unknown) => never {
   return (e: unknown): never => {
-    throw new ClassifiedError(`${doing}: ${e instanceof Error ? e.message : String(e)}`, retryClassOf(e), { cause: e });
+    throw new ClassifiedError(`${doing}: ${errorMessage(e)}`, retryClassOf(e), { cause: e });
   };
 }
