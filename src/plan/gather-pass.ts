@@ -2,6 +2,7 @@ import type { Approval, ControlState, InFlightPlan, KnowledgeStore, PlanSnapshot
 import type { ActionRun } from '../knowledge/model/action-run.js';
 import { FLEET_SUBJECT, type Incident, type IncidentRemediation } from '../knowledge/model/incident.js';
 import type { Workload } from '../knowledge/model/workload.js';
+import { agentSubject, trustDomainSubject } from '../knowledge/subject-ref.js';
 import { IN_FLIGHT_STATES, playbookOfPlan, restorePlan } from './plan-state.js';
 import type { Playbook } from './playbooks/playbook.js';
 import type { VerifyObservations } from './post-conditions.js';
@@ -182,8 +183,8 @@ async function verifyObservations(store: KnowledgeStore, incident: Incident, f: 
   const [envoyCerts, ownBundle, agentDebug, serverBundle, cloudRun] = await Promise.all([
     f.kind === 'workload' ? store.latestObservation(subject, 'envoy.certs') : null,
     bundleSource === null ? null : store.latestObservation(subject, bundleSource),
-    f.node === null ? null : store.latestObservation(`agent:${f.node}`, 'spire.agent.debug'),
-    f.trustDomain === null ? null : store.latestObservation(`trust-domain:${f.trustDomain}`, 'spire.server.bundle'),
+    f.node === null ? null : store.latestObservation(agentSubject(f.node), 'spire.agent.debug'),
+    f.trustDomain === null ? null : store.latestObservation(trustDomainSubject(f.trustDomain), 'spire.server.bundle'),
     f.platform === 'cloudrun' ? store.latestObservation(subject, 'cloudrun.service') : null,
   ]);
   return { envoyCerts, subjectBundle: bundleSource === null ? envoyCerts : ownBundle, agentDebug, serverBundle, cloudRun };

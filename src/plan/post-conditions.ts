@@ -30,19 +30,14 @@ export interface VerifyResult {
   readonly detail: string;
 }
 
-const serial = (s: string): string =>
-  s
-    .toLowerCase()
-    .replace(/[^0-9a-f]/g, '')
-    .replace(/^0+(?=.)/, '');
 const fresh = (o: Observation | null, since: number): o is Observation => o !== null && o.observedAt > since;
 
 function caSerials(o: Observation): string[] | null {
   const d = o.data;
-  if (d.kind === 'spire.bundle') return d.authorities.map((a) => serial(a.serialNumber)).sort();
+  if (d.kind === 'spire.bundle') return d.authorities.map((a) => a.serialNumber).sort();
   if (d.kind === 'k8s.bundle' || d.kind === 'spire.agent.bundle' || d.kind === 'cloudrun.bundle')
-    return d.certificates.map((c) => serial(c.serialNumber)).sort();
-  if (d.kind === 'envoy.certs') return d.caCerts.map((c) => serial(c.serialNumber)).sort();
+    return d.certificates.map((c) => c.serialNumber).sort();
+  if (d.kind === 'envoy.certs') return d.caCerts.map((c) => c.serialNumber).sort();
   return null;
 }
 
@@ -64,7 +59,7 @@ export function checkPostCondition(expect: PostCondition, v: VerifyInput): Verif
         return { holds: false, detail: 'no Envoy /certs read since the job finished' };
       const leaf = v.envoyCerts.data.chain[0];
       if (leaf === undefined) return { holds: false, detail: 'Envoy still serves no certificate' };
-      if (v.baselineSerial !== null && serial(leaf.serialNumber) === serial(v.baselineSerial))
+      if (v.baselineSerial !== null && leaf.serialNumber === v.baselineSerial)
         return { holds: false, detail: `Envoy still serves serial ${leaf.serialNumber}` };
       if (rotationStatus(leaf, v.now, v.rotation).overdue)
         return { holds: false, detail: `Envoy serves serial ${leaf.serialNumber}, which is also past its rotation point` };

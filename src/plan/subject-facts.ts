@@ -2,6 +2,7 @@ import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import type { Incident } from '../knowledge/model/incident.js';
 import type { Observation } from '../knowledge/model/observation.js';
 import type { Platform, Workload } from '../knowledge/model/workload.js';
+import { agentNodeOf, agentSubject, configMapOf, subjectKindOf, trustDomainOf, trustDomainSubject } from '../knowledge/subject-ref.js';
 
 /**
  * What plan knows about an incident's subject, gathered once per pass from knowledge so that
@@ -33,19 +34,10 @@ export interface SubjectFacts {
   readonly leafSerial: string | null;
 }
 
-// Observation sources (named by monitor; plan reads only their data).
-const ENVOY_CERTS = 'envoy.certs';
-const AGENT_DEBUG = 'spire.agent.debug';
-const SERVER_AGENT = 'spire.server.agent';
-const SERVER_BUNDLE = 'spire.server.bundle';
-
 function kindOf(subject: string, workload: Workload | null): SubjectFacts['kind'] {
   if (workload !== null) return 'workload';
-  if (subject.startsWith('agent:')) return 'agent';
-  if (subject.startsWith('trust-domain:')) return 'trust-domain';
-  if (subject.startsWith('configmap:')) return 'configmap';
-  if (subject.startsWith('secret:')) return 'secret';
-  return 'other';
+  const kind = subjectKindOf(subject);
+  return kind === 'agent' || kind === 'trust-domain' || kind === 'configmap' || kind === 'secret' ? kind : 'other';
 }
 
 /** The blast-radius group of a workload. */
@@ -59,16 +51,16 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
   const subject = incident.subject;
   const workload = await store.getWorkload(subject);
   const kind = kindOf(subject, workload);
-  const node = workload?.node ?? (kind === 'agent' ? subject.slice('agent:'.length) : null);
+  const node = workload?.node ?? (kind === 'agent' ? agentNodeOf(subject) : null);
   let agentCanReattest: boolean | null = null;
   let agentHealthy: boolean | null = null;
   let agentSvid: { expiresAt: number } | null = null;
   if (node !== null) {
-    const server = await store.latestObservation(`agent:${node}`, SERVER_AGENT);
+    const server = await store.latestObservation(agentSubject(node), 'spire.server.agent');
     if (server?.data.kind === 'spire.server.agent') agentCanReattest = !server.data.banned && server.data.canReattest;
-    const debug = await store.latestObservation(`agent:${node}`, AGENT_DEBUG);
+    const debug = await store.latestObservation(agentSubject(node), 'spire.agent.debug');
     if (debug !== null) {
-      const disconnected = (await store.findOpenIncident('agent_disconnected', `agent:${node}`)) !== null;
+      const disconnected = (await store.findOpenIncident('agent_disconnected', agentSubject(node))) !== null;
       agentHealthy = debug.data.kind === 'spire.agent' && !disconnected;
       if (debug.data.kind === 'spire.agent' && debug.data.agentSvidExpiresAtMs !== null)
         agentSvid = { expiresAt: debug.data.agentSvidExpiresAtMs };
@@ -76,16 +68,16 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
   }
   const expiry =
     workload !== null
-      ? leafExpiry(await store.latestObservation(subject, ENVOY_CERTS))
+      ? leafExpiry(await store.latestObservation(subject, 'envoy.certs'))
       : kind === 'agent' && agentSvid !== null
         ? { expiresAt: agentSvid.expiresAt, lifetimeMs: null, serial: null }
         : null;
   const fromEvidence = incident.evidence.find((o) => o.data.kind === 'spire.bundle');
   const trustDomain =
     workload?.trustDomain ??
-    (kind === 'trust-domain' ? subject.slice('trust-domain:'.length) : null) ??
+    (kind === 'trust-domain' ? trustDomainOf(subject) : null) ??
     (fromEvidence?.data.kind === 'spire.bundle' ? fromEvidence.data.trustDomain : null);
-  const server = trustDomain === null ? null : await store.latestObservation(`trust-domain:${trustDomain}`, SERVER_BUNDLE);
+  const server = trustDomain === null ? null : await store.latestObservation(trustDomainSubject(trustDomain), 'spire.server.bundle');
   return {
     subject,
     kind,
@@ -93,7 +85,7 @@ export async function gatherSubjectFacts(store: KnowledgeStore, incident: Incide
     trustDomain,
     serverHealthy: server === null ? null : server.data.kind === 'spire.bundle',
     spiffeId: workload?.spiffeId ?? null,
-    namespace: workload?.location ?? (kind === 'configmap' ? (subject.slice('configmap:'.length).split('/')[0] ?? null) : null),
+    namespace: workload?.location ?? (kind === 'configmap' ? (configMapOf(subject)?.namespace ?? null) : null),
     platform: workload?.platform ?? (kind === 'agent' || kind === 'configmap' ? 'kubernetes' : kind === 'secret' ? 'cloudrun' : null),
     labels: workload?.labels ?? {},
     node,
