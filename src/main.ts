@@ -18,12 +18,13 @@ async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<Opene
   const { Redis } = await import('ioredis');
   const { RedisKnowledgeStore } = await import('./adapters/redis/redis-knowledge-store.js');
   const { RedisAuditLog } = await import('./adapters/redis/redis-audit-log.js');
+  const { errorMessage } = await import('./knowledge/error-text.js');
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
   try {
     await redis.connect();
   } catch (e) {
     redis.disconnect();
-    throw new CliError(`cannot connect to Redis at ${redisUrl}: ${e instanceof Error ? e.message : String(e)}`, 1);
+    throw new CliError(`cannot connect to Redis at ${redisUrl}: ${errorMessage(e)}`, 1);
   }
   return {
     store: new RedisKnowledgeStore(redis, keyPrefix),

@@ -213,7 +213,8 @@ export async function runCli(
       process.stderr.write(`spire-healer: ${e.message}\n`);
       return EXIT_USAGE;
     }
-    process.stderr.write(`spire-healer: ${e instanceof Error ? e.message : String(e)}\n`);
+    const { errorMessage } = await import('../knowledge/error-text.js');
+    process.stderr.write(`spire-healer: ${errorMessage(e)}\n`);
     return 1;
   }
 }
