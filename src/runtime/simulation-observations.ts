@@ -1,6 +1,6 @@
 import type { AuditEntry } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
-import { isObservationSource, observationKey, observationStateKey, type Observation } from '../knowledge/model/observation.js';
+import { observationKey, observationStateKey, type Observation } from '../knowledge/model/observation.js';
 import { agentSubject, configMapSubject, secretSubject, trustDomainSubject } from '../knowledge/subject-ref.js';
 import { describeObservation } from '../monitor/describe-observation.js';
 import type { ExpectedObservation, Scenario } from '../sim/scenario.js';
@@ -27,8 +27,8 @@ function toReport(e: AuditEntry): ReportObservation {
   return { subject: e.subject ?? '', source: sourceOf(e), at: new Date(e.at).toISOString(), message: e.message };
 }
 
-/** The key of an expected observation, as observationKey spells it (a source no probe writes never matches). */
-const expectedKey = (x: ExpectedObservation): string | null => (isObservationSource(x.source) ? observationKey(x.subject, x.source) : null);
+/** The key of an expected observation, as observationKey spells it. */
+const expectedKey = (x: ExpectedObservation): string => observationKey(x.subject, x.source);
 
 /** The latest observation per expected (subject, source), keyed "subject|source". */
 export async function latestForExpected(
@@ -37,7 +37,6 @@ export async function latestForExpected(
 ): Promise<Map<string, Observation>> {
   const out = new Map<string, Observation>();
   for (const x of expected) {
-    if (!isObservationSource(x.source)) continue;
     const o = await store.latestObservation(x.subject, x.source);
     if (o !== null) out.set(observationKey(x.subject, x.source), o);
   }
@@ -57,8 +56,8 @@ export function rememberMatchingLatest(
 ): Map<string, Observation> {
   for (const x of expected) {
     const key = expectedKey(x);
-    const o = key === null ? undefined : latest.get(key);
-    if (key === null || remembered.has(key) || o === undefined) continue;
+    const o = latest.get(key);
+    if (remembered.has(key) || o === undefined) continue;
     const re = new RegExp(x.matches);
     if (re.test(describeObservation(o)) || re.test(observationStateKey(o))) remembered.set(key, o);
   }
@@ -88,7 +87,7 @@ export function matchExpectedObservations(
     );
     if (hit !== undefined) return { ...x, seen: toReport(hit) };
     const key = expectedKey(x);
-    const last = key === null ? undefined : latest.get(key);
+    const last = latest.get(key);
     if (last !== undefined && last.observedAt >= since) {
       const message = describeObservation(last);
       if (re.test(message) || re.test(observationStateKey(last)))

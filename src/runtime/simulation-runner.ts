@@ -4,6 +4,7 @@ import type { Clock } from '../knowledge/clock.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import type { Observation } from '../knowledge/model/observation.js';
 import type { Scenario } from '../sim/scenario.js';
+import { sleep } from '../support/abortable-sleep.js';
 import type { DaemonConfig } from './config.js';
 import { defaultConfig } from './config.js';
 import type { Daemon } from './daemon.js';
@@ -28,8 +29,6 @@ export interface SimulationDeps {
   /** Called for every new audit entry while the run is going (the demo timeline). */
   readonly onAudit?: (entry: AuditEntry) => void;
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Daemon settings for simulated fleets: fast loops, grace scaled to the short SVID TTLs. */
 export function simulationConfig(scenario: Scenario, fleet: SimulatedFleet, redisUrl: string, keyPrefix: string): DaemonConfig {

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { parseDuration } from '../knowledge/duration.js';
 import { INCIDENT_TYPES, type IncidentType } from '../knowledge/model/incident.js';
 import { ACTION_NAMES, type ActionName } from '../knowledge/model/action-run.js';
+import { OBSERVATION_SOURCES, type ObservationSource } from '../knowledge/model/observation.js';
+import { FLEET_SUBJECT, parseSubject } from '../knowledge/subject-ref.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
 import { CONFIGMAP_TARGET, SECRET_TARGET, SIM_FAULT_KINDS, SIM_FAULTS, type SimFaultKind } from './world-faults.js';
 
@@ -27,8 +29,8 @@ const fault = z.strictObject({
 /** An observation a scenario expects the monitor to record (a fault whose healing comes later is still seen). */
 const expectedObservation = z.strictObject({
   subject: z.string().min(1),
-  /** Observation source, e.g. spire.agent.debug, envoy.stats, k8s.bundle. */
-  source: z.string().min(1),
+  /** Observation source, one of OBSERVATION_SOURCES, e.g. spire.agent.debug, envoy.stats, k8s.bundle. */
+  source: z.enum(OBSERVATION_SOURCES),
   /** Regular expression matched against the audited description and state of the observation. */
   matches: z.string().refine(
     (r) => {
@@ -120,7 +122,7 @@ export interface ScenarioFault {
 /** One expected observation. */
 export interface ExpectedObservation {
   readonly subject: string;
-  readonly source: string;
+  readonly source: ObservationSource;
   readonly matches: string;
 }
 
@@ -219,13 +221,14 @@ export function parseScenario(file: string, text: string): Scenario {
     problems.push(`${file}: faults: every ca_rotation_not_propagated fault must share one "at" (the simulated server rotates its CA once)`);
   }
   s.expect.incidents.forEach((e, i) => {
+    const ref = parseSubject(e.subject);
     const known =
       ids.has(e.subject) ||
-      e.subject === 'fleet' ||
-      nodes.some((n) => e.subject === `agent:${n}`) ||
-      e.subject === `trust-domain:${s.fleet.trustDomain}` ||
-      e.subject.startsWith('configmap:') ||
-      (cloudRun.size > 0 && e.subject.startsWith('secret:'));
+      e.subject === FLEET_SUBJECT ||
+      (ref?.kind === 'agent' && nodes.includes(ref.node)) ||
+      (ref?.kind === 'trust-domain' && ref.trustDomain === s.fleet.trustDomain) ||
+      ref?.kind === 'configmap' ||
+      (cloudRun.size > 0 && ref?.kind === 'secret');
     if (!known)
       problems.push(
         `${file}: expect.incidents.${i}.subject: "${e.subject}" is not a workload, "agent:<node>", "trust-domain:${s.fleet.trustDomain}", "configmap:<ns>/<name>" or (with cloudrun workloads) "secret:projects/<p>/secrets/<s>" of the fleet`,
