@@ -5,6 +5,7 @@
  */
 import { ApiException } from '@kubernetes/client-node';
 import { ClassifiedError, type RetryClass } from '../../knowledge/errors/classified-error.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 import type { KubeFailure, KubeFailureCode } from '../../ports/kubernetes.port.js';
 
 /**
@@ -95,7 +96,7 @@ export function toKubeFailure(err: unknown, operation: string, endpoint: string,
     const statusCode = fieldOf(err, 'statusCode');
     const sysCode = fieldOf(err, 'code');
     const name = fieldOf(err, 'name');
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     if (typeof statusCode === 'number') {
       httpStatus = statusCode;
       code = BY_STATUS[statusCode] ?? (statusCode >= 500 ? 'server_error' : 'invalid');

@@ -1,6 +1,7 @@
 /** Typed failures of SPIRE calls: the message always names the endpoint, the RPC and the code. */
 import * as grpc from '@grpc/grpc-js';
 import { ClassifiedError, type RetryClass } from '../../knowledge/errors/classified-error.js';
+import { errorMessage } from '../../knowledge/error-text.js';
 import type { SpireFailure, SpireFailureCode } from '../../ports/spire.port.js';
 
 /**
@@ -71,12 +72,12 @@ export function toSpireError(err: unknown, endpoint: string, rpc: string): Spire
       (e.details ?? e.message ?? '').replace(/\.?\s*Resolution note:\s*$/, ''),
       { cause: err },
     );
-  return new SpireApiError(endpoint, rpc, 'UNKNOWN', err instanceof Error ? err.message : String(err), { cause: err });
+  return new SpireApiError(endpoint, rpc, 'UNKNOWN', errorMessage(err), { cause: err });
 }
 
 /** A response that decoded but whose content is unusable. */
 export function malformed(endpoint: string, rpc: string, err: unknown): SpireApiError {
-  return new SpireApiError(endpoint, rpc, 'MALFORMED', `malformed response: ${err instanceof Error ? err.message : String(err)}`, {
+  return new SpireApiError(endpoint, rpc, 'MALFORMED', `malformed response: ${errorMessage(err)}`, {
     cause: err,
   });
 }

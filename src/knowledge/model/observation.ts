@@ -37,11 +37,6 @@ export const OBSERVATION_SOURCES = [
 /** The name of a probe that writes observations. */
 export type ObservationSource = (typeof OBSERVATION_SOURCES)[number];
 
-/** Whether `s` names an observation source (for names read from files, e.g. a scenario's expect block). */
-export function isObservationSource(s: string): s is ObservationSource {
-  return (OBSERVATION_SOURCES as readonly string[]).includes(s);
-}
-
 /** The key of the latest observation per (subject, source), as analysis and reports index them. */
 export function observationKey(subject: string, source: ObservationSource): string {
   return `${subject}|${source}`;
