@@ -9,7 +9,7 @@ import { probeError, recordObservation, type ObservationSink } from './record-ob
 export interface SweepResult {
   readonly probed: number;
   readonly failed: number;
-  /** Observations whose state differs from the previous one (these were audited). */
+  /** Observations whose state differs from the previous one (audited when news: see knowledge/observation-news.ts). */
   readonly changed: number;
 }
 
@@ -45,7 +45,7 @@ const envoyProbes: readonly EnvoyProbe[] = [
  * Runs every Envoy probe (/certs, /stats) against every workload's Envoy and records one
  * observation per (workload, probe).
  * A failing endpoint becomes a `probe.error` observation with its cause: never a crash,
- * never silently dropped. Only state changes are audited, so a steady fleet stays quiet.
+ * never silently dropped. Only news is audited (a state change that is not a healthy rotation), so a steady fleet stays quiet.
  */
 export async function sweepEnvoys(deps: EnvoySweepDeps, workloads: readonly Workload[], signal?: AbortSignal): Promise<SweepResult> {
   let failed = 0;
