@@ -6,6 +6,7 @@ import { ACTION_NAMES, type ActionName } from '../knowledge/model/action-run.js'
 import { OBSERVATION_SOURCES, type ObservationSource } from '../knowledge/model/observation.js';
 import { FLEET_SUBJECT, parseSubject } from '../knowledge/subject-ref.js';
 import { formatYamlProblem, validateYaml } from '../knowledge/yaml-validation.js';
+import type { Registrations } from './world-model.js';
 import { CONFIGMAP_TARGET, SECRET_TARGET, SIM_FAULT_KINDS, SIM_FAULTS, type SimFaultKind } from './world-faults.js';
 
 const duration = z.string().refine((s) => parseDuration(s) !== null, { message: 'expected a duration like 500ms, 2s, 5m' });
@@ -59,6 +60,11 @@ const scenarioSchema = z.strictObject({
     nodes: z.int().min(1).max(1_000).default(2),
     /** False: agent pods do not announce their admin socket, so the daemon has no Debug (nor Delegated Identity) reading of any agent. */
     agentAdminSocket: z.boolean().default(true),
+    /**
+     * pod: one registration entry per pod (namespace, service account, pod name), one SVID per workload;
+     * serviceAccount: one entry per namespace and service account, its SVID shared by that account's pods on a node.
+     */
+    registrations: z.enum(['pod', 'serviceAccount']).default('pod'),
     workloads: z.array(workloadGroup).min(1),
   }),
   faults: z.array(fault).default([]),
@@ -137,6 +143,8 @@ export interface Scenario {
   readonly nodes: readonly string[];
   /** Whether agent pods announce their admin socket (spire-healer.io/agent-admin-endpoint). */
   readonly agentAdminSocket: boolean;
+  /** How workloads are registered at the SPIRE server (see SimWorldOptions.registrations). */
+  readonly registrations: Registrations;
   readonly faults: readonly ScenarioFault[];
   readonly expectedIncidents: readonly {
     readonly type: IncidentType;
@@ -246,6 +254,7 @@ export function parseScenario(file: string, text: string): Scenario {
     workloads,
     nodes,
     agentAdminSocket: s.fleet.agentAdminSocket,
+    registrations: s.fleet.registrations,
     faults: s.faults.map((f) => ({ kind: f.kind, target: f.target, atMs: ms(f.at) })),
     expectedIncidents: s.expect.incidents,
     expectedObservations: s.expect.observations,

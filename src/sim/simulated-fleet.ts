@@ -59,6 +59,7 @@ export async function startSimulatedFleet(scenario: Scenario, opts: SimFleetOpti
     svidTtlMs: scenario.svidTtlMs,
     envoyRestartMs: scenario.envoyRestartMs,
     now,
+    registrations: scenario.registrations,
   });
   for (const w of scenario.workloads) {
     await world.addWorkload({ id: w.id, spiffeId: w.spiffeId, platform: w.platform, location: w.location, node: w.node });

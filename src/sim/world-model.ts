@@ -26,7 +26,17 @@ export interface SimWorldOptions {
   /** How long a quit Envoy stays down before it comes back. */
   readonly envoyRestartMs: number;
   readonly now: () => number;
+  /**
+   * How workloads are registered: `pod` (default), one entry per pod (namespace, service account and
+   * pod name), so every workload has its own SVID; `serviceAccount`, one entry per namespace and
+   * service account, so the workloads of one account on a node share the SVID the agent holds for that
+   * entry (one mint per entry and rotation, as SPIRE does).
+   */
+  readonly registrations?: Registrations;
 }
+
+/** How simulated workloads are registered at the SPIRE server. */
+export type Registrations = 'pod' | 'serviceAccount';
 
 /** A simulated workload: the fleet model's Workload minus the admin URL (the admin server assigns it), always on a node. */
 export type SimWorkload = Omit<Workload, 'envoyAdminUrl' | 'node'> & { readonly node: string };

@@ -7,6 +7,7 @@ import { FaultLog } from './fault-log.js';
 import { ServerAuthority } from './server-authority.js';
 import type {
   AgentEntry,
+  Registrations,
   SimAgentAttestation,
   SimAgentState,
   SimAuthorityState,
@@ -19,6 +20,7 @@ import type {
 
 export { SECRET_TARGET, type SimFault, type SimFaultKind } from './world-faults.js';
 export type {
+  Registrations,
   SimAgentAttestation,
   SimAgentState,
   SimAuthorityState,
@@ -76,6 +78,11 @@ export class SimWorld {
     return this.options.trustDomain;
   }
 
+  /** How workloads are registered (see SimWorldOptions). */
+  get registrations(): Registrations {
+    return this.options.registrations ?? 'pod';
+  }
+
   /** SVID lifetime in ms. */
   get svidTtlMs(): number {
     return this.options.svidTtlMs;
@@ -95,9 +102,14 @@ export class SimWorld {
   async addWorkload(spec: SimWorkloadSpec): Promise<SimWorkload> {
     if (this.entries.has(spec.id)) throw new Error(`workload "${spec.id}" already exists`);
     const now = this.now();
-    const svid = await mintSvid({ ca: this.ca, spiffeId: spec.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs });
+    const node = spec.node ?? DEFAULT_NODE;
+    const sharing = this.registrations === 'serviceAccount' ? this.entryOf(node, spec.spiffeId) : undefined;
+    const svid =
+      sharing !== undefined
+        ? { cert: sharing.agentSvid, keys: sharing.keys }
+        : await mintSvid({ ca: this.ca, spiffeId: spec.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs });
     if (this.entries.has(spec.id)) throw new Error(`workload "${spec.id}" already exists`);
-    const workload: SimWorkload = { ...spec, node: spec.node ?? DEFAULT_NODE, trustDomain: this.options.trustDomain };
+    const workload: SimWorkload = { ...spec, node, trustDomain: this.options.trustDomain };
     if (!this.agents.has(workload.node)) this.agents.set(workload.node, { up: true, syncing: true, lastSyncMs: now });
     this.entries.set(spec.id, {
       workload,
@@ -386,17 +398,37 @@ export class SimWorld {
     return run;
   }
 
-  /** Mints a new SVID (same key) by the active CA for each entry. */
+  /**
+   * Mints a new SVID (same key) by the active CA for each entry; with service-account registrations,
+   * one per registration entry (node and SPIFFE ID), shared by the workloads that hold the same SVID.
+   */
   private async reissue(entries: readonly WorkloadEntry[]): Promise<void> {
     const now = this.now();
     const ca = this.ca;
+    const groups = new Map<string, WorkloadEntry[]>();
+    for (const e of entries) {
+      const key =
+        this.registrations === 'serviceAccount' ? `${e.workload.node}|${e.workload.spiffeId}|${e.agentSvid.serialHex}` : e.workload.id;
+      const g = groups.get(key);
+      if (g === undefined) groups.set(key, [e]);
+      else g.push(e);
+    }
+    const batches = [...groups.values()].flatMap((g) => (g[0] === undefined ? [] : [{ first: g[0], all: g }]));
     const minted = await Promise.all(
-      entries.map((e) => mintSvid({ ca, spiffeId: e.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: e.keys })),
+      batches.map(({ first }) =>
+        mintSvid({ ca, spiffeId: first.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: first.keys }),
+      ),
     );
-    entries.forEach((e, i) => {
+    batches.forEach(({ all }, i) => {
       const m = minted[i];
-      if (m !== undefined) e.agentSvid = m.cert;
+      if (m !== undefined) for (const e of all) e.agentSvid = m.cert;
     });
+  }
+
+  /** The first entry registered for `spiffeId` on `node` (service-account registrations share its SVID). */
+  private entryOf(node: string, spiffeId: string): WorkloadEntry | undefined {
+    for (const e of this.entries.values()) if (e.workload.node === node && e.workload.spiffeId === spiffeId) return e;
+    return undefined;
   }
 
   private agentRotates(e: WorkloadEntry): boolean {

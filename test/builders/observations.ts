@@ -114,8 +114,19 @@ export function envoyStatsObservation(
 }
 
 /** spire.delegated.svid: the SVID the agent on `node` holds for workload `subject`. */
-export function delegatedSvidObservation(subject: string, at: number, node: string, svid: ServedCertificate | null): Observation {
-  return { subject, source: 'spire.delegated.svid', observedAt: at, data: { kind: 'spire.svid', node, svid } };
+export function delegatedSvidObservation(
+  subject: string,
+  at: number,
+  node: string,
+  svid: ServedCertificate | null,
+  subscribedAtMs?: number,
+): Observation {
+  return {
+    subject,
+    source: 'spire.delegated.svid',
+    observedAt: at,
+    data: { kind: 'spire.svid', node, svid, ...(subscribedAtMs === undefined ? {} : { subscribedAtMs }) },
+  };
 }
 
 /** spire.agent.debug (Debug GetInfo) of the agent on `node`. */

@@ -200,13 +200,27 @@ describe('SPIRE monitor sources against the fake agents and server (real gRPC, r
       await until('recovery', async () => ((await serialIn('shop/web-1')) === world.agentSvid('shop/web-1').serialHex ? true : null));
       assert.match(JSON.stringify(streams.states()['shop/web-1']), /streaming/);
 
-      // refresh() restamps the unchanged SVID without auditing it again.
-      const auditedBefore = (await s.audit.list()).length;
+      // Silence is not re-stamped: before the rotation point refresh() neither writes nor re-subscribes.
+      const quiet = await s.store.latestObservation('shop/web-0', 'spire.delegated.svid');
       now += 1_000;
-      await streams.refresh();
-      const o = await s.store.latestObservation('shop/web-0', 'spire.delegated.svid');
-      assert.equal(o?.observedAt, now);
-      assert.equal((await s.audit.list()).length, auditedBefore);
+      assert.equal(await streams.refresh(), 0);
+      assert.equal((await s.store.latestObservation('shop/web-0', 'spire.delegated.svid'))?.observedAt, quiet?.observedAt);
+
+      // Past the rotation point of an SVID the agent did not rotate, the silent stream is re-subscribed: its first
+      // message, stamped when received, says when that subscription was opened (after the rotation point).
+      const stopped = world.injectFault({ kind: 'svid_rotation_stopped', target: 'shop/web-0' });
+      const held = world.agentSvid('shop/web-0');
+      await advance(TTL / 2 + 500);
+      assert.equal(world.agentSvid('shop/web-0').serialHex, held.serialHex);
+      const asked = now;
+      assert.ok((await streams.refresh()) >= 1, 'the silent stream is re-subscribed');
+      const confirmed = await until('a confirmation', async () => {
+        const o = await s.store.latestObservation('shop/web-0', 'spire.delegated.svid');
+        return o?.data.kind === 'spire.svid' && (o.data.subscribedAtMs ?? 0) >= asked ? o : null;
+      });
+      assert.equal(confirmed.data.kind === 'spire.svid' ? confirmed.data.svid?.serialNumber : null, held.serialHex);
+      assert.equal(confirmed.observedAt, now, 'stamped when received');
+      world.clearFault(stopped.id);
     } finally {
       streams.stop();
     }

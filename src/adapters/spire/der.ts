@@ -42,29 +42,69 @@ export function splitConcatenatedDer(buf: Uint8Array): Uint8Array[] {
 
 /** Parses one DER certificate into the port's shape. Throws with the parser's reason. */
 export function parseDerCertificate(der: Uint8Array): SpireCertificate {
+  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  const hit = parsed.get(key);
+  if (hit !== undefined) return { ...hit, der: new Uint8Array(der) };
+  const out = parseUncached(der);
+  if (parsed.size >= PARSED_CACHE_SIZE) {
+    const oldest = parsed.keys().next().value;
+    if (oldest !== undefined) parsed.delete(oldest);
+  }
+  parsed.set(key, out);
+  return out;
+}
+
+/**
+ * Certificates parsed lately, by DER: every Delegated Identity message re-sends every SVID it covers,
+ * so most of what a stream receives was parsed before. Bounded (oldest dropped first).
+ */
+const parsed = new Map<string, SpireCertificate>();
+const PARSED_CACHE_SIZE = 4_096;
+
+/**
+ * Node's native parser reads everything but the subject key identifier, which only CA certificates
+ * need (authorities are matched by it): @peculiar/x509 (pure JS, about 1 ms a certificate) reads it
+ * for those only.
+ */
+function parseUncached(der: Uint8Array): SpireCertificate {
   let cert: X509Certificate;
-  let ext: x509.X509Certificate;
   try {
     cert = new X509Certificate(der);
-    ext = new x509.X509Certificate(der);
   } catch (e) {
     throw new Error(`not an X.509 certificate: ${errorMessage(e)}`, { cause: e });
   }
-  const skid = ext.getExtension(x509.SubjectKeyIdentifierExtension);
+  let skid: string | null = null;
+  if (cert.ca) {
+    try {
+      skid = new x509.X509Certificate(der).getExtension(x509.SubjectKeyIdentifierExtension)?.keyId.toLowerCase() ?? null;
+    } catch (e) {
+      throw new Error(`not an X.509 certificate: ${errorMessage(e)}`, { cause: e });
+    }
+  }
   return {
     serialHex: normalizeSerial(cert.serialNumber),
     sha256: cert.fingerprint256.replaceAll(':', '').toLowerCase(),
     subject: cert.subject.replaceAll('\n', ', '),
     issuer: cert.issuer.replaceAll('\n', ', '),
-    uriSans: (ext.getExtension(x509.SubjectAlternativeNameExtension)?.names.items ?? [])
-      .filter((n) => n.type === 'url')
-      .map((n) => n.value),
+    uriSans: uriSansOf(cert.subjectAltName),
     notBeforeMs: Date.parse(cert.validFrom),
     notAfterMs: Date.parse(cert.validTo),
     isCa: cert.ca,
-    ...(skid === null ? {} : { subjectKeyId: skid.keyId.toLowerCase() }),
+    ...(skid === null ? {} : { subjectKeyId: skid }),
     der: new Uint8Array(der),
   };
+}
+
+/** The URI entries of Node's subjectAltName text ("URI:spiffe://…, DNS:…"; a value with special characters is JSON-quoted). */
+function uriSansOf(san: string | undefined): string[] {
+  if (san === undefined) return [];
+  const out: string[] = [];
+  for (const m of san.matchAll(/(?:^|, )([A-Za-z][A-Za-z ]*):("(?:[^"\\]|\\.)*"|[^,]*)/g)) {
+    if (m[1] !== 'URI') continue;
+    const v = m[2] ?? '';
+    out.push(v.startsWith('"') ? (JSON.parse(v) as string) : v);
+  }
+  return out;
 }
 
 /**

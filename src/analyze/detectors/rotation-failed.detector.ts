@@ -9,7 +9,8 @@ import type { Finding } from '../finding.js';
 
 /**
  * rotation_failed: an SVID past its rotation point (half its lifetime plus grace) with no new
- * serial, seen at Envoy (GET /certs) or at the agent (Delegated Identity). When the agent itself
+ * serial, seen at Envoy (GET /certs) or at the agent (Delegated Identity, confirmed: see
+ * `confirmedOverdue`). When the agent itself
  * still holds the stale SVID the explanation says so: restarting Envoy cannot fix that. Stale
  * observations never raise a finding: evidence older than `staleAfterMs` says nothing about now.
  * Causes: `agent_not_rotating` (the agent's Delegated Identity SVID is overdue), `envoy_sds_stuck`
@@ -21,10 +22,15 @@ export const rotationFailedDetector: Detector = {
   detect(input) {
     const findings: Finding[] = [];
     for (const w of input.workloads) {
-      const envoy = overdueLeaf(latest(input, w.id, 'envoy.certs'), input);
-      const agent = overdueLeaf(latest(input, w.id, 'spire.delegated.svid'), input);
+      const envoyObs = latest(input, w.id, 'envoy.certs');
+      const envoy = overdueLeaf(envoyObs, input);
+      const view = agentView(w.id, envoyObs, input);
+      const agent = confirmedOverdue(view, envoy, input);
       const stale = agent ?? envoy;
-      if (stale !== null && !agentSeenSince(w, rotationStatus(stale.leaf, stale.obs.observedAt, input.config.rotation).rotateByMs, input))
+      if (
+        stale !== null &&
+        awaitingAgent(w, rotationStatus(stale.leaf, stale.obs.observedAt, input.config.rotation).rotateByMs, view, input)
+      )
         continue;
       if (stale === null) {
         const rejected = rejectedRotations(latest(input, w.id, 'envoy.stats'), input);
@@ -71,21 +77,51 @@ function rejectedRotations(o: Observation | undefined, input: AnalysisInput): { 
 }
 
 /**
+ * The agent's view of the workload's SVID (Delegated Identity): its last reading, stamped when it was
+ * received. Null when there is none, when it is a failure or lists no SVID, or when the Envoy serves a
+ * newer SVID than the stream reports: Envoy gets its SVIDs from that agent, so the agent rotated and
+ * the stream is behind, not the agent.
+ */
+function agentView(workloadId: string, envoyObs: Observation | undefined, input: AnalysisInput): Overdue | null {
+  const o = latest(input, workloadId, 'spire.delegated.svid');
+  if (o?.data.kind !== 'spire.svid' || o.data.svid === null) return null;
+  const leaf = o.data.svid;
+  const served = envoyObs?.data.kind === 'envoy.certs' && isFresh(envoyObs, input) ? envoyObs.data.chain[0] : undefined;
+  if (served !== undefined && served.serialNumber !== leaf.serialNumber && served.validFromMs > leaf.validFromMs) return null;
+  return { obs: o, leaf };
+}
+
+/**
+ * Evidence is only as fresh as what was received: the agent's SVID counts as overdue only when a
+ * reading received after its rotation point still lists it, and that reading is confirmed: it is the
+ * first message of a subscription opened after the rotation point (the agent answered a request made
+ * then; a later message on a long-running stream may have waited in a receiver that fell behind), or
+ * the Envoy serves the same overdue serial.
+ */
+function confirmedOverdue(view: Overdue | null, envoy: Overdue | null, input: AnalysisInput): Overdue | null {
+  if (view === null || !isFresh(view.obs, input)) return null;
+  const st = rotationStatus(view.leaf, view.obs.observedAt, input.config.rotation);
+  if (!st.overdue) return null;
+  const subscribedAt = view.obs.data.kind === 'spire.svid' ? view.obs.data.subscribedAtMs : undefined;
+  const confirmed = (subscribedAt !== undefined && subscribedAt > st.rotateByMs) || envoy?.leaf.serialNumber === view.leaf.serialNumber;
+  return confirmed ? view : null;
+}
+
+/**
  * Correlate before paging: when the workload's agent is monitored, a rotation failure waits until
  * the agent has been read after the rotation deadline, so a broken agent (which explains the
  * failure) is known first and the symptom folds into it instead of opening on its own. Likewise,
- * when the agent's view of the workload's SVID (Delegated Identity) is monitored and fresh, it
- * waits until that view was recorded after the deadline: only then does the diagnosis know whether
- * the agent rotated (Envoy's SDS stream is stuck) or not (the agent is the cause). The two are
- * read on the same poll, one after the other, so an analysis pass between them would otherwise
- * blame Envoy for an agent that stopped rotating. A stale or failing SVID view holds nothing back.
+ * while the agent's view of the workload's SVID (Delegated Identity) is monitored but nothing was
+ * received from it since the deadline, it waits for the monitor to confirm (it re-subscribes a
+ * silent stream past the rotation point): only then does the diagnosis know whether the agent rotated
+ * (Envoy's SDS stream is stuck) or not (the agent is the cause). Silence is not evidence, and the
+ * wait is bounded: `staleAfterMs` past the deadline, the failure opens on Envoy's evidence alone.
  */
-function agentSeenSince(w: Workload, deadline: number, input: AnalysisInput): boolean {
-  const svidView = latest(input, w.id, 'spire.delegated.svid');
-  if (svidView?.data.kind === 'spire.svid' && isFresh(svidView, input) && svidView.observedAt < deadline) return false;
-  if (w.node === undefined) return true;
+function awaitingAgent(w: Workload, deadline: number, view: Overdue | null, input: AnalysisInput): boolean {
+  if (view !== null && view.obs.observedAt <= deadline && input.now <= deadline + input.config.staleAfterMs) return true;
+  if (w.node === undefined) return false;
   const agent = latest(input, agentSubject(w.node), 'spire.agent.debug');
-  return agent === undefined || agent.observedAt >= deadline;
+  return agent !== undefined && agent.observedAt < deadline;
 }
 
 interface Overdue {
@@ -119,10 +155,13 @@ function envoySentence(w: Workload, o: Overdue, input: AnalysisInput): string {
 
 function agentSentence(w: Workload, o: Overdue, envoyToo: boolean, input: AnalysisInput): string {
   const node = o.obs.data.kind === 'spire.svid' ? o.obs.data.node : (w.node ?? '?');
+  const sub = o.obs.data.kind === 'spire.svid' ? o.obs.data.subscribedAtMs : undefined;
   const state = o.obs.observedAt >= o.leaf.expiresAtMs ? 'has EXPIRED' : `expires at ${isoTime(o.leaf.expiresAtMs)}`;
   return (
     `The SPIRE agent on ${node} still holds the SVID of ${w.id} (${w.spiffeId}): ${lifeSentence(o.leaf, o.obs.observedAt, input)}. ` +
-    `The agent reported no newer SVID up to ${isoTime(o.obs.observedAt)}; the certificate ${state}. ` +
+    `The agent reported no newer SVID up to ${isoTime(o.obs.observedAt)}` +
+    (sub === undefined ? '' : ` (its answer to a subscription opened at ${isoTime(sub)}, after the rotation point)`) +
+    `; the certificate ${state}. ` +
     (envoyToo ? 'Envoy serves the same stale SVID. ' : '') +
     'The agent is not rotating it, so restarting Envoy cannot help: the agent (its registration entry or its cache) is the cause.'
   );
@@ -137,7 +176,7 @@ function recoveryAtEnvoy(incident: Incident, input: AnalysisInput): string | nul
   if (obs.observedAt <= latestEvidenceAt(incident)) return null;
   const leaf = obs.data.chain[0];
   if (leaf === undefined || rotationStatus(leaf, obs.observedAt, input.config.rotation).overdue) return null;
-  if (overdueLeaf(latest(input, incident.subject, 'spire.delegated.svid'), input) !== null) return null;
+  if (confirmedOverdue(agentView(incident.subject, obs, input), null, input) !== null) return null;
   const before = incident.evidence.find((o) => o.data.kind === 'envoy.certs')?.data;
   const oldSerial = before?.kind === 'envoy.certs' ? before.chain[0]?.serialNumber : undefined;
   return (

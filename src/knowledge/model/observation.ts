@@ -107,6 +107,12 @@ export interface SpireSvidData {
   readonly node: string;
   /** Leaf of the SVID; null when the agent's full-state message no longer lists one (removed). */
   readonly svid: ServedCertificate | null;
+  /**
+   * Set when this is the first message of a subscription: when that subscription was opened. The agent
+   * answered a request made then, so it held this SVID at or after that time (a confirmation). A later
+   * message on a stream says nothing about when the agent sent it: the receiver may have fallen behind.
+   */
+  readonly subscribedAtMs?: number;
 }
 
 /** A SPIRE agent's own state (Debug GetInfo). */

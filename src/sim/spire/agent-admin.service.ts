@@ -4,6 +4,7 @@
  * attestation is not simulated).
  */
 import * as grpc from '@grpc/grpc-js';
+import type { MintedCert } from '../certs.js';
 import type { FakeAgentView, ServedIdentity } from './agent-view.js';
 import { statusError } from './grpc-endpoint.js';
 import { entryMatches, selectorKeys } from './selectors.js';
@@ -44,10 +45,14 @@ function matcher(view: FakeAgentView, requested: ReadonlySet<string>): () => rea
         if (entryMatches(i.selectorKeys, requested)) positions.push(k);
       });
     }
+    // One SVID per registration entry: workloads of a service-account entry share one certificate.
     const out: ServedIdentity[] = [];
+    const seen = new Set<MintedCert>();
     for (const k of positions) {
       const i = all[k];
-      if (i !== undefined) out.push(i);
+      if (i === undefined || seen.has(i.cert)) continue;
+      seen.add(i.cert);
+      out.push(i);
     }
     return out;
   };

@@ -20,11 +20,15 @@ export function podNameOf(w: Pick<SimWorkload, 'id' | 'location'>): string {
  */
 export function workloadSelectors(w: Pick<SimWorkload, 'id' | 'location' | 'spiffeId'>): SpireSelector[] {
   const pod = podNameOf(w);
-  const sa = /\/ns\/[^/]+\/sa\/([^/]+)/.exec(w.spiffeId)?.[1] ?? pod.replace(/-\d+$/, '');
+  return [...accountSelectors(w), { type: 'k8s', value: `pod-name:${pod}` }];
+}
+
+/** The selectors of a service-account registration entry: `k8s:ns:<location>`, `k8s:sa:<sa>` (no pod name). */
+export function accountSelectors(w: Pick<SimWorkload, 'id' | 'location' | 'spiffeId'>): SpireSelector[] {
+  const sa = /\/ns\/[^/]+\/sa\/([^/]+)/.exec(w.spiffeId)?.[1] ?? podNameOf(w).replace(/-\d+$/, '');
   return [
     { type: 'k8s', value: `ns:${w.location}` },
     { type: 'k8s', value: `sa:${sa}` },
-    { type: 'k8s', value: `pod-name:${pod}` },
   ];
 }
 

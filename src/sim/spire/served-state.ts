@@ -9,7 +9,7 @@ import { concatDer } from '../../adapters/spire/der.js';
 import type { MintedCert } from '../certs.js';
 import type { SimWorld } from '../world.js';
 import type { ServedBundle, ServedIdentity } from './agent-view.js';
-import { selectorKeys, workloadSelectors } from './selectors.js';
+import { accountSelectors, selectorKeys, workloadSelectors } from './selectors.js';
 
 /** Identities and bundle of one node, as of the last refresh(). */
 export class ServedState {
@@ -46,7 +46,8 @@ export class ServedState {
         spiffeId: w.spiffeId,
         cert,
         keyDer: this.keyOf(w.id),
-        selectorKeys: prev?.selectorKeys ?? selectorKeys(workloadSelectors(w)),
+        selectorKeys:
+          prev?.selectorKeys ?? selectorKeys(this.world.registrations === 'serviceAccount' ? accountSelectors(w) : workloadSelectors(w)),
       };
       this.byId.set(w.id, identity);
       next.push(identity);

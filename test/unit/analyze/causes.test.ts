@@ -107,8 +107,8 @@ const cases: Record<string, Case> = {
     incident: 'rotation_failed shop/web-0',
     cause: 'envoy_update_rejected',
   },
-  'the agent itself holds the overdue SVID: agent_not_rotating': {
-    input: input([web], healthyAgent, delegatedSvidObservation(web.id, T0, 'n1', overdue)),
+  'the agent itself holds the overdue SVID, confirmed by a subscription opened after the rotation point: agent_not_rotating': {
+    input: input([web], healthyAgent, delegatedSvidObservation(web.id, T0, 'n1', overdue, T0 - 100)),
     incident: 'rotation_failed shop/web-0',
     cause: 'agent_not_rotating',
   },

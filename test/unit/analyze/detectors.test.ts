@@ -259,13 +259,50 @@ describe('detectors, keyed by the sentence they implement', () => {
       ),
       want: ['rotation_failed shop/web-0'],
     },
-    'a stale view of the SVID at the agent holds nothing back': {
+    'silence is not evidence: a view of the SVID received before the deadline holds the failure back while the monitor confirms (up to staleAfter past the deadline)':
+      {
+        input: input(
+          [web],
+          { ...envoyCerts(web.id, ['a'], T0 - 32_000) },
+          delegatedSvidObservation(web.id, T0 - 4_000, 'n1', cert('11', T0 - 32_000, TTL)),
+        ),
+        want: [],
+      },
+    "with no confirmation staleAfter past the deadline, Envoy's evidence alone opens the failure": {
       input: input(
         [web],
-        { ...envoyCerts(web.id, ['a'], T0 - 32_000) },
-        delegatedSvidObservation(web.id, T0 - 4_000, 'n1', cert('11', T0 - 32_000, TTL)),
+        { ...envoyCerts(web.id, ['a'], T0 - 36_000) },
+        delegatedSvidObservation(web.id, T0 - 6_000, 'n1', cert('a', T0 - 36_000, TTL)),
       ),
       want: ['rotation_failed shop/web-0'],
+    },
+    'a stream message received after the rotation point, not the first of a subscription, is not evidence on its own': {
+      input: input([web], delegatedSvidObservation(web.id, T0, 'n1', cert('22', T0 - 40_000, TTL))),
+      want: [],
+    },
+    'the first message of a subscription opened after the rotation point confirms an agent that did not rotate': {
+      input: input([web], delegatedSvidObservation(web.id, T0, 'n1', cert('22', T0 - 40_000, TTL), T0 - 200)),
+      want: ['rotation_failed shop/web-0'],
+    },
+    'the first message of a subscription opened before the rotation point confirms nothing': {
+      input: input([web], delegatedSvidObservation(web.id, T0, 'n1', cert('22', T0 - 40_000, TTL), T0 - 10_000)),
+      want: [],
+    },
+    'an Envoy serving the same overdue serial confirms what the stream received after the deadline': {
+      input: input(
+        [web],
+        { ...envoyCerts(web.id, ['a'], T0 - 40_000) },
+        delegatedSvidObservation(web.id, T0 - 500, 'n1', cert('11', T0 - 40_000, TTL)),
+      ),
+      want: ['rotation_failed shop/web-0'],
+    },
+    'an Envoy serving a newer serial than the stream reports proves the stream is behind, not the agent: nothing opens': {
+      input: input(
+        [web],
+        { ...envoyCerts(web.id, ['a'], T0 - 5_000) },
+        delegatedSvidObservation(web.id, T0 - 500, 'n1', cert('22', T0 - 40_000, TTL), T0 - 600),
+      ),
+      want: [],
     },
     'an agent whose /ready has failed for longer than agentDownFor is disconnected': {
       input: input([web], agentObs('n1', T0 - 1_000), {
@@ -414,12 +451,12 @@ describe('detectors, keyed by the sentence they implement', () => {
       }),
       want: [],
     },
-    'an agent SVID the agent never rotated is a rotation failure at the agent': {
+    'an agent SVID the agent never rotated, confirmed by a fresh subscription, is a rotation failure at the agent': {
       input: input([web], {
         subject: web.id,
         source: 'spire.delegated.svid',
         observedAt: T0,
-        data: { kind: 'spire.svid', node: 'n1', svid: cert('22', T0 - 40_000, TTL) },
+        data: { kind: 'spire.svid', node: 'n1', svid: cert('22', T0 - 40_000, TTL), subscribedAtMs: T0 - 100 },
       }),
       want: ['rotation_failed shop/web-0'],
     },
@@ -436,7 +473,7 @@ describe('detectors, keyed by the sentence they implement', () => {
         subject: web.id,
         source: 'spire.delegated.svid',
         observedAt: T0,
-        data: { kind: 'spire.svid', node: 'n1', svid: cert('22', T0 - 40_000, TTL) },
+        data: { kind: 'spire.svid', node: 'n1', svid: cert('22', T0 - 40_000, TTL), subscribedAtMs: T0 - 100 },
       }),
     );
     assert.match(
