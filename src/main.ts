@@ -13,13 +13,29 @@ import type { DaemonConfig, SourcesConfig } from './runtime/config.js';
 import type { MonitorSourcePorts } from './runtime/monitor-sources.js';
 import type { Logger } from './runtime/logger.js';
 import type { StartFleet } from './runtime/simulated-fleet.js';
+import type { RedisLink } from './adapters/redis/redis-link.js';
 
 async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<OpenedKnowledge> {
+  return connectKnowledge(redisUrl, keyPrefix, { waitForRedis: false });
+}
+
+/**
+ * Knowledge on one Redis connection. A command (`status`, `audit`…) fails after 3 reconnect
+ * attempts; the daemon's connection (`waitForRedis`) instead holds its commands while Redis is
+ * away and sends them when it is back (ioredis' offline queue, no per-command retry limit), so a
+ * Redis restart or failover pauses the stages instead of failing them, and nothing is lost.
+ */
+async function connectKnowledge(
+  redisUrl: string,
+  keyPrefix: string,
+  opts: { readonly waitForRedis: boolean },
+): Promise<OpenedKnowledge & { readonly link: RedisLink }> {
   const { Redis } = await import('ioredis');
   const { RedisKnowledgeStore } = await import('./adapters/redis/redis-knowledge-store.js');
   const { RedisAuditLog } = await import('./adapters/redis/redis-audit-log.js');
   const { errorMessage } = await import('./knowledge/error-text.js');
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3, lazyConnect: true });
+  const { RedisLink, quitWithin } = await import('./adapters/redis/redis-link.js');
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: opts.waitForRedis ? null : 3, lazyConnect: true });
   try {
     await redis.connect();
   } catch (e) {
@@ -29,8 +45,9 @@ async function openKnowledge(redisUrl: string, keyPrefix: string): Promise<Opene
   return {
     store: new RedisKnowledgeStore(redis, keyPrefix),
     audit: new RedisAuditLog(redis, keyPrefix),
+    link: new RedisLink(redis),
     close: async () => {
-      await redis.quit();
+      await quitWithin(redis, 2_000);
     },
   };
 }
@@ -124,7 +141,7 @@ async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp
   const paths = playbookPaths(config.playbooks);
   const files = await readPlaybookFiles(paths);
   if (files.problems.length > 0) throw new ConfigError(files.problems.join('\n'));
-  const k = await openKnowledge(url, config.redis.keyPrefix);
+  const k = await connectKnowledge(url, config.redis.keyPrefix, { waitForRedis: true });
   const reloader = new PlaybookReloader(paths, files.playbooks, files.texts, { audit: k.audit, clock: systemClock, log: opts.log });
   const queue = new BullmqRemediationQueue({
     redisUrl: url,
@@ -148,6 +165,7 @@ async function createDaemon(config: DaemonConfig, opts: { log: Logger; serveHttp
     serveHttp: opts.serveHttp,
     sourcePorts: sources.ports,
     notifier: new WebhookNotifier(),
+    redisLink: k.link,
   });
   return {
     daemon,

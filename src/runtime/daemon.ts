@@ -29,6 +29,7 @@ import { InFlight } from './in-flight.js';
 import type { PlaybookReloader } from './playbook-reloader.js';
 import { startMonitorSources, type MonitorSourcePorts, type MonitorSources } from './monitor-sources.js';
 import type { Logger } from './logger.js';
+import { defaultStallAfterMs, readinessOf, type LinkWatch, type Readiness } from './readiness.js';
 
 /** Everything the daemon runs on; built by the composition root (main.ts) or a test. */
 export interface DaemonParts {
@@ -50,6 +51,13 @@ export interface DaemonParts {
   readonly sourcePorts?: MonitorSourcePorts;
   /** Sends escalations and `notify` steps (a webhook adapter in main.ts). */
   readonly notifier: NotifierPort;
+  /**
+   * Reachability of the knowledge connection: /readyz, and one log line when Redis goes away and
+   * one when it is back. Absent: assumed reachable.
+   */
+  readonly redisLink?: LinkWatch;
+  /** A periodic stage with no completed pass for this long makes /readyz fail; default from the intervals (at least 30 s). */
+  readonly stallAfterMs?: number;
 }
 
 /** How often the playbook files are checked for changes. */
@@ -82,6 +90,8 @@ export class Daemon {
   private readonly inFlight = new InFlight();
   private readonly actions: ActionRegistry;
   private spireServer: SpireServerPort | null | undefined;
+  /** When monitor, analyze and plan last completed a pass (their start time before the first). */
+  private readonly lastPassAt = new Map<string, number>();
   /** Address of the HTTP server once started. */
   httpAddress: { host: string; port: number } | null = null;
 
@@ -94,12 +104,20 @@ export class Daemon {
     for (const w of config.targets) await store.putWorkload(w);
     const control = await store.getControl();
     metrics.setPaused(control.paused);
+    const started = this.parts.clock.now();
+    for (const stage of ['monitor', 'analyze', 'plan']) this.lastPassAt.set(stage, started);
+    const passDone = <T>(stage: string, res: T): T => {
+      this.lastPassAt.set(stage, this.parts.clock.now());
+      return res;
+    };
 
     const plan = this.spawn(
       'plan',
       planMachine.provide({
         actors: {
-          reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(({ input }) => this.inFlight.track(this.planPass(input.focus))),
+          reconcile: fromPromise<PlanPassResult, { focus: PlanFocus }>(({ input }) =>
+            this.inFlight.track(this.planPass(input.focus)).then((r) => passDone('plan', r)),
+          ),
         },
       }),
       { intervalMs: config.intervals.planMs, maxBackoffMs: config.intervals.maxBackoffMs },
@@ -109,7 +127,7 @@ export class Daemon {
       analyzeMachine.provide({
         actors: {
           evaluate: fromPromise(async () => {
-            const res = await this.inFlight.track(this.analyzePass());
+            const res = passDone('analyze', await this.inFlight.track(this.analyzePass()));
             // Plan looks at just the incidents that changed; a storm's start or end concerns every plan.
             const storm = [...res.openedTypes, ...res.resolvedTypes].includes('fleet_storm');
             if (res.opened + res.resolved > 0)
@@ -125,7 +143,7 @@ export class Daemon {
       monitorMachine.provide({
         actors: {
           sweep: fromPromise(async () => {
-            const res = await this.inFlight.track(this.monitorPass());
+            const res = passDone('monitor', await this.inFlight.track(this.monitorPass()));
             if (res.changed > 0) analyze.send({ type: 'knowledge.changed' });
             return res;
           }),
@@ -163,9 +181,24 @@ export class Daemon {
       { concurrency: config.execute.concurrency },
     );
     metrics.stageState('execute', 'running');
+    this.parts.redisLink?.onChange((c) => {
+      // A connection closed by shutdown is not an outage.
+      if (!this.running) return;
+      if (c.kind === 'down') {
+        log.error({ err: c.error }, 'redis unreachable: stages wait for it, nothing is decided or started until it returns');
+        return;
+      }
+      log.warn({ downForMs: c.downForMs }, 'redis reachable again: stages resume');
+      // Resume at once rather than at the next interval (a pass waiting on Redis resumes by itself).
+      analyze.send({ type: 'knowledge.changed' });
+      plan.send({ type: 'knowledge.changed' });
+    });
 
     if (this.parts.serveHttp) {
-      this.http = new DaemonHttpServer(metrics, () => Promise.resolve(this.health()));
+      this.http = new DaemonHttpServer(metrics, {
+        health: () => Promise.resolve(this.health()),
+        readiness: () => Promise.resolve(this.readiness()),
+      });
       this.httpAddress = await this.http.listen(config.http.listen);
       log.info({ address: this.httpAddress }, 'http server listening');
     }
@@ -197,7 +230,23 @@ export class Daemon {
     this.parts.log.info('daemon stopped');
   }
 
-  /** Stage states for /healthz and `status`. */
+  /**
+   * /readyz: Redis reachable, every stage actor running, no periodic stage stalled. Liveness is
+   * not this: a daemon waiting for Redis is alive and must not be restarted for it.
+   */
+  readiness(): Readiness {
+    const { config, clock, redisLink } = this.parts;
+    return readinessOf({
+      running: this.running,
+      now: clock.now(),
+      redis: redisLink?.state() ?? null,
+      actors: this.actors.map((a) => ({ name: a.name, status: (a.ref.getSnapshot() as { status: string }).status })),
+      lastPassAt: this.lastPassAt,
+      stallAfterMs: this.parts.stallAfterMs ?? defaultStallAfterMs(config.intervals),
+    });
+  }
+
+  /** Stage states for /healthz and `status` (ok while every actor runs), with Redis and readiness. */
   health(): { ok: boolean; detail: Record<string, unknown> } {
     const detail: Record<string, unknown> = {};
     let ok = this.running;
@@ -212,6 +261,9 @@ export class Daemon {
       for (const st of streams) byState[st] = (byState[st] ?? 0) + 1;
       detail['monitor.streams'] = byState;
     }
+    const redis = this.parts.redisLink?.state();
+    if (redis !== undefined) detail['redis'] = { ...redis, since: new Date(redis.since).toISOString() };
+    detail['readiness'] = this.readiness();
     return { ok, detail };
   }
 

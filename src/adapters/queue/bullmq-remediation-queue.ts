@@ -1,6 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { deliveriesOf } from '../../knowledge/errors/job-deliveries.js';
+import { quitWithin } from '../redis/redis-link.js';
 import type { RemediationJob, RemediationProcessor, RemediationQueuePort } from '../../ports/remediation-queue.port.js';
 
 /** The abort reason an in-flight job sees when shutdown's grace period runs out. */
@@ -12,6 +13,7 @@ export interface BullmqQueueOptions {
   /** Shared key prefix of this daemon; BullMQ keys go under `${keyPrefix}:bull`. */
   readonly keyPrefix: string;
   readonly queueName?: string;
+  /** Connection errors: the first one of each outage per connection (not every reconnect attempt). */
   readonly onError?: (err: Error) => void;
   /**
    * How long a worker's lock on an active job lasts (renewed every half of it while the job runs).
@@ -38,6 +40,7 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
   private readonly queue: Queue<RemediationJob>;
   private worker: Worker<RemediationJob> | null = null;
   private workerConn: Redis | null = null;
+  private readonly workerDuplicates: Redis[] = [];
   private workerStopped: Promise<void> | null = null;
   private readonly prefix: string;
   private readonly name: string;
@@ -45,10 +48,13 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
   constructor(private readonly opts: BullmqQueueOptions) {
     this.prefix = `${opts.keyPrefix}:bull`;
     this.name = opts.queueName ?? 'remediation';
-    this.producerConn = new Redis(opts.redisUrl, { maxRetriesPerRequest: 3 });
-    this.producerConn.on('error', (e) => opts.onError?.(e));
+    // The only producer is the plan pass: while Redis is away an enqueue waits for it (as the
+    // knowledge writes of the same pass do) instead of failing the pass into a long backoff.
+    this.producerConn = new Redis(opts.redisUrl, { maxRetriesPerRequest: null });
+    const report = oncePerOutage(this.producerConn, opts.onError);
+    this.producerConn.on('error', report);
     this.queue = new Queue<RemediationJob>(this.name, { connection: this.producerConn, prefix: this.prefix });
-    this.queue.on('error', (e) => opts.onError?.(e));
+    this.queue.on('error', report);
   }
 
   async enqueue(job: RemediationJob): Promise<boolean> {
@@ -68,7 +74,16 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
   async startWorker(processor: RemediationProcessor, opts?: { readonly concurrency?: number }): Promise<void> {
     if (this.worker !== null) return;
     this.workerConn = new Redis(this.opts.redisUrl, { maxRetriesPerRequest: null });
-    this.workerConn.on('error', (e) => this.opts.onError?.(e));
+    const report = oncePerOutage(this.workerConn, this.opts.onError);
+    // The worker runs on duplicates of this connection (one for commands, one for its blocking
+    // fetch); keep them, so a shutdown during an outage can drop them (see stopWorker).
+    const duplicate = this.workerConn.duplicate.bind(this.workerConn);
+    this.workerConn.duplicate = (override) => {
+      const d = duplicate(override);
+      this.workerDuplicates.push(d);
+      return d;
+    };
+    this.workerConn.on('error', report);
     // Three declared parameters: BullMQ only creates the AbortSignal when the processor takes it.
     const run = async (job: Job<RemediationJob>, _token: string | undefined, signal: AbortSignal | undefined) => {
       const outcome = await processor(job.data, signal ?? new AbortController().signal, {
@@ -90,7 +105,7 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
       stalledInterval: this.opts.stalledIntervalMs ?? 30_000,
       maxStalledCount: 1,
     });
-    this.worker.on('error', (e) => this.opts.onError?.(e));
+    this.worker.on('error', report);
     await this.worker.waitUntilReady();
   }
 
@@ -111,22 +126,63 @@ export class BullmqRemediationQueue implements RemediationQueuePort {
         w.cancelAllJobs(SHUTDOWN_ABORT_REASON);
       }, graceMs);
       try {
-        await closing;
+        // Bounded: during a Redis outage close() waits for a blocking fetch that never returns (and
+        // its connection reconnects forever): drop the worker's connections so shutdown still ends.
+        const closed = await Promise.race([
+          closing.then(() => true),
+          new Promise<false>((r) => setTimeout(r, graceMs + 2_000, false).unref()),
+        ]);
+        if (!closed) {
+          for (const c of this.workerDuplicates) {
+            c.disconnect();
+            // ioredis emits no 'end' for a client dropped while reconnecting, and BullMQ's close
+            // waits for that event before it stops its lock and stall timers.
+            if (c.status !== 'end') c.emit('end');
+          }
+          const stillClosing = await Promise.race([
+            closing.then(() => false),
+            new Promise<true>((r) => setTimeout(r, 2_000, true).unref()),
+          ]);
+          // Still waiting (its main loop retries a fetch on a dropped connection): stop the two
+          // timers BullMQ would stop at the end of close(), so nothing keeps the process alive.
+          if (stillClosing) {
+            const internals = w as unknown as { lockManager?: { close(): Promise<void> }; stalledCheckStopper?: () => void };
+            await internals.lockManager?.close();
+            internals.stalledCheckStopper?.();
+          }
+        }
       } finally {
         clearTimeout(timer);
       }
-      await this.workerConn?.quit().catch(() => undefined);
+      if (this.workerConn !== null) await quitWithin(this.workerConn, 2_000);
     })();
     return this.workerStopped;
   }
 
   async close(graceMs = 10_000): Promise<void> {
     await this.stopWorker(graceMs);
-    await this.queue.close();
-    await this.producerConn.quit().catch(() => undefined);
+    // Queue.close() waits for Redis; during an outage the process must still stop.
+    await Promise.race([this.queue.close().catch(() => undefined), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    await quitWithin(this.producerConn, 2_000);
   }
 
   async counts(): Promise<Record<string, number>> {
     return this.queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
   }
+}
+
+/**
+ * Reports the first error of each outage of `conn` (until it is ready again), so a Redis that is
+ * away for a minute logs one line per connection, not one per reconnect attempt or failed fetch.
+ */
+function oncePerOutage(conn: Redis, report: ((err: Error) => void) | undefined): (err: Error) => void {
+  let reported = false;
+  conn.on('ready', () => {
+    reported = false;
+  });
+  return (err) => {
+    if (reported) return;
+    reported = true;
+    report?.(err);
+  };
 }

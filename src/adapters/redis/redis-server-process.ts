@@ -33,6 +33,13 @@ export interface StartRedisServerOptions {
   readonly bin?: string;
   /** How long to wait for the server to answer, per attempt; default 10 s. */
   readonly readyTimeoutMs?: number;
+  /** This port instead of a free one (e.g. to start a stopped server again where its clients reconnect). */
+  readonly port?: number;
+  /**
+   * Persist with an append-only file in `dir` (kept by stop(), so a server started again on the
+   * same dir reloads it). Default: no persistence in a temp dir removed by stop().
+   */
+  readonly appendOnlyDir?: string;
 }
 
 const PORT_ATTEMPTS = 5;
@@ -42,11 +49,12 @@ const OUTPUT_TAIL_CHARS = 4_000;
 export async function startRedisServer(opts: StartRedisServerOptions = {}): Promise<RedisServerHandle> {
   const bin = opts.bin ?? 'redis-server';
   const readyTimeoutMs = opts.readyTimeoutMs ?? 10_000;
+  if (opts.port !== undefined) return startOnPort(bin, opts.port, readyTimeoutMs, opts.appendOnlyDir);
   let lastError: Error | null = null;
   for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
     const port = await findFreePort();
     try {
-      return await startOnPort(bin, port, readyTimeoutMs);
+      return await startOnPort(bin, port, readyTimeoutMs, opts.appendOnlyDir);
     } catch (e) {
       if (e instanceof PortTakenError) {
         lastError = e;
@@ -78,8 +86,8 @@ function findFreePort(): Promise<number> {
   });
 }
 
-async function startOnPort(bin: string, port: number, readyTimeoutMs: number): Promise<RedisServerHandle> {
-  const dir = mkdtempSync(join(tmpdir(), 'spire-healer-redis-'));
+async function startOnPort(bin: string, port: number, readyTimeoutMs: number, appendOnlyDir?: string): Promise<RedisServerHandle> {
+  const dir = appendOnlyDir ?? mkdtempSync(join(tmpdir(), 'spire-healer-redis-'));
   const logFile = join(dir, 'redis.log');
   const args = [
     '--port',
@@ -89,7 +97,7 @@ async function startOnPort(bin: string, port: number, readyTimeoutMs: number): P
     '--save',
     '',
     '--appendonly',
-    'no',
+    appendOnlyDir === undefined ? 'no' : 'yes',
     '--maxmemory-policy',
     'noeviction',
     '--dir',
@@ -123,7 +131,7 @@ async function startOnPort(bin: string, port: number, readyTimeoutMs: number): P
   process.once('exit', killOnExit);
   const cleanup = (): void => {
     process.removeListener('exit', killOnExit);
-    rmSync(dir, { recursive: true, force: true });
+    if (appendOnlyDir === undefined) rmSync(dir, { recursive: true, force: true });
   };
 
   const gaveUp = { value: false };
