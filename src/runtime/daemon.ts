@@ -162,6 +162,7 @@ export class Daemon {
       concurrency: config.monitor.concurrency,
       maxBackoffMs: config.intervals.maxBackoffMs,
       freshnessMs: config.analyze.staleAfterMs,
+      rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs },
       spawn: (name, machine, input) => this.spawn(name, machine, input),
       track: (p) => this.inFlight.track(p),
       onChanged: () => {
@@ -331,6 +332,7 @@ export class Daemon {
         clock,
         concurrency: config.monitor.concurrency,
         spreadOverMs: Math.floor(config.intervals.monitorMs / 2),
+        rotation: { rotateAtFraction: config.analyze.rotateAtFraction, graceMs: config.analyze.rotationGraceMs },
         onObservation: (o, changed) => {
           metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed);
         },

@@ -17,6 +17,7 @@ import type { SecretStorePort } from '../ports/secret-store.port.js';
 import type { DaemonMetrics } from '../ports/metrics.port.js';
 import type { AgentDebugPort, DelegatedIdentityPort, SpireHealthPort, SpireServerPort } from '../ports/spire.port.js';
 import type { SourcesConfig } from './config.js';
+import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import type { Logger } from './logger.js';
 
 /** Ports to the monitored systems beyond Envoy; each is needed only when its source is configured. */
@@ -51,6 +52,8 @@ export interface MonitorSourcesDeps {
   readonly track: <T>(p: Promise<T>) => Promise<T>;
   /** Nudges analysis after a change. */
   readonly onChanged: () => void;
+  /** When a served SVID should have rotated: a rotation inside its window is state, not news, and is not audited. */
+  readonly rotation?: RotationPolicy;
 }
 
 /**
@@ -73,6 +76,7 @@ export class MonitorSources {
     const sink = {
       store: deps.store,
       audit: deps.audit,
+      ...(deps.rotation === undefined ? {} : { rotation: deps.rotation }),
       onObservation: (o: Observation, changed: boolean) => {
         deps.metrics.observation(o.source, o.data.kind === 'probe.error' ? 'error' : 'ok', changed);
       },
