@@ -41,6 +41,25 @@ describe('SimWorld', () => {
     assert.equal(world.envoy(WEB).sds.updateTimeMs, T0 + TTL / 2);
   });
 
+  it('an SVID minted ahead of its rotation point is issued at that point, even when the rotating tick comes late', async () => {
+    const { world, advance } = await worldWithOneWorkload();
+    const first = world.agentSvid(WEB);
+    await advance(TTL / 2 - 1_000); // inside the mint-ahead window (a quarter of the TTL before the rotation point)
+    await new Promise((r) => setTimeout(r, 200)); // the background mint runs between ticks
+    await advance(1_900); // the rotating tick comes 900 ms after the rotation point
+    const second = world.agentSvid(WEB);
+    assert.notEqual(second.serialHex, first.serialHex);
+    assert.equal(second.notBeforeMs, first.notBeforeMs + TTL / 2, 'issued at the rotation point, not when the tick ran');
+    assert.equal(world.envoy(WEB).served?.serialHex, second.serialHex);
+  });
+
+  it('without a tick inside the mint-ahead window, a late tick mints at once (issued when it ran)', async () => {
+    const { world, advance } = await worldWithOneWorkload();
+    const first = world.agentSvid(WEB);
+    await advance(TTL / 2 + 1_000);
+    assert.equal(world.agentSvid(WEB).notBeforeMs, first.notBeforeMs + TTL / 2 + 1_000);
+  });
+
   it('an Envoy with a stuck SDS stream keeps the old serial while the agent rotates', async () => {
     const { world, advance } = await worldWithOneWorkload();
     const first = world.envoy(WEB).served?.serialHex;
