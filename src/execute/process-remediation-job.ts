@@ -1,5 +1,6 @@
 import { createActor, toPromise } from 'xstate';
 import { asError } from '../knowledge/error-text.js';
+import { untilAborted } from '../support/until-aborted.js';
 import type { ActionRun, RemediationRequest } from '../knowledge/model/action-run.js';
 import { FLEET_SUBJECT } from '../knowledge/model/incident.js';
 import type { ActionContext, Precheck, RemediationAction } from './action.js';
@@ -16,24 +17,15 @@ export interface Delivery {
   readonly maxAttempts: number;
 }
 
-/** Rejects when `signal` aborts, even if `p` ignores the signal. */
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal, what: string): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error(`${what}: ${abortReason(signal)}`));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      reject(new Error(`${what}: ${abortReason(signal)}`));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(asError(e));
-      },
-    );
+/**
+ * Runs one action call and rejects when `signal` aborts, even if the call ignores the signal. The
+ * call is not started when the signal is aborted already, and its late outcome is always handled:
+ * an action that rejects after the job gave up on it must not become an unhandled rejection (which
+ * ends a Node process).
+ */
+function untilJobAborted<T>(call: () => Promise<T>, signal: AbortSignal, what: string): Promise<T> {
+  return untilAborted(call, signal, () => new Error(`${what}: ${abortReason(signal)}`)).catch((e: unknown) => {
+    throw asError(e);
   });
 }
 
@@ -160,9 +152,9 @@ async function runJobMachine(
     check: async (): Promise<Precheck> => {
       const gate = await gateChecks(job, ctx);
       if (gate !== null) return gate;
-      return untilAborted(action.precheck(job, ctx, signal), signal, `${job.action} precondition check`);
+      return untilJobAborted(() => action.precheck(job, ctx, signal), signal, `${job.action} precondition check`);
     },
-    perform: () => untilAborted(action.perform(job, ctx, signal), signal, job.action),
+    perform: () => untilJobAborted(() => action.perform(job, ctx, signal), signal, job.action),
   };
   const actor = createActor(remediationJobMachine, { input: { job, effects } });
   actor.subscribe({ error: () => undefined });

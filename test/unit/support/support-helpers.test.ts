@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep } from '../../../src/support/abortable-sleep.js';
 import { mapBounded, runPaced } from '../../../src/support/paced-pool.js';
+import { untilAborted } from '../../../src/support/until-aborted.js';
 
 describe('abortable sleep', () => {
   it('resolves after the time', async () => {
@@ -69,5 +70,49 @@ describe('paced pool', () => {
     assert.deepEqual(out, [60, 10, 40, 2, 20]);
     assert.equal(peak, 2);
     assert.deepEqual(await mapBounded([], 4, () => Promise.resolve(1)), []);
+  });
+});
+
+describe('untilAborted', () => {
+  const abortError = (): Error => new Error('gave up');
+
+  it('does not start the call when the signal is aborted already', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    let started = false;
+    const call = (): Promise<string> => {
+      started = true;
+      return Promise.resolve('done');
+    };
+    await assert.rejects(untilAborted(call, ac.signal, abortError), /gave up/);
+    assert.equal(started, false);
+  });
+
+  it('releases the caller on abort, and a call that rejects later is no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => {
+      unhandled.push(e);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const ac = new AbortController();
+      let rejectLate: (e: Error) => void = () => undefined;
+      const call = (): Promise<string> =>
+        new Promise<string>((_resolve, reject) => {
+          rejectLate = reject;
+        });
+      const waiting = untilAborted(call, ac.signal, abortError);
+      ac.abort();
+      await assert.rejects(waiting, /gave up/);
+      rejectLate(new Error('GET aborted by caller'));
+      await sleep(20);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('passes the result through when the signal never aborts', async () => {
+    assert.equal(await untilAborted(() => Promise.resolve(7), new AbortController().signal, abortError), 7);
   });
 });
