@@ -65,6 +65,7 @@ for (const registrations of ['serviceAccount', 'pod'] as const satisfies readonl
         const conn = redis.connect();
         const prefix = uniquePrefix('shared');
         const store = new RedisKnowledgeStore(conn, prefix);
+        let nudges = 0;
         const streams = new DelegatedSvidStreams({
           store,
           audit: new RedisAuditLog(conn, prefix),
@@ -72,6 +73,10 @@ for (const registrations of ['serviceAccount', 'pod'] as const satisfies readonl
           clock,
           retryMs: 20,
           maxBackoffMs: 100,
+          onChanged: () => {
+            nudges++;
+          },
+          nudgeWindowMs: 1_000,
           onRecordError: (err) => {
             throw err;
           },
@@ -108,6 +113,9 @@ for (const registrations of ['serviceAccount', 'pod'] as const satisfies readonl
             assert.equal(shared, 5, 'one SVID per pod');
             await until('own streams', () => Promise.resolve(streams.streamCount() === 5 ? true : null));
           }
+          // Five workloads' observations changed; analysis is nudged once per window, not once per change.
+          await new Promise((r) => setTimeout(r, 1_100));
+          assert.ok(nudges >= 1 && nudges < 5, `${nudges} nudges for 5 changed observations`);
           now += TTL / 2;
           await world.tick();
           await agent.notify();
