@@ -58,8 +58,9 @@ export interface MonitorSourcesDeps {
 
 /**
  * Starts the configured monitor sources next to the Envoy sweep: a SPIRE poll (server bundle and
- * authorities, every agent's Debug info) that also keeps one Delegated Identity stream open per
- * workload whose node has a known agent, and a Cloud Run poll that enrols annotated services as
+ * authorities, every agent's Debug info) that also keeps Delegated Identity streams open for the
+ * workloads whose node has a known agent (one per agent, namespace and service account where the
+ * registrations allow it, else one per workload), and a Cloud Run poll that enrols annotated services as
  * workloads. Returns a handle to extend the agent list (Kubernetes discovery) and to stop streams.
  */
 export function startMonitorSources(deps: MonitorSourcesDeps): MonitorSources {
@@ -120,8 +121,9 @@ export class MonitorSources {
           this.agents(),
         );
         await this.syncStreams();
-        const refreshed = (await this.streams?.refresh()) ?? 0;
-        return { ...res, changed: res.changed + refreshed };
+        // Re-subscribes streams silent past their SVIDs' rotation point; it records nothing itself.
+        await this.streams?.refresh();
+        return res;
       });
     }
     const kube = sources.kubernetes;
