@@ -51,3 +51,21 @@ function sameSerials(a: readonly { readonly serialNumber: string }[], b: readonl
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
+
+/**
+ * Pure: a rotation missed is news even though the state did not change. True when `next` shows the
+ * same leaf as `previous` (Envoy's served leaf, or the agent's SVID) and that leaf, not overdue when
+ * `previous` was observed, is overdue (or expired) when `next` is: the moment the SVID should have
+ * rotated and did not. Later observations of the same overdue leaf are not news again.
+ */
+export function rotationMissed(previous: Observation | null, next: Observation, policy: RotationPolicy): boolean {
+  if (previous === null) return false;
+  const leafOf = (o: Observation): ServedCertificate | null =>
+    o.data.kind === 'envoy.certs' ? (o.data.chain[0] ?? null) : o.data.kind === 'spire.svid' ? o.data.svid : null;
+  const before = leafOf(previous);
+  const after = leafOf(next);
+  if (before === null || after === null || before.serialNumber !== after.serialNumber) return false;
+  const was = rotationStatus(before, previous.observedAt, policy);
+  const now = rotationStatus(after, next.observedAt, policy);
+  return !was.overdue && !was.expired && (now.overdue || now.expired);
+}

@@ -2,7 +2,7 @@ import type { AuditLog } from '../knowledge/audit.js';
 import type { KnowledgeStore } from '../knowledge/knowledge-store.js';
 import { errorMessage } from '../knowledge/error-text.js';
 import { observationStateKey, type Observation, type ObservationSource } from '../knowledge/model/observation.js';
-import { isNews } from '../knowledge/observation-news.js';
+import { isNews, rotationMissed } from '../knowledge/observation-news.js';
 import type { RotationPolicy } from '../knowledge/svid-rotation.js';
 import { describeObservation } from './describe-observation.js';
 
@@ -21,12 +21,18 @@ export interface ObservationSink {
 
 /**
  * Records an observation as the latest for its (subject, source); audits it when its state differs
- * from the previous one and the change is news (a healthy rotation is not), so a steady fleet stays
- * quiet. Returns whether its state changed (analysis is nudged on every change, news or not).
+ * from the previous one and the change is news (a healthy rotation is not), or when its state is
+ * unchanged but its SVID just became overdue (a rotation missed), so a steady fleet stays quiet.
+ * Returns whether its state changed or a rotation was missed (analysis is nudged on every change, news or not).
  */
 export async function recordObservation(sink: ObservationSink, obs: Observation): Promise<boolean> {
   const res = await sink.store.recordObservation(obs);
-  const audited = res.changed && (sink.rotation === undefined || isNews(res.previous, obs, sink.rotation));
+  const audited =
+    sink.rotation === undefined
+      ? res.changed
+      : res.changed
+        ? isNews(res.previous, obs, sink.rotation)
+        : rotationMissed(res.previous, obs, sink.rotation);
   sink.onObservation?.(obs, res.changed, audited);
   if (!audited) return res.changed;
   await sink.audit.append({

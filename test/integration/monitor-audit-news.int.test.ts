@@ -34,7 +34,7 @@ const stats: EnvoyStatsData = { kind: 'envoy.stats', sds: [], ssl: [], secretsNo
 describe('monitor: the audit log records news, not state', () => {
   const redis = withRedis();
 
-  it('healthy rotations write no audit entry; a late rotation and a probe failing and recovering do', async () => {
+  it('healthy rotations write no audit entry; a missed rotation, a late one and a probe failing and recovering do', async () => {
     const conn = redis.connect();
     const prefix = uniquePrefix('news');
     const store = new RedisKnowledgeStore(conn, prefix);
@@ -77,10 +77,18 @@ describe('monitor: the audit log records news, not state', () => {
     // A late rotation: the leaf is past its rotation point plus grace before the new one is seen.
     now = validFrom + TTL / 2 + rotation.graceMs + 500;
     await sweep();
+    assert.deepEqual(await certsEntries(), ['observation.changed', 'observation.changed'], 'the missed rotation is audited');
+    assert.match((await audit.list()).at(-1)?.message ?? '', new RegExp(`serves SVID serial a${N}\\b`));
+    await sweep();
+    assert.equal((await certsEntries()).length, 2, 'the same overdue leaf seen again is not news twice');
     const late: EnvoyCertsData = { kind: 'envoy.certs', chain: [leaf(N + 1, now - 100)], caCerts: [] };
     serving = late;
     await sweep();
-    assert.deepEqual(await certsEntries(), ['observation.changed', 'observation.changed'], 'the late rotation is audited');
+    assert.deepEqual(
+      await certsEntries(),
+      ['observation.changed', 'observation.changed', 'observation.changed'],
+      'the late rotation is audited',
+    );
     const restored = (await audit.list()).at(-1);
     assert.match(restored?.message ?? '', new RegExp(`serves SVID serial a${N + 1}`));
 
@@ -93,7 +101,7 @@ describe('monitor: the audit log records news, not state', () => {
     await sweep();
     assert.deepEqual(
       await certsEntries(),
-      ['observation.changed', 'observation.changed', 'observation.failed', 'observation.changed'],
+      ['observation.changed', 'observation.changed', 'observation.changed', 'observation.failed', 'observation.changed'],
       'a probe failing and recovering is audited',
     );
   });

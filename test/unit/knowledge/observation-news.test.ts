@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isNews } from '../../../src/knowledge/observation-news.js';
+import { isNews, rotationMissed } from '../../../src/knowledge/observation-news.js';
 import type { Observation, ObservationData, ServedCertificate } from '../../../src/knowledge/model/observation.js';
 import type { RotationPolicy } from '../../../src/knowledge/svid-rotation.js';
 
@@ -150,6 +150,44 @@ describe('isNews: what the audit log records', () => {
   for (const [sentence, c] of Object.entries(cases)) {
     it(sentence, () => {
       assert.equal(isNews(c.previous, c.next, policy), c.news);
+    });
+  }
+});
+
+// A 10 s leaf issued at 0 should have rotated by 6 s (half-life plus 1 s grace).
+const missedCases: Record<string, { previous: Observation | null; next: Observation; missed: boolean }> = {
+  'Envoy still serving the same leaf past its rotation point, first seen so: a rotation missed': {
+    previous: certs(5_000, [leaf('a', 0)]),
+    next: certs(6_500, [leaf('a', 0)]),
+    missed: true,
+  },
+  'the agent still holding the same SVID past its rotation point, first seen so: a rotation missed': {
+    previous: svid(4_000, leaf('a', 0)),
+    next: svid(6_100, leaf('a', 0)),
+    missed: true,
+  },
+  'the same overdue leaf seen again: not news twice': {
+    previous: certs(6_500, [leaf('a', 0)]),
+    next: certs(7_500, [leaf('a', 0)]),
+    missed: false,
+  },
+  'the same leaf still inside its window: state': {
+    previous: certs(2_000, [leaf('a', 0)]),
+    next: certs(5_500, [leaf('a', 0)]),
+    missed: false,
+  },
+  'a different leaf is a change, judged by isNews instead': {
+    previous: certs(5_000, [leaf('a', 0)]),
+    next: certs(6_500, [leaf('b', 0)]),
+    missed: false,
+  },
+  'no previous observation: nothing was missed yet': { previous: null, next: certs(6_500, [leaf('a', 0)]), missed: false },
+};
+
+describe('rotationMissed: an unchanged state that is news', () => {
+  for (const [sentence, c] of Object.entries(missedCases)) {
+    it(sentence, () => {
+      assert.equal(rotationMissed(c.previous, c.next, policy), c.missed);
     });
   }
 });
