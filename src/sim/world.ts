@@ -5,6 +5,7 @@ import { checkFaultTarget, HEALED_BY_REATTESTATION, healedByEnvoyQuit } from './
 import { AgentRecords } from './agent-records.js';
 import { FaultLog } from './fault-log.js';
 import { ServerAuthority } from './server-authority.js';
+import { SvidMinter } from './svid-minter.js';
 import type {
   AgentEntry,
   Registrations,
@@ -52,9 +53,8 @@ export class SimWorld {
   private readonly server: ServerAuthority;
   /** Agent records at the server, per node. */
   private readonly records = new AgentRecords();
-  /** SVIDs minted ahead of their rotation point (see mintAhead), by svidKey. */
-  private readonly ahead = new Map<string, { readonly ca: SimCa; cert?: MintedCert }>();
-  private mintQueue: Promise<void> = Promise.resolve();
+  /** Mints the workloads' SVIDs, ahead of their rotation point where it can. */
+  private readonly minter: SvidMinter;
 
   private constructor(
     private readonly options: SimWorldOptions,
@@ -62,6 +62,7 @@ export class SimWorld {
     spare: SimCa,
   ) {
     this.server = new ServerAuthority(ca, spare);
+    this.minter = new SvidMinter(options.svidTtlMs, options.registrations ?? 'pod');
   }
 
   /** Builds a world with a fresh CA for the trust domain (and the one a CA rotation will prepare). Rejects a TTL under 2s. */
@@ -138,7 +139,7 @@ export class SimWorld {
     this.server.activateIfDue(now);
     for (const [node, a] of this.agents) if (a.up && a.syncing && this.records.attested(node)) a.lastSyncMs = now;
     const halfLife = this.options.svidTtlMs / 2;
-    this.mintAhead(now, halfLife);
+    this.minter.mintAhead(this.entries.values(), { ca: this.ca, now, rotates: (e) => this.agentRotates(e) });
     const due = [...this.entries.values()].filter((e) => now >= e.agentSvid.notBeforeMs + halfLife && this.agentRotates(e));
     await this.reissue(due, true);
     let pushed = 0;
@@ -402,74 +403,9 @@ export class SimWorld {
     return run;
   }
 
-  /**
-   * Mints a new SVID (same key) by the active CA for each entry; with service-account registrations,
-   * one per registration entry (node and SPIFFE ID), shared by the workloads that hold the same SVID.
-   */
-  private async reissue(entries: readonly WorkloadEntry[], rotation = false): Promise<void> {
-    const now = this.now();
-    const ca = this.ca;
-    const groups = new Map<string, WorkloadEntry[]>();
-    for (const e of entries) {
-      const key = this.svidKey(e);
-      const g = groups.get(key);
-      if (g === undefined) groups.set(key, [e]);
-      else g.push(e);
-    }
-    const batches = [...groups].flatMap(([key, g]) => (g[0] === undefined ? [] : [{ key, first: g[0], all: g }]));
-    const minted = await Promise.all(
-      batches.map(async ({ key, first }) => {
-        const ahead = rotation ? this.ahead.get(key) : undefined;
-        this.ahead.delete(key);
-        if (ahead?.cert !== undefined && ahead.ca === ca && ahead.cert.notBeforeMs <= now) return ahead.cert;
-        return (await mintSvid({ ca, spiffeId: first.workload.spiffeId, issuedAtMs: now, ttlMs: this.options.svidTtlMs, keys: first.keys }))
-          .cert;
-      }),
-    );
-    batches.forEach(({ all }, i) => {
-      const m = minted[i];
-      if (m !== undefined) for (const e of all) e.agentSvid = m;
-    });
-    if (this.ahead.size > this.entries.size) {
-      const current = new Set([...this.entries.values()].map((e) => this.svidKey(e)));
-      for (const k of this.ahead.keys()) if (!current.has(k)) this.ahead.delete(k);
-    }
-  }
-
-  /** The SVID an entry holds, as a key: shared by the workloads of a service-account entry on a node. */
-  private svidKey(e: WorkloadEntry): string {
-    return this.registrations === 'serviceAccount'
-      ? `${e.workload.node}|${e.workload.spiffeId}|${e.agentSvid.serialHex}`
-      : `${e.workload.id}|${e.agentSvid.serialHex}`;
-  }
-
-  /**
-   * Mints ahead, in the background, the SVIDs due within the next quarter of a lifetime (at most 10 s):
-   * the same CA, key and issue time (the rotation point) as a mint at that point, one at a time with a
-   * yield between, so a fleet whose SVIDs rotate together does not stall the event loop for seconds
-   * at its rotation point (the simulator must not be what falls behind). A rotation takes the SVID
-   * minted ahead when it is ready and its CA is still the active one, and mints at once otherwise.
-   */
-  private mintAhead(now: number, halfLife: number): void {
-    const lead = Math.min(this.options.svidTtlMs / 4, 10_000);
-    const ca = this.ca;
-    for (const e of this.entries.values()) {
-      const dueAt = e.agentSvid.notBeforeMs + halfLife;
-      if (now < dueAt - lead || now >= dueAt || !this.agentRotates(e)) continue;
-      const key = this.svidKey(e);
-      if (this.ahead.has(key)) continue;
-      const slot: { ca: SimCa; cert?: MintedCert } = { ca };
-      this.ahead.set(key, slot);
-      const { spiffeId } = e.workload;
-      const keys = e.keys;
-      this.mintQueue = this.mintQueue
-        .then(() => new Promise<void>((r) => setImmediate(r)))
-        .then(async () => {
-          if (this.ahead.get(key) !== slot) return;
-          slot.cert = (await mintSvid({ ca, spiffeId, issuedAtMs: dueAt, ttlMs: this.options.svidTtlMs, keys })).cert;
-        })
-        .catch(() => undefined);
-    }
+  /** Mints a new SVID (same key) by the active CA for each entry (see SvidMinter). */
+  private reissue(entries: readonly WorkloadEntry[], rotation = false): Promise<void> {
+    return this.minter.reissue(entries, { ca: this.ca, now: this.now(), rotation, live: this.entries.values() });
   }
 
   /** The first entry registered for `spiffeId` on `node` (service-account registrations share its SVID). */
