@@ -4,40 +4,12 @@ import { makeIncidentId, type Incident } from '../../../src/knowledge/model/inci
 import { decidePass } from '../../../src/plan/decide-pass.js';
 import type { IncidentFacts, PassFacts } from '../../../src/plan/gather-pass.js';
 import type { Guardrails } from '../../../src/plan/playbooks/playbook.js';
-import type { SubjectFacts } from '../../../src/plan/subject-facts.js';
+import { rotationIncident, subjectFacts } from '../../builders/plan-facts.js';
 import { playbook } from '../../builders/playbooks.js';
 
 const T0 = 1_800_000_000_000;
-const incident = (subject: string, openedAt: number): Incident => ({
-  id: makeIncidentId('rotation_failed', subject, openedAt),
-  type: 'rotation_failed',
-  subject,
-  status: 'open',
-  openedAt,
-  resolvedAt: null,
-  explanation: 'stuck',
-  evidence: [],
-  history: [],
-});
-const facts = (subject: string, over: Partial<SubjectFacts> = {}): SubjectFacts => ({
-  subject,
-  kind: 'workload',
-  workload: null,
-  trustDomain: 'example.org',
-  spiffeId: null,
-  namespace: 'shop',
-  platform: 'kubernetes',
-  labels: {},
-  node: null,
-  service: null,
-  agentCanReattest: null,
-  agentHealthy: null,
-  serverHealthy: null,
-  expiresAt: null,
-  lifetimeMs: null,
-  leafSerial: null,
-  ...over,
-});
+const incident = (subject: string, openedAt: number): Incident => rotationIncident(subject, openedAt);
+const facts = subjectFacts;
 /** A new incident as the read phase gives it: no plan yet, an empty ledger. */
 const fresh = (i: Incident): IncidentFacts => ({
   incident: i,

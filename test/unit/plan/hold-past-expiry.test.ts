@@ -1,45 +1,20 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeIncidentId, type Incident } from '../../../src/knowledge/model/incident.js';
+import type { Incident } from '../../../src/knowledge/model/incident.js';
 import { decidePass, type IncidentDecision } from '../../../src/plan/decide-pass.js';
 import type { IncidentFacts, LedgerView, PassFacts } from '../../../src/plan/gather-pass.js';
 import type { Guardrails } from '../../../src/plan/playbooks/playbook.js';
+import { rotationIncident, subjectFacts } from '../../builders/plan-facts.js';
 import { playbook, step } from '../../builders/playbooks.js';
 
 const T0 = 1_800_000_000_000;
 const NOW = T0 + 30_000;
 const subject = 'shop/web-1';
-const second: Incident = {
-  id: makeIncidentId('rotation_failed', subject, NOW - 500),
-  type: 'rotation_failed',
-  subject,
-  status: 'open',
-  openedAt: NOW - 500,
-  resolvedAt: null,
-  explanation: 'stuck again',
-  evidence: [],
-  history: [],
-};
+const second: Incident = rotationIncident(subject, NOW - 500, 'stuck again');
 /** The first incident's restart, 28 s ago: the 5-minute cooldown holds the second until T0 + 5m. */
 const acted: LedgerView = { playbookInWindow: 1, subjectInWindow: 1, lastOnSubject: { at: NOW - 28_000, incidentId: 'first' } };
-const facts = (expiresAt: number | null, lifetimeMs = 8_000): IncidentFacts['facts'] => ({
-  subject,
-  kind: 'workload',
-  workload: null,
-  trustDomain: 'example.org',
-  spiffeId: null,
-  namespace: 'shop',
-  platform: 'kubernetes',
-  labels: {},
-  node: null,
-  service: null,
-  agentCanReattest: null,
-  agentHealthy: null,
-  serverHealthy: null,
-  expiresAt,
-  lifetimeMs,
-  leafSerial: 'aa',
-});
+const facts = (expiresAt: number | null, lifetimeMs = 8_000): IncidentFacts['facts'] =>
+  subjectFacts(subject, { expiresAt, lifetimeMs, leafSerial: 'aa' });
 const input = (expiresAt: number | null, saved: IncidentFacts['saved'] = null, now = NOW): PassFacts => ({
   now,
   control: { paused: false, reason: '', since: null },
